@@ -1,0 +1,152 @@
+//! `popdesk-bench`: download-and-delete throughput of popdesk's POP3 client beside mpop,
+//! against a private Dovecot, on loopback and with added round-trip time.
+//!
+//! `scripts/bench-pop3` is the way in: it installs what this needs and runs `run`. The other
+//! subcommands are the pieces `run` uses (in other namespaces) and are useful on their own.
+
+mod delay_line;
+mod dovecot;
+mod fetch;
+mod mailbox;
+mod maildir;
+mod mpop;
+mod netns;
+mod probe;
+mod report;
+mod rng;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "POP3 download benchmark: popdesk's client beside mpop")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, clap::Args)]
+struct MailboxArgs {
+    /// Number of messages.
+    #[arg(long, default_value_t = 2_000)]
+    messages: usize,
+    /// Total mailbox size in MB (10^6 bytes).
+    #[arg(long, default_value_t = 130)]
+    megabytes: u64,
+    /// Seed; the same seed gives the same mailbox byte for byte.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+impl MailboxArgs {
+    fn spec(&self) -> mailbox::MailboxSpec {
+        let default = mailbox::MailboxSpec::default();
+        mailbox::MailboxSpec {
+            messages: self.messages,
+            total_bytes: self.megabytes * 1_000_000,
+            seed: self.seed.unwrap_or(default.seed),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the whole comparison (as root) and print the table.
+    Run {
+        #[command(flatten)]
+        mailbox: MailboxArgs,
+        /// Round-trip time added between client and server for the second set of runs.
+        #[arg(long, default_value_t = 20)]
+        rtt_ms: u64,
+        /// Parent directory for scratch files (default: the system temp dir).
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+        /// Keep the scratch directory (Dovecot logs, mpoprc) afterwards.
+        #[arg(long)]
+        keep: bool,
+        /// Kill a client run that takes longer than this many seconds.
+        #[arg(long, default_value_t = 600)]
+        run_limit_secs: u64,
+    },
+    /// Write the benchmark mailbox into a Maildir's new/ directory.
+    Generate {
+        #[command(flatten)]
+        mailbox: MailboxArgs,
+        /// Maildir to fill (created if missing).
+        #[arg(long)]
+        maildir: PathBuf,
+    },
+    /// Hold every packet of a netfilter queue for a fixed delay (used by `run`).
+    DelayLine {
+        #[arg(long)]
+        queue: u16,
+        #[arg(long)]
+        delay_us: u64,
+    },
+    /// Check that a POP3 server greets on HOST PORT (used by `run`).
+    Probe { host: String, port: u16 },
+    /// Download and delete a whole mailbox with popdesk's client (used by `run`).
+    Fetch(fetch::FetchArgs),
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("popdesk-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<bool> {
+    match Cli::parse().command {
+        Cmd::Run {
+            mailbox,
+            rtt_ms,
+            workdir,
+            keep,
+            run_limit_secs,
+        } => run::run(&run::RunOptions {
+            spec: mailbox.spec(),
+            rtt: Duration::from_millis(rtt_ms),
+            workdir,
+            keep,
+            run_limit: Duration::from_secs(run_limit_secs),
+        }),
+        Cmd::Generate { mailbox, maildir } => {
+            let messages = mailbox::generate(&mailbox.spec());
+            let master = maildir::MasterCopy::write(&maildir.join("new"), &messages)?;
+            for sub in ["cur", "tmp"] {
+                std::fs::create_dir_all(maildir.join(sub))?;
+            }
+            let bytes: usize = messages.iter().map(|m| m.bytes.len()).sum();
+            println!(
+                "wrote {} messages, {:.1} MB to {}",
+                messages.len(),
+                bytes as f64 / 1e6,
+                maildir.join("new").display()
+            );
+            drop(master);
+            Ok(true)
+        }
+        Cmd::DelayLine { queue, delay_us } => {
+            delay_line::serve(queue, Duration::from_micros(delay_us))?;
+            Ok(true)
+        }
+        Cmd::Probe { host, port } => {
+            println!("{}", probe::greeting(&host, port)?);
+            Ok(true)
+        }
+        Cmd::Fetch(args) => {
+            fetch::run(&args)?;
+            Ok(true)
+        }
+    }
+}
