@@ -1,0 +1,110 @@
+//! A throwaway certificate authority, so TLS tests verify certificates for real.
+//!
+//! Tests must prove that the client *checks* the server certificate (chain and host name),
+//! so the server cannot use a self-signed leaf the client is told to ignore. Instead each
+//! fixture makes its own CA, hands its certificate to the client as the only trust root,
+//! and signs server certificates for whatever names the test wants, including wrong ones.
+
+use std::net::IpAddr;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType,
+};
+use rustls_pki_types::CertificateDer;
+
+/// A certificate authority that exists only for one test (or one process).
+pub struct TestCa {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+/// A server certificate and its private key, both PEM, as Dovecot's `ssl_cert` and
+/// `ssl_key` want them.
+#[derive(Clone)]
+pub struct ServerCert {
+    /// The leaf certificate, PEM.
+    pub cert_pem: String,
+    /// The leaf's private key (PKCS#8), PEM.
+    pub key_pem: String,
+}
+
+impl TestCa {
+    /// Makes a new CA with a fresh P-256 key.
+    ///
+    /// # Panics
+    /// If key generation or signing fails, which only a broken crypto backend does.
+    pub fn new() -> TestCa {
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "popdesk testkit CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().expect("testkit: generate CA key");
+        let issuer =
+            CertifiedIssuer::self_signed(params, key).expect("testkit: self-sign the test CA");
+        TestCa { issuer }
+    }
+
+    /// The CA certificate, PEM: what a client puts in its trust store.
+    pub fn cert_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// The CA certificate, DER.
+    pub fn cert_der(&self) -> CertificateDer<'static> {
+        self.issuer.der().clone()
+    }
+
+    /// Signs a server certificate whose subject alternative names are `names`.
+    ///
+    /// Each name that parses as an IP address becomes an IP SAN, everything else a DNS
+    /// SAN. Pass names the client will *not* connect with (e.g. `wrong.example`) to test
+    /// that host name verification fails.
+    ///
+    /// # Panics
+    /// If `names` is empty or a name is not a valid DNS name.
+    pub fn issue(&self, names: &[&str]) -> ServerCert {
+        assert!(
+            !names.is_empty(),
+            "testkit: a server certificate needs a name"
+        );
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, names[0]);
+        params.subject_alt_names = names
+            .iter()
+            .map(|name| match name.parse::<IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName(
+                    (*name)
+                        .try_into()
+                        .unwrap_or_else(|e| panic!("testkit: bad DNS name {name:?}: {e}")),
+                ),
+            })
+            .collect();
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate().expect("testkit: generate server key");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("testkit: sign server certificate");
+        ServerCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        TestCa::new()
+    }
+}
