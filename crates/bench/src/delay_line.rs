@@ -116,7 +116,19 @@ impl DelayLine {
         let out = self
             .client
             .command("ping")
-            .args(["-q", "-c", "10", "-i", "0.2", "-W", "2", netns::SERVER_ADDR])
+            // -U: user-to-user time. Without it ping uses the kernel's receive timestamp,
+            // taken before the INPUT hook where the reply waits in the delay line.
+            .args([
+                "-q",
+                "-U",
+                "-c",
+                "10",
+                "-i",
+                "0.2",
+                "-W",
+                "2",
+                netns::SERVER_ADDR,
+            ])
             .stdin(Stdio::null())
             .output()
             .context("running ping (apt-get install iputils-ping)")?;

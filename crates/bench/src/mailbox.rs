@@ -121,7 +121,7 @@ impl Plan {
         let attachments = if rng.chance(0.2) {
             (0..rng.range(1, 3))
                 .map(|_| AttachmentPlan {
-                    kind: *rng.pick(&[
+                    kind: rng.pick(&[
                         AttachmentKind::Pdf,
                         AttachmentKind::Png,
                         AttachmentKind::Zip,
@@ -299,19 +299,19 @@ fn attachment_part(
     let (mime, stem, ext, magic): (&str, &str, &str, &[u8]) = match kind {
         AttachmentKind::Pdf => (
             "application/pdf",
-            *rng.pick(&["invoice", "contract", "report", "statement"]),
+            rng.pick(&["invoice", "contract", "report", "statement"]),
             "pdf",
             b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n",
         ),
         AttachmentKind::Png => (
             "image/png",
-            *rng.pick(&["screenshot", "photo", "error", "image001"]),
+            rng.pick(&["screenshot", "photo", "error", "image001"]),
             "png",
             b"\x89PNG\r\n\x1a\n",
         ),
         AttachmentKind::Zip => (
             "application/zip",
-            *rng.pick(&["logs", "export", "attachments"]),
+            rng.pick(&["logs", "export", "attachments"]),
             "zip",
             b"PK\x03\x04",
         ),
@@ -371,12 +371,12 @@ struct Sender {
 
 impl Sender {
     fn draw(rng: &mut Rng) -> Sender {
-        let first = *rng.pick(FIRST_NAMES);
-        let last = *rng.pick(LAST_NAMES);
+        let first = rng.pick(FIRST_NAMES);
+        let last = rng.pick(LAST_NAMES);
         Sender {
             name: format!("{first} {last}"),
             local: format!("{}.{}", first.to_lowercase(), last.to_lowercase()),
-            domain: *rng.pick(DOMAINS),
+            domain: rng.pick(DOMAINS),
         }
     }
 
@@ -426,7 +426,7 @@ fn subject(rng: &mut Rng) -> String {
 
 fn token(rng: &mut Rng, len: usize) -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    (0..len).map(|_| char::from(*rng.pick(CHARS))).collect()
+    (0..len).map(|_| char::from(rng.pick(CHARS))).collect()
 }
 
 /// Wrapped paragraphs of prose, sometimes a quoted earlier message, sometimes lines that
@@ -471,7 +471,7 @@ fn sentences(rng: &mut Rng, count: usize) -> String {
     for _ in 0..count {
         let words = rng.range(6, 18);
         for i in 0..words {
-            let word = *rng.pick(WORDS);
+            let word = rng.pick(WORDS);
             if i == 0 {
                 let mut chars = word.chars();
                 if let Some(c) = chars.next() {
@@ -483,7 +483,7 @@ fn sentences(rng: &mut Rng, count: usize) -> String {
                 text.push_str(word);
             }
         }
-        text.push_str(*rng.pick(&[". ", ". ", ". ", "? ", "! "]));
+        text.push_str(rng.pick(&[". ", ". ", ". ", "? ", "! "]));
     }
     text.trim_end().to_string()
 }

@@ -72,6 +72,9 @@ enum Cmd {
         /// Kill a client run that takes longer than this many seconds.
         #[arg(long, default_value_t = 600)]
         run_limit_secs: u64,
+        /// Runs per client and RTT (the median is reported); runs over 30 s are not repeated.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
     },
     /// Write the benchmark mailbox into a Maildir's new/ directory.
     Generate {
@@ -113,12 +116,14 @@ fn real_main() -> Result<bool> {
             workdir,
             keep,
             run_limit_secs,
+            repeat,
         } => run::run(&run::RunOptions {
             spec: mailbox.spec(),
             rtt: Duration::from_millis(rtt_ms),
             workdir,
             keep,
             run_limit: Duration::from_secs(run_limit_secs),
+            repeat,
         }),
         Cmd::Generate { mailbox, maildir } => {
             let messages = mailbox::generate(&mailbox.spec());

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::dovecot;
 use crate::netns::Namespace;
@@ -52,4 +52,15 @@ pub fn command(ns: &Namespace, host: &str, port: u16, work: &Path) -> Result<Com
     let mut cmd = ns.command("mpop");
     cmd.arg("--file").arg(&rc).arg("--quiet").arg("bench");
     Ok(cmd)
+}
+
+/// "mpop 1.4.18", from `mpop --version`.
+pub fn version() -> Result<String> {
+    let out = Command::new("mpop")
+        .arg("--version")
+        .output()
+        .context("running mpop (apt-get install mpop)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or("mpop");
+    Ok(first.replace(" version", ""))
 }
