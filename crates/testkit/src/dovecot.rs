@@ -11,13 +11,14 @@ use std::fs;
 use std::io::{self, BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process};
+use rustix::process::{Pid, Signal, kill_process_group};
 use tempfile::TempDir;
 
 use crate::ca::TestCa;
@@ -25,7 +26,7 @@ use crate::maildir::{self, MailOwner};
 
 /// How long Dovecot may take to accept connections before the test fails.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long Dovecot may take to exit after SIGTERM before it is killed.
+/// How long the ports may stay open after Dovecot was killed.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a start is retried when another process took one of our ports between
 /// choosing it and Dovecot binding it.
@@ -360,6 +361,9 @@ impl Dovecot {
             .arg("-F")
             .arg("-c")
             .arg(&config_path)
+            // Its own process group, so that drop can kill the master and every child
+            // it forked in one call.
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -442,40 +446,29 @@ impl Dovecot {
 }
 
 impl Drop for Dovecot {
+    /// Kills the whole instance at once.
+    ///
+    /// A graceful SIGTERM takes Dovecot 3 to 5 s (the master waits for its log process),
+    /// which would dominate every test. Nothing of value is lost by killing: every reply
+    /// a test waited for has been written, and the directory is deleted next.
     fn drop(&mut self) {
-        self.stop_master();
-        // Login processes that were serving a connection hold the listening sockets
-        // for a moment after the master is gone; wait, briefly, until the ports are
-        // really closed so the next test sees a stopped server.
+        if let Some(group) = Pid::from_raw(self.child.id().try_into().unwrap_or(0)) {
+            // The master leads its own process group (see `try_start`), which all its
+            // children share.
+            let _ = kill_process_group(group, Signal::KILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Processes die asynchronously; make sure the ports are really closed so the
+        // next test sees a stopped server. Bounded like every wait here.
         let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
         while Instant::now() < deadline
             && [self.pop3, self.pop3s]
                 .iter()
                 .any(|addr| TcpStream::connect_timeout(addr, Duration::from_millis(100)).is_ok())
         {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Dovecot {
-    fn stop_master(&mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        // SIGTERM lets the master stop its children; SIGKILL would orphan them.
-        if let Some(pid) = Pid::from_raw(self.child.id().try_into().unwrap_or(0)) {
-            let _ = kill_process(pid, Signal::TERM);
-        }
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
