@@ -1,0 +1,403 @@
+//! The raw bytes of every message, content-addressed on the file system.
+//!
+//! A message streams into a temp file under `blobs/tmp` while it is hashed; the finished
+//! file is fsync'd, renamed to `blobs/ab/cd/<sha256>` and the directories fsync'd. Only
+//! then does the database learn of it, and only after that commit is the message deleted
+//! from the server (promise 1). Renames are grouped per batch so a batch of 50 messages
+//! costs one fsync per touched directory, not one per message.
+//!
+//! Kept behind this small interface because a later backend (PostgreSQL large objects,
+//! S3) must serve workers on several machines.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
+
+use crate::StoreError;
+
+/// Name of the temp folder inside the blob store.
+const TEMP_DIR: &str = "tmp";
+/// Large enough that streaming a message costs few syscalls (tokio's file I/O goes
+/// through a thread pool, so each write is a hand-off), small enough to not matter for
+/// memory with a batch in flight.
+const WRITE_BUFFER: usize = 256 * 1024;
+/// A temp file this old belongs to no live run, whatever its name says.
+const TEMP_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Counter that makes temp names unique within this process.
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Content-addressed raw message store on the file system.
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    root: Arc<PathBuf>,
+}
+
+impl BlobStore {
+    /// Opens the blob store rooted at `root`, creating it (and its temp folder) if missing.
+    pub async fn open(root: &Path) -> Result<BlobStore, StoreError> {
+        let temp = root.join(TEMP_DIR);
+        tokio::fs::create_dir_all(&temp)
+            .await
+            .map_err(|e| StoreError::io("create the blob folder", &temp, e))?;
+        Ok(BlobStore {
+            root: Arc::new(root.to_path_buf()),
+        })
+    }
+
+    /// A new temp file to stream one message into.
+    pub async fn writer(&self) -> Result<BlobWriter, StoreError> {
+        let mut tag = [0u8; 8];
+        getrandom::fill(&mut tag).map_err(|e| StoreError::Random(e.to_string()))?;
+        let name = format!(
+            "{}-{}-{}.tmp",
+            std::process::id(),
+            TEMP_SEQ.fetch_add(1, Ordering::Relaxed),
+            hex(&tag)
+        );
+        let path = self.root.join(TEMP_DIR).join(name);
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // Customers' mail: readable by popdesk's user only.
+        #[cfg(unix)]
+        options.mode(0o600);
+        let file = options
+            .open(&path)
+            .await
+            .map_err(|e| StoreError::io("create the temporary file", &path, e))?;
+        Ok(BlobWriter {
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            hasher: Sha256::new(),
+            size: 0,
+            temp: TempPath(Some(path)),
+        })
+    }
+
+    /// Moves finished temp files to their content address, then fsyncs every directory
+    /// that changed, once per call. A blob already in place keeps its file (same name,
+    /// same bytes) and the temp is dropped. When this returns Ok, every blob survives a
+    /// crash or power loss.
+    pub async fn persist(&self, blobs: Vec<FinishedBlob>) -> Result<(), StoreError> {
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.persist_blocking(blobs))
+            .await
+            .map_err(|e| StoreError::io("store raw messages in", &self.root, e.into()))?
+    }
+
+    fn persist_blocking(&self, blobs: Vec<FinishedBlob>) -> Result<(), StoreError> {
+        let mut dirs_to_sync = BTreeSet::new();
+        for mut blob in blobs {
+            let target = self.path(&blob.sha256);
+            let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+            self.create_fanout_dir(&dir, &mut dirs_to_sync)?;
+            let Some(temp) = blob.temp.0.take() else {
+                continue;
+            };
+            match std::fs::symlink_metadata(&target) {
+                Ok(_) => {
+                    std::fs::remove_file(&temp)
+                        .map_err(|e| StoreError::io("remove the temporary file", &temp, e))?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if let Err(e) = std::fs::rename(&temp, &target) {
+                        blob.temp.0 = Some(temp); // removed on drop
+                        return Err(StoreError::io("move the raw message into", &target, e));
+                    }
+                }
+                Err(e) => {
+                    blob.temp.0 = Some(temp);
+                    return Err(StoreError::io("look up the raw message", &target, e));
+                }
+            }
+            // Also when the blob was already there: its writer may not have fsync'd the
+            // directory yet.
+            dirs_to_sync.insert(dir);
+        }
+        for dir in &dirs_to_sync {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Creates `root/ab/cd` as needed; every folder it creates is recorded so that its
+    /// parent gets fsync'd (a new folder is only durable once its parent's entry is).
+    fn create_fanout_dir(
+        &self,
+        dir: &Path,
+        dirs_to_sync: &mut BTreeSet<PathBuf>,
+    ) -> Result<(), StoreError> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        let mut cursor = Some(dir);
+        while let Some(d) = cursor {
+            if d == self.root.as_path() || d.is_dir() {
+                break;
+            }
+            missing.push(d);
+            cursor = d.parent();
+        }
+        for d in missing.into_iter().rev() {
+            match std::fs::create_dir(d) {
+                Ok(()) => {}
+                // Another writer was faster; its fsync may still be pending, so ours too.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(StoreError::io("create the blob folder", d, e)),
+            }
+            if let Some(parent) = d.parent() {
+                dirs_to_sync.insert(parent.to_path_buf());
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes of a stored blob.
+    pub async fn read(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
+        if !is_sha256_hex(sha256) {
+            return Err(StoreError::InvalidDigest(sha256.to_string()));
+        }
+        let path = self.path(sha256);
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::BlobMissing(path)),
+            Err(e) => Err(StoreError::io("read the raw message", &path, e)),
+        }
+    }
+
+    /// Where the blob with this digest lives: `root/ab/cd/<sha256>`. For a string that is
+    /// not 64 lowercase hex digits, a path inside the store that never exists.
+    pub fn path(&self, sha256: &str) -> PathBuf {
+        if !is_sha256_hex(sha256) {
+            return self.root.join("not-a-sha256");
+        }
+        self.root
+            .join(&sha256[0..2])
+            .join(&sha256[2..4])
+            .join(sha256)
+    }
+
+    /// Removes temp files that crashed runs left behind and returns how many. A temp file
+    /// of a process that still runs (its pid is in the name) is left alone, unless it is
+    /// older than a day, so several popdesk processes can share the data folder.
+    pub async fn clean_temp(&self) -> Result<u64, StoreError> {
+        let dir = self.root.join(TEMP_DIR);
+        tokio::task::spawn_blocking(move || clean_temp_blocking(&dir))
+            .await
+            .map_err(|e| StoreError::io("clean", &self.root, e.into()))?
+    }
+}
+
+fn clean_temp_blocking(dir: &Path) -> Result<u64, StoreError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(StoreError::io("list the temporary folder", dir, e)),
+    };
+    let own_pid = std::process::id();
+    let can_see_processes = Path::new("/proc/self").exists();
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io("list the temporary folder", dir, e))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| now.duration_since(modified).ok())
+            .is_some_and(|age| age > TEMP_MAX_AGE);
+        let owner_alive = match pid {
+            Some(pid) if pid == own_pid => true,
+            Some(pid) if can_see_processes => Path::new("/proc").join(pid.to_string()).exists(),
+            // Without /proc we cannot tell: only age decides.
+            Some(_) => true,
+            None => false,
+        };
+        if owner_alive && !(old && pid != Some(own_pid)) {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("remove the temporary file", &path, e)),
+        }
+    }
+    Ok(removed)
+}
+
+/// Streams one message to a temp file, hashing and counting octets on the way.
+///
+/// Write errors come out of `AsyncWrite` as `io::Error`s that wrap a [`StoreError`]
+/// (with the file's path), so `io::Error::downcast::<StoreError>()` recovers it and
+/// `is_disk_full()` works on it. Dropped without [`finish`](Self::finish), the temp file
+/// is removed.
+#[derive(Debug)]
+pub struct BlobWriter {
+    file: BufWriter<tokio::fs::File>,
+    hasher: Sha256,
+    size: u64,
+    temp: TempPath,
+}
+
+impl BlobWriter {
+    /// Flushes and fsyncs the temp file. The blob is not in the store until
+    /// [`BlobStore::persist`].
+    pub async fn finish(mut self) -> Result<FinishedBlob, StoreError> {
+        let path = self.temp.path();
+        self.file
+            .flush()
+            .await
+            .map_err(|e| into_store_error(&path, e))?;
+        self.file
+            .get_mut()
+            .sync_all()
+            .await
+            .map_err(|e| StoreError::io("fsync the temporary file", &path, e))?;
+        let digest = std::mem::take(&mut self.hasher).finalize();
+        Ok(FinishedBlob {
+            sha256: hex(&digest),
+            size: self.size,
+            temp: self.temp,
+        })
+    }
+
+    /// Octets written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Wraps an I/O error met while writing to this blob (for callers that got a bare
+    /// one) as a [`StoreError`] naming the temp file.
+    pub fn wrap_error(&self, error: io::Error) -> StoreError {
+        into_store_error(&self.temp.path(), error)
+    }
+
+    fn io_error(&self, error: io::Error) -> io::Error {
+        let kind = error.kind();
+        io::Error::new(kind, self.wrap_error(error))
+    }
+}
+
+impl AsyncWrite for BlobWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.file).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                // Hash exactly what the file accepted.
+                this.hasher.update(&buf[..n]);
+                this.size += n as u64;
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(this.io_error(e))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.file).poll_flush(cx) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(this.io_error(e))),
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.file).poll_shutdown(cx) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(this.io_error(e))),
+            other => other,
+        }
+    }
+}
+
+/// A message written and fsync'd to a temp file, with its content address. Dropped
+/// without being persisted, the temp file is removed.
+#[derive(Debug)]
+pub struct FinishedBlob {
+    /// sha256 of the octets, lowercase hex.
+    pub sha256: String,
+    /// Octets written.
+    pub size: u64,
+    temp: TempPath,
+}
+
+impl FinishedBlob {
+    /// The temp file holding the bytes until it is persisted.
+    pub fn temp_path(&self) -> Option<&Path> {
+        self.temp.0.as_deref()
+    }
+}
+
+/// A temp file that is removed when dropped, unless it was moved into place.
+#[derive(Debug)]
+struct TempPath(Option<PathBuf>);
+
+impl TempPath {
+    fn path(&self) -> PathBuf {
+        self.0.clone().unwrap_or_default()
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// An error from the buffered file: keep a StoreError that is already inside, else name
+/// the temp file.
+fn into_store_error(path: &Path, error: io::Error) -> StoreError {
+    if error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<StoreError>())
+    {
+        match error.downcast::<StoreError>() {
+            Ok(inner) => return inner,
+            Err(error) => return StoreError::io("write the raw message to", path, error),
+        }
+    }
+    StoreError::io("write the raw message to", path, error)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("fsync the folder", dir, e))
+}
+
+pub(crate) fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}

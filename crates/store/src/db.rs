@@ -1,0 +1,197 @@
+//! Opening the store: the data folder, the database pool and its migrations.
+//!
+//! One code path for both databases: every query goes through sqlx's `AnyPool`, written
+//! in the SQL both understand (`$n` placeholders, `ON CONFLICT`, `RETURNING`). Only the
+//! schema differs, so each backend has its own migrations folder.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Executor};
+
+use crate::StoreError;
+use crate::blob::BlobStore;
+use crate::secret::SecretBox;
+
+/// Which database the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// The store: database, blob store and secret box, cheap to clone (shared inside).
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: AnyPool,
+    backend: Backend,
+    blobs: BlobStore,
+    secrets: SecretBox,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .field("blobs", &self.inner.blobs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Name of the SQLite file inside the data folder.
+pub const SQLITE_FILE: &str = "popdesk.db";
+
+/// How long a SQLite connection waits for another process's write lock before failing.
+/// Writes are short (one batch commit), so a second popdesk process normally waits
+/// milliseconds; the margin covers a slow disk under fsync load.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// SQLite allows one writer at a time anyway; a few connections let reads (the web UI,
+/// the ledger join) go on beside a commit.
+const SQLITE_POOL_SIZE: u32 = 4;
+const POSTGRES_POOL_SIZE: u32 = 8;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Opens (and creates, when missing) the store in `data_dir`: blobs in
+    /// `data_dir/blobs`, the secret key in `data_dir/secret.key`, and with no
+    /// `database_url` the SQLite database `data_dir/popdesk.db`. A `postgres://` URL
+    /// selects PostgreSQL instead. Brings the schema up to date.
+    ///
+    /// SQLite runs in WAL mode with `synchronous=FULL`: a commit is on disk (the WAL
+    /// fsync'd) before it returns, because the fetcher deletes mail from the server right
+    /// after the commit, and `NORMAL` may lose the last commits on power loss. The cost is
+    /// one fsync per commit, and the fetcher commits once per batch. Foreign keys are on,
+    /// and a connection waits up to 30 s (`busy_timeout`) for another process's write
+    /// instead of failing.
+    pub async fn open(data_dir: &Path, database_url: Option<&str>) -> Result<Store, StoreError> {
+        create_private_dir(data_dir).await?;
+        let secrets = SecretBox::load(data_dir).await?;
+        let blobs = BlobStore::open(&data_dir.join("blobs")).await?;
+
+        sqlx::any::install_default_drivers();
+        let (backend, url) = match database_url {
+            None => {
+                let options = SqliteConnectOptions::new()
+                    .filename(data_dir.join(SQLITE_FILE))
+                    .create_if_missing(true);
+                (Backend::Sqlite, options.to_url_lossy().to_string())
+            }
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                (Backend::Postgres, url.to_string())
+            }
+            Some(url) if url.starts_with("sqlite:") => (Backend::Sqlite, url.to_string()),
+            Some(_) => return Err(StoreError::UnsupportedDatabaseUrl),
+        };
+        let connect_error = |source| StoreError::Connect {
+            backend: backend.name(),
+            source,
+        };
+        let options: AnyConnectOptions = url.parse().map_err(connect_error)?;
+        let options = options.disable_statement_logging();
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(SQLITE_POOL_SIZE)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // busy_timeout first: switching to WAL needs a lock that
+                            // another process opening the same file may hold.
+                            let busy = format!(
+                                "PRAGMA busy_timeout = {}",
+                                SQLITE_BUSY_TIMEOUT.as_millis()
+                            );
+                            conn.execute(AssertSqlSafe(busy)).await?;
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(POSTGRES_POOL_SIZE)
+                    .connect_with(options)
+                    .await
+            }
+        }
+        .map_err(connect_error)?;
+
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate { source })?;
+
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pool,
+                backend,
+                blobs,
+                secrets,
+            }),
+        })
+    }
+
+    /// The raw message blob store.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.inner.blobs
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// The key that seals mailbox secrets.
+    pub fn secret_box(&self) -> &SecretBox {
+        &self.inner.secrets
+    }
+
+    /// Closes the database connections (waits for those in use to come back). Later calls
+    /// on this store or its clones fail.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.inner.pool
+    }
+}
+
+/// Creates the data folder readable by its owner only: it holds the secret key and
+/// customers' mail.
+async fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = tokio::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder
+        .create(dir)
+        .await
+        .map_err(|e| StoreError::io("create the data folder", dir, e))
+}

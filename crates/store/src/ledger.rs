@@ -1,0 +1,329 @@
+//! The per-mailbox UIDL ledger (promise 2) and the batch commit that feeds it (promise 1).
+//!
+//! Every UIDL the fetcher has dealt with has a row: a message that comes back (a lost
+//! QUIT, a provider that keeps mail) is recognised and only deleted again, never
+//! downloaded twice. Mail that comes back under a new UIDL is caught by the unique
+//! (mailbox_id, sha256) of raw messages: per mailbox, never across mailboxes, because the
+//! same mail rightly reaches two support addresses.
+
+use std::collections::BTreeSet;
+
+use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+
+use crate::blob::is_sha256_hex;
+use crate::raw_message::{NewRawMessage, RawStatus};
+use crate::text::{column, text_enum, to_db};
+use crate::{Store, StoreError};
+
+/// What the fetcher did with a UIDL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LedgerState {
+    /// Downloaded and stored.
+    Stored,
+    /// On the server at the first run with `--start now`: never imported.
+    Seeded,
+    /// Over the size limit: headers (or the whole message) stored as too large.
+    TooLarge,
+    /// Downloaded, and its content was already stored for this mailbox.
+    Duplicate,
+}
+text_enum!(LedgerState, "ledger state", {
+    Stored => "stored",
+    Seeded => "seeded",
+    TooLarge => "too_large",
+    Duplicate => "duplicate",
+});
+
+/// One UIDL of a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub uid: String,
+    pub state: LedgerState,
+    pub raw_message_id: Option<i64>,
+    pub first_seen_at: i64,
+    /// When the server confirmed its deletion (QUIT answered +OK).
+    pub deleted_at: Option<i64>,
+}
+
+/// What [`Store::commit_batch`] did with one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// A new raw message.
+    Stored { raw_message_id: i64 },
+    /// This mailbox already had a message with these octets; nothing new was stored.
+    Duplicate { raw_message_id: i64 },
+}
+
+impl CommitOutcome {
+    /// The raw message the item ended up as.
+    pub fn raw_message_id(self) -> i64 {
+        match self {
+            CommitOutcome::Stored { raw_message_id }
+            | CommitOutcome::Duplicate { raw_message_id } => raw_message_id,
+        }
+    }
+}
+
+/// Rows per multi-row statement: well under SQLite's and PostgreSQL's parameter limits,
+/// and few round trips for a mailbox with tens of thousands of messages.
+const CHUNK: usize = 500;
+
+fn entry_from_row(row: &AnyRow) -> Result<LedgerEntry, StoreError> {
+    Ok(LedgerEntry {
+        uid: column(row, "uid")?,
+        state: LedgerState::from_stored(&column::<String>(row, "state")?)?,
+        raw_message_id: column(row, "raw_message_id")?,
+        first_seen_at: column(row, "first_seen_at")?,
+        deleted_at: column(row, "deleted_at")?,
+    })
+}
+
+/// `$first, $first+1, ...` for `n` parameters. Statements built with it contain only
+/// placeholders, never data, hence the `AssertSqlSafe`s below.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// The mailbox's ledger, oldest first.
+    pub async fn ledger(&self, mailbox_id: i64) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT uid, state, raw_message_id, first_seen_at, deleted_at FROM ledger \
+             WHERE mailbox_id = $1 ORDER BY first_seen_at, uid",
+        )
+        .bind(mailbox_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("read the mailbox's ledger"))?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Records UIDLs as seen without importing them (`--start now`). UIDLs already in the
+    /// ledger keep their row. All or nothing.
+    pub async fn seed_ledger(
+        &self,
+        mailbox_id: i64,
+        uids: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let uids: Vec<&String> = uids.iter().collect::<BTreeSet<_>>().into_iter().collect();
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let action = "seed the mailbox's ledger";
+        let mut tx = self.pool().begin().await.map_err(StoreError::db(action))?;
+        lock_mailbox(&mut tx, mailbox_id, action).await?;
+        for chunk in uids.chunks(CHUNK) {
+            let values = (0..chunk.len())
+                .map(|i| format!("($1, ${}, 'seeded', NULL, $2, NULL)", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO ledger (mailbox_id, uid, state, raw_message_id, first_seen_at, \
+                 deleted_at) VALUES {values} ON CONFLICT (mailbox_id, uid) DO NOTHING"
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id).bind(now);
+            for uid in chunk {
+                query = query.bind(uid.as_str());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db(action))?;
+        }
+        tx.commit().await.map_err(StoreError::db(action))
+    }
+
+    /// Commits one batch in ONE transaction: for each item its raw message row (or the
+    /// existing one with the same octets in this mailbox: a duplicate) and, when it has a
+    /// UIDL, its ledger row. Returns one outcome per item, in order. If it fails, nothing
+    /// of the batch is visible.
+    ///
+    /// Call it only after [`BlobStore::persist`](crate::BlobStore::persist) returned for
+    /// these blobs, and delete from the server only after it returned.
+    pub async fn commit_batch(
+        &self,
+        mailbox_id: i64,
+        items: &[NewRawMessage],
+        now: i64,
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        for item in items {
+            if !is_sha256_hex(&item.sha256) {
+                return Err(StoreError::InvalidDigest(item.sha256.clone()));
+            }
+        }
+        let action = "commit the batch of messages";
+        let mut tx = self.pool().begin().await.map_err(StoreError::db(action))?;
+        lock_mailbox(&mut tx, mailbox_id, action).await?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            let inserted = sqlx::query(
+                "INSERT INTO raw_messages (mailbox_id, uid, sha256, size, server_size, \
+                 message_id, status, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (mailbox_id, sha256) DO NOTHING RETURNING id",
+            )
+            .bind(mailbox_id)
+            .bind(item.uid.as_deref())
+            .bind(&item.sha256)
+            .bind(to_db("message size", item.size)?)
+            .bind(
+                item.server_size
+                    .map(|s| to_db("message size", s))
+                    .transpose()?,
+            )
+            .bind(item.message_id.as_deref())
+            .bind(item.status.as_str())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::db(action))?;
+            let outcome = match inserted {
+                Some(row) => CommitOutcome::Stored {
+                    raw_message_id: column(&row, "id")?,
+                },
+                None => {
+                    let row = sqlx::query(
+                        "SELECT id FROM raw_messages WHERE mailbox_id = $1 AND sha256 = $2",
+                    )
+                    .bind(mailbox_id)
+                    .bind(&item.sha256)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::db(action))?;
+                    CommitOutcome::Duplicate {
+                        raw_message_id: column(&row, "id")?,
+                    }
+                }
+            };
+            if let Some(uid) = &item.uid {
+                let state = match (outcome, item.status) {
+                    (CommitOutcome::Duplicate { .. }, _) => LedgerState::Duplicate,
+                    (CommitOutcome::Stored { .. }, RawStatus::Stored) => LedgerState::Stored,
+                    (CommitOutcome::Stored { .. }, RawStatus::TooLarge) => LedgerState::TooLarge,
+                };
+                // An existing row (seeded, or headers only before) now describes what was
+                // stored; it keeps its first_seen_at, and it is on the server again.
+                sqlx::query(
+                    "INSERT INTO ledger (mailbox_id, uid, state, raw_message_id, first_seen_at, \
+                     deleted_at) VALUES ($1, $2, $3, $4, $5, NULL) \
+                     ON CONFLICT (mailbox_id, uid) DO UPDATE SET state = excluded.state, \
+                     raw_message_id = excluded.raw_message_id, deleted_at = NULL",
+                )
+                .bind(mailbox_id)
+                .bind(uid)
+                .bind(state.as_str())
+                .bind(outcome.raw_message_id())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db(action))?;
+            }
+            outcomes.push(outcome);
+        }
+        tx.commit().await.map_err(StoreError::db(action))?;
+        Ok(outcomes)
+    }
+
+    /// Records that the server confirmed these deletions (QUIT answered +OK). The rows
+    /// stay: a provider that keeps mail shows the messages again, and they must be
+    /// recognised.
+    pub async fn mark_deleted(
+        &self,
+        mailbox_id: i64,
+        uids: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let action = "record deletions in the mailbox's ledger";
+        let mut tx = self.pool().begin().await.map_err(StoreError::db(action))?;
+        for chunk in uids.chunks(CHUNK) {
+            let sql = format!(
+                "UPDATE ledger SET deleted_at = $1 WHERE mailbox_id = $2 AND uid IN ({})",
+                placeholders(3, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(mailbox_id);
+            for uid in chunk {
+                query = query.bind(uid.as_str());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db(action))?;
+        }
+        tx.commit().await.map_err(StoreError::db(action))
+    }
+
+    /// Housekeeping: drops ledger rows whose deletion was confirmed and whose UIDL the
+    /// server no longer lists (`present_uids` is the whole current UIDL list). Returns how
+    /// many were dropped. Should such a message ever come back, the per-mailbox content
+    /// hash still recognises it.
+    pub async fn forget_deleted_absent(
+        &self,
+        mailbox_id: i64,
+        present_uids: &[String],
+    ) -> Result<u64, StoreError> {
+        let action = "clean up the mailbox's ledger";
+        let rows =
+            sqlx::query("SELECT uid FROM ledger WHERE mailbox_id = $1 AND deleted_at IS NOT NULL")
+                .bind(mailbox_id)
+                .fetch_all(self.pool())
+                .await
+                .map_err(StoreError::db(action))?;
+        let present: BTreeSet<&str> = present_uids.iter().map(String::as_str).collect();
+        let mut absent = Vec::new();
+        for row in &rows {
+            let uid: String = column(row, "uid")?;
+            if !present.contains(uid.as_str()) {
+                absent.push(uid);
+            }
+        }
+        let mut forgotten = 0;
+        for chunk in absent.chunks(CHUNK) {
+            // deleted_at is checked again: a row stored anew meanwhile is no longer deleted.
+            let sql = format!(
+                "DELETE FROM ledger WHERE mailbox_id = $1 AND deleted_at IS NOT NULL \
+                 AND uid IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id);
+            for uid in chunk {
+                query = query.bind(uid.as_str());
+            }
+            let done = query
+                .execute(self.pool())
+                .await
+                .map_err(StoreError::db(action))?;
+            forgotten += done.rows_affected();
+        }
+        Ok(forgotten)
+    }
+}
+
+/// The first statement of a writing transaction: locks the mailbox row (PostgreSQL) or
+/// takes SQLite's write lock at once, so a deferred SQLite transaction never has to
+/// upgrade a stale read snapshot (which fails at once instead of waiting), and a
+/// concurrent `remove_mailbox` waits for the commit. A missing mailbox is reported as such.
+pub(crate) async fn lock_mailbox(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    mailbox_id: i64,
+    action: &'static str,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE mailboxes SET updated_at = updated_at WHERE id = $1")
+        .bind(mailbox_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::db(action))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::MailboxNotFound(mailbox_id));
+    }
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! popdesk storage: everything the intake must keep durably.
+//!
+//! - [`Store`]: the database (SQLite by default, PostgreSQL for several workers) through one
+//!   sqlx `AnyPool` code path: mailboxes with their sealed secrets, the per-mailbox UIDL
+//!   ledger, raw message records, fetch runs, and the per-mailbox lease that keeps one
+//!   fetcher per mailbox across processes.
+//! - [`BlobStore`]: the raw bytes of every message, content-addressed by sha256 on the
+//!   file system (temp file, fsync, rename, directory fsync).
+//! - [`SecretBox`]: XChaCha20-Poly1305 sealing of mailbox passwords and tokens at rest.
+//!
+//! Timestamps are integer milliseconds since the Unix epoch, always passed in by the
+//! caller so tests can drive the clock.
+
+mod blob;
+mod db;
+mod error;
+mod fetch_run;
+mod lease;
+mod ledger;
+mod mailbox;
+mod raw_message;
+mod secret;
+mod text;
+
+pub use blob::{BlobStore, BlobWriter, FinishedBlob};
+pub use db::{Backend, Store};
+pub use error::StoreError;
+pub use fetch_run::{FetchRun, RunCounts, RunOutcome};
+pub use lease::{LeaseHolder, LeaseOutcome};
+pub use ledger::{CommitOutcome, LedgerEntry, LedgerState};
+pub use mailbox::{Mailbox, MailboxSettings, Oversize, Policy, StartMode, TlsMode};
+pub use raw_message::{NewRawMessage, RawMessage, RawStatus};
+pub use secret::SecretBox;

@@ -1,0 +1,436 @@
+//! Mailboxes: where to fetch from, how, and what to do with the mail on the server.
+//!
+//! The secret (password or OAuth token) is sealed with the [`SecretBox`](crate::SecretBox)
+//! before it reaches the database and only [`Store::mailbox_secret`] opens it; `Mailbox`
+//! never carries it, so listing or printing a mailbox cannot leak it.
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::any::AnyRow;
+
+use crate::text::{column, from_db, text_enum, to_db};
+use crate::{Store, StoreError};
+
+/// How the connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TlsMode {
+    /// TLS from the first byte (port 995).
+    #[default]
+    Implicit,
+    /// Plain connection upgraded with STLS; fails closed if the server does not offer it.
+    StartTls,
+    /// No encryption (plaintext auth refused unless `allow_insecure_auth`).
+    None,
+}
+text_enum!(TlsMode, "TLS mode", { Implicit => "implicit", StartTls => "starttls", None => "none" });
+
+/// What happens to mail on the server once it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Policy {
+    /// Delete once stored (the default).
+    #[default]
+    Delete,
+    /// Leave it on the server (needs UIDL), optionally deleting it once it is older than
+    /// this many days.
+    Keep { delete_after_days: Option<u32> },
+}
+
+impl Policy {
+    /// `delete` or `keep`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Delete => "delete",
+            Policy::Keep { .. } => "keep",
+        }
+    }
+
+    fn from_stored(policy: &str, delete_after_days: Option<i64>) -> Result<Policy, StoreError> {
+        match policy {
+            "delete" => Ok(Policy::Delete),
+            "keep" => Ok(Policy::Keep {
+                delete_after_days: delete_after_days.and_then(|d| u32::try_from(d).ok()),
+            }),
+            other => Err(StoreError::UnknownValue {
+                what: "mailbox policy",
+                value: other.to_string(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Policy::Keep {
+                delete_after_days: Some(days),
+            } => write!(f, "keep (delete after {days} days)"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+/// What the first run does with mail already on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum StartMode {
+    /// Import everything that is there.
+    #[default]
+    All,
+    /// Seed the ledger with the current UIDLs and import nothing: only mail arriving from
+    /// now on.
+    Now,
+}
+text_enum!(StartMode, "start mode", { All => "all", Now => "now" });
+
+/// What happens to a message larger than `max_size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Oversize {
+    /// Store its headers (TOP n 0) as too large; it stays on the server.
+    #[default]
+    Skip,
+    /// Download it anyway and store it as too large.
+    Download,
+}
+text_enum!(Oversize, "oversize policy", { Skip => "skip", Download => "download" });
+
+/// Everything an admin sets for a mailbox, except the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxSettings {
+    /// Unique name, chosen by the admin.
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub username: String,
+    /// `auto|user|apop|plain|login|cram-md5|xoauth2|oauthbearer`, stored as given.
+    pub auth_method: String,
+    pub policy: Policy,
+    pub start: StartMode,
+    /// QUIT after this many messages (promise 3).
+    pub batch_messages: u32,
+    /// ... or after this many octets.
+    pub batch_bytes: u64,
+    /// Messages larger than this (octets, per LIST) follow `oversize`.
+    pub max_size: u64,
+    pub oversize: Oversize,
+    /// A PEM file with the CA that signed the server's certificate.
+    pub ca_file: Option<String>,
+    /// Allow plaintext authentication over an unencrypted connection.
+    pub allow_insecure_auth: bool,
+    pub enabled: bool,
+}
+
+impl Default for MailboxSettings {
+    fn default() -> Self {
+        MailboxSettings {
+            name: String::new(),
+            host: String::new(),
+            port: 995,
+            tls: TlsMode::Implicit,
+            username: String::new(),
+            auth_method: "auto".to_string(),
+            policy: Policy::Delete,
+            start: StartMode::All,
+            batch_messages: 50,
+            batch_bytes: 50 * 1024 * 1024,
+            max_size: 25_000_000,
+            oversize: Oversize::Skip,
+            ca_file: None,
+            allow_insecure_auth: false,
+            enabled: true,
+        }
+    }
+}
+
+/// A stored mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub id: i64,
+    pub settings: MailboxSettings,
+    /// Why the mailbox needs the admin (a permanent error such as a refused login).
+    pub needs_attention: Option<String>,
+    /// The first run has happened (so `--start now` seeds only once).
+    pub started: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The columns `mailbox_from_row` reads (a macro so queries stay `&'static str`).
+macro_rules! mailbox_columns {
+    () => {
+        "id, name, host, port, tls, username, auth_method, policy, delete_after_days, \
+         start_mode, batch_messages, batch_bytes, max_size, oversize, ca_file, \
+         allow_insecure_auth, enabled, needs_attention, started, created_at, updated_at"
+    };
+}
+
+fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox, StoreError> {
+    let port: i64 = column(row, "port")?;
+    let port = u16::try_from(port).map_err(|_| StoreError::UnknownValue {
+        what: "port",
+        value: port.to_string(),
+    })?;
+    let batch_messages: i64 = column(row, "batch_messages")?;
+    Ok(Mailbox {
+        id: column(row, "id")?,
+        settings: MailboxSettings {
+            name: column(row, "name")?,
+            host: column(row, "host")?,
+            port,
+            tls: TlsMode::from_stored(&column::<String>(row, "tls")?)?,
+            username: column(row, "username")?,
+            auth_method: column(row, "auth_method")?,
+            policy: Policy::from_stored(
+                &column::<String>(row, "policy")?,
+                column(row, "delete_after_days")?,
+            )?,
+            start: StartMode::from_stored(&column::<String>(row, "start_mode")?)?,
+            batch_messages: u32::try_from(batch_messages).unwrap_or(u32::MAX),
+            batch_bytes: from_db(column(row, "batch_bytes")?),
+            max_size: from_db(column(row, "max_size")?),
+            oversize: Oversize::from_stored(&column::<String>(row, "oversize")?)?,
+            ca_file: column(row, "ca_file")?,
+            allow_insecure_auth: column::<i64>(row, "allow_insecure_auth")? != 0,
+            enabled: column::<i64>(row, "enabled")? != 0,
+        },
+        needs_attention: column(row, "needs_attention")?,
+        started: column::<i64>(row, "started")? != 0,
+        created_at: column(row, "created_at")?,
+        updated_at: column(row, "updated_at")?,
+    })
+}
+
+impl Store {
+    /// Adds a mailbox; its secret is sealed before it is stored. A taken name gives
+    /// [`StoreError::MailboxExists`].
+    pub async fn add_mailbox(
+        &self,
+        settings: &MailboxSettings,
+        secret: &SecretString,
+        now: i64,
+    ) -> Result<Mailbox, StoreError> {
+        let sealed = self.secret_box().seal(secret.expose_secret());
+        let delete_after_days = match settings.policy {
+            Policy::Keep { delete_after_days } => delete_after_days.map(i64::from),
+            Policy::Delete => None,
+        };
+        let row = sqlx::query(
+            "INSERT INTO mailboxes (name, host, port, tls, username, auth_method, policy, \
+             delete_after_days, start_mode, batch_messages, batch_bytes, max_size, oversize, \
+             ca_file, allow_insecure_auth, enabled, secret, needs_attention, started, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, NULL, 0, $18, $18) \
+             ON CONFLICT (name) DO NOTHING RETURNING id",
+        )
+        .bind(&settings.name)
+        .bind(&settings.host)
+        .bind(i64::from(settings.port))
+        .bind(settings.tls.as_str())
+        .bind(&settings.username)
+        .bind(&settings.auth_method)
+        .bind(settings.policy.as_str())
+        .bind(delete_after_days)
+        .bind(settings.start.as_str())
+        .bind(i64::from(settings.batch_messages))
+        .bind(to_db("batch size in bytes", settings.batch_bytes)?)
+        .bind(to_db("size limit", settings.max_size)?)
+        .bind(settings.oversize.as_str())
+        .bind(settings.ca_file.as_deref())
+        .bind(i64::from(settings.allow_insecure_auth))
+        .bind(i64::from(settings.enabled))
+        .bind(sealed)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("add the mailbox"))?;
+        let Some(row) = row else {
+            return Err(StoreError::MailboxExists(settings.name.clone()));
+        };
+        let id: i64 = column(&row, "id")?;
+        Ok(Mailbox {
+            id,
+            settings: settings.clone(),
+            needs_attention: None,
+            started: false,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// The mailbox with this name.
+    pub async fn mailbox(&self, name: &str) -> Result<Option<Mailbox>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            mailbox_columns!(),
+            " FROM mailboxes WHERE name = $1"
+        );
+        let row = sqlx::query(sql)
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::db("read a mailbox"))?;
+        row.as_ref().map(mailbox_from_row).transpose()
+    }
+
+    /// The mailbox with this id.
+    pub async fn mailbox_by_id(&self, id: i64) -> Result<Option<Mailbox>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            mailbox_columns!(),
+            " FROM mailboxes WHERE id = $1"
+        );
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::db("read a mailbox"))?;
+        row.as_ref().map(mailbox_from_row).transpose()
+    }
+
+    /// All mailboxes, by name.
+    pub async fn mailboxes(&self) -> Result<Vec<Mailbox>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            mailbox_columns!(),
+            " FROM mailboxes ORDER BY name"
+        );
+        let rows = sqlx::query(sql)
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db("list the mailboxes"))?;
+        rows.iter().map(mailbox_from_row).collect()
+    }
+
+    /// Removes a mailbox with its secret, ledger, fetch runs and lease; false if there was
+    /// none by that name.
+    ///
+    /// Its raw messages stay: they are customers' mail, possibly not yet turned into
+    /// tickets, and removing a mailbox's settings must not destroy them. They keep the old
+    /// mailbox id, which is never given to another mailbox. A mailbox added again under
+    /// the same name is a new mailbox with an empty ledger (use `--start now` to not
+    /// import what is on the server again).
+    pub async fn remove_mailbox(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM mailboxes WHERE name = $1")
+            .bind(name)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("remove the mailbox"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The mailbox's password or token, decrypted.
+    pub async fn mailbox_secret(&self, id: i64) -> Result<SecretString, StoreError> {
+        let row = sqlx::query("SELECT secret FROM mailboxes WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::db("read the mailbox secret"))?
+            .ok_or(StoreError::MailboxNotFound(id))?;
+        let sealed: Vec<u8> = column(&row, "secret")?;
+        self.secret_box().open(&sealed)
+    }
+
+    /// Replaces the mailbox's password or token (e.g. a refreshed OAuth token).
+    pub async fn set_mailbox_secret(
+        &self,
+        id: i64,
+        secret: &SecretString,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let sealed = self.secret_box().seal(secret.expose_secret());
+        let done = sqlx::query("UPDATE mailboxes SET secret = $1, updated_at = $2 WHERE id = $3")
+            .bind(sealed)
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("update the mailbox secret"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::MailboxNotFound(id));
+        }
+        Ok(())
+    }
+
+    /// Records why the mailbox needs the admin (shown in lists), or clears it with None.
+    pub async fn set_attention(
+        &self,
+        id: i64,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE mailboxes SET needs_attention = $1, updated_at = $2 WHERE id = $3")
+                .bind(reason)
+                .bind(now)
+                .bind(id)
+                .execute(self.pool())
+                .await
+                .map_err(StoreError::db("record the mailbox's problem"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::MailboxNotFound(id));
+        }
+        Ok(())
+    }
+
+    /// Enables or disables the mailbox's scheduled fetching.
+    pub async fn set_enabled(&self, id: i64, enabled: bool, now: i64) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE mailboxes SET enabled = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::from(enabled))
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("enable or disable the mailbox"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::MailboxNotFound(id));
+        }
+        Ok(())
+    }
+
+    /// Records that the mailbox's first run is done.
+    pub async fn mark_started(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE mailboxes SET started = 1, updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("record the mailbox's first run"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::MailboxNotFound(id));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_forms_round_trip() {
+        for tls in [TlsMode::Implicit, TlsMode::StartTls, TlsMode::None] {
+            assert_eq!(tls.to_string().parse::<TlsMode>().ok(), Some(tls));
+        }
+        assert_eq!("starttls".parse::<TlsMode>().ok(), Some(TlsMode::StartTls));
+        assert_eq!("now".parse::<StartMode>().ok(), Some(StartMode::Now));
+        assert_eq!(
+            "download".parse::<Oversize>().ok(),
+            Some(Oversize::Download)
+        );
+        let e = "ssl".parse::<TlsMode>().err().map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("\"ssl\" is not a valid TLS mode; use one of: implicit, starttls, none")
+        );
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let d = MailboxSettings::default();
+        assert_eq!(d.port, 995);
+        assert_eq!(d.auth_method, "auto");
+        assert_eq!(d.batch_messages, 50);
+        assert_eq!(d.batch_bytes, 52_428_800);
+        assert_eq!(d.max_size, 25_000_000);
+        assert!(d.enabled && !d.allow_insecure_auth);
+    }
+}
