@@ -9,6 +9,8 @@
 //!   test fills directly with [`Dovecot::deliver`].
 //! - [`OAuthIntrospection`]: the token endpoint Dovecot asks when a client logs in with
 //!   XOAUTH2 or OAUTHBEARER.
+//! - [`FaultProxy`]: a hand-written proxy in front of Dovecot for the faults a real
+//!   server cannot produce (a cut mid-`RETR`, `QUIT` answered `-ERR`, no `UIDL`).
 //! - [`RawSession`]: a hand-driven POP3 connection for setting up server state and
 //!   checking it independently of the client under test.
 //!
@@ -31,11 +33,13 @@
 
 mod ca;
 mod dovecot;
+mod fault_proxy;
 mod maildir;
 mod oauth;
 mod raw;
 
 pub use ca::{ServerCert, TestCa};
 pub use dovecot::{Dovecot, DovecotBuilder};
+pub use fault_proxy::{Fault, FaultProxy};
 pub use oauth::{IntrospectionRequest, OAuthIntrospection};
 pub use raw::RawSession;
