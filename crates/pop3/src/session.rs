@@ -130,9 +130,22 @@ impl Session {
 
     /// Queues a command: its bytes go to [`Session::output`], its reply is expected after
     /// every reply already expected.
+    ///
+    /// Input already buffered while no reply was due answers nothing we sent (a server
+    /// that replied twice). Pairing it with this command would shift every later reply by
+    /// one — a refused `DELE` read as accepted — so that is an
+    /// [`ProtocolError::Unsolicited`] and the session is over.
     pub fn send(&mut self, command: &Command) -> Result<(), ProtocolError> {
         if let Some(broken) = &self.broken {
             return Err(broken.clone());
+        }
+        if self.pending.is_empty() && !self.input.is_empty() {
+            let end = memchr::memchr(b'\n', &self.input).unwrap_or(self.input.len());
+            let error = ProtocolError::Unsolicited {
+                line: excerpt(self.input[..end].trim_ascii_end()),
+            };
+            self.broken = Some(error.clone());
+            return Err(error);
         }
         if !command.has_safe_arguments() {
             return Err(ProtocolError::LineBreakInArgument {

@@ -365,6 +365,11 @@ impl Client {
         self.session.send(command).map_err(|error| match error {
             // A bad argument is the caller's mistake, not the connection's.
             ProtocolError::LineBreakInArgument { .. } => Error::Protocol(error),
+            // The server sent a reply nobody asked for: our place in its replies is lost.
+            ProtocolError::Unsolicited { .. } => {
+                self.broken = true;
+                Error::Protocol(error)
+            }
             _ => {
                 self.broken = true;
                 Error::Broken
