@@ -1,0 +1,105 @@
+//! From a mailbox's stored settings to a logged-in POP3 session, and the `mailbox test`
+//! probe that does only that.
+
+use std::path::PathBuf;
+
+use pop3::{AuthMethod, Client, ConnectOptions, Credentials, Security, Timeouts};
+use secrecy::{ExposeSecret as _, SecretString};
+use store::{MailboxSettings, TlsMode};
+
+use crate::error::FetchError;
+
+/// Session-level knobs that are not per-mailbox settings.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub timeouts: Timeouts,
+    /// Use PIPELINING when the server offers it.
+    pub pipelining: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            timeouts: Timeouts::default(),
+            pipelining: true,
+        }
+    }
+}
+
+/// Everything needed to open a session for one mailbox.
+pub struct SessionPlan {
+    pub options: ConnectOptions,
+    pub credentials: Credentials,
+    pub method: AuthMethod,
+}
+
+/// Builds connection options and credentials from a mailbox's settings.
+pub fn session_plan(
+    settings: &MailboxSettings,
+    secret: &SecretString,
+    session: &SessionOptions,
+) -> Result<SessionPlan, FetchError> {
+    let security = match settings.tls {
+        TlsMode::Implicit => Security::Implicit,
+        TlsMode::StartTls => Security::StartTls,
+        TlsMode::None => Security::None,
+    };
+    let method: AuthMethod = settings.auth_method.parse().map_err(FetchError::Settings)?;
+    let mut options = ConnectOptions::new(settings.host.clone(), settings.port, security);
+    options.ca_file = settings.ca_file.as_ref().map(PathBuf::from);
+    options.allow_insecure_auth = settings.allow_insecure_auth;
+    options.timeouts = session.timeouts;
+    options.pipelining = session.pipelining;
+    let credentials = match method {
+        AuthMethod::XOAuth2 | AuthMethod::OAuthBearer => {
+            Credentials::oauth2(settings.username.clone(), secret.expose_secret())
+        }
+        _ => Credentials::password(settings.username.clone(), secret.expose_secret()),
+    };
+    Ok(SessionPlan {
+        options,
+        credentials,
+        method,
+    })
+}
+
+/// Connects and logs in.
+pub async fn open_session(plan: &SessionPlan) -> Result<Client, FetchError> {
+    let mut client = Client::connect(&plan.options).await?;
+    client.authenticate(&plan.credentials, plan.method).await?;
+    Ok(client)
+}
+
+/// What `mailbox test` reports: the server as popdesk sees it, nothing changed.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub greeting: String,
+    pub encrypted: bool,
+    pub auth_method: AuthMethod,
+    pub capabilities: Vec<String>,
+    pub messages: u32,
+    pub size: u64,
+    pub has_uidl: bool,
+    pub pipelining: bool,
+}
+
+/// Connects, logs in, reads STAT and the capabilities, and ends with QUIT. Deletes
+/// nothing and retrieves nothing (a RETR would make Gmail hide the message).
+pub async fn probe(plan: &SessionPlan) -> Result<Probe, FetchError> {
+    let mut client = Client::connect(&plan.options).await?;
+    let auth_method = client.authenticate(&plan.credentials, plan.method).await?;
+    let stat = client.stat().await?;
+    let capabilities = client.capabilities().clone();
+    let probe = Probe {
+        greeting: client.greeting().text.clone(),
+        encrypted: client.is_encrypted(),
+        auth_method,
+        capabilities: capabilities.lines().to_vec(),
+        messages: stat.count,
+        size: stat.size,
+        has_uidl: capabilities.uidl(),
+        pipelining: client.is_pipelining(),
+    };
+    let _ = client.quit().await;
+    Ok(probe)
+}

@@ -1,0 +1,90 @@
+//! Why a fetch run failed, in words an admin can act on, and whether to retry.
+
+use store::{RunOutcome, StoreError};
+
+/// A fetch run's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Another fetcher holds this mailbox (promise 4). Not a failure of the mailbox.
+    #[error(
+        "another fetcher is already working on this mailbox (pid {pid} on {host}); try again when it is done"
+    )]
+    Busy { host: String, pid: u32 },
+    #[error("{}", pop3_advice(.0))]
+    Pop3(#[from] pop3::Error),
+    #[error("{}", store_advice(.0))]
+    Store(#[from] StoreError),
+    #[error(
+        "the server does not support UIDL, which the keep policy needs to recognise mail it has already fetched; use the delete policy for this mailbox"
+    )]
+    KeepNeedsUidl,
+    #[error("the mailbox's settings are not usable: {0}")]
+    Settings(String),
+    #[error(
+        "this fetcher lost its lease on the mailbox (another process took it over); stopped at a safe point"
+    )]
+    LeaseLost,
+}
+
+impl FetchError {
+    /// How the run ends: transient errors are retried later with backoff; permanent ones
+    /// need a person and mark the mailbox as needing attention.
+    pub fn outcome(&self) -> RunOutcome {
+        match self {
+            FetchError::Busy { .. } | FetchError::LeaseLost => RunOutcome::Transient,
+            FetchError::Pop3(error) if error.is_transient() => RunOutcome::Transient,
+            FetchError::Pop3(_) => RunOutcome::Permanent,
+            // Disk full and database trouble heal when space or service comes back.
+            FetchError::Store(_) => RunOutcome::Transient,
+            FetchError::KeepNeedsUidl | FetchError::Settings(_) => RunOutcome::Permanent,
+        }
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.outcome() == RunOutcome::Permanent
+    }
+}
+
+fn pop3_advice(error: &pop3::Error) -> String {
+    if error.is_auth() {
+        return format!(
+            "the server refused the login ({error}); check the mailbox's username, password or token"
+        );
+    }
+    if let Some(code) = error.resp_code() {
+        use pop3::RespCode;
+        let advice = match code {
+            RespCode::InUse => "another client is using this mailbox right now; popdesk will retry",
+            RespCode::LoginDelay => {
+                "the server asks to wait longer between logins; popdesk will retry later"
+            }
+            RespCode::SysTemp => "the server has a temporary problem; popdesk will retry",
+            RespCode::SysPerm => {
+                "the server reports a permanent problem with this mailbox; ask its administrator"
+            }
+            _ => "",
+        };
+        if !advice.is_empty() {
+            return format!("{error}: {advice}");
+        }
+    }
+    if error.is_tls() {
+        return format!(
+            "{error}; check the host name, the TLS mode, or give the server's CA with --ca-file"
+        );
+    }
+    if error.is_timeout() {
+        return format!("{error}; popdesk will retry");
+    }
+    error.to_string()
+}
+
+fn store_advice(error: &StoreError) -> String {
+    if error.is_disk_full() {
+        format!(
+            "the disk holding popdesk's data is full ({error}); free space and the next run continues where this one stopped"
+        )
+    } else {
+        error.to_string()
+    }
+}

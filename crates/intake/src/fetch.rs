@@ -1,0 +1,414 @@
+//! One fetch run: lease, sessions of one batch each, store, commit, delete, quit.
+//!
+//! The order inside a session is what keeps promise 1: RETR into fsync'd temp files,
+//! rename into the blob store and fsync the directories, commit the ledger and raw
+//! message rows in one transaction — only then DELE, and QUIT only when everything
+//! retrieved in the session is committed. Any failure before that drops the connection
+//! without QUIT, so the server rolls back and keeps every message.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use pop3::{Client, QuitOutcome};
+use store::{
+    CommitOutcome, Mailbox, NewRawMessage, Policy, RawStatus, RunCounts, RunOutcome, StartMode,
+    Store,
+};
+
+use crate::clock::Clock;
+use crate::connect::{SessionOptions, open_session, session_plan};
+use crate::error::FetchError;
+use crate::lease::LeaseGuard;
+use crate::plan::{Listed, Plan, Rules, plan_session};
+use crate::sink::{BatchSink, Downloaded};
+
+/// Progress of a run, for a progress bar.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// New messages the run expects to download (known after the first listing).
+    pub total: u64,
+    /// Messages downloaded so far.
+    pub done: u64,
+    /// Octets downloaded so far.
+    pub bytes: u64,
+}
+
+/// The result of a run that got as far as being recorded.
+#[derive(Debug, Clone)]
+pub struct FetchReport {
+    pub run_id: i64,
+    pub counts: RunCounts,
+    pub outcome: RunOutcome,
+    /// The error in words, when the run did not succeed.
+    pub error: Option<String>,
+}
+
+type ProgressFn = dyn Fn(Progress) + Send + Sync;
+
+/// Runs fetches against the store.
+#[derive(Clone)]
+pub struct Fetcher {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    session: SessionOptions,
+    progress: Option<Arc<ProgressFn>>,
+}
+
+impl Fetcher {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Fetcher {
+        Fetcher {
+            store,
+            clock,
+            session: SessionOptions::default(),
+            progress: None,
+        }
+    }
+
+    pub fn with_session_options(mut self, session: SessionOptions) -> Fetcher {
+        self.session = session;
+        self
+    }
+
+    pub fn with_progress(mut self, progress: impl Fn(Progress) + Send + Sync + 'static) -> Fetcher {
+        self.progress = Some(Arc::new(progress));
+        self
+    }
+
+    /// Fetches one mailbox. `Err` only when no run could be recorded (another fetcher
+    /// holds the mailbox, or the database is unreachable); every other failure is in the
+    /// report, which is also stored.
+    pub async fn fetch(&self, mailbox: &Mailbox) -> Result<FetchReport, FetchError> {
+        let lease = LeaseGuard::take(&self.store, mailbox.id, self.clock.clone()).await?;
+        let run_id = self
+            .store
+            .start_run(mailbox.id, self.clock.now_ms())
+            .await?;
+        let mut run = Run {
+            fetcher: self,
+            mailbox,
+            lease: &lease,
+            run_id,
+            counts: RunCounts::default(),
+            progress: Progress::default(),
+            known_seen: HashSet::new(),
+        };
+        let result = run.execute().await;
+        let counts = run.counts;
+        let (outcome, error) = match &result {
+            Ok(()) => (RunOutcome::Success, None),
+            Err(error) => (error.outcome(), Some(error.to_string())),
+        };
+        if let Some(error) = &error {
+            tracing::warn!(mailbox = %mailbox.settings.name, %error, "fetch run failed");
+        }
+        self.store
+            .finish_run(
+                run_id,
+                self.clock.now_ms(),
+                &counts,
+                outcome,
+                error.as_deref(),
+            )
+            .await?;
+        let attention = match &result {
+            Err(error) if error.is_permanent() => Some(error.to_string()),
+            _ => None,
+        };
+        if attention.is_some() || mailbox.needs_attention.is_some() {
+            self.store
+                .set_attention(mailbox.id, attention.as_deref(), self.clock.now_ms())
+                .await?;
+        }
+        lease.release().await;
+        Ok(FetchReport {
+            run_id,
+            counts,
+            outcome,
+            error,
+        })
+    }
+}
+
+struct Run<'a> {
+    fetcher: &'a Fetcher,
+    mailbox: &'a Mailbox,
+    lease: &'a LeaseGuard,
+    run_id: i64,
+    counts: RunCounts,
+    progress: Progress,
+    /// Known uids already counted, so a run of many sessions counts each once.
+    known_seen: HashSet<String>,
+}
+
+impl Run<'_> {
+    fn store(&self) -> &Store {
+        &self.fetcher.store
+    }
+
+    async fn execute(&mut self) -> Result<(), FetchError> {
+        let settings = &self.mailbox.settings;
+        let secret = self.store().mailbox_secret(self.mailbox.id).await?;
+        let plan = session_plan(settings, &secret, &self.fetcher.session)?;
+        let mut started = self.mailbox.started;
+        let mut first_session = true;
+        loop {
+            if self.lease.is_lost() {
+                return Err(FetchError::LeaseLost);
+            }
+            let mut client = open_session(&plan).await?;
+            let (listed, has_uidl) = list_messages(&mut client).await?;
+            if first_session {
+                self.counts.listed = listed.len() as u64;
+            }
+            if !has_uidl && matches!(settings.policy, Policy::Keep { .. }) {
+                return Err(FetchError::KeepNeedsUidl);
+            }
+            if !started && settings.start == StartMode::Now {
+                // "Only mail arriving from now on": remember what is there, import nothing.
+                let uids: Vec<String> = listed.iter().filter_map(|m| m.uid.clone()).collect();
+                let now = self.fetcher.clock.now_ms();
+                self.store()
+                    .seed_ledger(self.mailbox.id, &uids, now)
+                    .await?;
+                self.store().mark_started(self.mailbox.id, now).await?;
+                self.counts.already_known = uids.len() as u64;
+                let _ = client.quit().await;
+                return Ok(());
+            }
+            let session_plan = self.plan(&listed).await?;
+            if first_session {
+                self.progress.total = (session_plan.download.len()
+                    + session_plan.remaining
+                    + session_plan.headers_only.len()) as u64;
+                self.report_progress();
+            }
+            let more = session_plan.remaining > 0 && !session_plan.download.is_empty();
+            self.session(client, &listed, session_plan).await?;
+            if !started {
+                self.store()
+                    .mark_started(self.mailbox.id, self.fetcher.clock.now_ms())
+                    .await?;
+                started = true;
+            }
+            self.store()
+                .update_run_counts(self.run_id, &self.counts)
+                .await?;
+            first_session = false;
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn plan(&mut self, listed: &[Listed]) -> Result<Plan, FetchError> {
+        let settings = &self.mailbox.settings;
+        let ledger: HashMap<String, store::LedgerEntry> = self
+            .store()
+            .ledger(self.mailbox.id)
+            .await?
+            .into_iter()
+            .map(|entry| (entry.uid.clone(), entry))
+            .collect();
+        for message in listed {
+            if let Some(uid) = &message.uid
+                && ledger.contains_key(uid)
+                && self.known_seen.insert(uid.clone())
+            {
+                self.counts.already_known += 1;
+            }
+        }
+        let rules = Rules {
+            policy: settings.policy,
+            max_size: settings.max_size,
+            oversize: settings.oversize,
+            batch_messages: settings.batch_messages,
+            batch_bytes: settings.batch_bytes,
+            now: self.fetcher.clock.now_ms(),
+        };
+        Ok(plan_session(listed, &ledger, &rules))
+    }
+
+    /// One session's batch: download, persist, commit, delete, quit.
+    async fn session(
+        &mut self,
+        mut client: Client,
+        listed: &[Listed],
+        plan: Plan,
+    ) -> Result<(), FetchError> {
+        let by_number: HashMap<u32, &Listed> = listed.iter().map(|m| (m.number, m)).collect();
+        let blobs = self.store().blobs().clone();
+        let mut progress = self.progress;
+        let progress_fn = self.fetcher.progress.clone();
+        let mut on_message = |bytes: u64| {
+            progress.done += 1;
+            progress.bytes += bytes;
+            if let Some(report) = &progress_fn {
+                report(progress);
+            }
+        };
+
+        // Oversized messages: headers only, and they stay on the server.
+        let mut headers_sink = BatchSink::new(&blobs, &mut on_message);
+        let numbers: Vec<u32> = plan.headers_only.iter().map(|m| m.number).collect();
+        client
+            .top_batch(&numbers, 0, &mut headers_sink)
+            .await
+            .map_err(sink_error)?;
+        let headers = std::mem::take(&mut headers_sink.downloaded);
+        drop(headers_sink);
+
+        let mut sink = BatchSink::new(&blobs, &mut on_message);
+        let numbers: Vec<u32> = plan.download.iter().map(|m| m.number).collect();
+        client
+            .retr_batch(&numbers, &mut sink)
+            .await
+            .map_err(sink_error)?;
+        let downloaded = std::mem::take(&mut sink.downloaded);
+        drop(sink);
+        self.progress = progress;
+
+        // Durable before anything is deleted: files into place, directories fsync'd,
+        // then one transaction for the whole batch.
+        let mut items = Vec::with_capacity(headers.len() + downloaded.len());
+        let mut blobs_to_persist = Vec::with_capacity(items.capacity());
+        let mut numbers_committed = Vec::with_capacity(items.capacity());
+        for (message, status) in headers
+            .into_iter()
+            .map(|m| (m, RawStatus::TooLarge))
+            .chain(downloaded.into_iter().map(|m| (m, RawStatus::Stored)))
+        {
+            let Downloaded {
+                number,
+                blob,
+                message_id,
+            } = message;
+            let listed = by_number.get(&number);
+            let server_size = listed.map(|m| m.size);
+            let status = match (status, server_size) {
+                (RawStatus::Stored, Some(size)) if size > self.mailbox.settings.max_size => {
+                    RawStatus::TooLarge
+                }
+                (status, _) => status,
+            };
+            items.push(NewRawMessage {
+                uid: listed.and_then(|m| m.uid.clone()),
+                sha256: blob.sha256.clone(),
+                size: blob.size,
+                server_size,
+                message_id,
+                status,
+            });
+            numbers_committed.push((number, status));
+            blobs_to_persist.push(blob);
+        }
+        if !items.is_empty() {
+            blobs.persist(blobs_to_persist).await?;
+        }
+        let outcomes = if items.is_empty() {
+            Vec::new()
+        } else {
+            self.store()
+                .commit_batch(self.mailbox.id, &items, self.fetcher.clock.now_ms())
+                .await?
+        };
+        for (item, outcome) in items.iter().zip(&outcomes) {
+            match (item.status, outcome) {
+                (RawStatus::TooLarge, _) if item.size < item.server_size.unwrap_or(0) => {
+                    self.counts.too_large += 1
+                }
+                (_, CommitOutcome::Duplicate { .. }) => self.counts.duplicates += 1,
+                (RawStatus::TooLarge, CommitOutcome::Stored { .. }) => {
+                    self.counts.too_large += 1;
+                    self.counts.downloaded += 1;
+                    self.counts.bytes += item.size;
+                }
+                (RawStatus::Stored, CommitOutcome::Stored { .. }) => {
+                    self.counts.downloaded += 1;
+                    self.counts.bytes += item.size;
+                }
+            }
+        }
+
+        // Delete what is committed (policy delete) and what the policy says is old enough.
+        let mut to_delete: Vec<u32> = plan.delete_known.iter().map(|m| m.number).collect();
+        if self.mailbox.settings.policy == Policy::Delete {
+            for (number, status) in &numbers_committed {
+                let headers_only = *status == RawStatus::TooLarge
+                    && plan.headers_only.iter().any(|m| m.number == *number);
+                if !headers_only {
+                    to_delete.push(*number);
+                }
+            }
+        }
+        let deleted = client.dele_batch(&to_delete).await?;
+        let deleted_uids: Vec<String> = deleted
+            .iter()
+            .filter(|(_, result)| result.is_ok())
+            .filter_map(|(number, _)| by_number.get(number).and_then(|m| m.uid.clone()))
+            .collect();
+        let deleted_count = deleted.iter().filter(|(_, r)| r.is_ok()).count() as u64;
+        match client.quit().await {
+            QuitOutcome::Committed => {
+                self.counts.deleted += deleted_count;
+                if !deleted_uids.is_empty() {
+                    self.store()
+                        .mark_deleted(self.mailbox.id, &deleted_uids, self.fetcher.clock.now_ms())
+                        .await?;
+                }
+            }
+            // The ledger still knows these messages: the next session deletes them again.
+            QuitOutcome::Unknown { reason } | QuitOutcome::NotCommitted { reason } => {
+                tracing::warn!(%reason, "deletions of this session may not have happened");
+            }
+        }
+        Ok(())
+    }
+
+    fn report_progress(&self) {
+        if let Some(report) = &self.fetcher.progress {
+            report(self.progress);
+        }
+    }
+}
+
+/// A sink failure is a storage failure; anything else is the server's.
+fn sink_error(error: pop3::Error) -> FetchError {
+    match error {
+        pop3::Error::Sink(io) => match io.downcast::<store::StoreError>() {
+            Ok(store_error) => FetchError::Store(store_error),
+            Err(io) => FetchError::Store(store::StoreError::from(io)),
+        },
+        other => FetchError::Pop3(other),
+    }
+}
+
+/// `LIST`, and `UIDL` when the server has it.
+async fn list_messages(client: &mut Client) -> Result<(Vec<Listed>, bool), FetchError> {
+    let sizes = client.list().await?;
+    let has_capa = client.capabilities().supported;
+    let uids = if client.capabilities().uidl() || !has_capa {
+        match client.uidl().await {
+            Ok(entries) => Some(entries),
+            // An old server without CAPA may refuse UIDL: it simply has none.
+            Err(pop3::Error::Server(_)) if !has_capa => None,
+            Err(error) => return Err(error.into()),
+        }
+    } else {
+        None
+    };
+    let has_uidl = uids.is_some();
+    let uid_of: HashMap<u32, String> = uids
+        .unwrap_or_default()
+        .into_iter()
+        .map(|entry| (entry.number, entry.uid.as_str().to_string()))
+        .collect();
+    let listed = sizes
+        .into_iter()
+        .map(|entry| Listed {
+            number: entry.number,
+            size: entry.size,
+            uid: uid_of.get(&entry.number).cloned(),
+        })
+        .collect();
+    Ok((listed, has_uidl))
+}

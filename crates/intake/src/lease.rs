@@ -1,0 +1,164 @@
+//! One fetcher per mailbox across processes and machines (promise 4).
+//!
+//! The lease is a row in the database with an expiry, renewed while the run works. A
+//! fetcher that was killed leaves its lease behind; on the same host we can prove it is
+//! dead (its pid is gone) and take over at once instead of waiting for the expiry.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use store::{LeaseHolder, LeaseOutcome, Store};
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::error::FetchError;
+
+/// How long a lease lasts without renewal.
+pub const LEASE_TTL_MS: i64 = 60_000;
+
+/// A held lease, renewed in the background until released or dropped.
+pub struct LeaseGuard {
+    store: Store,
+    mailbox_id: i64,
+    holder: LeaseHolder,
+    lost: Arc<AtomicBool>,
+    renewer: JoinHandle<()>,
+}
+
+impl LeaseGuard {
+    /// Takes the mailbox's lease, or says who holds it.
+    pub async fn take(
+        store: &Store,
+        mailbox_id: i64,
+        clock: Arc<dyn Clock>,
+    ) -> Result<LeaseGuard, FetchError> {
+        let holder = LeaseHolder {
+            host: host_name(),
+            pid: std::process::id(),
+            token: random_token(),
+        };
+        let now = clock.now_ms();
+        match store
+            .acquire_lease(mailbox_id, &holder, now, LEASE_TTL_MS)
+            .await?
+        {
+            LeaseOutcome::Acquired => {}
+            LeaseOutcome::HeldBy {
+                host, pid, token, ..
+            } => {
+                let dead = host == holder.host && pid != holder.pid && !process_alive(pid);
+                let taken = dead
+                    && store
+                        .steal_lease(mailbox_id, &token, &holder, now, LEASE_TTL_MS)
+                        .await?;
+                if !taken {
+                    return Err(FetchError::Busy { host, pid });
+                }
+                tracing::info!(
+                    mailbox_id,
+                    pid,
+                    "took over the lease of a fetcher that died"
+                );
+            }
+        }
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewer = tokio::spawn(renew(
+            store.clone(),
+            mailbox_id,
+            holder.clone(),
+            clock,
+            lost.clone(),
+        ));
+        Ok(LeaseGuard {
+            store: store.clone(),
+            mailbox_id,
+            holder,
+            lost,
+            renewer,
+        })
+    }
+
+    /// Whether another process took the lease over (we were too slow to renew it).
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Gives the lease up so the next fetcher need not wait for it to expire.
+    pub async fn release(self) {
+        self.renewer.abort();
+        if let Err(error) = self
+            .store
+            .release_lease(self.mailbox_id, &self.holder)
+            .await
+        {
+            tracing::warn!(%error, "could not release the mailbox lease; it expires by itself");
+        }
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        self.renewer.abort();
+    }
+}
+
+async fn renew(
+    store: Store,
+    mailbox_id: i64,
+    holder: LeaseHolder,
+    clock: Arc<dyn Clock>,
+    lost: Arc<AtomicBool>,
+) {
+    let every = Duration::from_millis((LEASE_TTL_MS / 3) as u64);
+    loop {
+        tokio::time::sleep(every).await;
+        match store
+            .renew_lease(mailbox_id, &holder, clock.now_ms(), LEASE_TTL_MS)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                lost.store(true, Ordering::SeqCst);
+                return;
+            }
+            // A database hiccup: try again next round; the TTL leaves room for that.
+            Err(error) => tracing::warn!(%error, "renewing the mailbox lease failed"),
+        }
+    }
+}
+
+fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn process_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    let Some(pid) = rustix::process::Pid::from_raw(raw) else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        // EPERM: it exists but belongs to someone else.
+        Err(errno) => errno != rustix::io::Errno::SRCH,
+    }
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    // Without randomness, fall back to time and pid: uniqueness per holder is all we need.
+    if getrandom::fill(&mut bytes).is_err() {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            ^ u128::from(std::process::id());
+        bytes = seed.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

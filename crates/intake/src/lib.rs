@@ -1,0 +1,22 @@
+//! popdesk's intake: from a POP3 mailbox into durable storage, nothing lost, nothing
+//! twice (promises 1 to 6 of DESIGN.md).
+//!
+//! - [`Fetcher::fetch`] runs one fetch of one mailbox under its lease.
+//! - [`plan::plan_session`] decides, without I/O, what a session downloads and deletes.
+//! - [`probe`] is `mailbox test`: connect and log in, change nothing.
+
+pub mod clock;
+mod connect;
+mod error;
+mod fetch;
+mod headers;
+mod lease;
+pub mod plan;
+mod sink;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use connect::{Probe, SessionOptions, SessionPlan, probe, session_plan};
+pub use error::FetchError;
+pub use fetch::{FetchReport, Fetcher, Progress};
+pub use headers::message_id;
+pub use lease::LEASE_TTL_MS;

@@ -1,0 +1,478 @@
+//! `popdesk mailbox ...`
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use intake::{Fetcher, SessionOptions, SystemClock};
+use secrecy::SecretString;
+use serde::Serialize;
+use store::{
+    FetchRun, Mailbox, MailboxSettings, Oversize, Policy, RunOutcome, StartMode, Store, TlsMode,
+};
+
+use crate::EXIT_TEMPORARY;
+use crate::cli::{AddMailbox, AuthArg, MailboxCommand, OversizeArg, PolicyArg, StartArg, TlsArg};
+use crate::output;
+
+pub async fn run(store: &Store, command: MailboxCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        MailboxCommand::Add(add) => add_mailbox(store, add).await,
+        MailboxCommand::List { json } => list(store, json).await,
+        MailboxCommand::Show { name, json } => show(store, &name, json).await,
+        MailboxCommand::Test { name } => test(store, &name).await,
+        MailboxCommand::Fetch { name, all } => fetch(store, name.as_deref(), all).await,
+        MailboxCommand::Runs { name, limit, json } => runs(store, &name, limit, json).await,
+        MailboxCommand::Remove { name } => {
+            if !store.remove_mailbox(&name).await? {
+                bail!("there is no mailbox named {name:?}");
+            }
+            println!("removed mailbox {name} (its stored messages are kept)");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn find(store: &Store, name: &str) -> anyhow::Result<Mailbox> {
+    store
+        .mailbox(name)
+        .await?
+        .ok_or_else(|| anyhow!("there is no mailbox named {name:?} (see `popdesk mailbox list`)"))
+}
+
+fn now_ms() -> i64 {
+    intake::Clock::now_ms(&SystemClock)
+}
+
+async fn add_mailbox(store: &Store, add: AddMailbox) -> anyhow::Result<ExitCode> {
+    let tls = match add.tls {
+        TlsArg::Implicit => TlsMode::Implicit,
+        TlsArg::Starttls => TlsMode::StartTls,
+        TlsArg::None => TlsMode::None,
+    };
+    let policy = match (add.policy, add.delete_after) {
+        (PolicyArg::Delete, None) => Policy::Delete,
+        (PolicyArg::Delete, Some(_)) => {
+            bail!("--delete-after only applies with --policy keep")
+        }
+        (PolicyArg::Keep, days) => Policy::Keep {
+            delete_after_days: days,
+        },
+    };
+    let auth_method = match add.auth {
+        AuthArg::Auto => "auto",
+        AuthArg::User => "user",
+        AuthArg::Apop => "apop",
+        AuthArg::Plain => "plain",
+        AuthArg::Login => "login",
+        AuthArg::CramMd5 => "cram-md5",
+        AuthArg::Xoauth2 => "xoauth2",
+        AuthArg::Oauthbearer => "oauthbearer",
+    };
+    if let Some(ca_file) = &add.ca_file
+        && !ca_file.is_file()
+    {
+        bail!("the CA file {} does not exist", ca_file.display());
+    }
+    let secret = read_secret(&add)?;
+    let settings = MailboxSettings {
+        name: add.name.clone(),
+        host: add.host.clone(),
+        port: add.port.unwrap_or(match tls {
+            TlsMode::Implicit => 995,
+            _ => 110,
+        }),
+        tls,
+        username: add.user.clone(),
+        auth_method: auth_method.to_string(),
+        policy,
+        start: match add.start {
+            StartArg::All => StartMode::All,
+            StartArg::Now => StartMode::Now,
+        },
+        batch_messages: add.batch.max(1),
+        max_size: add.max_size,
+        oversize: match add.oversize {
+            OversizeArg::Skip => Oversize::Skip,
+            OversizeArg::Download => Oversize::Download,
+        },
+        ca_file: add
+            .ca_file
+            .as_ref()
+            .map(|path| path.canonicalize().unwrap_or_else(|_| path.clone()))
+            .map(|path| path.display().to_string()),
+        allow_insecure_auth: add.allow_insecure_auth,
+        ..MailboxSettings::default()
+    };
+    let mailbox = store.add_mailbox(&settings, &secret, now_ms()).await?;
+    println!(
+        "added mailbox {} ({}@{}:{}, {}); check it with `popdesk mailbox test {}`",
+        mailbox.settings.name,
+        mailbox.settings.username,
+        mailbox.settings.host,
+        mailbox.settings.port,
+        mailbox.settings.tls,
+        mailbox.settings.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The secret never comes from an argument (it would show in `ps` and shell history).
+fn read_secret(add: &AddMailbox) -> anyhow::Result<SecretString> {
+    if let Some(var) = &add.password_env {
+        let value =
+            std::env::var(var).map_err(|_| anyhow!("the environment variable {var} is not set"))?;
+        if value.is_empty() {
+            bail!("the environment variable {var} is empty");
+        }
+        return Ok(SecretString::from(value));
+    }
+    if let Some(path) = &add.password_file {
+        let content = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the password file {}", path.display()))?;
+        let line = content.lines().next().unwrap_or("").to_string();
+        if line.is_empty() {
+            bail!("the password file {} is empty", path.display());
+        }
+        return Ok(SecretString::from(line));
+    }
+    if std::io::stdin().is_terminal() {
+        let value = rpassword::prompt_password(format!("Password for {}@{}: ", add.user, add.host))
+            .context("cannot read the password")?;
+        return Ok(SecretString::from(value));
+    }
+    bail!(
+        "no password given: use --password-env VAR or --password-file FILE (or run on a terminal to be asked)"
+    )
+}
+
+/// What list/show print about a mailbox; never the secret.
+#[derive(Serialize)]
+struct MailboxView<'a> {
+    name: &'a str,
+    host: &'a str,
+    port: u16,
+    tls: String,
+    user: &'a str,
+    auth: &'a str,
+    policy: &'static str,
+    delete_after_days: Option<u32>,
+    start: &'static str,
+    batch: u32,
+    max_size: u64,
+    oversize: &'static str,
+    ca_file: Option<&'a str>,
+    allow_insecure_auth: bool,
+    enabled: bool,
+    needs_attention: Option<&'a str>,
+    last_run: Option<RunView>,
+}
+
+impl<'a> MailboxView<'a> {
+    fn new(mailbox: &'a Mailbox, last_run: Option<&FetchRun>) -> Self {
+        let s = &mailbox.settings;
+        let (policy, delete_after_days) = match s.policy {
+            Policy::Delete => ("delete", None),
+            Policy::Keep { delete_after_days } => ("keep", delete_after_days),
+        };
+        MailboxView {
+            name: &s.name,
+            host: &s.host,
+            port: s.port,
+            tls: s.tls.to_string(),
+            user: &s.username,
+            auth: &s.auth_method,
+            policy,
+            delete_after_days,
+            start: match s.start {
+                StartMode::All => "all",
+                StartMode::Now => "now",
+            },
+            batch: s.batch_messages,
+            max_size: s.max_size,
+            oversize: match s.oversize {
+                Oversize::Skip => "skip",
+                Oversize::Download => "download",
+            },
+            ca_file: s.ca_file.as_deref(),
+            allow_insecure_auth: s.allow_insecure_auth,
+            enabled: s.enabled,
+            needs_attention: mailbox.needs_attention.as_deref(),
+            last_run: last_run.map(RunView::new),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RunView {
+    id: i64,
+    started_at: i64,
+    finished_at: Option<i64>,
+    outcome: String,
+    listed: u64,
+    downloaded: u64,
+    deleted: u64,
+    already_known: u64,
+    too_large: u64,
+    duplicates: u64,
+    bytes: u64,
+    error: Option<String>,
+}
+
+impl RunView {
+    fn new(run: &FetchRun) -> RunView {
+        RunView {
+            id: run.id,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            outcome: run.outcome.to_string(),
+            listed: run.counts.listed,
+            downloaded: run.counts.downloaded,
+            deleted: run.counts.deleted,
+            already_known: run.counts.already_known,
+            too_large: run.counts.too_large,
+            duplicates: run.counts.duplicates,
+            bytes: run.counts.bytes,
+            error: run.error.clone(),
+        }
+    }
+}
+
+async fn last_run(store: &Store, mailbox: &Mailbox) -> anyhow::Result<Option<FetchRun>> {
+    Ok(store.runs(mailbox.id, 1).await?.into_iter().next())
+}
+
+async fn list(store: &Store, json: bool) -> anyhow::Result<ExitCode> {
+    let mailboxes = store.mailboxes().await?;
+    let mut runs = Vec::with_capacity(mailboxes.len());
+    for mailbox in &mailboxes {
+        runs.push(last_run(store, mailbox).await?);
+    }
+    let views: Vec<MailboxView> = mailboxes
+        .iter()
+        .zip(&runs)
+        .map(|(mailbox, run)| MailboxView::new(mailbox, run.as_ref()))
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&views)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if views.is_empty() {
+        println!("no mailboxes yet; add one with `popdesk mailbox add NAME --host H --user U`");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<20} {:<32} {:<9} {:<8} {:<8} LAST RUN",
+        "NAME", "SERVER", "TLS", "POLICY", "STATE"
+    );
+    for view in &views {
+        let state = if view.needs_attention.is_some() {
+            "ATTENTION"
+        } else if view.enabled {
+            "enabled"
+        } else {
+            "disabled"
+        };
+        let last = view.last_run.as_ref().map_or("never".to_string(), |run| {
+            format!("{} {}", output::time(run.started_at), run.outcome)
+        });
+        println!(
+            "{:<20} {:<32} {:<9} {:<8} {:<8} {last}",
+            view.name,
+            format!("{}@{}:{}", view.user, view.host, view.port),
+            view.tls,
+            view.policy,
+            state
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show(store: &Store, name: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let mailbox = find(store, name).await?;
+    let run = last_run(store, &mailbox).await?;
+    let view = MailboxView::new(&mailbox, run.as_ref());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("name:        {}", view.name);
+    println!("server:      {}:{} ({})", view.host, view.port, view.tls);
+    println!("user:        {} (auth {})", view.user, view.auth);
+    match view.delete_after_days {
+        Some(days) => println!("policy:      keep, delete after {days} days"),
+        None => println!("policy:      {}", view.policy),
+    }
+    println!("start:       {}", view.start);
+    println!("batch:       {} messages", view.batch);
+    println!(
+        "size limit:  {} (larger: {})",
+        output::size(view.max_size),
+        view.oversize
+    );
+    if let Some(ca_file) = view.ca_file {
+        println!("CA file:     {ca_file}");
+    }
+    if view.allow_insecure_auth {
+        println!("insecure:    password allowed without TLS");
+    }
+    println!("enabled:     {}", if view.enabled { "yes" } else { "no" });
+    if let Some(reason) = view.needs_attention {
+        println!("ATTENTION:   {reason}");
+    }
+    match &view.last_run {
+        Some(run) => println!(
+            "last run:    {} {}{}",
+            output::time(run.started_at),
+            run.outcome,
+            run.error
+                .as_ref()
+                .map(|e| format!(" — {e}"))
+                .unwrap_or_default()
+        ),
+        None => println!("last run:    never"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn test(store: &Store, name: &str) -> anyhow::Result<ExitCode> {
+    let mailbox = find(store, name).await?;
+    let secret = store.mailbox_secret(mailbox.id).await?;
+    let plan = intake::session_plan(&mailbox.settings, &secret, &SessionOptions::default())?;
+    let probe = intake::probe(&plan).await?;
+    println!("server:       {}", probe.greeting);
+    println!(
+        "connection:   {}",
+        if probe.encrypted {
+            "encrypted (TLS)"
+        } else {
+            "NOT encrypted"
+        }
+    );
+    println!("logged in:    with {}", probe.auth_method.name());
+    println!("capabilities: {}", probe.capabilities.join(", "));
+    println!(
+        "mailbox:      {} messages, {}",
+        probe.messages,
+        output::size(probe.size)
+    );
+    if !probe.has_uidl {
+        println!("note:         the server has no UIDL, so only the delete policy works");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn fetch(store: &Store, name: Option<&str>, all: bool) -> anyhow::Result<ExitCode> {
+    let mailboxes = if all {
+        store
+            .mailboxes()
+            .await?
+            .into_iter()
+            .filter(|m| m.settings.enabled)
+            .collect()
+    } else {
+        vec![find(store, name.unwrap_or_default()).await?]
+    };
+    let mut worst = ExitCode::SUCCESS;
+    for mailbox in &mailboxes {
+        let bar = progress_bar(&mailbox.settings.name);
+        let mut fetcher = Fetcher::new(store.clone(), Arc::new(SystemClock));
+        if let Some(bar) = bar.clone() {
+            fetcher = fetcher.with_progress(move |progress| {
+                bar.set_length(progress.total);
+                bar.set_position(progress.done);
+                bar.set_message(output::size(progress.bytes));
+            });
+        }
+        let report = fetcher.fetch(mailbox).await;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let report = match report {
+            Ok(report) => report,
+            Err(error) => {
+                eprintln!("{}: {error}", mailbox.settings.name);
+                worst = exit_for(worst, &error.outcome());
+                continue;
+            }
+        };
+        let c = &report.counts;
+        let summary = format!(
+            "{}: {} downloaded ({}), {} deleted, {} already known, {} too large, {} duplicates",
+            mailbox.settings.name,
+            c.downloaded,
+            output::size(c.bytes),
+            c.deleted,
+            c.already_known,
+            c.too_large,
+            c.duplicates
+        );
+        match &report.error {
+            None => println!("{summary}"),
+            Some(error) => {
+                println!("{summary}; {}", report.outcome);
+                eprintln!("{}: {error}", mailbox.settings.name);
+                worst = exit_for(worst, &report.outcome);
+            }
+        }
+    }
+    Ok(worst)
+}
+
+fn exit_for(current: ExitCode, outcome: &RunOutcome) -> ExitCode {
+    match outcome {
+        RunOutcome::Success | RunOutcome::Running => current,
+        RunOutcome::Permanent => ExitCode::FAILURE,
+        _ if current == ExitCode::SUCCESS => ExitCode::from(EXIT_TEMPORARY),
+        _ => current,
+    }
+}
+
+fn progress_bar(name: &str) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(0);
+    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} messages, {msg}")
+        .ok()?
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(name.to_string());
+    Some(bar)
+}
+
+async fn runs(store: &Store, name: &str, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let mailbox = find(store, name).await?;
+    let runs = store.runs(mailbox.id, limit).await?;
+    let views: Vec<RunView> = runs.iter().map(RunView::new).collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&views)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if views.is_empty() {
+        println!("{name} has not been fetched yet");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<6} {:<19} {:<11} {:>6} {:>10} {:>7} {:>6} {:>6} {:>5}  ERROR",
+        "RUN", "STARTED", "OUTCOME", "LISTED", "DOWNLOADED", "DELETED", "KNOWN", "LARGE", "DUPS"
+    );
+    for run in &views {
+        println!(
+            "{:<6} {:<19} {:<11} {:>6} {:>10} {:>7} {:>6} {:>6} {:>5}  {}",
+            run.id,
+            output::time(run.started_at),
+            run.outcome,
+            run.listed,
+            run.downloaded,
+            run.deleted,
+            run.already_known,
+            run.too_large,
+            run.duplicates,
+            run.error.as_deref().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
