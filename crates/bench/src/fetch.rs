@@ -2,24 +2,18 @@
 //! message into a Maildir, delete it, QUIT — pipelined, or in lock-step (one command, wait for
 //! its reply, next command) to show what pipelining buys at 20 ms RTT.
 //!
-//! INTEGRATION (crates/pop3): this is the place for the client runs. Once `pop3::Client`
-//! exists: add `pop3` and `tokio` to crates/bench/Cargo.toml, set [`READY`] to true, and
-//! fill in [`run`]:
-//!   connect(&ConnectOptions::new(host, port, Security::None) + the pipelining switch
-//!   off when `lock_step`), authenticate(&Credentials::password(user, pass), AuthMethod::Auto),
-//!   list(), retr_batch(&all, &mut sink) with a sink that writes each message to
-//!   `maildir/tmp/N` and renames it into `maildir/new/` (as mpop's maildir delivery does),
-//!   dele_batch(&all), quit().
-//! The orchestrator (run.rs) already runs this as a subprocess in the right namespace, times
-//! it the same way as mpop, and checks the delivered Maildir and the emptied server mailbox.
+//! Each message is streamed to `tmp/`, fsync'd and renamed into `new/`, which is what mpop's
+//! maildir delivery does too (one fsync per message), so the two do the same work.
 
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncWriteExt, BufWriter};
 
-/// Whether `run` below is the real client yet; the benchmark marks these rows as pending
-/// until it is.
-pub const READY: bool = false;
+/// Whether `run` below is the real client; the benchmark marks these rows as pending
+/// otherwise.
+pub const READY: bool = true;
 
 #[derive(Debug, clap::Args)]
 pub struct FetchArgs {
@@ -40,9 +34,85 @@ pub struct FetchArgs {
 }
 
 pub fn run(args: &FetchArgs) -> Result<()> {
-    bail!(
-        "popdesk's POP3 client is not integrated yet (crates/pop3); asked to fetch from {}:{}",
-        args.host,
-        args.port
-    )
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(args.maildir.join(sub))?;
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(fetch_all(args))
+}
+
+async fn fetch_all(args: &FetchArgs) -> Result<()> {
+    let mut options = pop3::ConnectOptions::new(&args.host, args.port, pop3::Security::None);
+    // Loopback and our own namespaces only: no TLS, so plaintext login must be allowed.
+    options.allow_insecure_auth = true;
+    options.pipelining = !args.lock_step;
+    let mut client = pop3::Client::connect(&options).await?;
+    if !args.lock_step && !client.is_pipelining() {
+        bail!("the server did not offer PIPELINING");
+    }
+    client
+        .authenticate(
+            &pop3::Credentials::password(&args.user, &args.password),
+            pop3::AuthMethod::Auto,
+        )
+        .await?;
+    let numbers: Vec<u32> = client.list().await?.iter().map(|e| e.number).collect();
+    let mut sink = MaildirSink {
+        dir: args.maildir.clone(),
+        pid: std::process::id(),
+    };
+    client.retr_batch(&numbers, &mut sink).await?;
+    for (number, outcome) in client.dele_batch(&numbers).await? {
+        outcome.with_context(|| format!("DELE {number}"))?;
+    }
+    match client.quit().await {
+        pop3::QuitOutcome::Committed => Ok(()),
+        other => bail!("QUIT did not commit the deletions: {other:?}"),
+    }
+}
+
+/// Streams each message into `tmp/`, then fsync + rename into `new/`.
+struct MaildirSink {
+    dir: PathBuf,
+    pid: u32,
+}
+
+impl MaildirSink {
+    fn name(&self, number: u32) -> String {
+        format!("{}.M{number}.popdesk-bench", self.pid)
+    }
+
+    fn tmp_path(&self, number: u32) -> PathBuf {
+        self.dir.join("tmp").join(self.name(number))
+    }
+}
+
+impl pop3::MessageSink for MaildirSink {
+    type Writer = BufWriter<tokio::fs::File>;
+
+    async fn open(&mut self, number: u32) -> io::Result<Self::Writer> {
+        let file = tokio::fs::File::create(self.tmp_path(number)).await?;
+        Ok(BufWriter::with_capacity(256 * 1024, file))
+    }
+
+    async fn finish(
+        &mut self,
+        mut writer: Self::Writer,
+        retrieved: pop3::Retrieved,
+    ) -> io::Result<()> {
+        writer.flush().await?;
+        writer.get_ref().sync_all().await?;
+        let number = retrieved.number;
+        tokio::fs::rename(
+            self.tmp_path(number),
+            Path::new(&self.dir).join("new").join(self.name(number)),
+        )
+        .await
+    }
+
+    async fn refused(&mut self, number: u32, error: pop3::ServerError) -> io::Result<()> {
+        Err(io::Error::other(format!("RETR {number} refused: {error}")))
+    }
 }
