@@ -51,7 +51,16 @@ impl SecretBox {
     /// The installation's box: the key from `POPDESK_SECRET_KEY` if set, else from
     /// `data_dir/secret.key`, which is created (32 random bytes, mode 0600) if missing.
     pub async fn load(data_dir: &Path) -> Result<SecretBox, StoreError> {
-        if let Some(value) = std::env::var_os(KEY_ENV) {
+        Self::load_with(data_dir, std::env::var_os(KEY_ENV)).await
+    }
+
+    /// [`load`](Self::load) with the environment's value passed in (tests cannot set
+    /// environment variables safely while other tests run).
+    async fn load_with(
+        data_dir: &Path,
+        env_key: Option<std::ffi::OsString>,
+    ) -> Result<SecretBox, StoreError> {
+        if let Some(value) = env_key {
             let key = value
                 .to_str()
                 .and_then(|text| BASE64.decode(text.trim()).ok())
@@ -182,6 +191,38 @@ mod tests {
         );
         // A fresh nonce each time.
         assert_ne!(sb.seal("hunter2"), sealed);
+    }
+
+    #[tokio::test]
+    async fn the_key_from_the_environment_wins_over_the_key_file() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::io("create", Path::new("tmp"), e))?;
+        let from_file = SecretBox::load_with(dir.path(), None).await?;
+        let sealed = from_file.seal("pw");
+        let env_key = BASE64.encode([9u8; 32]);
+        let from_env = SecretBox::load_with(dir.path(), Some(env_key.into())).await?;
+        assert!(from_env.open(&sealed).is_err());
+        assert!(
+            SecretBox::from_key(&[9; 32])
+                .open(&from_env.seal("pw"))
+                .is_ok()
+        );
+        // The file's key stays what it was.
+        let again = SecretBox::load_with(dir.path(), None).await?;
+        assert!(again.open(&sealed).is_ok());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_malformed_environment_key_is_refused_clearly() {
+        let dir = tempfile::tempdir().ok();
+        let dir = dir
+            .as_ref()
+            .map(|d| d.path())
+            .unwrap_or(Path::new("/nonexistent"));
+        for bad in ["not base64!", "AAAA", ""] {
+            let e = SecretBox::load_with(dir, Some(bad.into())).await.err();
+            assert!(matches!(e, Some(StoreError::BadKeyEnv)), "{bad:?}: {e:?}");
+        }
     }
 
     #[test]
