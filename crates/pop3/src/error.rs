@@ -125,6 +125,12 @@ impl Error {
                 // Without a code only a refused login is clearly permanent.
                 None => !server.command.is_authentication(),
             },
+            // Something that is not POP3 from the first byte (an HTTP or TLS port, say)
+            // is a setting to fix, not a hiccup to retry.
+            Error::Protocol(ProtocolError::NotPop3 {
+                command: CommandKind::Greeting,
+                ..
+            }) => false,
             Error::Protocol(_) => true,
             _ => false,
         }
@@ -207,6 +213,14 @@ mod tests {
         assert!(Error::Timeout(TimeoutKind::Read).is_timeout());
         assert!(Error::Timeout(TimeoutKind::Read).is_transient());
         assert!(Error::StlsNotOffered.is_tls() && !Error::StlsNotOffered.is_transient());
+        let not_pop3 = |command| {
+            Error::Protocol(ProtocolError::NotPop3 {
+                command,
+                line: "HTTP/1.1 400 Bad Request".into(),
+            })
+        };
+        assert!(!not_pop3(CommandKind::Greeting).is_transient());
+        assert!(not_pop3(CommandKind::Retr).is_transient());
         assert_eq!(
             server(CommandKind::Pass, Some(RespCode::InUse)).resp_code(),
             Some(&RespCode::InUse)

@@ -203,8 +203,10 @@ pub enum QuitOutcome {
     /// The server answered `-ERR`: RFC 1939 says some deletions may not have happened.
     /// Treat every deleted message as possibly still there.
     Unknown { reason: String },
-    /// The connection ended before a reply (or was already unusable): the server rolls
-    /// back every deletion of the session.
+    /// No `+OK` came: the connection was already unusable (QUIT was never sent, and the
+    /// server rolls back every deletion of the session), or it ended before the reply. In
+    /// that second case a server that did receive the QUIT may have committed: treat
+    /// deletions as not done, and let the ledger make deleting again harmless.
     NotCommitted { reason: String },
 }
 

@@ -271,7 +271,7 @@ async fn a_50_mb_message_streams_in_bounded_chunks() {
     while message.len() < 50 * 1024 * 1024 {
         line += 1;
         // Some lines start with a dot, so stuffing happens throughout.
-        if line % 97 == 0 {
+        if line.is_multiple_of(97) {
             message.extend_from_slice(b".");
         }
         message.extend_from_slice(

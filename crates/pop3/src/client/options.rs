@@ -39,7 +39,8 @@ pub struct Timeouts {
     /// For each read: how long the server may stay silent while a reply is due. A large
     /// message that keeps arriving never hits it.
     pub read: Duration,
-    /// For the whole session from connect on, if set.
+    /// For the whole session from connect on. On by default: a server that trickles a
+    /// byte just often enough to beat the read timeout must not hold a client forever.
     pub session: Option<Duration>,
 }
 
@@ -48,7 +49,7 @@ impl Default for Timeouts {
         Timeouts {
             connect: Duration::from_secs(30),
             read: Duration::from_secs(60),
-            session: None,
+            session: Some(Duration::from_secs(60 * 60)),
         }
     }
 }
