@@ -138,14 +138,17 @@ impl Store {
         }
         .map_err(connect_error)?;
 
-        let migrator = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        let migrated = match backend {
+            Backend::Sqlite => {
+                // sqlx serialises migrations with an advisory lock on PostgreSQL but not
+                // on SQLite: two processes starting on a new data folder would both
+                // create the tables, and one would fail. A file lock serialises them.
+                let _lock = MigrationLock::take(data_dir).await?;
+                SQLITE_MIGRATIONS.run(&pool).await
+            }
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await,
         };
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate { source })?;
+        migrated.map_err(|source| StoreError::Migrate { source })?;
 
         Ok(Store {
             inner: Arc::new(Inner {
@@ -183,6 +186,30 @@ impl Store {
     }
 }
 
+/// An exclusive lock on `data_dir/.migrate.lock`, held while SQLite migrations run.
+/// Released when dropped (and by the kernel if the process dies).
+struct MigrationLock {
+    _file: std::fs::File,
+}
+
+impl MigrationLock {
+    async fn take(data_dir: &Path) -> Result<MigrationLock, StoreError> {
+        let path = data_dir.join(".migrate.lock");
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .and_then(|file| file.lock().map(|()| file))
+                .map_err(|e| StoreError::io("lock", &path, e))?;
+            Ok(MigrationLock { _file: file })
+        })
+        .await
+        .map_err(|e| StoreError::io("lock", data_dir, e.into()))?
+    }
+}
+
 /// Creates the data folder readable by its owner only: it holds the secret key and
 /// customers' mail.
 async fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
@@ -194,4 +221,46 @@ async fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         .create(dir)
         .await
         .map_err(|e| StoreError::io("create the data folder", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::*;
+
+    /// The settings the durability promise rests on, as every pooled connection sees them.
+    #[tokio::test]
+    async fn sqlite_runs_in_wal_with_full_sync_foreign_keys_and_a_busy_timeout()
+    -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::io("create", Path::new("."), e))?;
+        let store = Store::open(dir.path(), None).await?;
+        assert_eq!(store.backend(), Backend::Sqlite);
+        for _ in 0..SQLITE_POOL_SIZE {
+            let mut conn = store
+                .pool()
+                .acquire()
+                .await
+                .map_err(StoreError::db("test"))?;
+            let mut pragma = async |name: &str| -> Result<String, StoreError> {
+                let sql = format!("PRAGMA {name}");
+                let row = sqlx::query(AssertSqlSafe(sql))
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(StoreError::db("test"))?;
+                Ok(match row.try_get::<String, _>(0) {
+                    Ok(text) => text,
+                    Err(_) => row
+                        .try_get::<i64, _>(0)
+                        .map_err(StoreError::db("test"))?
+                        .to_string(),
+                })
+            };
+            assert_eq!(pragma("journal_mode").await?, "wal");
+            assert_eq!(pragma("synchronous").await?, "2"); // FULL
+            assert_eq!(pragma("foreign_keys").await?, "1");
+            assert_eq!(pragma("busy_timeout").await?, "30000");
+        }
+        Ok(())
+    }
 }

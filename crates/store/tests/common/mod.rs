@@ -27,35 +27,14 @@ pub struct TestDb {
     pub dir: TempDir,
     /// None for SQLite (the store's own file in `dir`).
     pub url: Option<String>,
-    pg_database: Option<String>,
+    // Fields drop in order: the store's connections before its database.
     pub store: Store,
+    _pg: Option<PgDatabase>,
 }
 
 impl TestDb {
     pub async fn new(backend: Backend) -> TestDb {
-        sqlx::any::install_default_drivers();
-        let dir = tempfile::tempdir().expect("a temp folder");
-        let (url, pg_database) = match backend {
-            Backend::Sqlite => (None, None),
-            Backend::Postgres => {
-                let name = format!("popdesk_test_{}", random_hex(8));
-                let admin = pg_admin_url();
-                let mut conn = AnyConnection::connect(&admin).await.unwrap_or_else(|e| {
-                    panic!(
-                        "PostgreSQL is not reachable at {admin} ({e}). The store's tests run on \
-                         PostgreSQL too: run scripts/install-test-deps (as root) to start it, \
-                         or set POPDESK_TEST_PG to an admin URL of a server where the user \
-                         may create databases."
-                    )
-                });
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on {admin}: {e}"));
-                let _ = conn.close().await;
-                (Some(database_url(&admin, &name)), Some(name))
-            }
-        };
+        let (dir, url, pg) = fresh(backend).await;
         let store = Store::open(dir.path(), url.as_deref())
             .await
             .unwrap_or_else(|e| panic!("opening the {backend:?} store: {e}"));
@@ -63,8 +42,8 @@ impl TestDb {
             backend,
             dir,
             url,
-            pg_database,
             store,
+            _pg: pg,
         }
     }
 
@@ -96,14 +75,57 @@ impl TestDb {
     }
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some(name) = self.pg_database.take() else {
-            return;
-        };
-        // Drop runs inside the test's runtime, which cannot be blocked on; a thread with
-        // its own runtime drops the database, forcing out the store's open connections.
+/// An empty data folder and, for PostgreSQL, an empty database (with the guard that drops
+/// it): what a first start of popdesk finds.
+pub async fn fresh(backend: Backend) -> (TempDir, Option<String>, Option<PgDatabase>) {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    match backend {
+        Backend::Sqlite => (dir, None, None),
+        Backend::Postgres => {
+            let pg = PgDatabase::create().await;
+            (dir, Some(pg.url.clone()), Some(pg))
+        }
+    }
+}
+
+/// A PostgreSQL database created for one test, dropped (forcing out connections) when
+/// this guard drops, also when the test panics.
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> PgDatabase {
+        sqlx::any::install_default_drivers();
+        let name = format!("popdesk_test_{}", random_hex(8));
         let admin = pg_admin_url();
+        let mut conn = AnyConnection::connect(&admin).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {admin} ({e}). The store's tests run on \
+                 PostgreSQL too: run scripts/install-test-deps (as root) to start it, \
+                 or set POPDESK_TEST_PG to an admin URL of a server where the user \
+                 may create databases."
+            )
+        });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on {admin}: {e}"));
+        let _ = conn.close().await;
+        PgDatabase {
+            url: database_url(&admin, &name),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime, which cannot be blocked on; a thread with
+        // its own runtime drops the database.
+        let admin = pg_admin_url();
+        let name = self.name.clone();
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -121,7 +143,7 @@ impl Drop for TestDb {
         })
         .join();
         if let Ok(Err(e)) = dropped {
-            eprintln!("could not drop a test database: {e}");
+            eprintln!("could not drop the test database {}: {e}", self.name);
         }
     }
 }
