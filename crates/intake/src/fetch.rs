@@ -99,7 +99,7 @@ impl Fetcher {
             Err(error) => (error.outcome(), Some(error.to_string())),
         };
         if let Some(error) = &error {
-            tracing::warn!(mailbox = %mailbox.settings.name, %error, "fetch run failed");
+            tracing::info!(mailbox = %mailbox.settings.name, %error, "fetch run failed");
         }
         self.store
             .finish_run(

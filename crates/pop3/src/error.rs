@@ -18,8 +18,12 @@ pub struct ServerError {
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.code {
-            Some(code) => write!(f, "{} refused: [{code}] {}", self.command, self.text),
-            None => write!(f, "{} refused: {}", self.command, self.text),
+            Some(code) => write!(
+                f,
+                "the server refused {}: [{code}] {}",
+                self.command, self.text
+            ),
+            None => write!(f, "the server refused {}: {}", self.command, self.text),
         }
     }
 }
@@ -74,7 +78,7 @@ pub enum Error {
     Tls(io::Error),
     #[error("invalid TLS settings: {0}")]
     TlsConfig(String),
-    #[error("the server {0}")]
+    #[error("{0}")]
     Server(ServerError),
     #[error("protocol error: {0}")]
     Protocol(#[from] ProtocolError),

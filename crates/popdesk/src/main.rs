@@ -45,8 +45,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn init_logging(verbose: u8) {
+    // The CLI says what happened in its own sentences; the log adds detail on request.
     let default = match verbose {
-        0 => "warn",
+        0 => "error",
         1 => "info,pop3=debug",
         _ => "debug",
     };
@@ -55,6 +56,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }

@@ -1,0 +1,232 @@
+//! The `popdesk` command line as users and scripts drive it, against a real Dovecot.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use tempfile::TempDir;
+use testkit::Dovecot;
+
+const PASSWORD: &str = "pw-never-printed-7731";
+
+fn popdesk(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_popdesk"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env("SUPPORT_PASSWORD", PASSWORD)
+        .env_remove("POPDESK_DATABASE_URL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run popdesk")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn add_support(data: &Path, dovecot: &Dovecot, extra: &[&str]) -> Output {
+    let port = dovecot.pop3s_addr().port().to_string();
+    let ca = dovecot.ca_pem_path().display().to_string();
+    let mut args = vec![
+        "mailbox",
+        "add",
+        "support",
+        "--host",
+        dovecot.host(),
+        "--port",
+        &port,
+        "--tls",
+        "implicit",
+        "--user",
+        "support",
+        "--password-env",
+        "SUPPORT_PASSWORD",
+        "--ca-file",
+        &ca,
+    ];
+    args.extend_from_slice(extra);
+    popdesk(data, &args)
+}
+
+/// Asserts a failure is one clear sentence on stderr: no panic, no backtrace, no secret.
+fn assert_clean_failure(output: &Output) -> String {
+    assert!(!output.status.success(), "expected a failure");
+    let stderr = text(&output.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PASSWORD), "secret in output: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+#[test]
+fn add_test_fetch_and_inspect_a_mailbox() {
+    let dovecot = Dovecot::start();
+    dovecot.add_user("support", PASSWORD);
+    for i in 0..3 {
+        dovecot.deliver(
+            "support",
+            format!("Message-ID: <cli{i}@example.net>\r\nSubject: {i}\r\n\r\nhi\r\n").as_bytes(),
+        );
+    }
+    let data = TempDir::new().expect("temp dir");
+
+    let added = add_support(data.path(), &dovecot, &["--batch", "2"]);
+    assert!(added.status.success(), "{}", text(&added.stderr));
+
+    let tested = popdesk(data.path(), &["mailbox", "test", "support"]);
+    assert!(tested.status.success(), "{}", text(&tested.stderr));
+    let out = text(&tested.stdout);
+    assert!(
+        out.contains("3 messages") && out.contains("encrypted"),
+        "{out}"
+    );
+    assert!(out.contains("UIDL"), "{out}");
+    assert_eq!(dovecot.message_count("support"), 3, "test changes nothing");
+
+    let fetched = popdesk(data.path(), &["mailbox", "fetch", "support"]);
+    assert!(fetched.status.success(), "{}", text(&fetched.stderr));
+    let summary = text(&fetched.stdout);
+    assert_eq!(summary.trim().lines().count(), 1, "{summary}");
+    assert!(
+        summary.contains("3 downloaded") && summary.contains("3 deleted"),
+        "{summary}"
+    );
+    assert_eq!(dovecot.message_count("support"), 0);
+
+    let shown = popdesk(data.path(), &["mailbox", "show", "support", "--json"]);
+    let show: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("show --json");
+    assert_eq!(show["name"], "support");
+    assert_eq!(show["batch"], 2);
+    assert_eq!(show["last_run"]["outcome"], "success");
+    assert!(show["needs_attention"].is_null());
+
+    let listed = popdesk(data.path(), &["mailbox", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("list --json");
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+
+    let runs = popdesk(data.path(), &["mailbox", "runs", "support", "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).expect("runs --json");
+    assert_eq!(runs[0]["downloaded"], 3);
+    assert_eq!(runs[0]["listed"], 3);
+
+    for output in [&added, &tested, &fetched, &shown, &listed] {
+        assert!(!text(&output.stdout).contains(PASSWORD));
+        assert!(!text(&output.stderr).contains(PASSWORD));
+    }
+    // The secret is not stored in clear anywhere in the data folder.
+    for entry in std::fs::read_dir(data.path()).expect("data dir").flatten() {
+        if entry.path().is_file() {
+            let bytes = std::fs::read(entry.path()).expect("read");
+            assert!(
+                !bytes
+                    .windows(PASSWORD.len())
+                    .any(|w| w == PASSWORD.as_bytes()),
+                "{} holds the password in clear",
+                entry.path().display()
+            );
+        }
+    }
+
+    let removed = popdesk(data.path(), &["mailbox", "remove", "support"]);
+    assert!(removed.status.success());
+    let listed = popdesk(data.path(), &["mailbox", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("list --json");
+    assert_eq!(list.as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn a_wrong_password_fails_permanently_in_one_sentence() {
+    let dovecot = Dovecot::start();
+    dovecot.add_user("support", "the-real-password");
+    dovecot.deliver("support", b"Subject: x\r\n\r\nx\r\n");
+    let data = TempDir::new().expect("temp dir");
+    assert!(add_support(data.path(), &dovecot, &[]).status.success());
+
+    let fetched = popdesk(data.path(), &["mailbox", "fetch", "support"]);
+    assert_eq!(fetched.status.code(), Some(1), "permanent errors exit 1");
+    let stderr = assert_clean_failure(&fetched);
+    assert!(stderr.contains("refused the login"), "{stderr}");
+    assert_eq!(dovecot.message_count("support"), 1);
+
+    let shown = popdesk(data.path(), &["mailbox", "show", "support", "--json"]);
+    let show: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("show --json");
+    assert!(
+        show["needs_attention"]
+            .as_str()
+            .is_some_and(|r| r.contains("login"))
+    );
+
+    let tested = popdesk(data.path(), &["mailbox", "test", "support"]);
+    assert_clean_failure(&tested);
+}
+
+#[test]
+fn a_server_that_is_down_fails_as_temporary() {
+    let data = TempDir::new().expect("temp dir");
+    // A port nothing listens on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = free.local_addr().expect("addr").port().to_string();
+    drop(free);
+    let added = popdesk(
+        data.path(),
+        &[
+            "mailbox",
+            "add",
+            "down",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--user",
+            "u",
+            "--password-env",
+            "SUPPORT_PASSWORD",
+        ],
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let fetched = popdesk(data.path(), &["mailbox", "fetch", "down"]);
+    assert_eq!(fetched.status.code(), Some(75), "transient errors exit 75");
+    let stderr = text(&fetched.stderr);
+    assert!(stderr.contains("could not connect"), "{stderr}");
+}
+
+#[test]
+fn mistakes_get_one_clear_sentence() {
+    let data = TempDir::new().expect("temp dir");
+    let missing = popdesk(data.path(), &["mailbox", "fetch", "nope"]);
+    let stderr = assert_clean_failure(&missing);
+    assert!(stderr.contains("no mailbox named"), "{stderr}");
+
+    // No password source and no terminal to ask on.
+    let no_secret = popdesk(
+        data.path(),
+        &["mailbox", "add", "x", "--host", "127.0.0.1", "--user", "u"],
+    );
+    let stderr = assert_clean_failure(&no_secret);
+    assert!(stderr.contains("--password-env"), "{stderr}");
+
+    let unset = popdesk(
+        data.path(),
+        &[
+            "mailbox",
+            "add",
+            "x",
+            "--host",
+            "127.0.0.1",
+            "--user",
+            "u",
+            "--password-env",
+            "POPDESK_TEST_UNSET_VARIABLE",
+        ],
+    );
+    let stderr = assert_clean_failure(&unset);
+    assert!(stderr.contains("POPDESK_TEST_UNSET_VARIABLE"), "{stderr}");
+
+    let dovecot = Dovecot::start();
+    assert!(add_support(data.path(), &dovecot, &[]).status.success());
+    let twice = add_support(data.path(), &dovecot, &[]);
+    assert_clean_failure(&twice);
+}
