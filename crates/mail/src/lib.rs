@@ -1,0 +1,33 @@
+//! popdesk's mail crate: turns raw RFC 5322 bytes into the helpdesk's working material.
+//!
+//! - [`parse`] decodes a raw message into a [`ParsedMessage`]: addresses, subject,
+//!   date, ids for threading, text and sanitized HTML bodies, attachments (with names
+//!   decoded however the sender wrote them, forwarded messages summarised, and the
+//!   files inside `winmail.dat` taken out), and the new part of a reply.
+//! - [`classify`] tells normal mail from bounces, auto-replies, list mail and our own
+//!   mail coming back, each with the reason in words.
+//! - [`sanitize_html`] makes untrusted HTML safe to show an agent.
+//!
+//! It depends on nothing else in popdesk and does no I/O: the caller stores bytes,
+//! threads and makes tickets.
+
+mod classify;
+mod error;
+mod message;
+mod parse;
+mod reply;
+mod sanitize;
+mod tnef;
+
+pub use classify::{
+    AutoReplySignal, Classification, ClassifyContext, Confidence, DeliveryStatus, MessageKind,
+    classify,
+};
+pub use error::ParseError;
+pub use message::{
+    Address, Attachment, DeliveryReport, ForwardedSummary, ParsedMessage, RecipientStatus,
+};
+pub use parse::parse;
+pub use reply::{ReplySplit, split_reply};
+pub use sanitize::{SanitizeOptions, sanitize_html};
+pub use tnef::{TnefError, TnefFile, TnefLimits, extract_tnef};
