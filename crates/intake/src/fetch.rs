@@ -311,6 +311,14 @@ impl Run<'_> {
                 .commit_batch(self.mailbox.id, &items, self.fetcher.clock.now_ms())
                 .await?
         };
+        // Counted below as downloaded, duplicate or too large: when a later session of
+        // this run lists them again (their deletion did not happen), they are not also
+        // "already known".
+        for item in &items {
+            if let Some(uid) = &item.uid {
+                self.known_seen.insert(uid.clone());
+            }
+        }
         for (item, outcome) in items.iter().zip(&outcomes) {
             match (item.status, outcome) {
                 (RawStatus::TooLarge, _) if item.size < item.server_size.unwrap_or(0) => {
