@@ -151,6 +151,9 @@ impl Run<'_> {
         let plan = session_plan(settings, &secret, &self.fetcher.session)?;
         let mut started = self.mailbox.started;
         let mut first_session = true;
+        // Without UIDL: how many messages the last session listed, and whether it stored
+        // anything new.
+        let mut last_without_uidl: Option<(usize, bool)> = None;
         loop {
             if self.lease.is_lost() {
                 return Err(FetchError::LeaseLost);
@@ -175,6 +178,19 @@ impl Run<'_> {
                 let _ = client.quit().await;
                 return Ok(());
             }
+            if let Some((previously_listed, stored_new)) = last_without_uidl
+                && !has_uidl
+                && !stored_new
+                && listed.len() >= previously_listed
+            {
+                // Without UIDL a message is only recognised once downloaded. The last
+                // session stored nothing new and the mailbox did not shrink (its QUIT
+                // failed, or the server keeps mail): this session would download the
+                // same messages again, and so would every one after it. Stop; the next
+                // run carries on.
+                let _ = client.quit().await;
+                return Ok(());
+            }
             let session_plan = self.plan(&listed).await?;
             if first_session {
                 self.progress.total = (session_plan.download.len()
@@ -183,7 +199,11 @@ impl Run<'_> {
                 self.report_progress();
             }
             let more = session_plan.remaining > 0 && !session_plan.download.is_empty();
+            let stored_before = self.counts.downloaded;
             self.session(client, &listed, session_plan).await?;
+            if !has_uidl {
+                last_without_uidl = Some((listed.len(), self.counts.downloaded > stored_before));
+            }
             if !started {
                 self.store()
                     .mark_started(self.mailbox.id, self.fetcher.clock.now_ms())
