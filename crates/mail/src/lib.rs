@@ -11,11 +11,15 @@
 //! It depends on nothing else in popdesk and does no I/O: the caller stores bytes,
 //! threads and makes tickets.
 
+mod charset;
 mod classify;
+mod date;
 mod error;
+mod filename;
 mod message;
 mod parse;
 mod reply;
+mod report;
 mod sanitize;
 mod tnef;
 
@@ -30,4 +34,4 @@ pub use message::{
 pub use parse::parse;
 pub use reply::{ReplySplit, split_reply};
 pub use sanitize::{SanitizeOptions, sanitize_html};
-pub use tnef::{TnefError, TnefFile, TnefLimits, extract_tnef};
+pub use tnef::{TnefError, TnefExtraction, TnefFile, TnefLimits, extract_tnef};

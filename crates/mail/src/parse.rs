@@ -1,16 +1,547 @@
 //! Raw bytes to [`ParsedMessage`].
+//!
+//! mail-parser does the MIME work; this module turns its result into popdesk's
+//! model and patches what real mail gets wrong: charsets (see [`crate::charset`]),
+//! missing Message-IDs, attachment bytes of text parts, forwarded messages,
+//! delivery reports and `winmail.dat`.
 
-use crate::{ParseError, ParsedMessage};
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use mail_parser::decoders::base64::base64_decode;
+use mail_parser::decoders::html::{html_to_text, text_to_html};
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
+use mail_parser::{
+    Encoding, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
+use sha2::{Digest, Sha256};
+
+use crate::charset::{decode_or_fallback, fallback_encoding, find_charset_label, prepare_raw};
+use crate::message::{Address, Attachment, ForwardedSummary, ParsedMessage};
+use crate::report::parse_delivery_report;
+use crate::{ParseError, SanitizeOptions, TnefLimits, extract_tnef, sanitize_html, split_reply};
+
+/// Longest Message-ID we keep (RFC 5322's line limit); longer ones are junk.
+const MAX_ID_LEN: usize = 998;
+/// At most this many addresses per field and ids per `References`: enough for any
+/// real mail, and a bound on what a hostile header can make us store.
+const MAX_LIST: usize = 1000;
 
 /// Parses one raw message (RFC 5322, any line ending) into popdesk's model.
 ///
 /// Never panics and never rejects a message for its charset: undeclared, unknown or
 /// wrong charsets are decoded best effort and the guess is written to
-/// [`ParsedMessage::notes`]. Only input with nothing in it is an error, and a panic
-/// inside the MIME parser, caught and turned into an error with its reason.
+/// [`ParsedMessage::notes`]. Input without a header section is read as a bare body.
+/// Only input with nothing in it is an error, and a panic inside the MIME parser
+/// that even the fallback (headers, then the rest as plain text) could not get
+/// around; it is caught and turned into an error with its reason.
 pub fn parse(raw: &[u8]) -> Result<ParsedMessage, ParseError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::empty());
     }
-    Ok(ParsedMessage::default())
+    let full = catch_unwind(AssertUnwindSafe(|| {
+        let mut notes = Vec::new();
+        let prepared = prepare_raw(raw, &mut notes);
+        build(&prepared, raw, notes)
+    }));
+    let payload = match full {
+        Ok(message) => return Ok(message),
+        Err(payload) => panic_text(payload.as_ref()),
+    };
+    // mail-parser has debug assertions and unchecked arithmetic on odd structures;
+    // keep what can be kept rather than failing the message.
+    let degraded = catch_unwind(AssertUnwindSafe(|| {
+        let mut notes = vec![format!(
+            "the MIME parser failed ({payload}); headers kept and the rest read as plain text"
+        )];
+        let prepared = prepare_raw(raw, &mut notes);
+        build_degraded(&prepared, raw, notes)
+    }));
+    degraded.map_err(|second| {
+        ParseError::panic(
+            "MIME parser panicked twice",
+            &format!("{payload}; then {}", panic_text(second.as_ref())),
+        )
+    })
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic without a message".to_owned()
+    }
+}
+
+fn build(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
+    let Some(message) = MessageParser::default().parse(buf) else {
+        notes.push("no header section found; the whole message is read as its body".to_owned());
+        let (text, fallback) = decode_or_fallback(buf, fallback_encoding(None));
+        if fallback {
+            notes.push("body is not UTF-8 and declares no charset; decoded as windows-1252".into());
+        }
+        return finish_bare(original, normalize_newlines(&text), notes);
+    };
+
+    let mut out = ParsedMessage::default();
+    headers_into(&message, &mut out, &mut notes);
+
+    // Bodies.
+    let texts: Vec<String> = message
+        .text_body
+        .iter()
+        .filter_map(|&id| message.parts.get(id as usize))
+        .filter_map(|part| match &part.body {
+            PartType::Text(text) => Some(repaired_text(buf, part, text, &mut notes).into_owned()),
+            PartType::Html(html) => Some(html_to_text(&repaired_text(buf, part, html, &mut notes))),
+            _ => None,
+        })
+        .collect();
+    out.text_body = normalize_newlines(&texts.join("\n"));
+
+    let html_parts: Vec<&MessagePart<'_>> = message
+        .html_body
+        .iter()
+        .filter_map(|&id| message.parts.get(id as usize))
+        .collect();
+    if html_parts
+        .iter()
+        .any(|p| matches!(p.body, PartType::Html(_)))
+    {
+        let mut html = String::new();
+        for part in html_parts {
+            match &part.body {
+                PartType::Html(h) => html.push_str(&repaired_text(buf, part, h, &mut notes)),
+                PartType::Text(t) => html.push_str(&text_to_html(t)),
+                _ => {}
+            }
+        }
+        out.html_source = Some(html);
+    }
+    let cids = out
+        .html_source
+        .as_deref()
+        .map(cid_references)
+        .unwrap_or_default();
+    out.html_body = out
+        .html_source
+        .as_deref()
+        .map(|h| sanitize_html(h, &SanitizeOptions::default()));
+
+    // Attachments, then the files inside any winmail.dat.
+    for &id in &message.attachments {
+        if let Some(part) = message.parts.get(id as usize)
+            && let Some(att) = attachment(buf, part, &cids, &mut notes)
+        {
+            out.attachments.push(att);
+        }
+    }
+    for (index, part) in message.parts.iter().enumerate() {
+        if part.is_encoding_problem && index > 0 {
+            notes.push(format!(
+                "MIME part {index} has a broken structure or transfer encoding; kept as text"
+            ));
+        }
+    }
+    extract_winmail(&mut out, &mut notes);
+
+    out.delivery_report = parse_delivery_report(&message, &out.attachments);
+    out.reply_text = reply_text(&out);
+    finish(out, original, notes)
+}
+
+/// The fallback after a parser panic: header fields from a headers-only parse, the
+/// rest of the bytes as one plain-text body.
+fn build_degraded(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
+    let end = crate::charset::header_section_end(buf);
+    let mut out = ParsedMessage::default();
+    if let Some(message) = MessageParser::default().parse_headers(buf) {
+        headers_into(&message, &mut out, &mut notes);
+    }
+    let (text, _) = decode_or_fallback(buf.get(end..).unwrap_or_default(), fallback_encoding(None));
+    out.text_body = normalize_newlines(&text);
+    out.reply_text = reply_text(&out);
+    finish(out, original, notes)
+}
+
+fn finish_bare(original: &[u8], text: String, notes: Vec<String>) -> ParsedMessage {
+    let mut out = ParsedMessage {
+        text_body: text,
+        ..ParsedMessage::default()
+    };
+    out.reply_text = reply_text(&out);
+    finish(out, original, notes)
+}
+
+/// Fills in the synthetic Message-ID when needed and attaches the notes.
+fn finish(mut out: ParsedMessage, original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
+    if out.message_id.is_empty() {
+        let digest = hex(&Sha256::digest(original));
+        out.message_id = format!("{}@popdesk.invalid", &digest[..32]);
+        out.message_id_synthetic = true;
+        notes.push("no usable Message-ID; a synthetic one was made from the raw bytes".into());
+    }
+    notes.dedup();
+    out.notes = notes;
+    out
+}
+
+fn headers_into(message: &Message<'_>, out: &mut ParsedMessage, notes: &mut Vec<String>) {
+    out.from = addresses(message.from()).into_iter().next();
+    out.reply_to = addresses(message.reply_to());
+    out.to = addresses(message.to());
+    out.cc = addresses(message.cc());
+    out.subject = message.subject().map(one_line);
+    out.date = date_ms(message, notes);
+    out.message_id = message.message_id().and_then(clean_id).unwrap_or_default();
+    out.in_reply_to = ids(message.in_reply_to());
+    out.references = ids(message.references());
+}
+
+fn date_ms(message: &Message<'_>, notes: &mut Vec<String>) -> Option<i64> {
+    match message.date() {
+        Some(d) if d.is_valid() => Some(d.to_timestamp().saturating_mul(1000)),
+        _ => {
+            let raw = message.header_raw("Date")?;
+            let lenient = crate::date::parse_lenient(raw);
+            notes.push(match lenient {
+                Some(_) => format!(
+                    "the Date header {:?} is in an obsolete form; read leniently",
+                    raw.trim()
+                ),
+                None => format!("the Date header {:?} is not a date; ignored", one_line(raw)),
+            });
+            lenient
+        }
+    }
+}
+
+fn addresses(value: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
+    let Some(value) = value else {
+        return Vec::new();
+    };
+    value
+        .iter()
+        .filter_map(|addr| {
+            let address = addr.address().map(str::trim).unwrap_or_default();
+            let name = addr.name().map(one_line).filter(|n| !n.is_empty());
+            if address.is_empty() {
+                return None;
+            }
+            Some(Address {
+                name,
+                address: one_line(address),
+            })
+        })
+        .take(MAX_LIST)
+        .collect()
+}
+
+fn ids(value: &HeaderValue<'_>) -> Vec<String> {
+    match value {
+        HeaderValue::Text(id) => clean_id(id).into_iter().collect(),
+        HeaderValue::TextList(list) => list
+            .iter()
+            .filter_map(|id| clean_id(id))
+            .take(MAX_LIST)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A Message-ID as popdesk stores it: no angle brackets, no white space, bounded.
+pub(crate) fn clean_id(id: &str) -> Option<String> {
+    let id = id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
+    if id.is_empty()
+        || id.len() > MAX_ID_LEN
+        || id.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return None;
+    }
+    Some(id.to_owned())
+}
+
+/// A header value on one line: folding and control characters become spaces.
+pub(crate) fn one_line(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut last_space = false;
+    for c in value.trim().chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if c == ' ' {
+            if !last_space {
+                out.push(c);
+            }
+            last_space = true;
+        } else {
+            out.push(c);
+            last_space = false;
+        }
+    }
+    out
+}
+
+fn normalize_newlines(text: &str) -> String {
+    if !text.contains('\r') {
+        return text.to_owned();
+    }
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// The bytes of a leaf part after undoing its transfer encoding, straight from
+/// the raw message: what the sender attached, before any charset decoding.
+fn transfer_decoded<'b>(buf: &'b [u8], part: &MessagePart<'_>) -> Option<Cow<'b, [u8]>> {
+    let start = part.offset_body as usize;
+    let end = part.offset_end as usize;
+    let raw = buf.get(start..end.max(start))?;
+    match part.encoding {
+        Encoding::Base64 => base64_decode(raw).map(Cow::Owned),
+        Encoding::QuotedPrintable => quoted_printable_decode(raw).map(Cow::Owned),
+        Encoding::None => Some(Cow::Borrowed(raw)),
+    }
+}
+
+/// The text of a text part, decoded again when mail-parser's lossy UTF-8 fallback
+/// left U+FFFD where the bytes were in some other charset.
+fn repaired_text<'t>(
+    buf: &[u8],
+    part: &MessagePart<'_>,
+    decoded: &'t str,
+    notes: &mut Vec<String>,
+) -> Cow<'t, str> {
+    if !decoded.contains('\u{FFFD}') {
+        return Cow::Borrowed(decoded);
+    }
+    let Some(bytes) = transfer_decoded(buf, part) else {
+        return Cow::Borrowed(decoded);
+    };
+    if std::str::from_utf8(&bytes).is_ok() {
+        return Cow::Borrowed(decoded);
+    }
+    let declared = part
+        .content_type()
+        .and_then(|ct| ct.attribute("charset"))
+        .map(str::to_owned);
+    let declared_encoding = declared
+        .as_deref()
+        .and_then(|l| encoding_rs::Encoding::for_label(l.trim().as_bytes()));
+    if declared_encoding.is_some_and(|e| e != encoding_rs::UTF_8) {
+        // mail-parser used that charset; its replacement characters are real
+        // invalid sequences in it, not a wrong label.
+        return Cow::Borrowed(decoded);
+    }
+    let sniffed = if matches!(part.body, PartType::Html(_)) {
+        find_charset_label(bytes.get(..2048).unwrap_or(&bytes))
+    } else {
+        None
+    };
+    let encoding = fallback_encoding(sniffed.as_deref());
+    let (text, _) = decode_or_fallback(&bytes, encoding);
+    notes.push(match declared {
+        Some(label) => format!(
+            "a text part declares charset {label:?} but is not valid in it; decoded as {}",
+            encoding.name()
+        ),
+        None => format!(
+            "a text part declares no charset and is not UTF-8; decoded as {}",
+            encoding.name()
+        ),
+    });
+    Cow::Owned(text)
+}
+
+/// Content-IDs the HTML refers to through `cid:` URLs, lower-cased.
+fn cid_references(html: &str) -> HashSet<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut found = HashSet::new();
+    let mut rest = lower.as_str();
+    while let Some(pos) = rest.find("cid:") {
+        rest = &rest[pos + 4..];
+        let end = rest
+            .find(|c: char| c == '"' || c == '\'' || c == ')' || c == '>' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let id = crate::sanitize::percent_decode(&rest[..end]);
+        if let Some(id) = clean_id(&id) {
+            found.insert(id);
+        }
+        rest = &rest[end..];
+    }
+    found
+}
+
+fn attachment(
+    buf: &[u8],
+    part: &MessagePart<'_>,
+    cids: &HashSet<String>,
+    notes: &mut Vec<String>,
+) -> Option<Attachment> {
+    let (data, forwarded): (Vec<u8>, Option<ForwardedSummary>) = match &part.body {
+        PartType::Multipart(_) => return None,
+        PartType::Binary(b) | PartType::InlineBinary(b) => (b.to_vec(), None),
+        PartType::Text(t) | PartType::Html(t) => {
+            let bytes = transfer_decoded(buf, part)
+                .map(Cow::into_owned)
+                .unwrap_or_else(|| t.as_bytes().to_vec());
+            (bytes, None)
+        }
+        PartType::Message(nested) => {
+            let start = part.offset_body as usize;
+            let end = part.offset_end as usize;
+            let bytes = match part.encoding {
+                Encoding::None if end > start => buf.get(start..end).map(<[u8]>::to_vec),
+                _ => None,
+            }
+            .unwrap_or_else(|| nested.raw_message.to_vec());
+            (bytes, Some(summary(nested)))
+        }
+    };
+    let content_type = content_type_of(part);
+    // A message/rfc822 part mail-parser could not read as a message may still have
+    // readable headers: a bounce's returned original often is cut short.
+    let forwarded = forwarded.or_else(|| {
+        (content_type == "message/rfc822" || content_type == "message/global")
+            .then(|| {
+                MessageParser::default()
+                    .parse_headers(&data)
+                    .map(|m| summary(&m))
+            })
+            .flatten()
+    });
+    let content_id = part.content_id().and_then(clean_id);
+    let inline = content_id
+        .as_ref()
+        .is_some_and(|id| cids.contains(&id.to_ascii_lowercase()));
+    let name = crate::filename::attachment_name(buf, part);
+    if name.as_deref().is_some_and(|n| n.contains('\u{FFFD}')) {
+        notes.push("an attachment name has bytes that could not be decoded".into());
+    }
+    Some(Attachment {
+        name,
+        content_type,
+        size: data.len(),
+        sha256: hex(&Sha256::digest(&data)),
+        content_id,
+        inline,
+        forwarded,
+        extracted_from: None,
+        data,
+    })
+}
+
+fn content_type_of(part: &MessagePart<'_>) -> String {
+    match part.content_type() {
+        Some(ct) => {
+            let main = ct.ctype().trim().to_ascii_lowercase();
+            match ct.subtype() {
+                Some(sub) => format!("{main}/{}", sub.trim().to_ascii_lowercase()),
+                None => main,
+            }
+        }
+        None => match part.body {
+            PartType::Text(_) => "text/plain".into(),
+            PartType::Html(_) => "text/html".into(),
+            PartType::Message(_) => "message/rfc822".into(),
+            _ => "application/octet-stream".into(),
+        },
+    }
+}
+
+fn summary(message: &Message<'_>) -> ForwardedSummary {
+    ForwardedSummary {
+        from: addresses(message.from()).into_iter().next(),
+        subject: message.subject().map(one_line),
+        date: message
+            .date()
+            .filter(|d| d.is_valid())
+            .map(|d| d.to_timestamp().saturating_mul(1000)),
+        message_id: message.message_id().and_then(clean_id),
+    }
+}
+
+/// Adds the files inside each `winmail.dat` as attachments of their own, after
+/// the original, which is kept as it came.
+fn extract_winmail(out: &mut ParsedMessage, notes: &mut Vec<String>) {
+    let limits = TnefLimits::default();
+    let containers: Vec<usize> = out
+        .attachments
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| is_tnef(a))
+        .map(|(i, _)| i)
+        .collect();
+    for index in containers {
+        let Some(container) = out.attachments.get(index) else {
+            continue;
+        };
+        match extract_tnef(&container.data, &limits) {
+            Ok(extraction) => {
+                notes.extend(extraction.notes);
+                for file in extraction.files {
+                    let content_type = file
+                        .content_type
+                        .clone()
+                        .unwrap_or_else(|| "application/octet-stream".into());
+                    out.attachments.push(Attachment {
+                        name: file.name,
+                        content_type,
+                        size: file.data.len(),
+                        sha256: hex(&Sha256::digest(&file.data)),
+                        content_id: file.content_id,
+                        inline: false,
+                        forwarded: None,
+                        extracted_from: Some(index),
+                        data: file.data,
+                    });
+                }
+            }
+            Err(e) => notes.push(format!("winmail.dat could not be read ({e}); kept as is")),
+        }
+    }
+}
+
+fn is_tnef(a: &Attachment) -> bool {
+    matches!(
+        a.content_type.as_str(),
+        "application/ms-tnef" | "application/vnd.ms-tnef"
+    ) || a
+        .name
+        .as_deref()
+        .is_some_and(|n| n.eq_ignore_ascii_case("winmail.dat"))
+}
+
+/// The new part of the message for the ticket view. A forward keeps everything:
+/// the forwarded history is what the sender wants us to read.
+fn reply_text(out: &ParsedMessage) -> String {
+    if out.subject.as_deref().is_some_and(is_forward_subject) {
+        return out.text_body.trim().to_owned();
+    }
+    let split = split_reply(&out.text_body);
+    if split.reply.is_empty() {
+        out.text_body.trim().to_owned()
+    } else {
+        split.reply
+    }
+}
+
+fn is_forward_subject(subject: &str) -> bool {
+    let lower = subject.trim_start().to_lowercase();
+    ["fwd:", "fw:", "wg:", "tr:", "fwd :", "fw :", "rv:", "i:"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
 }

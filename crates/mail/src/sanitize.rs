@@ -1,19 +1,591 @@
 //! Making untrusted HTML safe to show an agent.
+//!
+//! ammonia parses the HTML the way a browser does (html5ever) and keeps only an
+//! allow-list of elements, attributes, URL schemes and CSS properties, so what
+//! comes out cannot run code. On top of its defaults popdesk:
+//!
+//! - drops forms, frames, objects, SVG, MathML, `<base>`, `<meta>`, `<style>`
+//!   (with their content), `class` and `id` (no styling or DOM clobbering through
+//!   our own page's names);
+//! - allows only `http`, `https`, `mailto`, `tel` links and denies relative URLs,
+//!   which would resolve against popdesk's own origin;
+//! - allows `data:` URLs only as `<img src>` of raster types (PNG, JPEG, GIF, WebP,
+//!   BMP): mail clients embed small images that way, an image element cannot run
+//!   script, and `image/svg+xml` is refused because SVG opened on its own can;
+//! - keeps inline `style` but only with layout and typography properties and
+//!   without `url(`, `expression`, escapes or comments, so no CSS can load
+//!   anything, run anything or cover the page (`position` is not allowed);
+//! - blocks remote images: the `src` is removed and the original kept in
+//!   `data-popdesk-remote-src` for the UI to restore when an agent asks;
+//! - points `cid:` references at the caller's URL for stored attachments.
+//!
+//! ammonia runs its attribute filter after it has checked URL schemes and before
+//! it handles relative URLs, so rewritten URLs are passed out of it as marker
+//! schemes and put in place by a small pass over ammonia's serialised output
+//! (whose quoting rules are fixed: every attribute value double-quoted, `"`, `&`
+//! escaped inside values, `<` and `>` escaped in text).
+
+use std::borrow::Cow;
 
 /// How [`sanitize_html`] treats references that load something.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SanitizeOptions {
     /// Where `cid:` references point, with `{content_id}` replaced by the
-    /// percent-encoded Content-ID, e.g. `/messages/42/attachments/{content_id}`.
-    /// `None` leaves inline images without a source.
+    /// percent-encoded Content-ID (without angle brackets), e.g.
+    /// `/messages/42/attachments/{content_id}`. `None` leaves them without a source;
+    /// the Content-ID is then kept in `data-popdesk-cid`.
     pub cid_url_template: Option<String>,
     /// Load remote (`http`, `https`) images. Off by default: a remote image tells
-    /// the sender when and where the mail was read.
+    /// the sender when, where and that the mail was read.
     pub load_remote_images: bool,
 }
 
-/// Sanitizes an HTML body for display.
+/// Marker scheme for a blocked remote image (never in ammonia's scheme list, so
+/// the sender cannot write one).
+const REMOTE_MARK: &str = "x-popdesk-remote:";
+/// Marker scheme for a `cid:` reference, followed by the percent-encoded id.
+const CID_MARK: &str = "x-popdesk-cid:";
+
+const TAGS: &[&str] = &[
+    "a",
+    "abbr",
+    "acronym",
+    "address",
+    "article",
+    "aside",
+    "b",
+    "bdi",
+    "bdo",
+    "big",
+    "blockquote",
+    "br",
+    "caption",
+    "center",
+    "cite",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "del",
+    "details",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "figcaption",
+    "figure",
+    "font",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hgroup",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "main",
+    "mark",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "rp",
+    "rt",
+    "ruby",
+    "s",
+    "samp",
+    "section",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "time",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+    "var",
+    "wbr",
+];
+
+/// Elements removed together with everything inside them.
+const DROP_WITH_CONTENT: &[&str] = &[
+    "script",
+    "style",
+    "title",
+    "template",
+    "noscript",
+    "noembed",
+    "noframes",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "svg",
+    "math",
+    "textarea",
+    "select",
+    "option",
+    "button",
+    "head",
+    "xmp",
+    "plaintext",
+    "audio",
+    "video",
+    "canvas",
+    "dialog",
+];
+
+const GENERIC_ATTRIBUTES: &[&str] = &[
+    "align", "bgcolor", "border", "dir", "height", "lang", "style", "title", "valign", "width",
+];
+
+const STYLE_PROPERTIES: &[&str] = &[
+    "background-color",
+    "border",
+    "border-bottom",
+    "border-bottom-color",
+    "border-bottom-style",
+    "border-bottom-width",
+    "border-collapse",
+    "border-color",
+    "border-left",
+    "border-left-color",
+    "border-left-style",
+    "border-left-width",
+    "border-radius",
+    "border-right",
+    "border-right-color",
+    "border-right-style",
+    "border-right-width",
+    "border-spacing",
+    "border-style",
+    "border-top",
+    "border-top-color",
+    "border-top-style",
+    "border-top-width",
+    "border-width",
+    "caption-side",
+    "clear",
+    "color",
+    "direction",
+    "display",
+    "empty-cells",
+    "float",
+    "font",
+    "font-family",
+    "font-size",
+    "font-style",
+    "font-variant",
+    "font-weight",
+    "height",
+    "letter-spacing",
+    "line-height",
+    "list-style-type",
+    "margin",
+    "margin-bottom",
+    "margin-left",
+    "margin-right",
+    "margin-top",
+    "max-height",
+    "max-width",
+    "min-height",
+    "min-width",
+    "overflow-wrap",
+    "padding",
+    "padding-bottom",
+    "padding-left",
+    "padding-right",
+    "padding-top",
+    "table-layout",
+    "text-align",
+    "text-decoration",
+    "text-indent",
+    "text-transform",
+    "vertical-align",
+    "white-space",
+    "width",
+    "word-break",
+    "word-spacing",
+    "word-wrap",
+];
+
+/// Substrings that make a CSS declaration unsafe or able to load something.
+const CSS_DENY: &[&str] = &[
+    "url(",
+    "image(",
+    "image-set(",
+    "expression",
+    "javascript",
+    "vbscript",
+    "behavior",
+    "behaviour",
+    "binding",
+    "@import",
+    "\\",
+    "/*",
+    "*/",
+    "<",
+    "var(",
+    "attr(",
+    "env(",
+];
+
+/// Raster image types allowed as `data:` URLs in `<img src>`.
+const DATA_IMAGE_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/jpg",
+    "image/gif",
+    "image/webp",
+    "image/bmp",
+];
+
+/// Sanitizes an HTML body for display. See the module documentation for what is
+/// kept; the result is safe to put inside a page as it is.
 pub fn sanitize_html(html: &str, options: &SanitizeOptions) -> String {
-    let _ = options;
-    ammonia::clean(html)
+    let load_remote = options.load_remote_images;
+    let mut builder = ammonia::Builder::empty();
+    builder
+        .tags(TAGS.iter().copied().collect())
+        .clean_content_tags(DROP_WITH_CONTENT.iter().copied().collect())
+        .generic_attributes(GENERIC_ATTRIBUTES.iter().copied().collect())
+        .add_tag_attributes("a", &["href", "hreflang"])
+        .add_tag_attributes("img", &["src", "alt", "hspace", "vspace"])
+        .add_tag_attributes("td", &["colspan", "rowspan", "nowrap"])
+        .add_tag_attributes("th", &["colspan", "rowspan", "nowrap", "scope"])
+        .add_tag_attributes("table", &["cellpadding", "cellspacing"])
+        .add_tag_attributes("col", &["span"])
+        .add_tag_attributes("colgroup", &["span"])
+        .add_tag_attributes("font", &["color", "face", "size"])
+        .add_tag_attributes("ol", &["start", "type"])
+        .add_tag_attributes("ul", &["type"])
+        .add_tag_attributes("time", &["datetime"])
+        .url_schemes(
+            ["http", "https", "mailto", "tel", "cid", "data"]
+                .into_iter()
+                .collect(),
+        )
+        .url_relative(ammonia::UrlRelative::Deny)
+        .link_rel(Some("noopener noreferrer nofollow"))
+        .set_tag_attribute_value("a", "target", "_blank")
+        .strip_comments(true)
+        .filter_style_properties(STYLE_PROPERTIES.iter().copied().collect())
+        .attribute_filter(move |element, attribute, value| {
+            filter_attribute(element, attribute, value, load_remote)
+        });
+    let cleaned = builder.clean(html).to_string();
+    put_back_markers(&cleaned, options)
+}
+
+fn filter_attribute<'u>(
+    element: &str,
+    attribute: &str,
+    value: &'u str,
+    load_remote: bool,
+) -> Option<Cow<'u, str>> {
+    match attribute {
+        "style" => filter_style(value),
+        "href" | "src" => {
+            let trimmed = value.trim();
+            let lower = trimmed.to_ascii_lowercase();
+            if let Some(id) = lower.strip_prefix("cid:").map(|_| &trimmed[4..]) {
+                let id = percent_decode(id);
+                let id = id.trim().trim_start_matches('<').trim_end_matches('>');
+                return Some(Cow::Owned(format!("{CID_MARK}{}", percent_encode(id))));
+            }
+            if lower.starts_with("data:") {
+                let allowed = element == "img"
+                    && attribute == "src"
+                    && DATA_IMAGE_TYPES.iter().any(|t| {
+                        lower[5..].starts_with(t)
+                            && matches!(lower.as_bytes().get(5 + t.len()), Some(b';' | b','))
+                    });
+                return allowed.then_some(Cow::Borrowed(value));
+            }
+            if attribute == "src" {
+                let remote = lower.starts_with("http:") || lower.starts_with("https:");
+                if !remote || element != "img" {
+                    return None;
+                }
+                if load_remote {
+                    return Some(Cow::Borrowed(value));
+                }
+                return Some(Cow::Owned(format!("{REMOTE_MARK}{trimmed}")));
+            }
+            Some(Cow::Borrowed(value))
+        }
+        _ => Some(Cow::Borrowed(value)),
+    }
+}
+
+/// Keeps the declarations of a `style` attribute that cannot load or run
+/// anything; ammonia then drops properties not on the allow-list.
+fn filter_style(value: &str) -> Option<Cow<'_, str>> {
+    let kept: Vec<&str> = value
+        .split(';')
+        .map(str::trim)
+        .filter(|decl| !decl.is_empty())
+        .filter(|decl| {
+            let lower = decl.to_ascii_lowercase();
+            !CSS_DENY.iter().any(|bad| lower.contains(bad)) && !lower.contains('&')
+        })
+        .collect();
+    if kept.is_empty() {
+        None
+    } else {
+        Some(Cow::Owned(kept.join("; ")))
+    }
+}
+
+/// Replaces the marker URLs left by [`filter_attribute`] in ammonia's output.
+fn put_back_markers(html: &str, options: &SanitizeOptions) -> String {
+    if !html.contains("x-popdesk-") {
+        return html.to_owned();
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        rest = &rest[lt..];
+        let end = tag_end(rest);
+        out.push_str(&rewrite_tag(&rest[..end], options));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Length of the tag starting at `s[0] == '<'`, through its `>`, honouring
+/// double-quoted attribute values (the only quoting ammonia's serialiser uses).
+fn tag_end(s: &str) -> usize {
+    let mut in_quotes = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            '"' => in_quotes = !in_quotes,
+            '>' if !in_quotes => return i + 1,
+            _ => {}
+        }
+    }
+    s.len()
+}
+
+/// Rewrites marker attributes inside one serialised tag, attribute by attribute.
+fn rewrite_tag(tag: &str, options: &SanitizeOptions) -> String {
+    let mut out = String::with_capacity(tag.len() + 32);
+    let mut rest = tag;
+    // Copy the tag name.
+    let name_end = rest
+        .find(|c: char| c.is_whitespace() || c == '>')
+        .unwrap_or(rest.len());
+    out.push_str(&rest[..name_end]);
+    rest = &rest[name_end..];
+    loop {
+        let ws_end = rest
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(rest.len());
+        let ws = &rest[..ws_end];
+        rest = &rest[ws_end..];
+        if rest.is_empty() || rest.starts_with('>') || rest.starts_with("/>") {
+            out.push_str(ws);
+            out.push_str(rest);
+            return out;
+        }
+        let Some(eq_quote) = rest.find("=\"") else {
+            // Not the shape ammonia writes: keep the rest as it is.
+            out.push_str(ws);
+            out.push_str(rest);
+            return out;
+        };
+        let name = &rest[..eq_quote];
+        let after = &rest[eq_quote + 2..];
+        let value_end = after.find('"').unwrap_or(after.len());
+        let value = &after[..value_end];
+        rest = after.get(value_end + 1..).unwrap_or("");
+        out.push_str(ws);
+        match (name, value) {
+            ("src", v) if v.starts_with(REMOTE_MARK) => {
+                out.push_str("data-popdesk-remote-src=\"");
+                out.push_str(&v[REMOTE_MARK.len()..]);
+                out.push('"');
+            }
+            ("src" | "href", v) if v.starts_with(CID_MARK) => {
+                let id = &v[CID_MARK.len()..];
+                match &options.cid_url_template {
+                    Some(template) => {
+                        out.push_str(name);
+                        out.push_str("=\"");
+                        out.push_str(&escape_attribute(&template.replace("{content_id}", id)));
+                        out.push_str("\" data-popdesk-cid=\"");
+                    }
+                    None => out.push_str("data-popdesk-cid=\""),
+                }
+                out.push_str(id);
+                out.push('"');
+            }
+            _ => {
+                out.push_str(name);
+                out.push_str("=\"");
+                out.push_str(value);
+                out.push('"');
+            }
+        }
+    }
+}
+
+fn escape_attribute(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters and `@`, so a
+/// Content-ID is safe in any URL path segment and in an attribute.
+pub(crate) fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Decodes `%XX` escapes (RFC 2392 `cid:` URLs are percent-encoded Content-IDs).
+pub(crate) fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(decoded) = hex {
+                out.push(decoded);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean(html: &str) -> String {
+        sanitize_html(html, &SanitizeOptions::default())
+    }
+
+    #[test]
+    fn remote_image_is_blocked_and_kept_for_later() {
+        let out = clean(r#"<img src="https://tracker.example/p.gif?a=1&b=2" alt="logo">"#);
+        assert_eq!(
+            out,
+            r#"<img data-popdesk-remote-src="https://tracker.example/p.gif?a=1&amp;b=2" alt="logo">"#
+        );
+    }
+
+    #[test]
+    fn remote_image_loads_when_asked() {
+        let opts = SanitizeOptions {
+            load_remote_images: true,
+            ..SanitizeOptions::default()
+        };
+        let out = sanitize_html(r#"<img src="https://x.example/a.png">"#, &opts);
+        assert_eq!(out, r#"<img src="https://x.example/a.png">"#);
+    }
+
+    #[test]
+    fn cid_points_at_the_callers_url() {
+        let opts = SanitizeOptions {
+            cid_url_template: Some("/attachments/{content_id}".into()),
+            ..SanitizeOptions::default()
+        };
+        let out = sanitize_html(r#"<img src="cid:part1.06090408@example.com">"#, &opts);
+        assert_eq!(
+            out,
+            r#"<img src="/attachments/part1.06090408@example.com" data-popdesk-cid="part1.06090408@example.com">"#
+        );
+        let out = sanitize_html(r#"<img src="CID:a%20b&quot;c">"#, &opts);
+        assert_eq!(
+            out,
+            r#"<img src="/attachments/a%20b%22c" data-popdesk-cid="a%20b%22c">"#
+        );
+    }
+
+    #[test]
+    fn cid_without_template_has_no_source() {
+        assert_eq!(
+            clean(r#"<img src="cid:logo">"#),
+            r#"<img data-popdesk-cid="logo">"#
+        );
+    }
+
+    #[test]
+    fn data_images_only_raster() {
+        let png = clean(r#"<img src="data:image/png;base64,iVBORw0KGgo=">"#);
+        assert!(png.contains("src=\"data:image/png"), "{png}");
+        let svg = clean(r#"<img src="data:image/svg+xml;base64,PHN2Zz4=">"#);
+        assert!(!svg.contains("data:"), "{svg}");
+        let link = clean(r#"<a href="data:text/html,<script>alert(1)</script>">x</a>"#);
+        assert!(!link.contains("data:"), "{link}");
+    }
+
+    #[test]
+    fn style_keeps_layout_and_drops_loads() {
+        let out = clean(
+            r#"<p style="color: red; background: url(http://x/y.png); position: fixed; font-weight: bold">x</p>"#,
+        );
+        assert!(out.contains("color"), "{out}");
+        assert!(out.contains("font-weight"), "{out}");
+        assert!(!out.contains("url"), "{out}");
+        assert!(!out.contains("position"), "{out}");
+    }
+
+    #[test]
+    fn links_open_elsewhere_without_referrer() {
+        let out = clean(r#"<a href="https://example.com/">x</a>"#);
+        assert!(out.contains(r#"target="_blank""#), "{out}");
+        assert!(out.contains("noreferrer"), "{out}");
+        assert_eq!(
+            clean(r#"<a href="/admin">x</a>"#),
+            r#"<a target="_blank" rel="noopener noreferrer nofollow">x</a>"#
+        );
+    }
+
+    #[test]
+    fn marker_text_in_content_is_left_alone() {
+        let out = clean(r#"<p title='src="x-popdesk-remote:a'>src="x-popdesk-cid:b"</p>"#);
+        assert!(!out.contains("data-popdesk"), "{out}");
+    }
 }

@@ -1,13 +1,29 @@
 //! Taking the files out of `winmail.dat` (TNEF, MS-OXTNEF).
+//!
+//! Outlook and Exchange wrap a message's attachments in one `application/ms-tnef`
+//! part when they think the recipient is Outlook too; every other client shows a
+//! useless `winmail.dat`. This reads just enough TNEF to get the files out: the
+//! attribute stream (`attAttachRendData` opens an attachment, `attAttachTitle`
+//! names it, `attAttachData` holds it) and, from each attachment's MAPI property
+//! block, the long file name, MIME type and Content-ID.
+//!
+//! Written here rather than taken from the `tnef` crate (0.1): that crate rejects
+//! any attribute id it does not know, any checksum mismatch and any attachment
+//! missing one of six attributes, and never reads the long file name, so it loses
+//! files from real Outlook mail. Everything here is bounds-checked slicing of the
+//! input; sizes come from [`TnefLimits`], and nothing allocates more than the
+//! input's own length.
+
+use encoding_rs::Encoding;
 
 /// Bounds for [`extract_tnef`]: a `winmail.dat` is untrusted input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TnefLimits {
     /// At most this many files are taken out.
     pub max_files: usize,
-    /// A file larger than this is skipped.
+    /// A file larger than this is skipped (and said so in the notes).
     pub max_file_bytes: usize,
-    /// At most this many bytes in all.
+    /// At most this many bytes in all; files past it are skipped.
     pub max_total_bytes: usize,
 }
 
@@ -26,7 +42,7 @@ impl Default for TnefLimits {
 pub struct TnefFile {
     /// The long file name when present, else the 8.3 title.
     pub name: Option<String>,
-    /// The MIME type Outlook recorded, if any.
+    /// The MIME type Outlook recorded, else one guessed from the name's extension.
     pub content_type: Option<String>,
     /// The Content-ID Outlook recorded, if any.
     pub content_id: Option<String>,
@@ -34,22 +50,482 @@ pub struct TnefFile {
     pub data: Vec<u8>,
 }
 
-/// Why a `winmail.dat` could not be read.
+/// What [`extract_tnef`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TnefExtraction {
+    /// The files, in stream order.
+    pub files: Vec<TnefFile>,
+    /// What was skipped or odd, in words, for the message's processing log.
+    pub notes: Vec<String>,
+}
+
+/// Why a `winmail.dat` could not be read at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TnefError {
     /// The data does not start with the TNEF signature.
     #[error("not a TNEF stream (bad signature)")]
     NotTnef,
-    /// The stream ends inside an attribute.
-    #[error("TNEF stream is truncated at byte {0}")]
-    Truncated(usize),
 }
 
+const SIGNATURE: u32 = 0x223e_9f78;
+const LEVEL_ATTACHMENT: u8 = 0x02;
+
+const ATT_OEM_CODEPAGE: u32 = 0x0006_9007;
+const ATT_ATTACH_REND_DATA: u32 = 0x0006_9002;
+const ATT_ATTACH_TITLE: u32 = 0x0001_8010;
+const ATT_ATTACH_DATA: u32 = 0x0006_800f;
+const ATT_ATTACHMENT: u32 = 0x0006_9005;
+
+const PR_DISPLAY_NAME: u16 = 0x3001;
+const PR_ATTACH_DATA: u16 = 0x3701;
+const PR_ATTACH_FILENAME: u16 = 0x3704;
+const PR_ATTACH_LONG_FILENAME: u16 = 0x3707;
+const PR_ATTACH_MIME_TAG: u16 = 0x370e;
+const PR_ATTACH_CONTENT_ID: u16 = 0x3712;
+
 /// Takes the attached files out of a TNEF stream, within `limits`.
-pub fn extract_tnef(data: &[u8], limits: &TnefLimits) -> Result<Vec<TnefFile>, TnefError> {
-    let _ = limits;
-    if !data.starts_with(&[0x78, 0x9f, 0x3e, 0x22]) {
+///
+/// Lenient like the clients people compare us with: a bad checksum or a stream cut
+/// short keeps what was read before it (and says so in the notes). Only data
+/// without the TNEF signature is an error.
+pub fn extract_tnef(data: &[u8], limits: &TnefLimits) -> Result<TnefExtraction, TnefError> {
+    let mut r = Reader::new(data);
+    if r.u32() != Some(SIGNATURE) {
         return Err(TnefError::NotTnef);
     }
-    Ok(Vec::new())
+    let _legacy_key = r.u16();
+
+    let mut out = TnefExtraction::default();
+    let mut codepage: &'static Encoding = encoding_rs::WINDOWS_1252;
+    let mut current: Option<Pending> = None;
+    let mut total = 0usize;
+    let mut checksum_noted = false;
+
+    loop {
+        if r.is_empty() {
+            break;
+        }
+        let Some((level, id, value, checksum)) = r.attribute() else {
+            out.notes.push(format!(
+                "winmail.dat is cut short at byte {}; files before it were kept",
+                r.pos
+            ));
+            break;
+        };
+        if !checksum_noted && checksum != byte_sum(value) {
+            out.notes
+                .push("winmail.dat has attribute checksum mismatches; read anyway".into());
+            checksum_noted = true;
+        }
+        match id {
+            ATT_OEM_CODEPAGE => {
+                if let Some(cp) = Reader::new(value).u32() {
+                    codepage = codepage_encoding(cp);
+                }
+            }
+            ATT_ATTACH_REND_DATA if level == LEVEL_ATTACHMENT => {
+                if let Some(done) = current.take() {
+                    push_file(&mut out, done, limits, &mut total);
+                }
+                current = Some(Pending::default());
+            }
+            ATT_ATTACH_TITLE if level == LEVEL_ATTACHMENT => {
+                let pending = current.get_or_insert_with(Pending::default);
+                pending.title = decode_string8(value, codepage);
+            }
+            ATT_ATTACH_DATA if level == LEVEL_ATTACHMENT => {
+                let pending = current.get_or_insert_with(Pending::default);
+                pending.data = Some(value);
+            }
+            ATT_ATTACHMENT if level == LEVEL_ATTACHMENT => {
+                let pending = current.get_or_insert_with(Pending::default);
+                read_mapi_props(value, codepage, pending);
+            }
+            _ => {}
+        }
+    }
+    if let Some(done) = current.take() {
+        push_file(&mut out, done, limits, &mut total);
+    }
+    Ok(out)
+}
+
+/// An attachment being assembled from its attributes.
+#[derive(Default)]
+struct Pending<'a> {
+    title: Option<String>,
+    long_name: Option<String>,
+    mime: Option<String>,
+    content_id: Option<String>,
+    data: Option<&'a [u8]>,
+    prop_data: Option<&'a [u8]>,
+}
+
+fn push_file(out: &mut TnefExtraction, p: Pending<'_>, limits: &TnefLimits, total: &mut usize) {
+    let name = p.long_name.or(p.title).filter(|n| !n.is_empty());
+    let Some(data) = p.data.or(p.prop_data) else {
+        if name.is_some() {
+            out.notes.push(format!(
+                "winmail.dat entry {:?} has no file data (an embedded message or OLE object); skipped",
+                name.as_deref().unwrap_or_default()
+            ));
+        }
+        return;
+    };
+    let label = name.as_deref().unwrap_or("(unnamed)");
+    if out.files.len() >= limits.max_files {
+        out.notes.push(format!(
+            "winmail.dat holds more than {} files; {label:?} and later ones skipped",
+            limits.max_files
+        ));
+        return;
+    }
+    if data.len() > limits.max_file_bytes {
+        out.notes.push(format!(
+            "winmail.dat file {label:?} is {} bytes, over the {} byte limit; skipped",
+            data.len(),
+            limits.max_file_bytes
+        ));
+        return;
+    }
+    if total.saturating_add(data.len()) > limits.max_total_bytes {
+        out.notes.push(format!(
+            "winmail.dat files exceed {} bytes in all; {label:?} skipped",
+            limits.max_total_bytes
+        ));
+        return;
+    }
+    *total += data.len();
+    let content_type = p
+        .mime
+        .map(|m| m.trim().to_ascii_lowercase())
+        .filter(|m| m.contains('/'))
+        .or_else(|| name.as_deref().and_then(guess_type).map(str::to_owned));
+    out.files.push(TnefFile {
+        name,
+        content_type,
+        content_id: p
+            .content_id
+            .map(|c| {
+                c.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+            .filter(|c| !c.is_empty()),
+        data: data.to_vec(),
+    });
+}
+
+/// Reads the MAPI property block of `attAttachment` (MS-OXTNEF 2.1.3.4), keeping
+/// the properties popdesk uses. Stops quietly at the first malformed property.
+fn read_mapi_props<'a>(data: &'a [u8], codepage: &'static Encoding, p: &mut Pending<'a>) {
+    let mut r = Reader::new(data);
+    let Some(count) = r.u32() else { return };
+    for _ in 0..count {
+        let (Some(kind), Some(id)) = (r.u16(), r.u16()) else {
+            return;
+        };
+        if id >= 0x8000 {
+            // Named property: GUID, then a numeric id or a UTF-16 name.
+            if r.take(16).is_none() {
+                return;
+            }
+            match r.u32() {
+                Some(0) => {
+                    if r.u32().is_none() {
+                        return;
+                    }
+                }
+                Some(_) => {
+                    let Some(len) = r.u32() else { return };
+                    if r.take_padded(len as usize).is_none() {
+                        return;
+                    }
+                }
+                None => return,
+            }
+        }
+        let multi = kind & 0x1000 != 0;
+        let base = kind & !0x1000;
+        match base {
+            // Variable length: PT_STRING8, PT_UNICODE, PT_BINARY, PT_OBJECT.
+            0x001e | 0x001f | 0x0102 | 0x000d => {
+                let Some(n) = r.u32() else { return };
+                for i in 0..n {
+                    let Some(len) = r.u32() else { return };
+                    let Some(value) = r.take_padded(len as usize) else {
+                        return;
+                    };
+                    if i > 0 || multi {
+                        continue;
+                    }
+                    let text = match base {
+                        0x001e => decode_string8(value, codepage),
+                        0x001f => decode_utf16(value),
+                        _ => None,
+                    };
+                    match id {
+                        PR_ATTACH_LONG_FILENAME => p.long_name = text.or(p.long_name.take()),
+                        PR_ATTACH_FILENAME | PR_DISPLAY_NAME if p.long_name.is_none() => {
+                            p.long_name = text;
+                        }
+                        PR_ATTACH_MIME_TAG => p.mime = text,
+                        PR_ATTACH_CONTENT_ID => p.content_id = text,
+                        PR_ATTACH_DATA if base == 0x0102 => p.prop_data = Some(value),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {
+                let Some(size) = fixed_size(base) else { return };
+                let n = if multi {
+                    match r.u32() {
+                        Some(n) => n as usize,
+                        None => return,
+                    }
+                } else {
+                    1
+                };
+                let Some(bytes) = n.checked_mul(size) else {
+                    return;
+                };
+                if r.take_padded(bytes).is_none() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Size of one value of a fixed-size MAPI property type, padded as TNEF stores it.
+fn fixed_size(kind: u16) -> Option<usize> {
+    match kind {
+        0x0001..=0x0004 | 0x000a | 0x000b => Some(4),
+        0x0005..=0x0007 | 0x0014 | 0x0040 => Some(8),
+        0x0048 => Some(16),
+        _ => None,
+    }
+}
+
+fn decode_string8(bytes: &[u8], codepage: &'static Encoding) -> Option<String> {
+    let bytes = bytes.split(|&b| b == 0).next().unwrap_or_default();
+    let (text, _) = crate::charset::decode_or_fallback(bytes, codepage);
+    let text = text.trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+fn decode_utf16(bytes: &[u8]) -> Option<String> {
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .take_while(|&u| u != 0)
+        .collect();
+    let text = String::from_utf16_lossy(&units).trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+fn codepage_encoding(cp: u32) -> &'static Encoding {
+    let label = match cp {
+        65001 => "utf-8",
+        932 => "shift_jis",
+        936 => "gbk",
+        949 => "euc-kr",
+        950 => "big5",
+        20866 => "koi8-r",
+        28591..=28605 => {
+            return crate::charset::fallback_encoding(Some(&format!("iso-8859-{}", cp - 28590)));
+        }
+        874 | 1250..=1258 => {
+            return crate::charset::fallback_encoding(Some(&format!("windows-{cp}")));
+        }
+        _ => "windows-1252",
+    };
+    Encoding::for_label(label.as_bytes()).unwrap_or(encoding_rs::WINDOWS_1252)
+}
+
+fn byte_sum(bytes: &[u8]) -> u16 {
+    bytes
+        .iter()
+        .fold(0u16, |s, &b| s.wrapping_add(u16::from(b)))
+}
+
+fn guess_type(name: &str) -> Option<&'static str> {
+    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "pdf" => "application/pdf",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xls" => "application/vnd.ms-excel",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "ppt" => "application/vnd.ms-powerpoint",
+        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "rtf" => "application/rtf",
+        "txt" | "log" => "text/plain",
+        "csv" => "text/csv",
+        "htm" | "html" => "text/html",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "bmp" => "image/bmp",
+        "zip" => "application/zip",
+        "msg" => "application/vnd.ms-outlook",
+        "eml" => "message/rfc822",
+        _ => return None,
+    })
+}
+
+/// Bounds-checked little-endian reading.
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Self { data, pos: 0 }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pos >= self.data.len()
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.data.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+
+    /// Takes `n` bytes and skips the padding to the next multiple of four.
+    fn take_padded(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.take(n)?;
+        let pad = (4 - n % 4) % 4;
+        self.pos = self.pos.saturating_add(pad).min(self.data.len());
+        Some(s)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        let b = self.take(2)?;
+        Some(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.take(4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// One TNEF attribute: level, id, value and stored checksum.
+    fn attribute(&mut self) -> Option<(u8, u32, &'a [u8], u16)> {
+        let level = *self.take(1)?.first()?;
+        let id = self.u32()?;
+        let len = self.u32()? as usize;
+        let value = self.take(len)?;
+        let checksum = self.u16()?;
+        Some((level, id, value, checksum))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr(out: &mut Vec<u8>, level: u8, id: u32, value: &[u8]) {
+        out.push(level);
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        out.extend_from_slice(value);
+        out.extend_from_slice(&byte_sum(value).to_le_bytes());
+    }
+
+    fn stream(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut s = Vec::new();
+        s.extend_from_slice(&SIGNATURE.to_le_bytes());
+        s.extend_from_slice(&0u16.to_le_bytes());
+        attr(&mut s, 1, 0x0008_9006, &[0, 0, 1, 0]);
+        attr(&mut s, 1, ATT_OEM_CODEPAGE, &[0xe4, 0x04, 0, 0, 0, 0, 0, 0]);
+        for (name, data) in files {
+            attr(
+                &mut s,
+                2,
+                ATT_ATTACH_REND_DATA,
+                &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            );
+            let mut title = name.as_bytes().to_vec();
+            title.push(0);
+            attr(&mut s, 2, ATT_ATTACH_TITLE, &title);
+            attr(&mut s, 2, ATT_ATTACH_DATA, data);
+        }
+        s
+    }
+
+    #[test]
+    fn files_come_out_with_names() {
+        let s = stream(&[("a.txt", b"hello"), ("b.pdf", b"%PDF-1.4")]);
+        let x = extract_tnef(&s, &TnefLimits::default()).expect("valid stream");
+        assert_eq!(x.files.len(), 2);
+        assert_eq!(x.files[0].name.as_deref(), Some("a.txt"));
+        assert_eq!(x.files[0].data, b"hello");
+        assert_eq!(x.files[1].content_type.as_deref(), Some("application/pdf"));
+        assert!(x.notes.is_empty(), "{:?}", x.notes);
+    }
+
+    #[test]
+    fn limits_skip_files_and_say_so() {
+        let s = stream(&[
+            ("a.txt", b"hello"),
+            ("big.bin", &[0u8; 100]),
+            ("c.txt", b"c"),
+        ]);
+        let limits = TnefLimits {
+            max_files: 10,
+            max_file_bytes: 50,
+            max_total_bytes: 1000,
+        };
+        let x = extract_tnef(&s, &limits).expect("valid stream");
+        assert_eq!(x.files.len(), 2);
+        assert!(
+            x.notes.iter().any(|n| n.contains("big.bin")),
+            "{:?}",
+            x.notes
+        );
+        let one = TnefLimits {
+            max_files: 1,
+            ..limits
+        };
+        assert_eq!(extract_tnef(&s, &one).expect("valid").files.len(), 1);
+    }
+
+    #[test]
+    fn truncated_stream_keeps_earlier_files() {
+        let s = stream(&[("a.txt", b"hello"), ("b.txt", b"world")]);
+        for cut in 6..s.len() {
+            let x = extract_tnef(&s[..cut], &TnefLimits::default()).expect("signature present");
+            assert!(x.files.len() <= 2);
+        }
+        assert_eq!(
+            extract_tnef(b"nope", &TnefLimits::default()),
+            Err(TnefError::NotTnef)
+        );
+    }
+
+    #[test]
+    fn long_filename_from_mapi_props_wins() {
+        let mut s = stream(&[("LONGFI~1.TXT", b"x")]);
+        let mut props = Vec::new();
+        props.extend_from_slice(&1u32.to_le_bytes());
+        props.extend_from_slice(&0x001fu16.to_le_bytes());
+        props.extend_from_slice(&PR_ATTACH_LONG_FILENAME.to_le_bytes());
+        props.extend_from_slice(&1u32.to_le_bytes());
+        let name: Vec<u8> = "long file näme.txt\0"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        props.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        props.extend_from_slice(&name);
+        props.resize(props.len().div_ceil(4) * 4, 0);
+        attr(&mut s, 2, ATT_ATTACHMENT, &props);
+        let x = extract_tnef(&s, &TnefLimits::default()).expect("valid stream");
+        assert_eq!(x.files[0].name.as_deref(), Some("long file näme.txt"));
+    }
 }
