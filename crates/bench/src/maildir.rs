@@ -92,6 +92,34 @@ pub fn fingerprint_dir(maildir: &Path) -> io::Result<Fingerprint> {
     })
 }
 
+/// Reads every blob under popdesk's blob store (`DATA/blobs/ab/cd/<sha256>`), skipping
+/// its `tmp/` directory of unfinished writes.
+pub fn fingerprint_blobs(blobs: &Path) -> io::Result<Fingerprint> {
+    let mut digests = Vec::new();
+    let mut wire_bytes = 0;
+    let mut pending = vec![blobs.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                if entry.file_name() != "tmp" {
+                    pending.push(path);
+                }
+                continue;
+            }
+            let bytes = fs::read(&path)?;
+            wire_bytes += wire_len(&bytes);
+            digests.push(digest(&bytes));
+        }
+    }
+    digests.sort_unstable();
+    Ok(Fingerprint {
+        digests,
+        wire_bytes,
+    })
+}
+
 fn digest(bytes: &[u8]) -> u64 {
     // DefaultHasher::new() uses fixed keys: stable within one run, which is all we compare.
     let mut h = DefaultHasher::new();

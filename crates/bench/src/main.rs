@@ -9,6 +9,7 @@ mod dovecot;
 mod fetch;
 mod mailbox;
 mod maildir;
+mod memory;
 mod mpop;
 mod netns;
 mod probe;
@@ -95,6 +96,13 @@ enum Cmd {
     Probe { host: String, port: u16 },
     /// Download and delete a whole mailbox with popdesk's client (used by `run`).
     Fetch(fetch::FetchArgs),
+    /// Peak RSS of `popdesk mailbox fetch` downloading one huge message (as root: it
+    /// starts a private Dovecot).
+    FetchMemory {
+        /// Size of the message in MB.
+        #[arg(long, default_value_t = 200)]
+        megabytes: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -153,5 +161,6 @@ fn real_main() -> Result<bool> {
             fetch::run(&args)?;
             Ok(true)
         }
+        Cmd::FetchMemory { megabytes } => memory::run(megabytes),
     }
 }

@@ -38,13 +38,17 @@ enum Contender {
     Mpop,
     PopdeskPipelined,
     PopdeskLockStep,
+    /// `popdesk mailbox fetch`: the whole intake, into the SQLite store and the blob
+    /// store with every message and batch fsync'd.
+    PopdeskIntake,
 }
 
 impl Contender {
-    const ALL: [Contender; 3] = [
+    const ALL: [Contender; 4] = [
         Contender::Mpop,
         Contender::PopdeskPipelined,
         Contender::PopdeskLockStep,
+        Contender::PopdeskIntake,
     ];
 
     /// `mpop` is the installed version, e.g. "mpop 1.4.18".
@@ -53,6 +57,7 @@ impl Contender {
             Contender::Mpop => mpop.to_string(),
             Contender::PopdeskPipelined => "popdesk pop3 client (pipelined)".into(),
             Contender::PopdeskLockStep => "popdesk pop3 client (lock-step)".into(),
+            Contender::PopdeskIntake => "popdesk mailbox fetch (store)".into(),
         }
     }
 
@@ -61,12 +66,37 @@ impl Contender {
             Contender::Mpop => "mpop",
             Contender::PopdeskPipelined => "popdesk-pipelined",
             Contender::PopdeskLockStep => "popdesk-lockstep",
+            Contender::PopdeskIntake => "popdesk-intake",
         }
     }
 
-    /// The command that downloads and deletes the whole mailbox into `work/delivered`.
+    /// The command that downloads and deletes the whole mailbox into `work/delivered`
+    /// (for the intake: into the data folder `work/data`, set up here, untimed).
     fn command(self, ns: &Namespace, host: &str, work: &Path) -> Result<Option<Command>> {
         match self {
+            Contender::PopdeskIntake => {
+                let popdesk = std::env::current_exe()?.with_file_name("popdesk");
+                if !popdesk.exists() {
+                    return Ok(None);
+                }
+                let data = work.join("data");
+                let mut add = ns.command(&popdesk);
+                add.arg("--data")
+                    .arg(&data)
+                    .args(["mailbox", "add", "bench", "--host", host])
+                    .args(["--port", &dovecot::PORT.to_string(), "--tls", "none"])
+                    .args(["--user", dovecot::USER, "--password-env", "BENCH_PASSWORD"])
+                    .arg("--allow-insecure-auth")
+                    .env("BENCH_PASSWORD", dovecot::PASSWORD)
+                    .stdin(Stdio::null());
+                netns::checked(&mut add).context("popdesk mailbox add")?;
+                let mut fetch = ns.command(&popdesk);
+                fetch
+                    .arg("--data")
+                    .arg(&data)
+                    .args(["mailbox", "fetch", "bench"]);
+                Ok(Some(fetch))
+            }
             Contender::Mpop => mpop::command(ns, host, dovecot::PORT, work).map(Some),
             Contender::PopdeskPipelined | Contender::PopdeskLockStep => {
                 if !fetch::READY {
@@ -276,7 +306,7 @@ impl Bench<'_> {
         fs::create_dir_all(&work)?;
         let Some(mut cmd) = contender.command(scenario.ns, scenario.host, &work)? else {
             return Ok(Outcome::Skipped(
-                "pending: crates/pop3 client not integrated yet".into(),
+                "not built: run `cargo build --release -p bench -p popdesk`".into(),
             ));
         };
         // Write back the previous run's delivered mail now, not during this run.
@@ -310,7 +340,11 @@ impl Bench<'_> {
             );
         }
 
-        let delivered = maildir::fingerprint_dir(&work.join("delivered"))?;
+        let delivered = if contender == Contender::PopdeskIntake {
+            maildir::fingerprint_blobs(&work.join("data").join("blobs"))?
+        } else {
+            maildir::fingerprint_dir(&work.join("delivered"))?
+        };
         self.expected
             .compare(&delivered)
             .map_err(anyhow::Error::msg)
@@ -319,7 +353,11 @@ impl Bench<'_> {
         if left != 0 {
             bail!("{left} messages are still on the server");
         }
-        fs::remove_dir_all(work.join("delivered"))?;
+        for done in ["delivered", "data"] {
+            if work.join(done).exists() {
+                fs::remove_dir_all(work.join(done))?;
+            }
+        }
         Ok(Outcome::Measured {
             messages: self.expected.messages(),
             bytes: self.expected.wire_bytes,
@@ -355,6 +393,12 @@ fn print_targets(rows: &[Row], mpop: &str, local: &str, remote: &str) {
         find(Contender::PopdeskPipelined, remote),
         find(Contender::PopdeskLockStep, remote),
         10.0,
+    );
+    verdict(
+        &format!("{local}: popdesk mailbox fetch (into the store) / mpop (into a maildir)"),
+        find(Contender::PopdeskIntake, local),
+        find(Contender::Mpop, local),
+        1.0,
     );
     if let (Some(near), Some(far)) = (find(Contender::Mpop, local), find(Contender::Mpop, remote)) {
         println!(
