@@ -79,13 +79,6 @@ impl Fetcher {
     /// report, which is also stored.
     pub async fn fetch(&self, mailbox: &Mailbox) -> Result<FetchReport, FetchError> {
         let lease = LeaseGuard::take(&self.store, mailbox.id, self.clock.clone()).await?;
-        // A fetcher that was killed mid-batch left its temp files behind; nothing else
-        // ever removes them. Files of processes still running are left alone.
-        match self.store.blobs().clean_temp().await {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "removed temp files of stopped fetchers"),
-            Err(error) => tracing::warn!(%error, "could not clean up old temp files"),
-        }
         // Temp files of fetchers that were killed mid-message; those of live processes
         // sharing the data folder are left alone.
         match self.store.blobs().clean_temp().await {
