@@ -39,7 +39,7 @@ pub enum ProtocolError {
     NotPop3 { command: CommandKind, line: String },
     #[error("the server's reply to {command} could not be read: {line:?}")]
     BadReply { command: CommandKind, line: String },
-    #[error("the server's {command} listing is longer than any real mailbox")]
+    #[error("the server's {command} listing is larger than any real mailbox's")]
     TooManyLines { command: CommandKind },
     #[error("the server sent a reply nobody asked for: {line:?}")]
     Unsolicited { line: String },

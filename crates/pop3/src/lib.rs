@@ -40,5 +40,7 @@ pub use auth::{AuthMethod, Credentials};
 pub use client::{Client, ConnectOptions, MessageSink, Security, Timeouts};
 pub use codec::{CommandKind, RespCode};
 pub use error::{Error, ProtocolError, ServerError, TimeoutKind};
-pub use session::{Event, MAX_LISTING_ENTRIES, MAX_LISTING_LINE, MAX_STATUS_LINE, Session};
+pub use session::{
+    Event, MAX_LISTING_ENTRIES, MAX_LISTING_LINE, MAX_LISTING_OCTETS, MAX_STATUS_LINE, Session,
+};
 pub use types::{Capabilities, Greeting, ListEntry, QuitOutcome, Retrieved, Stat, Uid, UidlEntry};

@@ -24,6 +24,9 @@ pub const MAX_STATUS_LINE: usize = 8 * 1024;
 pub const MAX_LISTING_LINE: usize = 4 * 1024;
 /// Most entries in one listing. Far beyond any real maildrop; stops a runaway server.
 pub const MAX_LISTING_ENTRIES: usize = 5_000_000;
+/// Most octets in one listing. Entry count alone does not bound memory: 5 million
+/// 4 KiB UIDLs would be 20 GB. 64 MiB is over a million ordinary UIDL lines.
+pub const MAX_LISTING_OCTETS: usize = 64 * 1024 * 1024;
 /// Most body octets decoded per event, so body chunks handed out stay small.
 const BODY_CHUNK: usize = 256 * 1024;
 
@@ -102,6 +105,8 @@ pub struct Session {
     reading: Option<Reading>,
     body: BytesMut,
     broken: Option<ProtocolError>,
+    /// Octets of the listing being read, against [`MAX_LISTING_OCTETS`].
+    listing_octets: usize,
 }
 
 impl Default for Session {
@@ -125,6 +130,7 @@ impl Session {
             reading: None,
             body: BytesMut::new(),
             broken: None,
+            listing_octets: 0,
         }
     }
 
@@ -298,14 +304,17 @@ impl Session {
             }
             Expect::Capa => {
                 self.reading = Some(Reading::Capa(Vec::new()));
+                self.listing_octets = 0;
                 return Ok(None);
             }
             Expect::ListAll => {
                 self.reading = Some(Reading::Listing(Vec::new()));
+                self.listing_octets = 0;
                 return Ok(None);
             }
             Expect::UidlAll => {
                 self.reading = Some(Reading::Uniques(Vec::new()));
+                self.listing_octets = 0;
                 return Ok(None);
             }
             Expect::Body => {
@@ -343,7 +352,7 @@ impl Session {
                 Ok(event)
             }
             Reading::Capa(mut lines) => {
-                while let Some(line) = self.listing_line()? {
+                while let Some(line) = self.listing_line(CommandKind::Capa)? {
                     match line {
                         ListingLine::End => {
                             return Ok(Progress::Event(Event::Capabilities(
@@ -367,7 +376,7 @@ impl Session {
                 Ok(Progress::NeedInput)
             }
             Reading::Listing(mut entries) => {
-                while let Some(line) = self.listing_line()? {
+                while let Some(line) = self.listing_line(CommandKind::List)? {
                     match line {
                         ListingLine::End => {
                             return Ok(Progress::Event(Event::Listing(entries)));
@@ -386,7 +395,7 @@ impl Session {
                 Ok(Progress::NeedInput)
             }
             Reading::Uniques(mut entries) => {
-                while let Some(line) = self.listing_line()? {
+                while let Some(line) = self.listing_line(CommandKind::Uidl)? {
                     match line {
                         ListingLine::End => {
                             return Ok(Progress::Event(Event::UniqueIds(entries)));
@@ -408,12 +417,16 @@ impl Session {
     }
 
     /// One line of a multi-line listing, dot-unstuffed; `End` for the terminating `.`.
-    fn listing_line(&mut self) -> Result<Option<ListingLine>, ProtocolError> {
+    fn listing_line(&mut self, command: CommandKind) -> Result<Option<ListingLine>, ProtocolError> {
         let mut line = match take_line(&mut self.input, MAX_LISTING_LINE) {
             Ok(Some(line)) => line,
             Ok(None) => return Ok(None),
             Err(LineError::TooLong { limit }) => return Err(ProtocolError::LineTooLong { limit }),
         };
+        self.listing_octets += line.len() + 2;
+        if self.listing_octets > MAX_LISTING_OCTETS {
+            return Err(ProtocolError::TooManyLines { command });
+        }
         if &line[..] == b"." {
             return Ok(Some(ListingLine::End));
         }

@@ -34,12 +34,14 @@ pub struct Uid(String);
 impl Uid {
     /// Builds the text form from the raw octets of the id.
     pub fn from_octets(octets: &[u8]) -> Uid {
+        use std::fmt::Write as _;
         let mut text = String::with_capacity(octets.len());
         for &octet in octets {
             if (0x21..=0x7e).contains(&octet) && octet != b'%' {
                 text.push(char::from(octet));
             } else {
-                text.push_str(&format!("%{octet:02X}"));
+                // Writing into a String cannot fail.
+                let _ = write!(text, "%{octet:02X}");
             }
         }
         Uid(text)

@@ -170,3 +170,30 @@ fn a_reply_nobody_asked_for_is_a_protocol_error() {
     assert!(matches!(session.poll_event(), Ok(Some(Event::Greeting(_)))));
     assert!(session.poll_event().is_err());
 }
+
+#[test]
+fn a_listing_larger_than_any_real_mailbox_is_refused_in_bounded_memory() {
+    let mut session = Session::new();
+    session.input().extend_from_slice(b"+OK hi\r\n");
+    session.send(&Command::Uidl(None)).expect("send");
+    assert!(matches!(session.poll_event(), Ok(Some(Event::Greeting(_)))));
+    session.input().extend_from_slice(b"+OK\r\n");
+    // 4,000-octet uids: few entries, many octets.
+    let line = format!("1 {}\r\n", "u".repeat(4_000));
+    let mut fed = 0;
+    let result = loop {
+        session.input().extend_from_slice(line.as_bytes());
+        fed += line.len();
+        match session.poll_event() {
+            Ok(None) => assert!(
+                fed <= pop3::MAX_LISTING_OCTETS + line.len(),
+                "never refused"
+            ),
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(result, Err(pop3::ProtocolError::TooManyLines { .. })),
+        "{result:?}"
+    );
+}

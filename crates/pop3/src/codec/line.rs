@@ -17,7 +17,10 @@ pub enum LineError {
 /// the normal "read more" outcome, not an error.
 pub fn take_line(buf: &mut BytesMut, limit: usize) -> Result<Option<BytesMut>, LineError> {
     match memchr::memchr(b'\n', buf) {
-        Some(lf) if lf > limit => Err(LineError::TooLong { limit }),
+        // The limit is on the line's content, whichever line end it has.
+        Some(lf) if lf - usize::from(lf > 0 && buf[lf - 1] == b'\r') > limit => {
+            Err(LineError::TooLong { limit })
+        }
         Some(lf) => {
             let mut line = buf.split_to(lf);
             buf.advance(1);
@@ -42,6 +45,18 @@ mod tests {
         assert_eq!(take_line(&mut buf, 512).unwrap().unwrap(), &b"+OK two"[..]);
         assert_eq!(take_line(&mut buf, 512).unwrap(), None);
         assert_eq!(&buf[..], b"+OK thr");
+    }
+
+    #[test]
+    fn the_limit_is_the_same_for_crlf_and_bare_lf() {
+        let mut line = vec![b'x'; 512];
+        line.extend_from_slice(b"\r\n");
+        let mut crlf = BytesMut::from(&line[..]);
+        assert_eq!(take_line(&mut crlf, 512).unwrap().unwrap().len(), 512);
+        let mut lf = BytesMut::from(&line[..]);
+        lf[512] = b'\n';
+        lf.truncate(513);
+        assert_eq!(take_line(&mut lf, 512).unwrap().unwrap().len(), 512);
     }
 
     #[test]
