@@ -16,6 +16,7 @@ mod classify;
 mod date;
 mod error;
 mod filename;
+mod html_text;
 mod message;
 mod parse;
 mod reply;

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mail_parser::decoders::base64::base64_decode;
-use mail_parser::decoders::html::{html_to_text, text_to_html};
+use mail_parser::decoders::html::text_to_html;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::{
     Encoding, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
@@ -18,6 +18,7 @@ use mail_parser::{
 use sha2::{Digest, Sha256};
 
 use crate::charset::{decode_or_fallback, fallback_encoding, find_charset_label, prepare_raw};
+use crate::html_text::sanitized_html_to_text;
 use crate::message::{Address, Attachment, ForwardedSummary, ParsedMessage};
 use crate::report::parse_delivery_report;
 use crate::{ParseError, SanitizeOptions, TnefLimits, extract_tnef, sanitize_html, split_reply};
@@ -96,7 +97,13 @@ fn build(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
         .filter_map(|&id| message.parts.get(id as usize))
         .filter_map(|part| match &part.body {
             PartType::Text(text) => Some(repaired_text(buf, part, text, &mut notes).into_owned()),
-            PartType::Html(html) => Some(html_to_text(&repaired_text(buf, part, html, &mut notes))),
+            PartType::Html(html) => {
+                let html = repaired_text(buf, part, html, &mut notes);
+                Some(sanitized_html_to_text(&sanitize_html(
+                    &html,
+                    &SanitizeOptions::default(),
+                )))
+            }
             _ => None,
         })
         .collect();
@@ -118,6 +125,13 @@ fn build(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
                 PartType::Text(t) => html.push_str(&text_to_html(t)),
                 _ => {}
             }
+        }
+        let depth = crate::sanitize::nesting_depth(&html);
+        if depth > crate::sanitize::MAX_NESTING {
+            notes.push(format!(
+                "the HTML body nests {depth} elements deep (limit {}); shown as plain text",
+                crate::sanitize::MAX_NESTING
+            ));
         }
         out.html_source = Some(html);
     }
