@@ -82,6 +82,11 @@ const PR_ATTACH_FILENAME: u16 = 0x3704;
 const PR_ATTACH_LONG_FILENAME: u16 = 0x3707;
 const PR_ATTACH_MIME_TAG: u16 = 0x370e;
 const PR_ATTACH_CONTENT_ID: u16 = 0x3712;
+const PR_ATTACH_METHOD: u16 = 0x3705;
+/// `PR_ATTACH_METHOD` values for an attached Outlook item and an OLE object: their
+/// content is a MAPI object, not a file, and `attAttachData` holds only a stub.
+const ATTACH_EMBEDDED_MSG: u32 = 5;
+const ATTACH_OLE: u32 = 6;
 
 /// Takes the attached files out of a TNEF stream, within `limits`.
 ///
@@ -159,10 +164,18 @@ struct Pending<'a> {
     content_id: Option<String>,
     data: Option<&'a [u8]>,
     prop_data: Option<&'a [u8]>,
+    method: Option<u32>,
 }
 
 fn push_file(out: &mut TnefExtraction, p: Pending<'_>, limits: &TnefLimits, total: &mut usize) {
     let name = p.long_name.or(p.title).filter(|n| !n.is_empty());
+    if matches!(p.method, Some(ATTACH_EMBEDDED_MSG | ATTACH_OLE)) {
+        out.notes.push(format!(
+            "winmail.dat entry {:?} is an embedded Outlook item, not a file; not extracted (it stays inside winmail.dat)",
+            name.as_deref().unwrap_or("(unnamed)")
+        ));
+        return;
+    }
     let Some(data) = p.data.or(p.prop_data) else {
         if name.is_some() {
             out.notes.push(format!(
@@ -290,8 +303,11 @@ fn read_mapi_props<'a>(data: &'a [u8], codepage: &'static Encoding, p: &mut Pend
                 let Some(bytes) = n.checked_mul(size) else {
                     return;
                 };
-                if r.take_padded(bytes).is_none() {
+                let Some(value) = r.take_padded(bytes) else {
                     return;
+                };
+                if id == PR_ATTACH_METHOD && base == 0x0003 && !multi {
+                    p.method = Reader::new(value).u32();
                 }
             }
         }
@@ -507,6 +523,20 @@ mod tests {
             extract_tnef(b"nope", &TnefLimits::default()),
             Err(TnefError::NotTnef)
         );
+    }
+
+    #[test]
+    fn embedded_outlook_items_are_not_files() {
+        let mut s = stream(&[("Meeting notes", b"stub")]);
+        let mut props = Vec::new();
+        props.extend_from_slice(&1u32.to_le_bytes());
+        props.extend_from_slice(&0x0003u16.to_le_bytes());
+        props.extend_from_slice(&PR_ATTACH_METHOD.to_le_bytes());
+        props.extend_from_slice(&ATTACH_EMBEDDED_MSG.to_le_bytes());
+        attr(&mut s, 2, ATT_ATTACHMENT, &props);
+        let x = extract_tnef(&s, &TnefLimits::default()).expect("valid stream");
+        assert!(x.files.is_empty());
+        assert!(x.notes[0].contains("Meeting notes"), "{:?}", x.notes);
     }
 
     #[test]
