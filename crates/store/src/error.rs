@@ -27,6 +27,21 @@ pub enum StoreError {
     #[error("fetch run #{0} does not exist; it may have been removed together with its mailbox")]
     RunNotFound(i64),
 
+    /// A ticket id that is not in the database.
+    #[error("ticket #{0} does not exist; reload the ticket list and try again")]
+    TicketNotFound(i64),
+
+    /// A raw message id that is not in the database.
+    #[error("message #{0} does not exist; list the messages to find its id")]
+    RawMessageNotFound(i64),
+
+    /// `add_entry` for a raw message that already has a ticket entry (promise 2: one
+    /// message, one entry). Nothing was written and the transaction is still usable.
+    #[error(
+        "message #{raw_message_id} already has a ticket entry; it was not added twice (the processor should have looked for it first)"
+    )]
+    EntryExists { raw_message_id: i64 },
+
     /// The database refused or failed an operation.
     #[error("{}", database_sentence(.action, .source))]
     Database {
@@ -113,6 +128,13 @@ pub enum StoreError {
         "the database holds an unknown {what} \"{value}\"; it was probably written by a newer popdesk, so upgrade popdesk"
     )]
     UnknownValue { what: &'static str, value: String },
+
+    /// A stored value that does not read back (JSON edited by hand, or from a newer
+    /// popdesk).
+    #[error(
+        "the database holds an unreadable {what} ({detail}); it was edited by hand or written by a newer popdesk"
+    )]
+    Unreadable { what: &'static str, detail: String },
 
     /// A text form (tls mode, policy, ...) that does not parse.
     #[error("\"{value}\" is not a valid {what}; use one of: {}", .expected.join(", "))]

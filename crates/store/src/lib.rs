@@ -4,6 +4,8 @@
 //!   sqlx `AnyPool` code path: mailboxes with their sealed secrets, the per-mailbox UIDL
 //!   ledger, raw message records, fetch runs, and the per-mailbox lease that keeps one
 //!   fetcher per mailbox across processes.
+//! - Tickets, their entries and requesters, and the processing status of every raw
+//!   message; the processor writes a batch of decisions in one [`ProcessingTx`].
 //! - [`BlobStore`]: the raw bytes of every message, content-addressed by sha256 on the
 //!   file system (temp file, fsync, rename, directory fsync).
 //! - [`SecretBox`]: XChaCha20-Poly1305 sealing of mailbox passwords and tokens at rest.
@@ -18,9 +20,11 @@ mod fetch_run;
 mod lease;
 mod ledger;
 mod mailbox;
+mod processing;
 mod raw_message;
 mod secret;
 mod text;
+mod ticket;
 
 pub use blob::{BlobStore, BlobWriter, FinishedBlob};
 pub use db::{Backend, Store};
@@ -29,5 +33,10 @@ pub use fetch_run::{FetchRun, RunCounts, RunOutcome};
 pub use lease::{LeaseHolder, LeaseOutcome};
 pub use ledger::{CommitOutcome, LedgerEntry, LedgerState};
 pub use mailbox::{Mailbox, MailboxSettings, Oversize, Policy, StartMode, TlsMode};
+pub use processing::{ProcessRecord, ProcessStatus, ProcessingTx};
 pub use raw_message::{NewRawMessage, RawMessage, RawStatus};
 pub use secret::SecretBox;
+pub use ticket::{
+    EntryAttachment, EntryKind, NewTicketEntry, Person, Ticket, TicketEntry, TicketFilter,
+    TicketStatus,
+};

@@ -51,8 +51,9 @@ macro_rules! raw_columns {
         "id, mailbox_id, uid, sha256, size, server_size, message_id, status, received_at"
     };
 }
+pub(crate) use raw_columns;
 
-fn raw_from_row(row: &AnyRow) -> Result<RawMessage, StoreError> {
+pub(crate) fn raw_from_row(row: &AnyRow) -> Result<RawMessage, StoreError> {
     Ok(RawMessage {
         id: column(row, "id")?,
         mailbox_id: column(row, "mailbox_id")?,

@@ -1,0 +1,580 @@
+//! The processing queue: every raw message has a processing status (promise 5: what
+//! fails is kept, visible and can be reprocessed), and the processor writes its decisions
+//! for a batch of messages in one [`ProcessingTx`].
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AssertSqlSafe, Transaction};
+
+use crate::raw_message::{RawMessage, raw_columns, raw_from_row};
+use crate::text::{column, text_enum};
+use crate::ticket::{
+    NewTicketEntry, Person, Ticket, TicketEntry, TicketStatus, attachments_json, entry_columns,
+    entry_from_row, ticket_from_row, ticket_select,
+};
+use crate::{Backend, Store, StoreError};
+
+/// Where a raw message stands in processing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessStatus {
+    /// Not processed yet (or set back for reprocessing).
+    Pending,
+    /// Made into a ticket entry (or recognised as one that exists).
+    Processed,
+    /// Deliberately not made into a ticket (list mail, our own mail, ...), with a reason.
+    Ignored,
+    /// Processing failed; kept with the reason, for an admin to look at and reprocess.
+    Failed,
+}
+text_enum!(ProcessStatus, "processing status", {
+    Pending => "pending",
+    Processed => "processed",
+    Ignored => "ignored",
+    Failed => "failed",
+});
+
+/// What processing decided for one raw message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessRecord {
+    pub status: ProcessStatus,
+    /// One sentence; empty while pending.
+    pub reason: String,
+    pub ticket_id: Option<i64>,
+    /// One line per processing step. Stored as one text joined by newlines, so a line
+    /// that itself holds a newline reads back as several lines.
+    pub log: Vec<String>,
+    pub processed_at: Option<i64>,
+}
+
+/// Rows per `IN (...)` list: well under both databases' parameter limits.
+const CHUNK: usize = 500;
+
+/// The processing columns of `raw_messages`, read by `record_from_row`.
+macro_rules! record_columns {
+    () => {
+        "process_status, process_reason, process_ticket_id, process_log, processed_at"
+    };
+}
+
+fn record_from_row(row: &AnyRow) -> Result<ProcessRecord, StoreError> {
+    let log: Option<String> = column(row, "process_log")?;
+    Ok(ProcessRecord {
+        status: ProcessStatus::from_stored(&column::<String>(row, "process_status")?)?,
+        reason: column::<Option<String>>(row, "process_reason")?.unwrap_or_default(),
+        ticket_id: column(row, "process_ticket_id")?,
+        log: match log {
+            Some(log) if !log.is_empty() => log.split('\n').map(str::to_string).collect(),
+            _ => Vec::new(),
+        },
+        processed_at: column(row, "processed_at")?,
+    })
+}
+
+impl Store {
+    /// Raw messages waiting for processing, in arrival order, at most `limit`.
+    pub async fn pending_raw_messages(&self, limit: u32) -> Result<Vec<RawMessage>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            raw_columns!(),
+            " FROM raw_messages WHERE process_status = 'pending' ORDER BY id LIMIT $1"
+        );
+        let rows = sqlx::query(sql)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db("list messages waiting for processing"))?;
+        rows.iter().map(raw_from_row).collect()
+    }
+
+    /// Raw messages with their processing record, newest first, optionally only those
+    /// with one status and/or of one mailbox.
+    pub async fn raw_messages_with_status(
+        &self,
+        status: Option<ProcessStatus>,
+        mailbox_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(RawMessage, ProcessRecord)>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if status.is_some() {
+            conditions.push(format!("process_status = {}", next()));
+        }
+        if mailbox_id.is_some() {
+            conditions.push(format!("mailbox_id = {}", next()));
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let limit_placeholder = next();
+        // Only placeholders are formatted in, never data.
+        let sql = format!(
+            "SELECT {}, {} FROM raw_messages {where_clause} ORDER BY id DESC LIMIT {limit_placeholder}",
+            raw_columns!(),
+            record_columns!()
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        if let Some(status) = status {
+            query = query.bind(status.as_str());
+        }
+        if let Some(mailbox_id) = mailbox_id {
+            query = query.bind(mailbox_id);
+        }
+        let rows = query
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db("list messages by processing status"))?;
+        rows.iter()
+            .map(|row| Ok((raw_from_row(row)?, record_from_row(row)?)))
+            .collect()
+    }
+
+    /// The processing record of one raw message; None if there is no such message.
+    pub async fn processing_record(
+        &self,
+        raw_message_id: i64,
+    ) -> Result<Option<ProcessRecord>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            record_columns!(),
+            " FROM raw_messages WHERE id = $1"
+        );
+        let row = sqlx::query(sql)
+            .bind(raw_message_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::db("read a message's processing record"))?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    /// Sets a message back to pending (`message reprocess`), clearing its record. False
+    /// if there is no such message. A ticket entry made from it stays: processing is
+    /// idempotent by raw message, so reprocessing finds it again.
+    pub async fn reset_processing(&self, raw_message_id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE raw_messages SET process_status = 'pending', process_reason = NULL, \
+             process_ticket_id = NULL, process_log = NULL, processed_at = NULL WHERE id = $1",
+        )
+        .bind(raw_message_id)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("set a message back for reprocessing"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Sets every failed message back to pending; returns how many.
+    pub async fn reset_failed(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE raw_messages SET process_status = 'pending', process_reason = NULL, \
+             process_ticket_id = NULL, process_log = NULL, processed_at = NULL \
+             WHERE process_status = 'failed'",
+        )
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("set failed messages back for reprocessing"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Starts one transaction for a batch of processing decisions: one commit (one
+    /// fsync) per batch, not per message. Dropping it without [`ProcessingTx::commit`]
+    /// rolls the whole batch back.
+    ///
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so a batch never
+    /// fails half-way because another process wrote since its first read.
+    pub async fn begin_processing(&self) -> Result<ProcessingTx, StoreError> {
+        let action = "start processing a batch of messages";
+        let tx = match self.backend() {
+            Backend::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool().begin().await,
+        }
+        .map_err(StoreError::db(action))?;
+        Ok(ProcessingTx {
+            tx,
+            backend: self.backend(),
+        })
+    }
+}
+
+/// A write transaction for the processor. Lookups see what this transaction already
+/// wrote: a reply in the same batch as the mail it answers threads onto the ticket that
+/// mail just opened.
+pub struct ProcessingTx {
+    tx: Transaction<'static, Any>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for ProcessingTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessingTx")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProcessingTx {
+    /// Claims up to `limit` pending messages, oldest first, for this transaction. On
+    /// PostgreSQL the rows stay locked until commit and other processors skip them
+    /// (`FOR NO KEY UPDATE SKIP LOCKED`: the fetcher's ledger rows that point at them
+    /// are not blocked); on SQLite this transaction already holds the one write lock.
+    pub async fn claim_pending(&mut self, limit: u32) -> Result<Vec<RawMessage>, StoreError> {
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR NO KEY UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "SELECT {} FROM raw_messages WHERE process_status = 'pending' ORDER BY id LIMIT $1{lock}",
+            raw_columns!()
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(StoreError::db("claim messages waiting for processing"))?;
+        rows.iter().map(raw_from_row).collect()
+    }
+
+    /// The ticket with this number in this mailbox (a number quoted in another
+    /// mailbox's ticket is not this mailbox's business).
+    pub async fn ticket_by_number(
+        &mut self,
+        mailbox_id: i64,
+        number: i64,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let sql = concat!(
+            ticket_select!(),
+            "WHERE t.mailbox_id = $1 AND t.number = $2"
+        );
+        let row = sqlx::query(sql)
+            .bind(mailbox_id)
+            .bind(number)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(StoreError::db("read a ticket"))?;
+        row.as_ref().map(ticket_from_row).transpose()
+    }
+
+    /// The ticket holding an entry with one of these Message-IDs in this mailbox. Tries
+    /// the ids in the order given (first hit wins) and returns the ticket with the id
+    /// that matched. Should two entries share a matching id, the older one decides.
+    pub async fn ticket_for_message_ids(
+        &mut self,
+        mailbox_id: i64,
+        ids: &[String],
+    ) -> Result<Option<(Ticket, String)>, StoreError> {
+        let action = "look up a ticket by Message-ID";
+        // Chunks in the caller's order: a hit in an earlier chunk beats any later one.
+        for chunk in ids.chunks(CHUNK) {
+            let placeholders = (0..chunk.len())
+                .map(|i| format!("${}", i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT message_id, ticket_id FROM ticket_entries \
+                 WHERE mailbox_id = $1 AND message_id IN ({placeholders}) ORDER BY id"
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            let rows = query
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(StoreError::db(action))?;
+            let mut found: HashMap<String, i64> = HashMap::new();
+            for row in &rows {
+                found
+                    .entry(column(row, "message_id")?)
+                    .or_insert(column(row, "ticket_id")?);
+            }
+            let Some((id, ticket_id)) = chunk
+                .iter()
+                .find_map(|id| found.get(id).map(|&ticket_id| (id, ticket_id)))
+            else {
+                continue;
+            };
+            let sql = concat!(ticket_select!(), "WHERE t.id = $1");
+            let row = sqlx::query(sql)
+                .bind(ticket_id)
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(StoreError::db(action))?;
+            return Ok(Some((ticket_from_row(&row)?, id.clone())));
+        }
+        Ok(None)
+    }
+
+    /// The ticket entry made from this raw message, if any (what makes processing
+    /// idempotent).
+    pub async fn entry_for_raw_message(
+        &mut self,
+        raw_message_id: i64,
+    ) -> Result<Option<TicketEntry>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            entry_columns!(),
+            " FROM ticket_entries WHERE raw_message_id = $1"
+        );
+        let row = sqlx::query(sql)
+            .bind(raw_message_id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(StoreError::db("read a ticket entry"))?;
+        row.as_ref().map(entry_from_row).transpose()
+    }
+
+    /// The (oldest) entry in this mailbox with this Message-ID: the same mail arriving
+    /// twice with different bytes stays one entry. Never across mailboxes.
+    pub async fn entry_with_message_id(
+        &mut self,
+        mailbox_id: i64,
+        message_id: &str,
+    ) -> Result<Option<TicketEntry>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            entry_columns!(),
+            " FROM ticket_entries WHERE mailbox_id = $1 AND message_id = $2 ORDER BY id LIMIT 1"
+        );
+        let row = sqlx::query(sql)
+            .bind(mailbox_id)
+            .bind(message_id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(StoreError::db("read a ticket entry"))?;
+        row.as_ref().map(entry_from_row).transpose()
+    }
+
+    /// Finds or creates the person with this address (trimmed, lower-cased). A name fills
+    /// in a missing one; a known name is kept.
+    pub async fn person(
+        &mut self,
+        address: &str,
+        name: Option<&str>,
+    ) -> Result<Person, StoreError> {
+        let action = "record a requester";
+        let address = address.trim().to_lowercase();
+        let name = name.map(str::trim).filter(|n| !n.is_empty());
+        // Read first: the common case (a known customer) then takes no row lock, so
+        // concurrent processors do not queue behind each other's batches.
+        let row = sqlx::query("SELECT id, address, name FROM people WHERE address = $1")
+            .bind(&address)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(StoreError::db(action))?;
+        if let Some(row) = &row {
+            let person = person_from_row(row)?;
+            if person.name.is_some() || name.is_none() {
+                return Ok(person);
+            }
+        }
+        // The people table has no other timestamps to agree with, and the signature
+        // takes no clock: the wall clock records when a person first wrote.
+        let now = wall_clock_ms();
+        let row = sqlx::query(
+            "INSERT INTO people (address, name, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (address) DO UPDATE SET name = COALESCE(people.name, excluded.name) \
+             RETURNING id, address, name",
+        )
+        .bind(&address)
+        .bind(name)
+        .bind(now)
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(StoreError::db(action))?;
+        person_from_row(&row)
+    }
+
+    /// Opens a new ticket, status new, with the next ticket number.
+    pub async fn create_ticket(
+        &mut self,
+        mailbox_id: i64,
+        subject: &str,
+        requester_id: i64,
+        now: i64,
+    ) -> Result<Ticket, StoreError> {
+        let action = "open a ticket";
+        let number = self.next_ticket_number().await?;
+        let row = sqlx::query(
+            "INSERT INTO tickets (number, mailbox_id, subject, requester_id, status, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        )
+        .bind(number)
+        .bind(mailbox_id)
+        .bind(subject)
+        .bind(requester_id)
+        .bind(TicketStatus::New.as_str())
+        .bind(now)
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(StoreError::db(action))?;
+        let id: i64 = column(&row, "id")?;
+        let sql = concat!(ticket_select!(), "WHERE t.id = $1");
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(StoreError::db(action))?;
+        ticket_from_row(&row)
+    }
+
+    /// Unique, increasing, never given out twice. PostgreSQL: a sequence, which never
+    /// waits for another processor's open batch (a rolled-back batch leaves a gap).
+    /// SQLite: a counter row inside this transaction, which already holds the one write
+    /// lock (a rolled-back batch gives its numbers out again: nobody ever saw them).
+    async fn next_ticket_number(&mut self) -> Result<i64, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "UPDATE ticket_counter SET last_number = last_number + 1 WHERE id = 1 \
+                 RETURNING last_number AS n"
+            }
+            Backend::Postgres => "SELECT nextval('ticket_numbers') AS n",
+        };
+        let row = sqlx::query(sql)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(StoreError::db("take the next ticket number"))?;
+        column(&row, "n")
+    }
+
+    /// Adds an entry to a ticket and counts it as the ticket's latest activity. Returns
+    /// the entry's id.
+    ///
+    /// A raw message makes at most one entry: if it already has one this fails with
+    /// [`StoreError::EntryExists`], and the transaction stays usable (nothing was written).
+    /// A missing ticket is [`StoreError::TicketNotFound`], likewise.
+    pub async fn add_entry(
+        &mut self,
+        ticket_id: i64,
+        mailbox_id: i64,
+        entry: &NewTicketEntry,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let action = "add an entry to a ticket";
+        let attachments = attachments_json(&entry.attachments)?;
+        // INSERT ... SELECT FROM tickets: a missing ticket inserts nothing instead of
+        // breaking a foreign key, which would abort the whole batch on PostgreSQL; so
+        // does ON CONFLICT for a raw message that has its entry.
+        let row = sqlx::query(
+            "INSERT INTO ticket_entries (ticket_id, mailbox_id, raw_message_id, message_id, \
+             kind, from_address, from_name, subject, sent_at, reply_text, text_body, \
+             html_body, attachments, created_at) \
+             SELECT id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
+             FROM tickets WHERE id = $1 \
+             ON CONFLICT (raw_message_id) DO NOTHING RETURNING id",
+        )
+        .bind(ticket_id)
+        .bind(mailbox_id)
+        .bind(entry.raw_message_id)
+        .bind(&entry.message_id)
+        .bind(entry.kind.as_str())
+        .bind(entry.from_address.as_deref())
+        .bind(entry.from_name.as_deref())
+        .bind(entry.subject.as_deref())
+        .bind(entry.sent_at)
+        .bind(&entry.reply_text)
+        .bind(&entry.text_body)
+        .bind(entry.html_body.as_deref())
+        .bind(attachments)
+        .bind(now)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(StoreError::db(action))?;
+        let Some(row) = row else {
+            if self
+                .entry_for_raw_message(entry.raw_message_id)
+                .await?
+                .is_some()
+            {
+                return Err(StoreError::EntryExists {
+                    raw_message_id: entry.raw_message_id,
+                });
+            }
+            return Err(StoreError::TicketNotFound(ticket_id));
+        };
+        let id: i64 = column(&row, "id")?;
+        sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(ticket_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::db(action))?;
+        Ok(id)
+    }
+
+    /// Sets a ticket's status (a customer reply reopening a resolved ticket).
+    pub async fn set_ticket_status(
+        &mut self,
+        ticket_id: i64,
+        status: TicketStatus,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(status.as_str())
+            .bind(now)
+            .bind(ticket_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::db("change a ticket's status"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::TicketNotFound(ticket_id));
+        }
+        Ok(())
+    }
+
+    /// Records what processing decided for a raw message; `processed_at` is `now`.
+    pub async fn record_processing(
+        &mut self,
+        raw_message_id: i64,
+        record: &ProcessRecord,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let log = record.log.join("\n");
+        let done = sqlx::query(
+            "UPDATE raw_messages SET process_status = $1, process_reason = $2, \
+             process_ticket_id = $3, process_log = $4, processed_at = $5 WHERE id = $6",
+        )
+        .bind(record.status.as_str())
+        .bind(&record.reason)
+        .bind(record.ticket_id)
+        .bind(log)
+        .bind(now)
+        .bind(raw_message_id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::db("record a message's processing"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::RawMessageNotFound(raw_message_id));
+        }
+        Ok(())
+    }
+
+    /// Commits the batch: all its decisions become visible at once, durably.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx
+            .commit()
+            .await
+            .map_err(StoreError::db("commit a batch of processed messages"))
+    }
+}
+
+fn person_from_row(row: &AnyRow) -> Result<Person, StoreError> {
+    Ok(Person {
+        id: column(row, "id")?,
+        address: column(row, "address")?,
+        name: column(row, "name")?,
+    })
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,361 @@
+//! Tickets: the helpdesk's working material. A ticket belongs to one mailbox, has a
+//! number agents and customers quote (`[#1234]`), a requester, a status, and entries in
+//! arrival order: one per raw message at most (promise 2).
+//!
+//! Written only through a [`ProcessingTx`](crate::ProcessingTx) (and the status change
+//! agents make); read here.
+
+use serde::{Deserialize, Serialize};
+use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+
+use crate::text::{column, from_db, text_enum, to_db};
+use crate::{Store, StoreError};
+
+/// Where a ticket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatus {
+    /// Opened by a customer's mail, nobody has worked on it yet.
+    New,
+    Open,
+    /// Waiting for the customer.
+    Pending,
+    /// Answered; a customer reply reopens it.
+    Resolved,
+    Closed,
+}
+text_enum!(TicketStatus, "ticket status", {
+    New => "new",
+    Open => "open",
+    Pending => "pending",
+    Resolved => "resolved",
+    Closed => "closed",
+});
+
+impl TicketStatus {
+    /// Every status, in the order of a ticket's life.
+    pub const ALL: [TicketStatus; 5] = [
+        TicketStatus::New,
+        TicketStatus::Open,
+        TicketStatus::Pending,
+        TicketStatus::Resolved,
+        TicketStatus::Closed,
+    ];
+}
+
+/// What kind of mail an entry was made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// Mail written by a person.
+    Message,
+    /// A delivery status notification about one of the ticket's messages.
+    Bounce,
+    /// An out-of-office or other automatic answer.
+    AutoReply,
+}
+text_enum!(EntryKind, "ticket entry kind", {
+    Message => "message",
+    Bounce => "bounce",
+    AutoReply => "auto_reply",
+});
+
+/// Someone who wrote to the helpdesk, known by address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Person {
+    pub id: i64,
+    /// Trimmed and lower-cased, so one customer is one person whatever their client
+    /// writes.
+    pub address: String,
+    pub name: Option<String>,
+}
+
+/// A ticket with its requester and how many entries it has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ticket {
+    pub id: i64,
+    /// The number people quote; unique across mailboxes, never reused.
+    pub number: i64,
+    pub mailbox_id: i64,
+    pub subject: String,
+    pub requester: Person,
+    pub status: TicketStatus,
+    pub created_at: i64,
+    /// The last entry or status change.
+    pub updated_at: i64,
+    pub entry_count: u64,
+}
+
+/// An attachment of an entry, as described on the entry; its bytes are in the blob store
+/// under `sha256`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryAttachment {
+    pub name: Option<String>,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    /// For inline images referenced as `cid:` from the HTML body.
+    pub content_id: Option<String>,
+    pub inline: bool,
+}
+
+/// An entry about to be added to a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTicketEntry {
+    pub raw_message_id: i64,
+    pub message_id: String,
+    pub kind: EntryKind,
+    pub from_address: Option<String>,
+    pub from_name: Option<String>,
+    pub subject: Option<String>,
+    pub sent_at: Option<i64>,
+    /// The new part of the mail, without quoted history.
+    pub reply_text: String,
+    pub text_body: String,
+    /// Sanitized.
+    pub html_body: Option<String>,
+    pub attachments: Vec<EntryAttachment>,
+}
+
+/// One mail on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TicketEntry {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub mailbox_id: i64,
+    pub raw_message_id: i64,
+    pub message_id: String,
+    pub kind: EntryKind,
+    pub from_address: Option<String>,
+    pub from_name: Option<String>,
+    pub subject: Option<String>,
+    pub sent_at: Option<i64>,
+    pub reply_text: String,
+    pub text_body: String,
+    pub html_body: Option<String>,
+    pub attachments: Vec<EntryAttachment>,
+    pub created_at: i64,
+}
+
+/// Which tickets [`Store::tickets`] lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketFilter {
+    pub status: Option<TicketStatus>,
+    pub mailbox_id: Option<i64>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl Default for TicketFilter {
+    /// All tickets, the first 50.
+    fn default() -> Self {
+        TicketFilter {
+            status: None,
+            mailbox_id: None,
+            limit: 50,
+            offset: 0,
+        }
+    }
+}
+
+/// `SELECT` of everything `ticket_from_row` reads, tickets aliased `t` (a macro so
+/// queries stay `&'static str` where they can). The entry count is a subquery on the
+/// (ticket_id, id) index: always right, and cheap for a page of tickets.
+macro_rules! ticket_select {
+    () => {
+        "SELECT t.id, t.number, t.mailbox_id, t.subject, t.status, t.created_at, \
+         t.updated_at, p.id AS requester_id, p.address AS requester_address, \
+         p.name AS requester_name, \
+         (SELECT COUNT(*) FROM ticket_entries e WHERE e.ticket_id = t.id) AS entry_count \
+         FROM tickets t JOIN people p ON p.id = t.requester_id "
+    };
+}
+pub(crate) use ticket_select;
+
+pub(crate) fn ticket_from_row(row: &AnyRow) -> Result<Ticket, StoreError> {
+    Ok(Ticket {
+        id: column(row, "id")?,
+        number: column(row, "number")?,
+        mailbox_id: column(row, "mailbox_id")?,
+        subject: column(row, "subject")?,
+        requester: Person {
+            id: column(row, "requester_id")?,
+            address: column(row, "requester_address")?,
+            name: column(row, "requester_name")?,
+        },
+        status: TicketStatus::from_stored(&column::<String>(row, "status")?)?,
+        created_at: column(row, "created_at")?,
+        updated_at: column(row, "updated_at")?,
+        entry_count: from_db(column(row, "entry_count")?),
+    })
+}
+
+/// The columns `entry_from_row` reads.
+macro_rules! entry_columns {
+    () => {
+        "id, ticket_id, mailbox_id, raw_message_id, message_id, kind, from_address, \
+         from_name, subject, sent_at, reply_text, text_body, html_body, attachments, \
+         created_at"
+    };
+}
+pub(crate) use entry_columns;
+
+pub(crate) fn entry_from_row(row: &AnyRow) -> Result<TicketEntry, StoreError> {
+    let attachments: String = column(row, "attachments")?;
+    let attachments = serde_json::from_str(&attachments).map_err(|e| StoreError::Unreadable {
+        what: "attachment list of a ticket entry",
+        detail: e.to_string(),
+    })?;
+    Ok(TicketEntry {
+        id: column(row, "id")?,
+        ticket_id: column(row, "ticket_id")?,
+        mailbox_id: column(row, "mailbox_id")?,
+        raw_message_id: column(row, "raw_message_id")?,
+        message_id: column(row, "message_id")?,
+        kind: EntryKind::from_stored(&column::<String>(row, "kind")?)?,
+        from_address: column(row, "from_address")?,
+        from_name: column(row, "from_name")?,
+        subject: column(row, "subject")?,
+        sent_at: column(row, "sent_at")?,
+        reply_text: column(row, "reply_text")?,
+        text_body: column(row, "text_body")?,
+        html_body: column(row, "html_body")?,
+        attachments,
+        created_at: column(row, "created_at")?,
+    })
+}
+
+/// The attachment list as stored: a JSON array.
+pub(crate) fn attachments_json(attachments: &[EntryAttachment]) -> Result<String, StoreError> {
+    // Sizes above i64::MAX would not read back in every JSON consumer; refuse them like
+    // every other size column does.
+    for attachment in attachments {
+        to_db("attachment size", attachment.size)?;
+    }
+    serde_json::to_string(attachments).map_err(|e| StoreError::Unreadable {
+        what: "attachment list of a ticket entry",
+        detail: e.to_string(),
+    })
+}
+
+impl Store {
+    /// Tickets, most recently active first (then newest id), one page of them.
+    pub async fn tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if filter.status.is_some() {
+            conditions.push(format!("t.status = {}", next()));
+        }
+        if filter.mailbox_id.is_some() {
+            conditions.push(format!("t.mailbox_id = {}", next()));
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let (limit, offset) = (next(), next());
+        // Only placeholders are formatted in, never data.
+        let sql = format!(
+            "{} {where_clause} ORDER BY t.updated_at DESC, t.id DESC LIMIT {limit} OFFSET {offset}",
+            ticket_select!()
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        if let Some(status) = filter.status {
+            query = query.bind(status.as_str());
+        }
+        if let Some(mailbox_id) = filter.mailbox_id {
+            query = query.bind(mailbox_id);
+        }
+        let rows = query
+            .bind(i64::from(filter.limit))
+            .bind(i64::from(filter.offset))
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db("list tickets"))?;
+        rows.iter().map(ticket_from_row).collect()
+    }
+
+    /// How many tickets have each status (every status, zeros included, in the order of
+    /// [`TicketStatus::ALL`]), in one mailbox or in all.
+    pub async fn count_tickets_by_status(
+        &self,
+        mailbox_id: Option<i64>,
+    ) -> Result<Vec<(TicketStatus, u64)>, StoreError> {
+        let action = "count tickets";
+        let rows = match mailbox_id {
+            Some(mailbox_id) => sqlx::query(
+                "SELECT status, COUNT(*) AS n FROM tickets WHERE mailbox_id = $1 GROUP BY status",
+            )
+            .bind(mailbox_id)
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db(action))?,
+            None => sqlx::query("SELECT status, COUNT(*) AS n FROM tickets GROUP BY status")
+                .fetch_all(self.pool())
+                .await
+                .map_err(StoreError::db(action))?,
+        };
+        let mut counts: Vec<(TicketStatus, u64)> =
+            TicketStatus::ALL.iter().map(|&s| (s, 0)).collect();
+        for row in &rows {
+            let status = TicketStatus::from_stored(&column::<String>(row, "status")?)?;
+            let n = from_db(column(row, "n")?);
+            if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == status) {
+                slot.1 = n;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The ticket with this number, in whichever mailbox.
+    pub async fn ticket_by_number(&self, number: i64) -> Result<Option<Ticket>, StoreError> {
+        let sql = concat!(ticket_select!(), "WHERE t.number = $1");
+        let row = sqlx::query(sql)
+            .bind(number)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::db("read a ticket"))?;
+        row.as_ref().map(ticket_from_row).transpose()
+    }
+
+    /// A ticket's entries in arrival order.
+    pub async fn ticket_entries(&self, ticket_id: i64) -> Result<Vec<TicketEntry>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            entry_columns!(),
+            " FROM ticket_entries WHERE ticket_id = $1 ORDER BY id"
+        );
+        let rows = sqlx::query(sql)
+            .bind(ticket_id)
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db("read a ticket's entries"))?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Sets a ticket's status (an agent's decision); it counts as activity.
+    pub async fn set_ticket_status(
+        &self,
+        ticket_id: i64,
+        status: TicketStatus,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(status.as_str())
+            .bind(now)
+            .bind(ticket_id)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("change a ticket's status"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::TicketNotFound(ticket_id));
+        }
+        Ok(())
+    }
+}
