@@ -78,6 +78,15 @@ pub(crate) fn prepare_raw<'a>(raw: &'a [u8], notes: &mut Vec<String>) -> Cow<'a,
         );
         notes.push("line ends are bare CR; read as LF".to_owned());
     }
+    let leading = leading_blank_lines(&buf);
+    if leading > 0 && starts_with_header_field(buf.get(leading..).unwrap_or_default()) {
+        // A blank line first would end the header section before it began.
+        buf = match buf {
+            Cow::Borrowed(b) => Cow::Borrowed(b.get(leading..).unwrap_or_default()),
+            Cow::Owned(b) => Cow::Owned(b.get(leading..).unwrap_or_default().to_vec()),
+        };
+        notes.push("blank lines before the header section were skipped".to_owned());
+    }
     if std::str::from_utf8(&buf).is_ok() {
         return buf;
     }
@@ -129,6 +138,135 @@ pub(crate) fn prepare_raw<'a>(raw: &'a [u8], notes: &mut Vec<String>) -> Cow<'a,
     }
 }
 
+/// Decodes RFC 2047 encoded words, joining adjacent words of one charset before
+/// decoding them.
+///
+/// RFC 2047 wants every word to decode on its own, but Japanese mailers split
+/// ISO-2022-JP (a stateful encoding) and multi-byte UTF-8 across words; decoded one
+/// by one, such a subject turns into U+FFFD. Used when mail-parser's decoding left
+/// replacement characters. Text between words that is only white space is dropped,
+/// as RFC 2047 says.
+pub(crate) fn decode_encoded_words_joined(raw: &str) -> String {
+    let mut out = String::new();
+    let mut pending: Option<(String, Vec<u8>)> = None;
+    let mut rest = raw;
+    let flush = |pending: &mut Option<(String, Vec<u8>)>, out: &mut String| {
+        if let Some((charset, bytes)) = pending.take() {
+            let enc = Encoding::for_label(charset.trim().as_bytes()).unwrap_or(UTF_8);
+            let (text, _, _) = enc.decode(&bytes);
+            out.push_str(&text);
+        }
+    };
+    while let Some(start) = rest.find("=?") {
+        let Some(word) = parse_encoded_word(&rest[start..]) else {
+            let (before, after) = rest.split_at(start + 2);
+            flush(&mut pending, &mut out);
+            out.push_str(before);
+            rest = after;
+            continue;
+        };
+        let between = &rest[..start];
+        if !(between.trim().is_empty() && pending.is_some()) {
+            flush(&mut pending, &mut out);
+            out.push_str(between);
+        }
+        match &mut pending {
+            Some((charset, bytes)) if charset.eq_ignore_ascii_case(&word.charset) => {
+                bytes.extend_from_slice(&word.bytes);
+            }
+            _ => {
+                flush(&mut pending, &mut out);
+                pending = Some((word.charset, word.bytes));
+            }
+        }
+        rest = &rest[start + word.len..];
+    }
+    flush(&mut pending, &mut out);
+    out.push_str(rest);
+    out
+}
+
+struct EncodedWord {
+    charset: String,
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+/// Reads one `=?charset?B|Q?text?=` at the start of `s`.
+fn parse_encoded_word(s: &str) -> Option<EncodedWord> {
+    let body = s.strip_prefix("=?")?;
+    let (charset, body) = body.split_once('?')?;
+    let (encoding, body) = body.split_once('?')?;
+    let end = body.find("?=")?;
+    let text = &body[..end];
+    if text.contains(char::is_whitespace) || charset.contains(char::is_whitespace) {
+        return None;
+    }
+    // RFC 2231 language suffix: charset*lang.
+    let charset = charset.split('*').next().unwrap_or(charset).to_owned();
+    let bytes = match encoding {
+        "B" | "b" => mail_parser::decoders::base64::base64_decode(text.as_bytes())?,
+        "Q" | "q" => {
+            let mut out = Vec::with_capacity(text.len());
+            let raw = text.as_bytes();
+            let mut i = 0;
+            while let Some(&b) = raw.get(i) {
+                match b {
+                    b'_' => out.push(b' '),
+                    b'=' => {
+                        let hex = raw
+                            .get(i + 1..i + 3)
+                            .and_then(|h| std::str::from_utf8(h).ok())
+                            .and_then(|h| u8::from_str_radix(h, 16).ok())?;
+                        out.push(hex);
+                        i += 2;
+                    }
+                    _ => out.push(b),
+                }
+                i += 1;
+            }
+            out
+        }
+        _ => return None,
+    };
+    Some(EncodedWord {
+        charset,
+        bytes,
+        len: 2 + s[2..].find('?')? + 1 + encoding.len() + 1 + end + 2,
+    })
+}
+
+/// Length of the white-space-only lines at the start of `buf`.
+fn leading_blank_lines(buf: &[u8]) -> usize {
+    let mut offset = 0;
+    for line in buf.split_inclusive(|&b| b == b'\n') {
+        if !line.iter().all(u8::is_ascii_whitespace) || !line.ends_with(b"\n") {
+            break;
+        }
+        offset += line.len();
+    }
+    offset
+}
+
+/// Whether `buf` starts with a header field (`Name: value`, obsolete white space
+/// before the colon allowed), after an optional mbox `From ` line. Input that does
+/// not is read as a bare body: an HTML fragment, an armoured PGP block, a note.
+pub(crate) fn starts_with_header_field(buf: &[u8]) -> bool {
+    let mut lines = buf.split(|&b| b == b'\n');
+    let mut first = lines.next().unwrap_or_default();
+    if first.starts_with(b"From ") {
+        first = lines.next().unwrap_or_default();
+    }
+    let name_len = first
+        .iter()
+        .take_while(|&&b| (0x21..=0x7e).contains(&b) && b != b':')
+        .count();
+    name_len > 0
+        && first
+            .get(name_len..)
+            .is_some_and(|rest| rest.iter().find(|b| **b != b' ' && **b != b'\t') == Some(&b':'))
+}
+
 /// Byte offset just past the blank line ending the top header section, or the
 /// whole length when there is none.
 pub(crate) fn header_section_end(buf: &[u8]) -> usize {
@@ -171,6 +309,32 @@ mod tests {
         let mut notes = Vec::new();
         let out = prepare_raw(b"Subject: x\r\rbody\r", &mut notes);
         assert_eq!(&*out, b"Subject: x\n\nbody\n");
+    }
+
+    #[test]
+    fn leading_blank_lines_before_headers_are_skipped() {
+        let mut notes = Vec::new();
+        let out = prepare_raw(b"   \n\nSubject: x\n\nbody\n", &mut notes);
+        assert_eq!(&*out, b"Subject: x\n\nbody\n");
+        assert!(starts_with_header_field(
+            b"From a@b Thu Jul  2 2020\nSubject : x\n"
+        ));
+        assert!(!starts_with_header_field(b"<html><body>"));
+        assert!(!starts_with_header_field(b"-----BEGIN PGP MESSAGE-----\n"));
+        assert!(!starts_with_header_field(b"This is a note: with a colon\n"));
+    }
+
+    #[test]
+    fn split_iso_2022_jp_words_are_joined_before_decoding() {
+        // "キジトラ" split in the middle of the escape sequence state.
+        let raw = "=?iso-2022-jp?B?GyRCJS0lOCVIJWkbKEI=?= x";
+        assert_eq!(decode_encoded_words_joined(raw), "キジトラ x");
+        let split = "=?utf-8?Q?=E3=82?= =?utf-8?Q?=AD?= and =?utf-8?B?w6Q=?=";
+        assert_eq!(decode_encoded_words_joined(split), "キ and ä");
+        assert_eq!(
+            decode_encoded_words_joined("plain =? text"),
+            "plain =? text"
+        );
     }
 
     #[test]

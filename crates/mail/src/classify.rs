@@ -382,6 +382,9 @@ fn looks_like_auto_reply_subject(subject: &str) -> bool {
         "ausente",
         "odpowiedź automatyczna",
         "automatická odpověď",
+        "מענה 'אני לא נמצא'",
+        "自動応答",
+        "自动回复",
     ];
     let lower = subject.trim().to_lowercase();
     // "Re: Out of office" is a person replying; only the program's own prefix counts.

@@ -78,13 +78,13 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 fn build(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
-    let Some(message) = MessageParser::default().parse(buf) else {
-        notes.push("no header section found; the whole message is read as its body".to_owned());
-        let (text, fallback) = decode_or_fallback(buf, fallback_encoding(None));
-        if fallback {
-            notes.push("body is not UTF-8 and declares no charset; decoded as windows-1252".into());
-        }
-        return finish_bare(original, normalize_newlines(&text), notes);
+    let message = if crate::charset::starts_with_header_field(buf) {
+        MessageParser::default().parse(buf)
+    } else {
+        None
+    };
+    let Some(message) = message else {
+        return build_bare(buf, original, notes);
     };
 
     let mut out = ParsedMessage::default();
@@ -107,7 +107,10 @@ fn build(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
             _ => None,
         })
         .collect();
-    out.text_body = normalize_newlines(&texts.join("\n"));
+    out.text_body = normalize_newlines(&texts.join("\n"))
+        .trim_end()
+        .trim_start_matches('\n')
+        .to_owned();
 
     let html_parts: Vec<&MessagePart<'_>> = message
         .html_body
@@ -181,11 +184,24 @@ fn build_degraded(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> Parsed
     finish(out, original, notes)
 }
 
-fn finish_bare(original: &[u8], text: String, notes: Vec<String>) -> ParsedMessage {
-    let mut out = ParsedMessage {
-        text_body: text,
-        ..ParsedMessage::default()
-    };
+/// Input without a header section: the whole of it is the body, HTML when it
+/// looks like HTML.
+fn build_bare(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
+    notes.push("no header section found; the whole message is read as its body".to_owned());
+    let (text, fallback) = decode_or_fallback(buf, fallback_encoding(None));
+    if fallback {
+        notes.push("body is not UTF-8 and declares no charset; decoded as windows-1252".into());
+    }
+    let mut out = ParsedMessage::default();
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('<') && trimmed.contains('>') {
+        let html_body = sanitize_html(&text, &SanitizeOptions::default());
+        out.text_body = sanitized_html_to_text(&html_body);
+        out.html_body = Some(html_body);
+        out.html_source = Some(text);
+    } else {
+        out.text_body = normalize_newlines(&text).trim_matches('\n').to_owned();
+    }
     out.reply_text = reply_text(&out);
     finish(out, original, notes)
 }
@@ -208,7 +224,17 @@ fn headers_into(message: &Message<'_>, out: &mut ParsedMessage, notes: &mut Vec<
     out.reply_to = addresses(message.reply_to());
     out.to = addresses(message.to());
     out.cc = addresses(message.cc());
-    out.subject = message.subject().map(one_line);
+    out.subject = message.subject().map(|subject| {
+        if subject.contains('\u{FFFD}')
+            && let Some(raw) = message.header_raw("Subject")
+        {
+            let joined = crate::charset::decode_encoded_words_joined(raw);
+            if !joined.contains('\u{FFFD}') {
+                return one_line(&joined);
+            }
+        }
+        one_line(subject)
+    });
     out.date = date_ms(message, notes);
     out.message_id = message.message_id().and_then(clean_id).unwrap_or_default();
     out.in_reply_to = ids(message.in_reply_to());

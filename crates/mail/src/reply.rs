@@ -173,7 +173,9 @@ fn is_attribution(lines: &[&str], i: usize) -> bool {
         if group.len() > MAX_ATTRIBUTION {
             return false;
         }
-        if ends_like_attribution(&group) {
+        // Yandex and some webmails write just `date, "Name" <address>:`.
+        let bare_address_colon = group.trim_end().ends_with(">:") && group.contains('@');
+        if ends_like_attribution(&group) || (bare_address_colon && has_date_or_time(first)) {
             // A wrapped group must start like an attribution; a one-line one may also
             // be confirmed by dates or by quotes right after it.
             let next_quoted = lines[i + n + 1..]
@@ -265,8 +267,8 @@ fn has_date_or_time(line: &str) -> bool {
     time || year || slash_date
 }
 
-/// Outlook's header block: a From line with a date line and a To/Subject line
-/// among the next few.
+/// Outlook's header block (and GMX's, Hotmail's): From, date and To/Subject lines
+/// together, localised.
 fn is_header_block(lines: &[&str], i: usize) -> bool {
     const FROM: &[&str] = &[
         "from:",
@@ -334,11 +336,15 @@ fn is_header_block(lines: &[&str], i: usize) -> bool {
         let lower = line.trim().trim_start_matches('*').to_lowercase();
         set.iter().any(|l| lower.starts_with(l))
     };
-    if !label(lines[i], FROM) {
+    // The block starts with From or the date (GMX, Hotmail put the date first) and
+    // has a From, a date and a To or Subject line within seven lines.
+    if !(label(lines[i], FROM) || label(lines[i], DATE)) {
         return false;
     }
-    let next = &lines[i + 1..lines.len().min(i + 7)];
-    next.iter().any(|l| label(l, DATE)) && next.iter().any(|l| label(l, TO))
+    let window = &lines[i..lines.len().min(i + 7)];
+    window.iter().any(|l| label(l, FROM))
+        && window.iter().any(|l| label(l, DATE))
+        && window.iter().any(|l| label(l, TO))
 }
 
 /// The rule line (or "Original Message" marker) just above a header block.
@@ -446,6 +452,14 @@ mod tests {
             "Danke!\n\n-----Ursprüngliche Nachricht-----\nVon: Bob\nGesendet: Montag\nAn: Support\nBetreff: Test\n\nHallo\n",
         );
         assert_eq!(s.reply, "Danke!");
+    }
+
+    #[test]
+    fn header_block_may_start_with_the_date() {
+        let s = split_reply(
+            "Test\nGesendet: Freitag, 04. Dezember 2020 um 18:46 Uhr\nVon: \"Bob\" <bob@gmx.de>\nAn: alice@gmx.de\nBetreff: test\ntest\n",
+        );
+        assert_eq!(s.reply, "Test");
     }
 
     #[test]
