@@ -164,6 +164,20 @@ impl StoreError {
         }
     }
 
+    /// True when the operation lost a race with another process's transaction — a
+    /// PostgreSQL deadlock or serialization failure, a lock wait that timed out, SQLite
+    /// busy — and nothing of it was committed: running the whole transaction again (a
+    /// processing batch, say) is safe and will most likely succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Database {
+                source: sqlx::Error::Database(db),
+                ..
+            } => db.code().is_some_and(|c| is_lock_conflict(&c)),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
         StoreError::Io {
             action,
@@ -253,6 +267,13 @@ fn chain_is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
     e.source().is_some_and(error_is_disk_full)
 }
 
+/// SQLITE_BUSY (5) / SQLITE_LOCKED (6) with any extended code; PostgreSQL
+/// lock_not_available, deadlock_detected, serialization_failure.
+fn is_lock_conflict(code: &str) -> bool {
+    code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+        || matches!(code, "55P03" | "40P01" | "40001")
+}
+
 fn io_sentence(action: &str, path: &Path, source: &io::Error) -> String {
     let what = if path.as_os_str().is_empty() {
         action.to_string()
@@ -282,14 +303,9 @@ fn database_sentence(action: &str, source: &sqlx::Error) -> String {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => format!(
             "the database could not {action} because it is unreachable ({source}); check that it is running and retry"
         ),
-        sqlx::Error::Database(db)
-            if db.code().is_some_and(|c| {
-                // SQLITE_BUSY (5) / SQLITE_LOCKED (6), PostgreSQL lock_not_available
-                c.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)) || c == "55P03"
-            }) =>
-        {
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| is_lock_conflict(&c)) => {
             format!(
-                "the database could not {action} because another process held it locked too long ({source}); retry"
+                "the database could not {action} because another process's work got in its way (a lock held too long, or a deadlock: {source}); retry"
             )
         }
         _ => format!(

@@ -242,6 +242,46 @@ impl ProcessingTx {
         rows.iter().map(raw_from_row).collect()
     }
 
+    /// Of these raw messages (read with [`Store::pending_raw_messages`] and prepared
+    /// before the batch began), claims those still pending and returns their ids in
+    /// ascending order. Decide only these: the others were processed meanwhile, or (on
+    /// PostgreSQL) are in another processor's open batch, locked as in
+    /// [`claim_pending`](Self::claim_pending).
+    pub async fn claim_raw_messages(
+        &mut self,
+        raw_message_ids: &[i64],
+    ) -> Result<Vec<i64>, StoreError> {
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR NO KEY UPDATE SKIP LOCKED",
+        };
+        let mut claimed = Vec::with_capacity(raw_message_ids.len());
+        for chunk in raw_message_ids.chunks(CHUNK) {
+            let placeholders = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // Only placeholders are formatted in, never data.
+            let sql = format!(
+                "SELECT id FROM raw_messages WHERE id IN ({placeholders}) \
+                 AND process_status = 'pending' ORDER BY id{lock}"
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            let rows = query
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(StoreError::db("claim messages waiting for processing"))?;
+            for row in &rows {
+                claimed.push(column::<i64>(row, "id")?);
+            }
+        }
+        claimed.sort_unstable();
+        Ok(claimed)
+    }
+
     /// The ticket with this number in this mailbox (a number quoted in another
     /// mailbox's ticket is not this mailbox's business).
     pub async fn ticket_by_number(

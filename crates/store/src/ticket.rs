@@ -324,6 +324,17 @@ impl Store {
         row.as_ref().map(ticket_from_row).transpose()
     }
 
+    /// A ticket by its id (as a processing record names it).
+    pub async fn ticket_by_id(&self, id: i64) -> Result<Option<Ticket>, StoreError> {
+        let sql = concat!(ticket_select!(), "WHERE t.id = $1");
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::db("read a ticket"))?;
+        row.as_ref().map(ticket_from_row).transpose()
+    }
+
     /// A ticket's entries in arrival order.
     pub async fn ticket_entries(&self, ticket_id: i64) -> Result<Vec<TicketEntry>, StoreError> {
         let sql = concat!(
