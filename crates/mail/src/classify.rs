@@ -104,6 +104,13 @@ const MAX_HEADER_BYTES: usize = 256 * 1024;
 
 /// Classifies a parsed message.
 ///
+/// Order of precedence, strongest evidence first: from ourselves (the loop guard
+/// always wins), bounce (RFC 3464 and RFC 5965 reports, then mail-system senders
+/// with bounce subjects or a returned message), auto-reply by header (RFC 3834
+/// `Auto-Submitted`, `X-Autoreply`, `X-Autorespond`, `Precedence`,
+/// `X-Auto-Response-Suppress`, read receipts), list mail (`List-Id`), auto-reply
+/// by subject alone (low confidence), normal.
+///
 /// `raw_headers` is the raw message, or only its header section: header fields are
 /// read from it directly (the model keeps only the ones threading needs), which
 /// also lets a message stored headers-only, because it was too large, be

@@ -1,22 +1,5 @@
 //! Telling the new part of a reply from the quoted history.
 //!
-//! Agents read a ticket as a conversation; every reply repeating the whole thread
-//! below it buries what the customer just said. This finds where the history
-//! starts, line by line, with the markers clients actually write:
-//!
-//! - an attribution line, "On Mon, 2 Apr 2012 at 18:26, Bob <bob@x> wrote:", in
-//!   several languages, also when the client wrapped it over two or three lines;
-//! - Outlook's "-----Original Message-----" and its header block
-//!   ("From: … Sent: … To: … Subject: …", localised, often under a rule of
-//!   underscores);
-//! - a block of `>` quotes that runs to the end; quotes interleaved with answers
-//!   are removed and the answers kept;
-//! - a signature: the `-- ` delimiter, or a "Sent from my iPhone" line at the end.
-//!
-//! A forwarded message is not history: at a "Forwarded message" marker the scan
-//! stops and everything is kept. The caller keeps the full body either way; this is
-//! for the ticket view only.
-//!
 //! Linear in the number of lines: every check looks at most a few lines ahead.
 
 /// A reply body cut into what the sender wrote now, the quoted history and the
@@ -35,6 +18,23 @@ pub struct ReplySplit {
 const MAX_ATTRIBUTION: usize = 400;
 
 /// Splits a plain-text body into new text, quoted history and signature.
+///
+/// Agents read a ticket as a conversation; every reply repeating the whole thread
+/// below it buries what the customer just said. This finds where the history
+/// starts, line by line, with the markers clients actually write:
+///
+/// - an attribution line, "On Mon, 2 Apr 2012 at 18:26, Bob <bob@x> wrote:", in
+///   several languages, also when the client wrapped it over two or three lines;
+/// - Outlook's "-----Original Message-----" and its header block
+///   ("From: … Sent: … To: … Subject: …", localised, often under a rule of
+///   underscores);
+/// - a block of `>` quotes that runs to the end; quotes interleaved with answers
+///   are removed and the answers kept;
+/// - a signature: the `-- ` delimiter, or a "Sent from my iPhone" line at the end.
+///
+/// A forwarded message is not history: at a "Forwarded message" marker the scan
+/// stops and everything is kept. The caller keeps the full body either way; this is
+/// for the ticket view only.
 pub fn split_reply(text: &str) -> ReplySplit {
     let lines: Vec<&str> = text.lines().collect();
     let quoted_to_end = quoted_or_blank_to_end(&lines);

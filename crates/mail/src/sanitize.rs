@@ -1,24 +1,5 @@
 //! Making untrusted HTML safe to show an agent.
 //!
-//! ammonia parses the HTML the way a browser does (html5ever) and keeps only an
-//! allow-list of elements, attributes, URL schemes and CSS properties, so what
-//! comes out cannot run code. On top of its defaults popdesk:
-//!
-//! - drops forms, frames, objects, SVG, MathML, `<base>`, `<meta>`, `<style>`
-//!   (with their content), `class` and `id` (no styling or DOM clobbering through
-//!   our own page's names);
-//! - allows only `http`, `https`, `mailto`, `tel` links and denies relative URLs,
-//!   which would resolve against popdesk's own origin;
-//! - allows `data:` URLs only as `<img src>` of raster types (PNG, JPEG, GIF, WebP,
-//!   BMP): mail clients embed small images that way, an image element cannot run
-//!   script, and `image/svg+xml` is refused because SVG opened on its own can;
-//! - keeps inline `style` but only with layout and typography properties and
-//!   without `url(`, `expression`, escapes or comments, so no CSS can load
-//!   anything, run anything or cover the page (`position` is not allowed);
-//! - blocks remote images: the `src` is removed and the original kept in
-//!   `data-popdesk-remote-src` for the UI to restore when an agent asks;
-//! - points `cid:` references at the caller's URL for stored attachments.
-//!
 //! ammonia runs its attribute filter after it has checked URL schemes and before
 //! it handles relative URLs, so rewritten URLs are passed out of it as marker
 //! schemes and put in place by a small pass over ammonia's serialised output
@@ -266,10 +247,29 @@ const DATA_IMAGE_TYPES: &[&str] = &[
 /// hours), while real mail stays under a few hundred levels.
 pub(crate) const MAX_NESTING: usize = 1000;
 
-/// Sanitizes an HTML body for display. See the module documentation for what is
-/// kept; the result is safe to put inside a page as it is.
+/// Sanitizes an HTML body for display; the result is safe to put inside a page as
+/// it is.
 ///
-/// HTML nested deeper than any real mail (see [`nesting_depth`]) is not parsed at
+/// ammonia parses the HTML the way a browser does (html5ever) and keeps only an
+/// allow-list of elements, attributes, URL schemes and CSS properties, so what
+/// comes out cannot run code. On top of its defaults popdesk:
+///
+/// - drops forms, frames, objects, SVG, MathML, `<base>`, `<meta>`, `<style>`
+///   (with their content), `class` and `id` (no styling or DOM clobbering through
+///   our own page's names);
+/// - allows only `http`, `https`, `mailto`, `tel` links and denies relative URLs,
+///   which would resolve against popdesk's own origin;
+/// - allows `data:` URLs only as `<img src>` of raster types (PNG, JPEG, GIF, WebP,
+///   BMP): mail clients embed small images that way, an image element cannot run
+///   script, and `image/svg+xml` is refused because SVG opened on its own can;
+/// - keeps inline `style` but only with layout and typography properties and
+///   without `url(`, `expression`, escapes or comments, so no CSS can load
+///   anything, run anything or cover the page (`position` is not allowed);
+/// - blocks remote images: the `src` is removed and the original kept in
+///   `data-popdesk-remote-src` for the UI to restore when an agent asks;
+/// - points `cid:` references at the caller's URL for stored attachments.
+///
+/// HTML nested deeper than any real mail (over 1000 open elements) is not parsed at
 /// all: its tags are stripped and the text shown escaped in a `<pre>`, so a
 /// hostile body cannot stall the processor.
 pub fn sanitize_html(html: &str, options: &SanitizeOptions) -> String {
