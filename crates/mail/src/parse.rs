@@ -438,7 +438,23 @@ fn attachment(
                 _ => None,
             }
             .unwrap_or_else(|| nested.raw_message.to_vec());
-            (bytes, Some(summary(nested)))
+            // The headline comes from the bytes kept, so it always matches what an
+            // agent opens. With broken boundaries mail-parser can merge several
+            // enclosed messages into one part; the bytes then hold all of them.
+            let from_bytes = MessageParser::default()
+                .parse_headers(&bytes)
+                .map(|m| summary(&m));
+            let from_parser = summary(nested);
+            if from_bytes
+                .as_ref()
+                .is_some_and(|s| s.message_id != from_parser.message_id)
+            {
+                notes.push(
+                    "an enclosed message's MIME boundaries are broken; what follows it is kept in the same attachment"
+                        .into(),
+                );
+            }
+            (bytes, Some(from_bytes.unwrap_or(from_parser)))
         }
     };
     let content_type = content_type_of(part);

@@ -150,3 +150,36 @@ fn every_corpus_message_parses_without_panic_or_hang() {
     );
     assert!(total < Duration::from_secs(120), "corpus took {total:?}");
 }
+
+#[test]
+fn forwarded_messages_are_kept_whole_and_parse_on_their_own() {
+    // A forwarded or returned message is stored as an attachment; the bytes kept
+    // must be the whole enclosed message, so parsing them again gives the same
+    // headline as the summary made from the enclosing message.
+    let mut checked = 0;
+    let mut mismatches = Vec::new();
+    for entry in common::tagged("message-rfc822") {
+        let Ok(message) = parse(&common::read(&entry.file)) else {
+            continue;
+        };
+        for att in &message.attachments {
+            let Some(summary) = &att.forwarded else {
+                continue;
+            };
+            let Some(id) = &summary.message_id else {
+                continue;
+            };
+            let again = parse(&att.data).expect("enclosed message parses");
+            checked += 1;
+            if &again.message_id != id || again.subject != summary.subject {
+                mismatches.push(format!(
+                    "{}: {id} / {:?} vs {} / {:?}",
+                    entry.file, summary.subject, again.message_id, again.subject
+                ));
+            }
+        }
+    }
+    println!("{checked} enclosed messages re-parsed");
+    assert!(checked > 100, "only {checked}");
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
