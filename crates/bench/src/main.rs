@@ -13,6 +13,7 @@ mod memory;
 mod mpop;
 mod netns;
 mod probe;
+mod process_speed;
 mod report;
 mod rng;
 mod run;
@@ -103,6 +104,11 @@ enum Cmd {
         #[arg(long, default_value_t = 200)]
         megabytes: u64,
     },
+    /// Messages/s of turning the stored benchmark mailbox into tickets (SQLite).
+    ProcessSpeed {
+        #[command(flatten)]
+        mailbox: MailboxArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -162,5 +168,6 @@ fn real_main() -> Result<bool> {
             Ok(true)
         }
         Cmd::FetchMemory { megabytes } => memory::run(megabytes),
+        Cmd::ProcessSpeed { mailbox } => process_speed::run(&mailbox.spec()),
     }
 }

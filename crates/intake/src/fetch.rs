@@ -20,6 +20,7 @@ use crate::connect::{SessionOptions, open_session, session_plan};
 use crate::error::FetchError;
 use crate::lease::LeaseGuard;
 use crate::plan::{Listed, Plan, Rules, plan_session};
+use crate::process::{ProcessReport, Processor};
 use crate::sink::{BatchSink, Downloaded};
 
 /// Progress of a run, for a progress bar.
@@ -41,6 +42,8 @@ pub struct FetchReport {
     pub outcome: RunOutcome,
     /// The error in words, when the run did not succeed.
     pub error: Option<String>,
+    /// What processing after each batch made of the stored messages.
+    pub processing: ProcessReport,
 }
 
 type ProgressFn = dyn Fn(Progress) + Send + Sync;
@@ -52,6 +55,7 @@ pub struct Fetcher {
     clock: Arc<dyn Clock>,
     session: SessionOptions,
     progress: Option<Arc<ProgressFn>>,
+    processor: Option<Processor>,
 }
 
 impl Fetcher {
@@ -61,11 +65,18 @@ impl Fetcher {
             clock,
             session: SessionOptions::default(),
             progress: None,
+            processor: None,
         }
     }
 
     pub fn with_session_options(mut self, session: SessionOptions) -> Fetcher {
         self.session = session;
+        self
+    }
+
+    /// Turns what each batch stored into tickets right after the batch's session.
+    pub fn with_processor(mut self, processor: Processor) -> Fetcher {
+        self.processor = Some(processor);
         self
     }
 
@@ -98,9 +109,11 @@ impl Fetcher {
             counts: RunCounts::default(),
             progress: Progress::default(),
             known_seen: HashSet::new(),
+            processing: ProcessReport::default(),
         };
         let result = run.execute().await;
         let counts = run.counts;
+        let processing = run.processing;
         let (outcome, error) = match &result {
             Ok(()) => (RunOutcome::Success, None),
             Err(error) => (error.outcome(), Some(error.to_string())),
@@ -132,6 +145,7 @@ impl Fetcher {
             counts,
             outcome,
             error,
+            processing,
         })
     }
 }
@@ -145,6 +159,7 @@ struct Run<'a> {
     progress: Progress,
     /// Known uids already counted, so a run of many sessions counts each once.
     known_seen: HashSet<String>,
+    processing: ProcessReport,
 }
 
 impl Run<'_> {
@@ -220,6 +235,16 @@ impl Run<'_> {
             self.store()
                 .update_run_counts(self.run_id, &self.counts)
                 .await?;
+            if let Some(processor) = &self.fetcher.processor {
+                match processor.process_pending().await {
+                    Ok(report) => self.processing.add(&report),
+                    // Fetching goes on: the messages are stored and stay pending.
+                    Err(error) => tracing::warn!(
+                        %error,
+                        "processing after the batch failed; messages stay pending"
+                    ),
+                }
+            }
             first_session = false;
             if !more {
                 return Ok(());

@@ -4,6 +4,7 @@
 //! - [`Fetcher::fetch`] runs one fetch of one mailbox under its lease.
 //! - [`plan::plan_session`] decides, without I/O, what a session downloads and deletes.
 //! - [`probe`] is `mailbox test`: connect and log in, change nothing.
+//! - [`Processor`] turns stored raw messages into ticket entries.
 
 pub mod clock;
 mod connect;
@@ -12,6 +13,7 @@ mod fetch;
 mod headers;
 mod lease;
 pub mod plan;
+pub mod process;
 mod sink;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -20,3 +22,4 @@ pub use error::FetchError;
 pub use fetch::{FetchReport, Fetcher, Progress};
 pub use headers::message_id;
 pub use lease::LEASE_TTL_MS;
+pub use process::{ProcessReport, Processor, ProcessorConfig};

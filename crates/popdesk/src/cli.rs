@@ -38,6 +38,78 @@ pub enum Command {
     /// Support mailboxes popdesk fetches from.
     #[command(subcommand)]
     Mailbox(MailboxCommand),
+    /// Turn stored messages that wait for it into tickets (`mailbox fetch` does this
+    /// after every batch too).
+    Process,
+    /// Tickets made from incoming mail.
+    #[command(subcommand)]
+    Ticket(TicketCommand),
+    /// Stored messages and what processing did with them.
+    #[command(subcommand)]
+    Message(MessageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TicketCommand {
+    /// List tickets, most recently active first.
+    List {
+        #[arg(long, value_enum)]
+        status: Option<TicketStatusArg>,
+        /// Only this mailbox's tickets.
+        #[arg(long)]
+        mailbox: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a ticket and its thread.
+    Show {
+        number: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MessageCommand {
+    /// List stored messages with their processing status, newest first.
+    List {
+        #[arg(long, value_enum)]
+        status: Option<MessageStatusArg>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a stored message's processing record.
+    Show { id: i64 },
+    /// Write the exact stored bytes of a message to standard output.
+    Raw { id: i64 },
+    /// Process a message again (or every failed one).
+    Reprocess {
+        #[arg(required_unless_present = "failed", conflicts_with = "failed")]
+        id: Option<i64>,
+        #[arg(long)]
+        failed: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TicketStatusArg {
+    New,
+    Open,
+    Pending,
+    Resolved,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MessageStatusArg {
+    Pending,
+    Processed,
+    Ignored,
+    Failed,
 }
 
 #[derive(Debug, Subcommand)]

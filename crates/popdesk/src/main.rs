@@ -41,6 +41,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let store = store::Store::open(&cli.data, cli.database_url.as_deref()).await?;
     match cli.command {
         Command::Mailbox(command) => commands::mailbox::run(&store, command).await,
+        Command::Process => commands::tickets::process(&store).await,
+        Command::Ticket(command) => commands::tickets::ticket(&store, command).await,
+        Command::Message(command) => commands::tickets::message(&store, command).await,
     }
 }
 

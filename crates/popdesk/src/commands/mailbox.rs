@@ -378,7 +378,8 @@ async fn fetch(store: &Store, name: Option<&str>, all: bool) -> anyhow::Result<E
     let mut worst = ExitCode::SUCCESS;
     for mailbox in &mailboxes {
         let bar = progress_bar(&mailbox.settings.name);
-        let mut fetcher = Fetcher::new(store.clone(), Arc::new(SystemClock));
+        let mut fetcher = Fetcher::new(store.clone(), Arc::new(SystemClock))
+            .with_processor(crate::commands::tickets::processor(store));
         if let Some(bar) = bar.clone() {
             fetcher = fetcher.with_progress(move |progress| {
                 bar.set_length(progress.total);
@@ -399,7 +400,8 @@ async fn fetch(store: &Store, name: Option<&str>, all: bool) -> anyhow::Result<E
             }
         };
         let c = &report.counts;
-        let summary = format!(
+        let p = &report.processing;
+        let mut summary = format!(
             "{}: {} downloaded ({}), {} deleted, {} already known, {} too large, {} duplicates",
             mailbox.settings.name,
             c.downloaded,
@@ -409,6 +411,12 @@ async fn fetch(store: &Store, name: Option<&str>, all: bool) -> anyhow::Result<E
             c.too_large,
             c.duplicates
         );
+        if p.processed + p.ignored + p.failed > 0 {
+            summary.push_str(&format!(
+                "; {} to tickets ({} new), {} ignored, {} failed",
+                p.processed, p.tickets_opened, p.ignored, p.failed
+            ));
+        }
         match &report.error {
             None => println!("{summary}"),
             Some(error) => {

@@ -1,0 +1,599 @@
+//! The processor: stored raw messages become ticket entries (DESIGN.md "processor").
+//!
+//! Separate from fetching on purpose: the fetcher only gets bytes off the server safely;
+//! this stage can run, fail and run again on any stored message. It keeps promise 2 (one
+//! message, one ticket entry: idempotent by raw message, and by Message-ID within a
+//! mailbox) and promise 5 (a message that cannot be processed — even one that makes a
+//! parser panic — is marked failed with its reason, and the next one goes on).
+
+mod subject;
+
+use std::sync::Arc;
+
+use mail::{Classification, ClassifyContext, Confidence, MessageKind, ParsedMessage};
+use store::{
+    EntryAttachment, EntryKind, FinishedBlob, NewTicketEntry, ProcessRecord, ProcessStatus,
+    ProcessingTx, RawMessage, RawStatus, Store, StoreError, Ticket, TicketStatus,
+};
+use tokio::io::AsyncWriteExt as _;
+
+pub use subject::{ticket_number, ticket_subject};
+
+use crate::clock::Clock;
+
+/// How the processor behaves.
+#[derive(Debug, Clone)]
+pub struct ProcessorConfig {
+    /// What stands before the number in a subject's ticket reference: `[#1234]`.
+    pub ticket_prefix: String,
+    /// Messages per transaction: one commit (one fsync) per batch.
+    pub batch: u32,
+    /// Addresses popdesk itself receives at; mail from them is never made a ticket (loop
+    /// guard). The mailboxes' user names that are addresses are added automatically.
+    pub own_addresses: Vec<String>,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        ProcessorConfig {
+            ticket_prefix: "#".to_string(),
+            batch: 100,
+            own_addresses: Vec::new(),
+        }
+    }
+}
+
+/// What one call of [`Processor::process_pending`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessReport {
+    /// Messages now on a ticket.
+    pub processed: u64,
+    /// Messages deliberately not put on a ticket (with a reason).
+    pub ignored: u64,
+    /// Messages that could not be processed (with a reason); reprocess them later.
+    pub failed: u64,
+    /// Tickets opened.
+    pub tickets_opened: u64,
+}
+
+impl ProcessReport {
+    /// Adds another report's counts to this one.
+    pub fn add(&mut self, other: &ProcessReport) {
+        self.processed += other.processed;
+        self.ignored += other.ignored;
+        self.failed += other.failed;
+        self.tickets_opened += other.tickets_opened;
+    }
+}
+
+/// Turns pending raw messages into ticket entries.
+#[derive(Clone)]
+pub struct Processor {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: ProcessorConfig,
+}
+
+/// One message read and parsed, ready for the threading decision.
+struct Prepared {
+    raw: RawMessage,
+    outcome: Outcome,
+    log: Vec<String>,
+}
+
+enum Outcome {
+    Parsed(Box<Parsed>),
+    /// Over the size limit: only its headers were stored, and it stays on the server.
+    HeadersOnly,
+    /// Cannot be processed; the reason in words.
+    Failed(String),
+}
+
+struct Parsed {
+    message: ParsedMessage,
+    classification: Classification,
+    attachments: Vec<EntryAttachment>,
+}
+
+/// The decision for one message, to be written in the batch's transaction.
+struct Decision {
+    status: ProcessStatus,
+    reason: String,
+    ticket_id: Option<i64>,
+}
+
+impl Processor {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: ProcessorConfig) -> Processor {
+        Processor {
+            store,
+            clock,
+            config,
+        }
+    }
+
+    /// Processes every pending message, oldest first, in batches. `Err` only when the
+    /// store fails; a message's own failure is recorded and the next one goes on.
+    pub async fn process_pending(&self) -> Result<ProcessReport, StoreError> {
+        let context = self.classify_context().await?;
+        let mut report = ProcessReport::default();
+        loop {
+            let pending = self.store.pending_raw_messages(self.config.batch).await?;
+            if pending.is_empty() {
+                return Ok(report);
+            }
+            // Reading and parsing run a few at a time (both cores busy, memory bounded);
+            // decisions are then taken in arrival order.
+            let width = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+            let mut prepared = Vec::with_capacity(pending.len());
+            let mut blobs = Vec::new();
+            for chunk in pending.chunks(width) {
+                let tasks: Vec<_> = chunk
+                    .iter()
+                    .map(|raw| {
+                        let processor = self.clone();
+                        let context = context.clone();
+                        let raw = raw.clone();
+                        tokio::spawn(async move { processor.prepare(raw, &context).await })
+                    })
+                    .collect();
+                for (raw, task) in chunk.iter().zip(tasks) {
+                    match task.await {
+                        Ok((message, mut message_blobs)) => {
+                            prepared.push(message);
+                            blobs.append(&mut message_blobs);
+                        }
+                        Err(_) => prepared.push(Prepared {
+                            raw: raw.clone(),
+                            outcome: Outcome::Failed(
+                                "processing crashed on this message (a bug in popdesk: please report it)"
+                                    .to_string(),
+                            ),
+                            log: Vec::new(),
+                        }),
+                    }
+                }
+            }
+            // Attachment files first, so no entry ever points at a missing blob.
+            if !blobs.is_empty() {
+                self.store.blobs().persist(blobs).await?;
+            }
+            let mut attempts = 0;
+            let decided = loop {
+                let mut batch_report = ProcessReport::default();
+                match self.decide_batch(&prepared, &mut batch_report).await {
+                    Ok(decided) => {
+                        report.add(&batch_report);
+                        break decided;
+                    }
+                    // Another processor's transaction got in the way (PostgreSQL
+                    // deadlock, SQLite busy): nothing was committed, so run it again.
+                    Err(error) if error.is_retryable() && attempts < 3 => attempts += 1,
+                    Err(error) => return Err(error),
+                }
+            };
+            if decided == 0 {
+                // Every message of the batch is another processor's right now.
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Decides one batch in one transaction; returns how many messages it decided.
+    async fn decide_batch(
+        &self,
+        prepared: &[Prepared],
+        report: &mut ProcessReport,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.store.begin_processing().await?;
+        let ids: Vec<i64> = prepared.iter().map(|p| p.raw.id).collect();
+        // Only what is still pending and not in another processor's open batch.
+        let claimed = tx.claim_raw_messages(&ids).await?;
+        for message in prepared.iter().filter(|p| claimed.contains(&p.raw.id)) {
+            let decision = self.decide(&mut tx, message, report).await?;
+            let record = ProcessRecord {
+                status: decision.status,
+                reason: decision.reason,
+                ticket_id: decision.ticket_id,
+                log: message.log.clone(),
+                processed_at: None,
+            };
+            tx.record_processing(message.raw.id, &record, self.clock.now_ms())
+                .await?;
+            match record.status {
+                ProcessStatus::Processed => report.processed += 1,
+                ProcessStatus::Ignored => report.ignored += 1,
+                ProcessStatus::Failed => report.failed += 1,
+                ProcessStatus::Pending => {}
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed.len())
+    }
+
+    async fn classify_context(&self) -> Result<ClassifyContext, StoreError> {
+        let mut own_addresses = self.config.own_addresses.clone();
+        for mailbox in self.store.mailboxes().await? {
+            if mailbox.settings.username.contains('@') {
+                own_addresses.push(mailbox.settings.username.to_lowercase());
+            }
+        }
+        Ok(ClassifyContext { own_addresses })
+    }
+
+    /// Reads and parses one message and stores its attachments' bytes (not yet
+    /// persisted). Never fails: trouble becomes the message's failure reason.
+    async fn prepare(
+        &self,
+        raw: RawMessage,
+        context: &ClassifyContext,
+    ) -> (Prepared, Vec<FinishedBlob>) {
+        let mut blobs = Vec::new();
+        let prepared = self.prepare_into(raw, context, &mut blobs).await;
+        (prepared, blobs)
+    }
+
+    async fn prepare_into(
+        &self,
+        raw: RawMessage,
+        context: &ClassifyContext,
+        blobs: &mut Vec<FinishedBlob>,
+    ) -> Prepared {
+        let mut log = Vec::new();
+        if raw.status == RawStatus::TooLarge && raw.size < raw.server_size.unwrap_or(0) {
+            return Prepared {
+                raw,
+                outcome: Outcome::HeadersOnly,
+                log,
+            };
+        }
+        let bytes = match self.store.blobs().read(&raw.sha256).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                return Prepared {
+                    raw,
+                    outcome: Outcome::Failed(format!("the stored message cannot be read: {error}")),
+                    log,
+                };
+            }
+        };
+        let context = context.clone();
+        // On a blocking thread: parsing is CPU work, and a panic inside a parser ends
+        // that thread's task, not the processor.
+        let parsed = tokio::task::spawn_blocking(move || {
+            let message = mail::parse(&bytes)?;
+            let classification = mail::classify(&message, &bytes, &context);
+            Ok::<_, mail::ParseError>((message, classification))
+        })
+        .await;
+        let (mut message, classification) = match parsed {
+            Ok(Ok(parsed)) => parsed,
+            Ok(Err(error)) => {
+                return Prepared {
+                    raw,
+                    outcome: Outcome::Failed(format!("the message cannot be parsed: {error}")),
+                    log,
+                };
+            }
+            Err(join) => {
+                let why = if join.is_panic() {
+                    "the parser crashed on this message (a bug in popdesk: please report it)"
+                } else {
+                    "parsing was cancelled"
+                };
+                return Prepared {
+                    raw,
+                    outcome: Outcome::Failed(why.to_string()),
+                    log,
+                };
+            }
+        };
+        log.append(&mut message.notes);
+        log.push(format!("classified: {}", classification.reason));
+        let mut attachments = Vec::with_capacity(message.attachments.len());
+        for attachment in &mut message.attachments {
+            let data = std::mem::take(&mut attachment.data);
+            match self.store_blob(&data).await {
+                Ok(blob) => blobs.push(blob),
+                Err(error) => {
+                    return Prepared {
+                        raw,
+                        outcome: Outcome::Failed(format!(
+                            "an attachment cannot be stored: {error}"
+                        )),
+                        log,
+                    };
+                }
+            }
+            attachments.push(EntryAttachment {
+                name: attachment.name.clone(),
+                content_type: attachment.content_type.clone(),
+                size: attachment.size as u64,
+                sha256: attachment.sha256.clone(),
+                content_id: attachment.content_id.clone(),
+                inline: attachment.inline,
+            });
+        }
+        Prepared {
+            raw,
+            outcome: Outcome::Parsed(Box::new(Parsed {
+                message,
+                classification,
+                attachments,
+            })),
+            log,
+        }
+    }
+
+    async fn store_blob(&self, data: &[u8]) -> Result<FinishedBlob, StoreError> {
+        let mut writer = self.store.blobs().writer().await?;
+        writer.write_all(data).await.map_err(StoreError::from)?;
+        writer.finish().await
+    }
+
+    /// Where the message goes: threading and ticket rules, inside the batch's transaction.
+    async fn decide(
+        &self,
+        tx: &mut ProcessingTx,
+        prepared: &Prepared,
+        report: &mut ProcessReport,
+    ) -> Result<Decision, StoreError> {
+        let raw = &prepared.raw;
+        // Idempotent: a message already on a ticket stays exactly where it is.
+        if let Some(entry) = tx.entry_for_raw_message(raw.id).await? {
+            return Ok(Decision {
+                status: ProcessStatus::Processed,
+                reason: "already on its ticket; nothing changed".to_string(),
+                ticket_id: Some(entry.ticket_id),
+            });
+        }
+        let parsed = match &prepared.outcome {
+            Outcome::Parsed(parsed) => parsed,
+            Outcome::HeadersOnly => {
+                return Ok(ignored(
+                    "over the size limit: only its headers were stored and it stays on the server",
+                ));
+            }
+            Outcome::Failed(reason) => {
+                return Ok(Decision {
+                    status: ProcessStatus::Failed,
+                    reason: reason.clone(),
+                    ticket_id: None,
+                });
+            }
+        };
+        let message = &parsed.message;
+        let mailbox_id = raw.mailbox_id;
+        if !message.message_id_synthetic
+            && let Some(entry) = tx
+                .entry_with_message_id(mailbox_id, &message.message_id)
+                .await?
+        {
+            return Ok(Decision {
+                status: ProcessStatus::Ignored,
+                reason: format!(
+                    "the same message (Message-ID <{}>) is already on this mailbox's ticket",
+                    message.message_id
+                ),
+                ticket_id: Some(entry.ticket_id),
+            });
+        }
+
+        let kind = match &parsed.classification.kind {
+            MessageKind::FromOurselves => {
+                return Ok(ignored(&parsed.classification.reason));
+            }
+            MessageKind::Bounce {
+                original_message_id,
+                ..
+            } => {
+                let mut ids: Vec<String> = original_message_id.iter().cloned().collect();
+                ids.extend(references_newest_first(message));
+                return self
+                    .attach_automatic(tx, prepared, parsed, &ids, EntryKind::Bounce)
+                    .await;
+            }
+            MessageKind::AutoReply { confidence } if *confidence >= Confidence::Medium => {
+                let ids = references_newest_first(message);
+                return self
+                    .attach_automatic(tx, prepared, parsed, &ids, EntryKind::AutoReply)
+                    .await;
+            }
+            _ => EntryKind::Message,
+        };
+
+        let now = self.clock.now_ms();
+        let (ticket, how) = self.find_ticket(tx, mailbox_id, message).await?;
+        let ticket = match ticket {
+            Some(ticket) if ticket.status == TicketStatus::Closed => {
+                // A closed ticket stays closed: the follow-up is a new request.
+                let opened = self.open_ticket(tx, mailbox_id, message, now).await?;
+                report.tickets_opened += 1;
+                tx.add_entry(opened.id, mailbox_id, &entry(raw, parsed, kind), now)
+                    .await?;
+                return Ok(Decision {
+                    status: ProcessStatus::Processed,
+                    reason: format!(
+                        "ticket #{} is closed; opened ticket #{} for this follow-up",
+                        ticket.number, opened.number
+                    ),
+                    ticket_id: Some(opened.id),
+                });
+            }
+            Some(ticket) => ticket,
+            None => {
+                let opened = self.open_ticket(tx, mailbox_id, message, now).await?;
+                report.tickets_opened += 1;
+                tx.add_entry(opened.id, mailbox_id, &entry(raw, parsed, kind), now)
+                    .await?;
+                return Ok(Decision {
+                    status: ProcessStatus::Processed,
+                    reason: format!("opened ticket #{}", opened.number),
+                    ticket_id: Some(opened.id),
+                });
+            }
+        };
+        tx.add_entry(ticket.id, mailbox_id, &entry(raw, parsed, kind), now)
+            .await?;
+        let mut reason = format!("added to ticket #{} ({how})", ticket.number);
+        if matches!(
+            ticket.status,
+            TicketStatus::Resolved | TicketStatus::Pending
+        ) {
+            tx.set_ticket_status(ticket.id, TicketStatus::Open, now)
+                .await?;
+            reason.push_str(&format!(
+                "; the customer's reply reopened it (was {})",
+                ticket.status
+            ));
+        }
+        Ok(Decision {
+            status: ProcessStatus::Processed,
+            reason,
+            ticket_id: Some(ticket.id),
+        })
+    }
+
+    /// The ticket a normal message belongs to: the subject's reference wins, then
+    /// In-Reply-To and References. Never the subject text alone.
+    async fn find_ticket(
+        &self,
+        tx: &mut ProcessingTx,
+        mailbox_id: i64,
+        message: &ParsedMessage,
+    ) -> Result<(Option<Ticket>, String), StoreError> {
+        if let Some(number) = message
+            .subject
+            .as_deref()
+            .and_then(|subject| ticket_number(subject, &self.config.ticket_prefix))
+            && let Some(ticket) = tx.ticket_by_number(mailbox_id, number).await?
+        {
+            let how = format!("subject reference [{}{number}]", self.config.ticket_prefix);
+            return Ok((Some(ticket), how));
+        }
+        let ids = references_newest_first(message);
+        if let Some((ticket, matched)) = tx.ticket_for_message_ids(mailbox_id, &ids).await? {
+            let header = if message.in_reply_to.contains(&matched) {
+                "In-Reply-To"
+            } else {
+                "References"
+            };
+            return Ok((Some(ticket), format!("{header} <{matched}>")));
+        }
+        Ok((None, String::new()))
+    }
+
+    async fn open_ticket(
+        &self,
+        tx: &mut ProcessingTx,
+        mailbox_id: i64,
+        message: &ParsedMessage,
+        now: i64,
+    ) -> Result<Ticket, StoreError> {
+        let sender = message.from.as_ref().or(message.reply_to.first());
+        let person = match sender {
+            Some(address) if !address.address.trim().is_empty() => {
+                tx.person(&address.normalized(), address.name.as_deref())
+                    .await?
+            }
+            _ => {
+                tx.person("unknown@popdesk.invalid", Some("Unknown sender"))
+                    .await?
+            }
+        };
+        tx.create_ticket(
+            mailbox_id,
+            &ticket_subject(message.subject.as_deref()),
+            person.id,
+            now,
+        )
+        .await
+    }
+
+    /// Bounces and auto-replies join the ticket they are about, never open one, and
+    /// never change its status.
+    async fn attach_automatic(
+        &self,
+        tx: &mut ProcessingTx,
+        prepared: &Prepared,
+        parsed: &Parsed,
+        ids: &[String],
+        kind: EntryKind,
+    ) -> Result<Decision, StoreError> {
+        let raw = &prepared.raw;
+        let what = match kind {
+            EntryKind::Bounce => "bounce",
+            _ => "auto-reply",
+        };
+        let mut found = tx.ticket_for_message_ids(raw.mailbox_id, ids).await?;
+        if found.is_none()
+            && let Some(number) = parsed
+                .message
+                .subject
+                .as_deref()
+                .and_then(|subject| ticket_number(subject, &self.config.ticket_prefix))
+            && let Some(ticket) = tx.ticket_by_number(raw.mailbox_id, number).await?
+        {
+            found = Some((ticket, format!("[{}{number}]", self.config.ticket_prefix)));
+        }
+        match found {
+            Some((ticket, matched)) => {
+                tx.add_entry(
+                    ticket.id,
+                    raw.mailbox_id,
+                    &entry(raw, parsed, kind),
+                    self.clock.now_ms(),
+                )
+                .await?;
+                Ok(Decision {
+                    status: ProcessStatus::Processed,
+                    reason: format!(
+                        "{what} added to ticket #{} (about {matched}); {}",
+                        ticket.number, parsed.classification.reason
+                    ),
+                    ticket_id: Some(ticket.id),
+                })
+            }
+            None => Ok(ignored(&format!(
+                "{what} not about any known ticket, so no ticket was opened: {}",
+                parsed.classification.reason
+            ))),
+        }
+    }
+}
+
+fn ignored(reason: &str) -> Decision {
+    Decision {
+        status: ProcessStatus::Ignored,
+        reason: reason.to_string(),
+        ticket_id: None,
+    }
+}
+
+/// In-Reply-To first, then References from the newest back: the closest ancestor that
+/// popdesk knows decides.
+fn references_newest_first(message: &ParsedMessage) -> Vec<String> {
+    let mut ids: Vec<String> = message.in_reply_to.clone();
+    for id in message.references.iter().rev() {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    ids
+}
+
+fn entry(raw: &RawMessage, parsed: &Parsed, kind: EntryKind) -> NewTicketEntry {
+    let message = &parsed.message;
+    NewTicketEntry {
+        raw_message_id: raw.id,
+        message_id: message.message_id.clone(),
+        kind,
+        from_address: message.from.as_ref().map(|a| a.normalized()),
+        from_name: message.from.as_ref().and_then(|a| a.name.clone()),
+        subject: message.subject.clone(),
+        sent_at: message.date,
+        reply_text: message.reply_text.clone(),
+        text_body: message.text_body.clone(),
+        html_body: message.html_body.clone(),
+        attachments: parsed.attachments.clone(),
+    }
+}

@@ -1,0 +1,436 @@
+//! The processor: stored raw messages become ticket entries. Each test names the promise
+//! of DESIGN.md it protects (2: one message, one ticket entry; 5: bad input never blocks).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use intake::{ManualClock, ProcessReport, Processor, ProcessorConfig};
+use secrecy::SecretString;
+use store::{
+    EntryKind, MailboxSettings, NewRawMessage, ProcessStatus, RawStatus, Store, TicketStatus,
+};
+use tempfile::TempDir;
+use tokio::io::AsyncWriteExt as _;
+
+const NOW: i64 = 1_800_000_000_000;
+
+struct Desk {
+    store: Store,
+    processor: Processor,
+    _data: TempDir,
+}
+
+impl Desk {
+    async fn new() -> Desk {
+        let data = TempDir::new().expect("temp dir");
+        let store = Store::open(data.path(), None).await.expect("open store");
+        let processor = Processor::new(
+            store.clone(),
+            Arc::new(ManualClock::new(NOW)),
+            ProcessorConfig::default(),
+        );
+        Desk {
+            store,
+            processor,
+            _data: data,
+        }
+    }
+
+    async fn mailbox(&self, name: &str, address: &str) -> i64 {
+        let settings = MailboxSettings {
+            name: name.to_string(),
+            host: "pop.example.com".into(),
+            username: address.to_string(),
+            ..MailboxSettings::default()
+        };
+        self.store
+            .add_mailbox(&settings, &SecretString::from("x".to_string()), NOW)
+            .await
+            .expect("add mailbox")
+            .id
+    }
+
+    /// Stores raw bytes as the fetcher would; returns the raw message id.
+    async fn deliver(&self, mailbox_id: i64, bytes: &[u8]) -> i64 {
+        let mut writer = self.store.blobs().writer().await.expect("writer");
+        writer.write_all(bytes).await.expect("write");
+        let blob = writer.finish().await.expect("finish");
+        let item = NewRawMessage {
+            uid: None,
+            sha256: blob.sha256.clone(),
+            size: blob.size,
+            server_size: Some(blob.size),
+            message_id: intake::message_id(bytes),
+            status: RawStatus::Stored,
+        };
+        self.store
+            .blobs()
+            .persist(vec![blob])
+            .await
+            .expect("persist");
+        self.store
+            .commit_batch(mailbox_id, &[item], NOW)
+            .await
+            .expect("commit")[0]
+            .raw_message_id()
+    }
+
+    async fn process(&self) -> ProcessReport {
+        self.processor.process_pending().await.expect("process")
+    }
+
+    /// Ticket number → Message-IDs of its entries, in order.
+    async fn threads(&self) -> BTreeMap<i64, Vec<String>> {
+        let mut threads = BTreeMap::new();
+        let filter = store::TicketFilter {
+            limit: 1000,
+            ..store::TicketFilter::default()
+        };
+        for ticket in self.store.tickets(&filter).await.expect("tickets") {
+            let entries = self.store.ticket_entries(ticket.id).await.expect("entries");
+            threads.insert(
+                ticket.number,
+                entries.into_iter().map(|e| e.message_id).collect(),
+            );
+        }
+        threads
+    }
+
+    async fn ticket_of(&self, message_id: &str) -> Option<i64> {
+        self.threads()
+            .await
+            .into_iter()
+            .find(|(_, ids)| ids.iter().any(|id| id == message_id))
+            .map(|(number, _)| number)
+    }
+
+    async fn status_of(&self, raw_id: i64) -> (ProcessStatus, String) {
+        let record = self
+            .store
+            .processing_record(raw_id)
+            .await
+            .expect("record")
+            .expect("exists");
+        (record.status, record.reason)
+    }
+}
+
+fn mail(id: &str, from: &str, subject: &str, extra_headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: support@example.com\r\nSubject: {subject}\r\n\
+Date: Thu, 26 Nov 2026 08:00:00 +0000\r\nMessage-ID: <{id}>\r\n{extra_headers}\
+Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+fn bounce(id: &str, original_id: &str) -> Vec<u8> {
+    format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\nTo: support@example.com\r\n\
+Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <{id}>\r\nAuto-Submitted: auto-replied\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+--B\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\
+--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n\
+Final-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: someone@example.org\r\n\
+Message-ID: <{original_id}>\r\nSubject: original\r\n\r\n--B--\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_scripted_conversation_lands_on_exactly_the_expected_tickets() {
+    let desk = Desk::new().await;
+    let support = desk.mailbox("support", "support@example.com").await;
+    let alice = "Alice <alice@example.org>";
+    let bob = "Bob <bob@example.org>";
+
+    // Each step delivers, processes, and the ticket is checked at the end.
+    let m1 = mail("m1@a", alice, "Printer broken", "", "It jams.");
+    let m2 = mail("m2@b", bob, "VPN down", "", "No tunnel.");
+    desk.deliver(support, &m1).await;
+    desk.deliver(support, &m2).await;
+    // A reply in the same batch as the mail it answers.
+    let m3 = mail(
+        "m3@a",
+        alice,
+        "Re: Printer broken",
+        "In-Reply-To: <m1@a>\r\n",
+        "Still jams.\r\n\r\nOn Thu, Bob wrote:\r\n> It jams.",
+    );
+    desk.deliver(support, &m3).await;
+    desk.process().await;
+    let a = desk.ticket_of("m1@a").await.expect("ticket A");
+    let b = desk.ticket_of("m2@b").await.expect("ticket B");
+    assert_ne!(a, b);
+
+    let steps: Vec<Vec<u8>> = vec![
+        // References only.
+        mail("m4@a", alice, "Re: Printer broken", "References: <m1@a> <m3@a>\r\n", "Any news?"),
+        // Only the subject token.
+        mail("m5@b", bob, &format!("Re: [#{b}] VPN down"), "", "Hello?"),
+        mail("m6@c", "carol@example.org", "Invoice question", "", "Why two invoices?"),
+        // A forward is a new request, even though it carries the old mail inside.
+        format!(
+            "From: dave@example.org\r\nSubject: Fwd: Printer broken\r\nMessage-ID: <m7@d>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"F\"\r\n\r\n--F\r\n\
+Content-Type: text/plain\r\n\r\nSee below.\r\n--F\r\nContent-Type: message/rfc822\r\n\r\n{}\r\n--F--\r\n",
+            String::from_utf8_lossy(&m1)
+        )
+        .into_bytes(),
+        // An out-of-office about Carol's ticket: joins it, changes nothing.
+        mail("m8@ooo", "carol-assistant@example.org", "Automatic reply: Invoice question",
+            "Auto-Submitted: auto-replied\r\nIn-Reply-To: <m6@c>\r\n", "I am away."),
+        // An auto-reply about nothing we know: no ticket.
+        mail("m9@ooo", "nobody@example.net", "Out of office",
+            "Auto-Submitted: auto-replied\r\n", "Away."),
+        // A bounce of one of the messages on Bob's ticket.
+        bounce("m10@bounce", "m2@b"),
+        // A bounce about a message popdesk does not know.
+        bounce("m11@bounce", "unknown@elsewhere"),
+        // Mail from our own address: the loop guard.
+        mail("m12@us", "support@example.com", "Re: VPN down", "In-Reply-To: <m2@b>\r\n", "loop"),
+        // The same message again with other bytes (a relay added a header).
+        [b"Received: from relay.example.net\r\n".as_slice(), &m2].concat(),
+        // A reply to an id nobody knows: a new ticket.
+        mail("m13@e", "erin@example.org", "Re: old thread", "In-Reply-To: <lost@x>\r\n", "Hi"),
+        // The same subject as Alice's ticket but no references: never thread on subject.
+        mail("m14@f", "frank@example.org", "Printer broken", "", "Mine too."),
+        // References only, to Erin's new ticket.
+        mail("m15@e", "erin@example.org", "Re: Re: old thread", "References: <lost@x> <m13@e>\r\n", "Ping"),
+        // An out-of-office by subject only is a weak signal: a person's reply threads.
+        mail("m16@b", bob, "Out of office? No, I'm back", "In-Reply-To: <m5@b>\r\n", "Works now."),
+        // The subject's ticket reference wins over In-Reply-To.
+        mail("m19@a", alice, &format!("Re: [#{a}] Printer"), "In-Reply-To: <m2@b>\r\n", "token wins"),
+        // List mail still reaches the helpdesk.
+        mail("m20@h", "list-user@example.org", "Weekly digest question",
+            "List-Id: <users.lists.example.org>\r\n", "From a list"),
+    ];
+    for step in &steps {
+        desk.deliver(support, step).await;
+    }
+    let report = desk.process().await;
+    assert_eq!(report.failed, 0);
+
+    // Resolve Alice's ticket; her next reply reopens it.
+    let ticket_a = desk
+        .store
+        .ticket_by_number(a)
+        .await
+        .expect("read")
+        .expect("A");
+    desk.store
+        .set_ticket_status(ticket_a.id, TicketStatus::Resolved, NOW)
+        .await
+        .expect("resolve");
+    desk.deliver(
+        support,
+        &mail(
+            "m17@a",
+            alice,
+            "Re: Printer broken",
+            "In-Reply-To: <m4@a>\r\n",
+            "Broken again.",
+        ),
+    )
+    .await;
+    // Close Carol's ticket; her follow-up opens a new one.
+    let c = desk.ticket_of("m6@c").await.expect("ticket C");
+    let ticket_c = desk
+        .store
+        .ticket_by_number(c)
+        .await
+        .expect("read")
+        .expect("C");
+    desk.store
+        .set_ticket_status(ticket_c.id, TicketStatus::Closed, NOW)
+        .await
+        .expect("close");
+    desk.deliver(
+        support,
+        &mail(
+            "m18@c",
+            "carol@example.org",
+            "Re: Invoice question",
+            "In-Reply-To: <m6@c>\r\n",
+            "One more thing",
+        ),
+    )
+    .await;
+    desk.process().await;
+
+    let threads = desk.threads().await;
+    let d = desk.ticket_of("m7@d").await.expect("forward ticket");
+    let e = desk.ticket_of("m13@e").await.expect("ticket E");
+    let f = desk.ticket_of("m14@f").await.expect("ticket F");
+    let g = desk.ticket_of("m18@c").await.expect("follow-up ticket");
+    let h = desk.ticket_of("m20@h").await.expect("list ticket");
+    let expected: BTreeMap<i64, Vec<&str>> = BTreeMap::from([
+        (a, vec!["m1@a", "m3@a", "m4@a", "m19@a", "m17@a"]),
+        (b, vec!["m2@b", "m5@b", "m10@bounce", "m16@b"]),
+        (c, vec!["m6@c", "m8@ooo"]),
+        (d, vec!["m7@d"]),
+        (e, vec!["m13@e", "m15@e"]),
+        (f, vec!["m14@f"]),
+        (g, vec!["m18@c"]),
+        (h, vec!["m20@h"]),
+    ]);
+    let got: BTreeMap<i64, Vec<&str>> = threads
+        .iter()
+        .map(|(n, ids)| (*n, ids.iter().map(String::as_str).collect()))
+        .collect();
+    assert_eq!(got, expected);
+
+    let ticket_a = desk
+        .store
+        .ticket_by_number(a)
+        .await
+        .expect("read")
+        .expect("A");
+    assert_eq!(
+        ticket_a.status,
+        TicketStatus::Open,
+        "the customer's reply reopened it"
+    );
+    assert_eq!(ticket_a.requester.address, "alice@example.org");
+    assert_eq!(ticket_a.requester.name.as_deref(), Some("Alice"));
+    assert_eq!(ticket_a.subject, "Printer broken");
+    let ticket_c = desk
+        .store
+        .ticket_by_number(c)
+        .await
+        .expect("read")
+        .expect("C");
+    assert_eq!(ticket_c.status, TicketStatus::Closed);
+    let entries_b = desk
+        .store
+        .ticket_entries(
+            desk.store
+                .ticket_by_number(b)
+                .await
+                .expect("read")
+                .expect("B")
+                .id,
+        )
+        .await
+        .expect("entries");
+    assert!(entries_b.iter().any(|e| e.kind == EntryKind::Bounce));
+    let entries_c = desk
+        .store
+        .ticket_entries(ticket_c.id)
+        .await
+        .expect("entries");
+    assert!(entries_c.iter().any(|e| e.kind == EntryKind::AutoReply));
+
+    // Everything not on a ticket was ignored with a reason; nothing failed.
+    let all = desk
+        .store
+        .raw_messages_with_status(None, None, 1000)
+        .await
+        .expect("messages");
+    assert_eq!(all.len(), 21);
+    let ignored: Vec<&String> = all
+        .iter()
+        .filter(|(_, r)| r.status == ProcessStatus::Ignored)
+        .map(|(_, r)| &r.reason)
+        .collect();
+    assert_eq!(ignored.len(), 4, "{ignored:?}");
+    assert!(
+        all.iter()
+            .all(|(_, r)| r.status != ProcessStatus::Failed && !r.reason.is_empty())
+    );
+}
+
+#[tokio::test]
+async fn processing_again_changes_nothing() {
+    let desk = Desk::new().await;
+    let support = desk.mailbox("support", "support@example.com").await;
+    let raw = desk
+        .deliver(support, &mail("x@1", "a@example.org", "Help", "", "Hi"))
+        .await;
+    assert_eq!(desk.process().await.tickets_opened, 1);
+    let before = desk.threads().await;
+    assert!(desk.store.reset_processing(raw).await.expect("reset"));
+    let again = desk.process().await;
+    assert_eq!((again.processed, again.tickets_opened), (1, 0));
+    assert_eq!(desk.threads().await, before);
+}
+
+#[tokio::test]
+async fn the_same_mail_in_two_mailboxes_becomes_a_ticket_in_each() {
+    let desk = Desk::new().await;
+    let support = desk.mailbox("support", "support@example.com").await;
+    let sales = desk.mailbox("sales", "sales@example.com").await;
+    let m = mail("both@x", "a@example.org", "Hello both", "", "Hi");
+    desk.deliver(support, &m).await;
+    desk.deliver(sales, &m).await;
+    let report = desk.process().await;
+    assert_eq!(report.tickets_opened, 2);
+    // A reply threads within its own mailbox only.
+    let reply = mail(
+        "r@x",
+        "a@example.org",
+        "Re: Hello both",
+        "In-Reply-To: <both@x>\r\n",
+        "Again",
+    );
+    desk.deliver(sales, &reply).await;
+    assert_eq!(desk.process().await.tickets_opened, 0);
+    let threads = desk.threads().await;
+    let sizes: Vec<usize> = threads.values().map(Vec::len).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 3);
+    assert!(sizes.contains(&2) && sizes.contains(&1));
+}
+
+#[tokio::test]
+async fn a_failing_message_does_not_block_the_next_and_is_reprocessed_into_its_ticket_once() {
+    let desk = Desk::new().await;
+    let support = desk.mailbox("support", "support@example.com").await;
+    let first = mail("f@1", "a@example.org", "First", "", "one");
+    let broken_raw = desk.deliver(support, &first).await;
+    let second = desk
+        .deliver(support, &mail("f@2", "b@example.org", "Second", "", "two"))
+        .await;
+
+    // Force a failure: the stored file goes missing.
+    let raw = desk
+        .store
+        .raw_message(broken_raw)
+        .await
+        .expect("read")
+        .expect("exists");
+    let path = desk.store.blobs().path(&raw.sha256);
+    let saved = std::fs::read(&path).expect("blob");
+    std::fs::remove_file(&path).expect("remove blob");
+
+    let report = desk.process().await;
+    assert_eq!(
+        (report.failed, report.processed),
+        (1, 1),
+        "the next message went on"
+    );
+    let (status, reason) = desk.status_of(broken_raw).await;
+    assert_eq!(status, ProcessStatus::Failed);
+    assert!(reason.contains("cannot be read"), "{reason}");
+    assert_eq!(desk.status_of(second).await.0, ProcessStatus::Processed);
+
+    // Fixed: the file is back. Reprocessing puts it on a ticket, once.
+    std::fs::write(&path, saved).expect("restore blob");
+    assert_eq!(desk.store.reset_failed().await.expect("reset"), 1);
+    let report = desk.process().await;
+    assert_eq!(
+        (report.processed, report.failed, report.tickets_opened),
+        (1, 0, 1)
+    );
+    assert!(desk.ticket_of("f@1").await.is_some());
+    assert!(
+        desk.store
+            .reset_processing(broken_raw)
+            .await
+            .expect("reset")
+    );
+    desk.process().await;
+    let threads = desk.threads().await;
+    let copies = threads.values().flatten().filter(|id| *id == "f@1").count();
+    assert_eq!(copies, 1);
+}

@@ -1,0 +1,432 @@
+//! `popdesk process`, `popdesk ticket ...`, `popdesk message ...`
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail};
+use intake::{Processor, ProcessorConfig, SystemClock};
+use serde::Serialize;
+use store::{
+    EntryAttachment, ProcessRecord, ProcessStatus, RawMessage, Store, Ticket, TicketEntry,
+    TicketFilter, TicketStatus,
+};
+
+use crate::cli::{MessageCommand, MessageStatusArg, TicketCommand, TicketStatusArg};
+use crate::output;
+
+/// The processor as the CLI runs it.
+pub fn processor(store: &Store) -> Processor {
+    Processor::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        ProcessorConfig::default(),
+    )
+}
+
+pub async fn process(store: &Store) -> anyhow::Result<ExitCode> {
+    let report = processor(store).process_pending().await?;
+    println!(
+        "{} to tickets ({} new tickets), {} ignored, {} failed",
+        report.processed, report.tickets_opened, report.ignored, report.failed
+    );
+    if report.failed > 0 {
+        eprintln!(
+            "{} messages could not be processed: see `popdesk message list --status failed`",
+            report.failed
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ticket_status(arg: TicketStatusArg) -> TicketStatus {
+    match arg {
+        TicketStatusArg::New => TicketStatus::New,
+        TicketStatusArg::Open => TicketStatus::Open,
+        TicketStatusArg::Pending => TicketStatus::Pending,
+        TicketStatusArg::Resolved => TicketStatus::Resolved,
+        TicketStatusArg::Closed => TicketStatus::Closed,
+    }
+}
+
+fn message_status(arg: MessageStatusArg) -> ProcessStatus {
+    match arg {
+        MessageStatusArg::Pending => ProcessStatus::Pending,
+        MessageStatusArg::Processed => ProcessStatus::Processed,
+        MessageStatusArg::Ignored => ProcessStatus::Ignored,
+        MessageStatusArg::Failed => ProcessStatus::Failed,
+    }
+}
+
+#[derive(Serialize)]
+struct TicketView {
+    number: i64,
+    subject: String,
+    mailbox: String,
+    requester: String,
+    requester_name: Option<String>,
+    status: String,
+    created_at: i64,
+    updated_at: i64,
+    messages: u64,
+}
+
+#[derive(Serialize)]
+struct EntryView<'a> {
+    kind: String,
+    message_id: &'a str,
+    from: Option<&'a str>,
+    from_name: Option<&'a str>,
+    subject: Option<&'a str>,
+    sent_at: Option<i64>,
+    received_at: i64,
+    reply_text: &'a str,
+    text_body: &'a str,
+    has_html: bool,
+    attachments: &'a [EntryAttachmentView],
+    raw_message_id: i64,
+}
+
+#[derive(Serialize)]
+struct EntryAttachmentView {
+    name: Option<String>,
+    content_type: String,
+    size: u64,
+    sha256: String,
+    inline: bool,
+}
+
+impl From<&EntryAttachment> for EntryAttachmentView {
+    fn from(a: &EntryAttachment) -> Self {
+        EntryAttachmentView {
+            name: a.name.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
+            sha256: a.sha256.clone(),
+            inline: a.inline,
+        }
+    }
+}
+
+async fn mailbox_names(store: &Store) -> anyhow::Result<std::collections::HashMap<i64, String>> {
+    Ok(store
+        .mailboxes()
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m.settings.name))
+        .collect())
+}
+
+fn ticket_view(ticket: &Ticket, names: &std::collections::HashMap<i64, String>) -> TicketView {
+    TicketView {
+        number: ticket.number,
+        subject: ticket.subject.clone(),
+        mailbox: names
+            .get(&ticket.mailbox_id)
+            .cloned()
+            .unwrap_or_else(|| format!("(removed mailbox {})", ticket.mailbox_id)),
+        requester: ticket.requester.address.clone(),
+        requester_name: ticket.requester.name.clone(),
+        status: ticket.status.to_string(),
+        created_at: ticket.created_at,
+        updated_at: ticket.updated_at,
+        messages: ticket.entry_count,
+    }
+}
+
+pub async fn ticket(store: &Store, command: TicketCommand) -> anyhow::Result<ExitCode> {
+    let names = mailbox_names(store).await?;
+    match command {
+        TicketCommand::List {
+            status,
+            mailbox,
+            limit,
+            json,
+        } => {
+            let mailbox_id = match mailbox {
+                Some(name) => Some(
+                    store
+                        .mailbox(&name)
+                        .await?
+                        .ok_or_else(|| anyhow!("there is no mailbox named {name:?}"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let filter = TicketFilter {
+                status: status.map(ticket_status),
+                mailbox_id,
+                limit,
+                ..TicketFilter::default()
+            };
+            let tickets = store.tickets(&filter).await?;
+            let views: Vec<TicketView> = tickets.iter().map(|t| ticket_view(t, &names)).collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&views)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if views.is_empty() {
+                println!("no tickets");
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:>7}  {:<9} {:<19} {:>4}  {:<28} SUBJECT",
+                "TICKET", "STATUS", "UPDATED", "MSGS", "REQUESTER"
+            );
+            for t in &views {
+                println!(
+                    "{:>7}  {:<9} {:<19} {:>4}  {:<28} {}",
+                    format!("#{}", t.number),
+                    t.status,
+                    output::time(t.updated_at),
+                    t.messages,
+                    t.requester,
+                    t.subject
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TicketCommand::Show { number, json } => {
+            let ticket = store
+                .ticket_by_number(number)
+                .await?
+                .ok_or_else(|| anyhow!("there is no ticket #{number}"))?;
+            let entries = store.ticket_entries(ticket.id).await?;
+            show_ticket(&ticket, &entries, &names, json)
+        }
+    }
+}
+
+fn show_ticket(
+    ticket: &Ticket,
+    entries: &[TicketEntry],
+    names: &std::collections::HashMap<i64, String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let attachments: Vec<Vec<EntryAttachmentView>> = entries
+        .iter()
+        .map(|e| {
+            e.attachments
+                .iter()
+                .map(EntryAttachmentView::from)
+                .collect()
+        })
+        .collect();
+    let views: Vec<EntryView> = entries
+        .iter()
+        .zip(&attachments)
+        .map(|(e, attachments)| EntryView {
+            kind: e.kind.to_string(),
+            message_id: &e.message_id,
+            from: e.from_address.as_deref(),
+            from_name: e.from_name.as_deref(),
+            subject: e.subject.as_deref(),
+            sent_at: e.sent_at,
+            received_at: e.created_at,
+            reply_text: &e.reply_text,
+            text_body: &e.text_body,
+            has_html: e.html_body.is_some(),
+            attachments,
+            raw_message_id: e.raw_message_id,
+        })
+        .collect();
+    if json {
+        #[derive(Serialize)]
+        struct Full<'a> {
+            #[serde(flatten)]
+            ticket: TicketView,
+            thread: Vec<EntryView<'a>>,
+        }
+        let full = Full {
+            ticket: ticket_view(ticket, names),
+            thread: views,
+        };
+        println!("{}", serde_json::to_string_pretty(&full)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let view = ticket_view(ticket, names);
+    println!("#{} {}", view.number, view.subject);
+    println!(
+        "status {} · mailbox {} · requester {}{} · opened {}",
+        view.status,
+        view.mailbox,
+        view.requester_name
+            .as_deref()
+            .map(|n| format!("{n} "))
+            .unwrap_or_default(),
+        format_args!("<{}>", view.requester),
+        output::time(view.created_at)
+    );
+    for entry in &views {
+        println!();
+        let label = match entry.kind.as_str() {
+            "bounce" => " [bounce]",
+            "auto_reply" => " [auto-reply]",
+            _ => "",
+        };
+        println!(
+            "── {}{} · {}{label}",
+            entry.from_name.or(entry.from).unwrap_or("(unknown sender)"),
+            entry.from.map(|a| format!(" <{a}>")).unwrap_or_default(),
+            output::time(entry.sent_at.unwrap_or(entry.received_at)),
+        );
+        let text = if entry.reply_text.trim().is_empty() {
+            entry.text_body
+        } else {
+            entry.reply_text
+        };
+        println!("{}", text.trim_end());
+        if entry.reply_text.len() < entry.text_body.len() {
+            println!(
+                "   (quoted history folded: `popdesk message raw {}` has it all)",
+                entry.raw_message_id
+            );
+        }
+        for a in entry.attachments {
+            println!(
+                "   📎 {} ({}, {})",
+                a.name.as_deref().unwrap_or("(unnamed)"),
+                a.content_type,
+                output::size(a.size)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct MessageView {
+    id: i64,
+    mailbox: String,
+    message_id: Option<String>,
+    size: u64,
+    received_at: i64,
+    status: String,
+    reason: String,
+    ticket: Option<i64>,
+    log: Vec<String>,
+}
+
+async fn message_view(
+    store: &Store,
+    raw: &RawMessage,
+    record: &ProcessRecord,
+    names: &std::collections::HashMap<i64, String>,
+) -> anyhow::Result<MessageView> {
+    let ticket = match record.ticket_id {
+        Some(id) => store.ticket_by_id(id).await?.map(|t| t.number),
+        None => None,
+    };
+    Ok(MessageView {
+        id: raw.id,
+        mailbox: names
+            .get(&raw.mailbox_id)
+            .cloned()
+            .unwrap_or_else(|| format!("(removed mailbox {})", raw.mailbox_id)),
+        message_id: raw.message_id.clone(),
+        size: raw.size,
+        received_at: raw.received_at,
+        status: record.status.to_string(),
+        reason: record.reason.clone(),
+        ticket,
+        log: record.log.clone(),
+    })
+}
+
+pub async fn message(store: &Store, command: MessageCommand) -> anyhow::Result<ExitCode> {
+    let names = mailbox_names(store).await?;
+    match command {
+        MessageCommand::List {
+            status,
+            limit,
+            json,
+        } => {
+            let rows = store
+                .raw_messages_with_status(status.map(message_status), None, limit)
+                .await?;
+            let mut views = Vec::with_capacity(rows.len());
+            for (raw, record) in &rows {
+                views.push(message_view(store, raw, record, &names).await?);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&views)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if views.is_empty() {
+                println!("no messages");
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:>6}  {:<10} {:<19} {:>7}  {:<16} REASON",
+                "ID", "STATUS", "RECEIVED", "TICKET", "MAILBOX"
+            );
+            for m in &views {
+                println!(
+                    "{:>6}  {:<10} {:<19} {:>7}  {:<16} {}",
+                    m.id,
+                    m.status,
+                    output::time(m.received_at),
+                    m.ticket.map(|n| format!("#{n}")).unwrap_or_default(),
+                    m.mailbox,
+                    m.reason
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        MessageCommand::Show { id } => {
+            let raw = store
+                .raw_message(id)
+                .await?
+                .ok_or_else(|| anyhow!("there is no stored message {id}"))?;
+            let record = store
+                .processing_record(id)
+                .await?
+                .ok_or_else(|| anyhow!("there is no stored message {id}"))?;
+            let view = message_view(store, &raw, &record, &names).await?;
+            println!("message:   {}", view.id);
+            println!("mailbox:   {}", view.mailbox);
+            println!(
+                "id:        {}",
+                view.message_id.as_deref().unwrap_or("(no Message-ID)")
+            );
+            println!("size:      {}", output::size(view.size));
+            println!("received:  {}", output::time(view.received_at));
+            println!("status:    {} — {}", view.status, view.reason);
+            if let Some(number) = view.ticket {
+                println!("ticket:    #{number}");
+            }
+            for line in &view.log {
+                println!("log:       {line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        MessageCommand::Raw { id } => {
+            let raw = store
+                .raw_message(id)
+                .await?
+                .ok_or_else(|| anyhow!("there is no stored message {id}"))?;
+            let bytes = store.blobs().read(&raw.sha256).await?;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&bytes)?;
+            stdout.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        MessageCommand::Reprocess { id, failed } => {
+            let count = if failed {
+                store.reset_failed().await?
+            } else {
+                let id = id.unwrap_or_default();
+                if !store.reset_processing(id).await? {
+                    bail!("there is no stored message {id}");
+                }
+                1
+            };
+            let report = processor(store).process_pending().await?;
+            println!(
+                "reprocessed {count}: {} to tickets ({} new tickets), {} ignored, {} failed",
+                report.processed, report.tickets_opened, report.ignored, report.failed
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
