@@ -38,7 +38,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let store = store::Store::open(&cli.data, cli.database_url.as_deref()).await?;
+    let store = match store::Store::open(&cli.data, cli.database_url.as_deref()).await {
+        Ok(store) => store,
+        // A full disk heals when space is freed: tell scripts to retry, not to fix.
+        Err(error) if error.is_disk_full() => {
+            eprintln!("error: {error}");
+            return Ok(ExitCode::from(EXIT_TEMPORARY));
+        }
+        Err(error) => return Err(error.into()),
+    };
     match cli.command {
         Command::Mailbox(command) => commands::mailbox::run(&store, command).await,
         Command::Process => commands::tickets::process(&store).await,
@@ -49,8 +57,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn init_logging(verbose: u8) {
     // The CLI says what happened in its own sentences; the log adds detail on request.
+    // sqlx's own log lines repeat, in less helpful words, errors popdesk reports anyway.
     let default = match verbose {
-        0 => "error",
+        0 => "error,sqlx=off",
         1 => "info,pop3=debug",
         _ => "debug",
     };

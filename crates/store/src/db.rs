@@ -4,6 +4,7 @@
 //! in the SQL both understand (`$n` placeholders, `ON CONFLICT`, `RETURNING`). Only the
 //! schema differs, so each backend has its own migrations folder.
 
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,25 +108,31 @@ impl Store {
         };
         let options: AnyConnectOptions = url.parse().map_err(connect_error)?;
         let options = options.disable_statement_logging();
+        let mut sqlite_lock = None;
         let pool = match backend {
             Backend::Sqlite => {
+                // Opening a new SQLite file switches it to WAL, which wants a lock that a
+                // busy handler does not always wait for; opens by several processes at
+                // once are serialised here, like the migrations below.
+                sqlite_lock = Some(MigrationLock::take(data_dir).await?);
+                // One connection first, by hand: a pool retries a failing connection until
+                // its acquire timeout (30 s of silence) and then reports only "timed
+                // out", hiding the cause — a full disk, typically, when SQLite cannot
+                // create its -wal and -shm files.
+                match sqlite_probe(&options).await {
+                    Ok(()) => {}
+                    Err(source) if disk_is_full(data_dir) => {
+                        return Err(StoreError::io(
+                            "open the database in",
+                            data_dir,
+                            io::Error::new(io::ErrorKind::StorageFull, source.to_string()),
+                        ));
+                    }
+                    Err(source) => return Err(connect_error(source)),
+                }
                 AnyPoolOptions::new()
                     .max_connections(SQLITE_POOL_SIZE)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            // busy_timeout first: switching to WAL needs a lock that
-                            // another process opening the same file may hold.
-                            let busy = format!(
-                                "PRAGMA busy_timeout = {}",
-                                SQLITE_BUSY_TIMEOUT.as_millis()
-                            );
-                            conn.execute(AssertSqlSafe(busy)).await?;
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = FULL").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            Ok(())
-                        })
-                    })
+                    .after_connect(|conn, _meta| Box::pin(sqlite_settings(conn)))
                     .connect_with(options)
                     .await
             }
@@ -143,7 +150,10 @@ impl Store {
                 // sqlx serialises migrations with an advisory lock on PostgreSQL but not
                 // on SQLite: two processes starting on a new data folder would both
                 // create the tables, and one would fail. A file lock serialises them.
-                let _lock = MigrationLock::take(data_dir).await?;
+                let _lock = match sqlite_lock.take() {
+                    Some(lock) => lock,
+                    None => MigrationLock::take(data_dir).await?,
+                };
                 SQLITE_MIGRATIONS.run(&pool).await
             }
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await,
@@ -221,6 +231,34 @@ async fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         .create(dir)
         .await
         .map_err(|e| StoreError::io("create the data folder", dir, e))
+}
+
+/// Every SQLite connection's settings.
+async fn sqlite_settings(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    // busy_timeout first: switching to WAL needs a lock that another process opening the
+    // same file may hold.
+    let busy = format!("PRAGMA busy_timeout = {}", SQLITE_BUSY_TIMEOUT.as_millis());
+    conn.execute(AssertSqlSafe(busy)).await?;
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA synchronous = FULL").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    Ok(())
+}
+
+/// Opens one connection with the settings and closes it again, to surface the real error.
+async fn sqlite_probe(options: &AnyConnectOptions) -> Result<(), sqlx::Error> {
+    use sqlx::Connection as _;
+    let mut conn = options.connect().await?;
+    let settings = sqlite_settings(&mut conn).await;
+    let _ = conn.close().await;
+    settings
+}
+
+/// Whether the filesystem holding `dir` has no room left for an unprivileged writer.
+/// SQLite reports a full disk while opening as an I/O error (e.g. SQLITE_IOERR_SHMSIZE),
+/// not SQLITE_FULL; the free space says what it really is.
+fn disk_is_full(dir: &Path) -> bool {
+    rustix::fs::statvfs(dir).is_ok_and(|stats| stats.f_bavail == 0)
 }
 
 #[cfg(test)]
