@@ -110,11 +110,23 @@ impl Fetcher {
             progress: Progress::default(),
             known_seen: HashSet::new(),
             processing: ProcessReport::default(),
+            unconfirmed_deletes: 0,
+            quit_problem: None,
         };
         let result = run.execute().await;
         let counts = run.counts;
         let processing = run.processing;
         let (outcome, error) = match &result {
+            // Nothing was lost, but an admin should see a server that never confirms
+            // its deletions: its mailbox would only grow.
+            Ok(()) if run.unconfirmed_deletes > 0 => (
+                RunOutcome::Success,
+                Some(format!(
+                    "the server did not confirm {} deletions ({}); the messages are stored, and popdesk deletes them again on the next run",
+                    run.unconfirmed_deletes,
+                    run.quit_problem.as_deref().unwrap_or("no answer to QUIT")
+                )),
+            ),
             Ok(()) => (RunOutcome::Success, None),
             Err(error) => (error.outcome(), Some(error.to_string())),
         };
@@ -160,6 +172,9 @@ struct Run<'a> {
     /// Known uids already counted, so a run of many sessions counts each once.
     known_seen: HashSet<String>,
     processing: ProcessReport,
+    /// Deletions whose QUIT was not answered +OK, and what the server said.
+    unconfirmed_deletes: u64,
+    quit_problem: Option<String>,
 }
 
 impl Run<'_> {
@@ -419,6 +434,10 @@ impl Run<'_> {
             // The ledger still knows these messages: the next session deletes them again.
             QuitOutcome::Unknown { reason } | QuitOutcome::NotCommitted { reason } => {
                 tracing::warn!(%reason, "deletions of this session may not have happened");
+                if deleted_count > 0 {
+                    self.unconfirmed_deletes += deleted_count;
+                    self.quit_problem = Some(reason);
+                }
             }
         }
         Ok(())

@@ -8,6 +8,7 @@
 
 mod subject;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use mail::{Classification, ClassifyContext, Confidence, MessageKind, ParsedMessage};
@@ -100,6 +101,8 @@ struct Decision {
     status: ProcessStatus,
     reason: String,
     ticket_id: Option<i64>,
+    /// Whether this decision added a ticket entry (whose attachments must then be kept).
+    new_entry: bool,
 }
 
 impl Processor {
@@ -125,7 +128,7 @@ impl Processor {
             // decisions are then taken in arrival order.
             let width = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
             let mut prepared = Vec::with_capacity(pending.len());
-            let mut blobs = Vec::new();
+            let mut blobs: HashMap<i64, Vec<FinishedBlob>> = HashMap::new();
             for chunk in pending.chunks(width) {
                 let tasks: Vec<_> = chunk
                     .iter()
@@ -138,9 +141,9 @@ impl Processor {
                     .collect();
                 for (raw, task) in chunk.iter().zip(tasks) {
                     match task.await {
-                        Ok((message, mut message_blobs)) => {
+                        Ok((message, message_blobs)) => {
+                            blobs.insert(message.raw.id, message_blobs);
                             prepared.push(message);
-                            blobs.append(&mut message_blobs);
                         }
                         Err(_) => prepared.push(Prepared {
                             raw: raw.clone(),
@@ -153,14 +156,13 @@ impl Processor {
                     }
                 }
             }
-            // Attachment files first, so no entry ever points at a missing blob.
-            if !blobs.is_empty() {
-                self.store.blobs().persist(blobs).await?;
-            }
             let mut attempts = 0;
             let decided = loop {
                 let mut batch_report = ProcessReport::default();
-                match self.decide_batch(&prepared, &mut batch_report).await {
+                match self
+                    .decide_batch(&prepared, &mut blobs, &mut batch_report)
+                    .await
+                {
                     Ok(decided) => {
                         report.add(&batch_report);
                         break decided;
@@ -182,14 +184,19 @@ impl Processor {
     async fn decide_batch(
         &self,
         prepared: &[Prepared],
+        blobs: &mut HashMap<i64, Vec<FinishedBlob>>,
         report: &mut ProcessReport,
     ) -> Result<usize, StoreError> {
         let mut tx = self.store.begin_processing().await?;
         let ids: Vec<i64> = prepared.iter().map(|p| p.raw.id).collect();
         // Only what is still pending and not in another processor's open batch.
         let claimed = tx.claim_raw_messages(&ids).await?;
+        let mut keep = Vec::new();
         for message in prepared.iter().filter(|p| claimed.contains(&p.raw.id)) {
             let decision = self.decide(&mut tx, message, report).await?;
+            if decision.new_entry {
+                keep.extend(blobs.remove(&message.raw.id).unwrap_or_default());
+            }
             let record = ProcessRecord {
                 status: decision.status,
                 reason: decision.reason,
@@ -206,6 +213,10 @@ impl Processor {
                 ProcessStatus::Pending => {}
             }
         }
+        // The attachments of new entries are on disk before the entries commit, so no
+        // entry ever points at a missing file. Those of messages that got no entry are
+        // dropped with their temp files: nothing points at them.
+        self.store.blobs().persist(keep).await?;
         tx.commit().await?;
         Ok(claimed.len())
     }
@@ -344,6 +355,7 @@ impl Processor {
                 status: ProcessStatus::Processed,
                 reason: "already on its ticket; nothing changed".to_string(),
                 ticket_id: Some(entry.ticket_id),
+                new_entry: false,
             });
         }
         let parsed = match &prepared.outcome {
@@ -358,6 +370,7 @@ impl Processor {
                     status: ProcessStatus::Failed,
                     reason: reason.clone(),
                     ticket_id: None,
+                    new_entry: false,
                 });
             }
         };
@@ -375,6 +388,7 @@ impl Processor {
                     message.message_id
                 ),
                 ticket_id: Some(entry.ticket_id),
+                new_entry: false,
             });
         }
 
@@ -417,6 +431,7 @@ impl Processor {
                         ticket.number, opened.number
                     ),
                     ticket_id: Some(opened.id),
+                    new_entry: true,
                 });
             }
             Some(ticket) => ticket,
@@ -429,6 +444,7 @@ impl Processor {
                     status: ProcessStatus::Processed,
                     reason: format!("opened ticket #{}", opened.number),
                     ticket_id: Some(opened.id),
+                    new_entry: true,
                 });
             }
         };
@@ -450,6 +466,7 @@ impl Processor {
             status: ProcessStatus::Processed,
             reason,
             ticket_id: Some(ticket.id),
+            new_entry: true,
         })
     }
 
@@ -551,6 +568,7 @@ impl Processor {
                         ticket.number, parsed.classification.reason
                     ),
                     ticket_id: Some(ticket.id),
+                    new_entry: true,
                 })
             }
             None => Ok(ignored(&format!(
@@ -566,6 +584,7 @@ fn ignored(reason: &str) -> Decision {
         status: ProcessStatus::Ignored,
         reason: reason.to_string(),
         ticket_id: None,
+        new_entry: false,
     }
 }
 

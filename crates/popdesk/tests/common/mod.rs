@@ -689,6 +689,8 @@ pub struct Inspection {
     pub temp_files: Vec<String>,
     /// Blob files in the content-addressed folders.
     pub blob_files: BTreeSet<String>,
+    /// Blobs that ticket entries' attachments point at (the processor's, not raw mail).
+    pub attachment_blobs: BTreeSet<String>,
     /// Recorded fetch runs, oldest first: (id, outcome).
     pub runs: Vec<(i64, String)>,
 }
@@ -722,6 +724,17 @@ pub fn inspect(data: &Path, mailbox: &str) -> Inspection {
             inspection
                 .raw
                 .push((raw.message_id, sha256_hex(&bytes), raw.sha256));
+        }
+        let every_ticket = store::TicketFilter {
+            limit: u32::MAX,
+            ..store::TicketFilter::default()
+        };
+        for ticket in store.tickets(&every_ticket).await.expect("read tickets") {
+            for entry in store.ticket_entries(ticket.id).await.expect("read entries") {
+                for attachment in entry.attachments {
+                    inspection.attachment_blobs.insert(attachment.sha256);
+                }
+            }
         }
         for entry in store.ledger(mailbox.id).await.expect("read the ledger") {
             if entry.deleted_at.is_some() {
@@ -771,9 +784,15 @@ fn file_names(dir: &Path) -> Vec<String> {
 }
 
 impl Inspection {
-    /// Blobs in place that no raw message points at: persisted, not (yet) committed.
+    /// Blobs in place that no raw message and no attachment points at: persisted, not
+    /// (yet) committed.
     pub fn orphan_blobs(&self) -> usize {
-        let referenced: BTreeSet<&str> = self.raw.iter().map(|r| r.2.as_str()).collect();
+        let referenced: BTreeSet<&str> = self
+            .raw
+            .iter()
+            .map(|r| r.2.as_str())
+            .chain(self.attachment_blobs.iter().map(String::as_str))
+            .collect();
         self.blob_files
             .iter()
             .filter(|b| !referenced.contains(b.as_str()))
