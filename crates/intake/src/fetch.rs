@@ -461,19 +461,15 @@ fn sink_error(error: pop3::Error) -> FetchError {
     }
 }
 
-/// `LIST`, and `UIDL` when the server has it.
+/// `LIST`, and `UIDL` when the server has it (in one round trip when pipelining).
 async fn list_messages(client: &mut Client) -> Result<(Vec<Listed>, bool), FetchError> {
-    let sizes = client.list().await?;
-    let has_capa = client.capabilities().supported;
-    let uids = if client.capabilities().uidl() || !has_capa {
-        match client.uidl().await {
-            Ok(entries) => Some(entries),
-            // An old server without CAPA may refuse UIDL: it simply has none.
-            Err(pop3::Error::Server(_)) if !has_capa => None,
-            Err(error) => return Err(error.into()),
-        }
+    let capabilities = client.capabilities();
+    // An old server without CAPA may still have UIDL: ask. One that lists its
+    // capabilities without UIDL has none.
+    let (sizes, uids) = if capabilities.uidl() || !capabilities.supported {
+        client.list_with_uids().await?
     } else {
-        None
+        (client.list().await?, None)
     };
     let has_uidl = uids.is_some();
     let uid_of: HashMap<u32, String> = uids

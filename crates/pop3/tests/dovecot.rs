@@ -350,6 +350,10 @@ async fn pipelined_and_lock_step_batches_give_the_same_result_and_deletes_commit
         assert_eq!(client.is_pipelining(), pipelining);
         let uidl = client.uidl().await.expect("UIDL");
         let numbers: Vec<u32> = uidl.iter().map(|e| e.number).collect();
+        // LIST and UIDL in one go (one round trip when pipelining).
+        let (listing, uids) = client.list_with_uids().await.expect("LIST + UIDL");
+        assert_eq!(uids.as_ref(), Some(&uidl));
+        assert_eq!(listing.len(), uidl.len());
         let mut sink = Collect::default();
         // Number 99 does not exist: its -ERR must not disturb the others.
         let mut asked = numbers.clone();

@@ -107,6 +107,36 @@ impl Client {
         .await
     }
 
+    /// `LIST` and `UIDL` together: one round trip when pipelining, two otherwise. The
+    /// ids are `None` when the server refuses `UIDL` (an RFC 1939-only server).
+    pub async fn list_with_uids(
+        &mut self,
+    ) -> Result<(Vec<ListEntry>, Option<Vec<UidlEntry>>), Error> {
+        if !self.is_pipelining() {
+            let listing = self.list().await?;
+            let uids = match self.uidl().await {
+                Ok(uids) => Some(uids),
+                Err(Error::Server(_)) => None,
+                Err(error) => return Err(error),
+            };
+            return Ok((listing, uids));
+        }
+        self.send(&Command::List(None))?;
+        self.send(&Command::Uidl(None))?;
+        // Both replies are read before either is judged, so the stream stays in step.
+        let listing = match self.next_event().await? {
+            Event::Listing(entries) => Ok(entries),
+            Event::Err(refused) => Err(refused),
+            other => return Err(self.out_of_step(CommandKind::List, other)),
+        };
+        let uids = match self.next_event().await? {
+            Event::UniqueIds(entries) => Some(entries),
+            Event::Err(_) => None,
+            other => return Err(self.out_of_step(CommandKind::Uidl, other)),
+        };
+        Ok((listing?, uids))
+    }
+
     /// `LIST n` for each number.
     pub async fn list_batch(
         &mut self,
