@@ -77,6 +77,14 @@ enum Cmd {
         /// Runs per client and RTT (the median is reported); runs over 30 s are not repeated.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// Only these clients (repeatable): mpop, popdesk-pipelined, popdesk-lockstep,
+        /// popdesk-intake.
+        #[arg(long)]
+        only: Vec<String>,
+        /// Messages per session for `popdesk mailbox fetch` (each session ends with
+        /// QUIT; popdesk's default is 50).
+        #[arg(long, default_value_t = 50)]
+        batch: u32,
     },
     /// Write the benchmark mailbox into a Maildir's new/ directory.
     Generate {
@@ -131,6 +139,8 @@ fn real_main() -> Result<bool> {
             keep,
             run_limit_secs,
             repeat,
+            only,
+            batch,
         } => run::run(&run::RunOptions {
             spec: mailbox.spec(),
             rtt: Duration::from_millis(rtt_ms),
@@ -138,6 +148,8 @@ fn real_main() -> Result<bool> {
             keep,
             run_limit: Duration::from_secs(run_limit_secs),
             repeat,
+            only,
+            batch,
         }),
         Cmd::Generate { mailbox, maildir } => {
             let messages = mailbox::generate(&mailbox.spec());

@@ -30,6 +30,11 @@ pub struct RunOptions {
     pub run_limit: Duration,
     /// Runs per client and RTT; the median is reported.
     pub repeat: usize,
+    /// Only these clients (by slug: mpop, popdesk-pipelined, popdesk-lockstep,
+    /// popdesk-intake); all when empty.
+    pub only: Vec<String>,
+    /// Messages per session for `popdesk mailbox fetch` (its `--batch`).
+    pub batch: u32,
 }
 
 /// The clients compared.
@@ -72,7 +77,13 @@ impl Contender {
 
     /// The command that downloads and deletes the whole mailbox into `work/delivered`
     /// (for the intake: into the data folder `work/data`, set up here, untimed).
-    fn command(self, ns: &Namespace, host: &str, work: &Path) -> Result<Option<Command>> {
+    fn command(
+        self,
+        ns: &Namespace,
+        host: &str,
+        work: &Path,
+        batch: u32,
+    ) -> Result<Option<Command>> {
         match self {
             Contender::PopdeskIntake => {
                 let popdesk = std::env::current_exe()?.with_file_name("popdesk");
@@ -87,14 +98,17 @@ impl Contender {
                     .args(["--port", &dovecot::PORT.to_string(), "--tls", "none"])
                     .args(["--user", dovecot::USER, "--password-env", "BENCH_PASSWORD"])
                     .arg("--allow-insecure-auth")
+                    .args(["--batch", &batch.to_string()])
                     .env("BENCH_PASSWORD", dovecot::PASSWORD)
                     .stdin(Stdio::null());
                 netns::checked(&mut add).context("popdesk mailbox add")?;
                 let mut fetch = ns.command(&popdesk);
+                // Fetching only, as mpop does: turning mail into tickets is measured on
+                // its own (`popdesk-bench process-speed`).
                 fetch
                     .arg("--data")
                     .arg(&data)
-                    .args(["mailbox", "fetch", "bench"]);
+                    .args(["mailbox", "fetch", "bench", "--no-process"]);
                 Ok(Some(fetch))
             }
             Contender::Mpop => mpop::command(ns, host, dovecot::PORT, work).map(Some),
@@ -169,6 +183,8 @@ pub fn run(opts: &RunOptions) -> Result<bool> {
         work: &work,
         limit: opts.run_limit,
         repeat: opts.repeat,
+        only: &opts.only,
+        batch: opts.batch,
         mpop_version: mpop::version()?,
     };
     let mut rows = Vec::new();
@@ -224,6 +240,8 @@ struct Bench<'a> {
     work: &'a Path,
     limit: Duration,
     repeat: usize,
+    only: &'a [String],
+    batch: u32,
     mpop_version: String,
 }
 
@@ -241,6 +259,10 @@ impl Bench<'_> {
         let mut done = [false; Contender::ALL.len()];
         for round in 1..=self.repeat.max(1) {
             for (i, contender) in Contender::ALL.into_iter().enumerate() {
+                if !self.only.is_empty() && !self.only.iter().any(|s| s == contender.slug()) {
+                    done[i] = true;
+                    outcomes[i] = Some(Outcome::Skipped("not selected (--only)".into()));
+                }
                 if done[i] {
                     continue;
                 }
@@ -304,7 +326,8 @@ impl Bench<'_> {
             fs::remove_dir_all(&work)?;
         }
         fs::create_dir_all(&work)?;
-        let Some(mut cmd) = contender.command(scenario.ns, scenario.host, &work)? else {
+        let Some(mut cmd) = contender.command(scenario.ns, scenario.host, &work, self.batch)?
+        else {
             return Ok(Outcome::Skipped(
                 "not built: run `cargo build --release -p bench -p popdesk`".into(),
             ));

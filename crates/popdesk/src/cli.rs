@@ -137,6 +137,9 @@ pub enum MailboxCommand {
         /// Fetch every enabled mailbox, one after another.
         #[arg(long)]
         all: bool,
+        /// Only store the mail; leave turning it into tickets to `popdesk process`.
+        #[arg(long)]
+        no_process: bool,
     },
     /// Recent fetch runs of a mailbox, newest first.
     Runs {

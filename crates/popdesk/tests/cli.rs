@@ -230,3 +230,111 @@ fn mistakes_get_one_clear_sentence() {
     let twice = add_support(data.path(), &dovecot, &[]);
     assert_clean_failure(&twice);
 }
+
+#[test]
+fn fetched_mail_becomes_tickets_that_can_be_read_and_reprocessed() {
+    let dovecot = Dovecot::start();
+    dovecot.add_user("support", PASSWORD);
+    let first = b"From: Alice <alice@example.org>\r\nTo: support@example.com\r\nSubject: Printer on fire\r\n\
+Message-ID: <p1@example.org>\r\n\r\nIt is on fire.\r\n"
+        .to_vec();
+    let reply = b"From: Alice <alice@example.org>\r\nTo: support@example.com\r\nSubject: Re: Printer on fire\r\n\
+Message-ID: <p2@example.org>\r\nIn-Reply-To: <p1@example.org>\r\n\r\nStill burning.\r\n\r\n\
+On Thu, Support wrote:\r\n> It is on fire.\r\n"
+        .to_vec();
+    let other =
+        b"From: bob@example.org\r\nSubject: VPN\r\nMessage-ID: <v1@example.org>\r\n\r\nDown.\r\n"
+            .to_vec();
+    dovecot.deliver_many("support", [&first, &reply, &other]);
+    let data = TempDir::new().expect("temp dir");
+    assert!(add_support(data.path(), &dovecot, &[]).status.success());
+
+    let fetched = popdesk(data.path(), &["mailbox", "fetch", "support"]);
+    assert!(fetched.status.success(), "{}", text(&fetched.stderr));
+    let summary = text(&fetched.stdout);
+    assert!(summary.contains("3 to tickets (2 new)"), "{summary}");
+
+    let listed = popdesk(data.path(), &["ticket", "list", "--json"]);
+    let tickets: serde_json::Value =
+        serde_json::from_slice(&listed.stdout).expect("ticket list --json");
+    let tickets = tickets.as_array().expect("an array");
+    assert_eq!(tickets.len(), 2);
+    let printer = tickets
+        .iter()
+        .find(|t| t["subject"] == "Printer on fire")
+        .expect("the printer ticket");
+    assert_eq!(printer["messages"], 2);
+    assert_eq!(printer["requester"], "alice@example.org");
+    assert_eq!(printer["status"], "new");
+    let number = printer["number"].as_i64().expect("a number").to_string();
+
+    let shown = popdesk(data.path(), &["ticket", "show", &number, "--json"]);
+    let ticket: serde_json::Value =
+        serde_json::from_slice(&shown.stdout).expect("ticket show --json");
+    let thread = ticket["thread"].as_array().expect("a thread");
+    assert_eq!(thread.len(), 2);
+    assert_eq!(thread[1]["message_id"], "p2@example.org");
+    let reply_text = thread[1]["reply_text"].as_str().expect("reply text");
+    assert!(
+        reply_text.contains("Still burning") && !reply_text.contains("It is on fire"),
+        "{reply_text}"
+    );
+    let human = text(&popdesk(data.path(), &["ticket", "show", &number]).stdout);
+    assert!(
+        human.contains("Printer on fire") && human.contains("Still burning"),
+        "{human}"
+    );
+
+    let open = popdesk(
+        data.path(),
+        &["ticket", "list", "--status", "open", "--json"],
+    );
+    let open: serde_json::Value = serde_json::from_slice(&open.stdout).expect("filtered list");
+    assert_eq!(open.as_array().map(Vec::len), Some(0));
+
+    let messages = popdesk(data.path(), &["message", "list", "--json"]);
+    let messages: serde_json::Value =
+        serde_json::from_slice(&messages.stdout).expect("message list --json");
+    let messages = messages.as_array().expect("an array");
+    assert_eq!(messages.len(), 3);
+    assert!(messages.iter().all(|m| m["status"] == "processed"));
+    let first_id = messages
+        .iter()
+        .find(|m| m["message_id"] == "p1@example.org")
+        .and_then(|m| m["id"].as_i64())
+        .expect("the first message")
+        .to_string();
+
+    // The exact stored bytes.
+    let raw = popdesk(data.path(), &["message", "raw", &first_id]);
+    assert!(raw.status.success());
+    assert_eq!(raw.stdout, first);
+    let show = text(&popdesk(data.path(), &["message", "show", &first_id]).stdout);
+    assert!(
+        show.contains("processed") && show.contains(&format!("#{number}")),
+        "{show}"
+    );
+
+    // Reprocessing changes nothing: still two tickets, the thread still two long.
+    let again = popdesk(data.path(), &["message", "reprocess", &first_id]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stdout).contains("0 new tickets"),
+        "{}",
+        text(&again.stdout)
+    );
+    let listed = popdesk(data.path(), &["ticket", "list", "--json"]);
+    let tickets: serde_json::Value =
+        serde_json::from_slice(&listed.stdout).expect("ticket list --json");
+    assert_eq!(tickets.as_array().map(Vec::len), Some(2));
+    let processed = popdesk(data.path(), &["process"]);
+    assert!(
+        text(&processed.stdout).contains("0 to tickets"),
+        "{}",
+        text(&processed.stdout)
+    );
+
+    let missing = popdesk(data.path(), &["ticket", "show", "999"]);
+    let stderr = assert_clean_failure(&missing);
+    assert!(stderr.contains("no ticket #999"), "{stderr}");
+}

@@ -23,7 +23,11 @@ pub async fn run(store: &Store, command: MailboxCommand) -> anyhow::Result<ExitC
         MailboxCommand::List { json } => list(store, json).await,
         MailboxCommand::Show { name, json } => show(store, &name, json).await,
         MailboxCommand::Test { name } => test(store, &name).await,
-        MailboxCommand::Fetch { name, all } => fetch(store, name.as_deref(), all).await,
+        MailboxCommand::Fetch {
+            name,
+            all,
+            no_process,
+        } => fetch(store, name.as_deref(), all, !no_process).await,
         MailboxCommand::Runs { name, limit, json } => runs(store, &name, limit, json).await,
         MailboxCommand::Remove { name } => {
             if !store.remove_mailbox(&name).await? {
@@ -364,7 +368,12 @@ async fn test(store: &Store, name: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn fetch(store: &Store, name: Option<&str>, all: bool) -> anyhow::Result<ExitCode> {
+async fn fetch(
+    store: &Store,
+    name: Option<&str>,
+    all: bool,
+    process: bool,
+) -> anyhow::Result<ExitCode> {
     let mailboxes = if all {
         store
             .mailboxes()
@@ -378,8 +387,10 @@ async fn fetch(store: &Store, name: Option<&str>, all: bool) -> anyhow::Result<E
     let mut worst = ExitCode::SUCCESS;
     for mailbox in &mailboxes {
         let bar = progress_bar(&mailbox.settings.name);
-        let mut fetcher = Fetcher::new(store.clone(), Arc::new(SystemClock))
-            .with_processor(crate::commands::tickets::processor(store));
+        let mut fetcher = Fetcher::new(store.clone(), Arc::new(SystemClock));
+        if process {
+            fetcher = fetcher.with_processor(crate::commands::tickets::processor(store));
+        }
         if let Some(bar) = bar.clone() {
             fetcher = fetcher.with_progress(move |progress| {
                 bar.set_length(progress.total);
