@@ -53,7 +53,9 @@ pub fn run(megabytes: u64) -> Result<bool> {
     let mut child = Command::new(&popdesk)
         .arg("--data")
         .arg(data.path())
-        .args(["mailbox", "fetch", "support"])
+        // The fetch alone: turning a 200 MB mail into a ticket is the processor's job,
+        // which keeps raw (does not parse) messages over its own limit.
+        .args(["mailbox", "fetch", "support", "--no-process"])
         .stdin(Stdio::null())
         .spawn()
         .context("popdesk mailbox fetch")?;

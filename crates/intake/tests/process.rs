@@ -434,3 +434,86 @@ async fn a_failing_message_does_not_block_the_next_and_is_reprocessed_into_its_t
     let copies = threads.values().flatten().filter(|id| *id == "f@1").count();
     assert_eq!(copies, 1);
 }
+
+#[tokio::test]
+async fn entries_keep_inline_images_forwards_and_skip_huge_mail() {
+    let data = TempDir::new().expect("temp dir");
+    let store = Store::open(data.path(), None).await.expect("open store");
+    let config = ProcessorConfig {
+        max_parse_size: 4_000,
+        ..ProcessorConfig::default()
+    };
+    let desk = Desk {
+        processor: Processor::new(store.clone(), Arc::new(ManualClock::new(NOW)), config),
+        store,
+        _data: data,
+    };
+    let support = desk.mailbox("support", "support@example.com").await;
+    let inline = b"From: a@example.org\r\nSubject: Screenshot\r\nMessage-ID: <img@a>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=\"R\"\r\n\r\n--R\r\n\
+Content-Type: text/html\r\n\r\n<p>See <img src=\"cid:shot@a\"></p>\r\n--R\r\n\
+Content-Type: image/png\r\nContent-ID: <shot@a>\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+iVBORw0KGgo=\r\n--R--\r\n";
+    let inline_raw = desk.deliver(support, inline).await;
+    let forward = format!(
+        "From: dave@example.org\r\nSubject: Fwd: Printer broken\r\nMessage-ID: <fw@d>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"F\"\r\n\r\n--F\r\n\
+Content-Type: text/plain\r\n\r\nSee below.\r\n--F\r\nContent-Type: message/rfc822\r\n\r\n{}\r\n--F--\r\n",
+        String::from_utf8_lossy(&mail(
+            "orig@a",
+            "Alice <alice@example.org>",
+            "Printer broken",
+            "",
+            "It jams."
+        ))
+    );
+    desk.deliver(support, forward.as_bytes()).await;
+    let huge = mail("huge@x", "b@example.org", "Huge", "", &"x".repeat(5_000));
+    let huge_raw = desk.deliver(support, &huge).await;
+
+    let report = desk.process().await;
+    assert_eq!((report.processed, report.ignored, report.failed), (2, 1, 0));
+    let (status, reason) = desk.status_of(huge_raw).await;
+    assert_eq!(status, ProcessStatus::Ignored);
+    assert!(reason.contains("processing limit"), "{reason}");
+
+    let shot = desk.ticket_of("img@a").await.expect("ticket");
+    let ticket = desk
+        .store
+        .ticket_by_number(shot)
+        .await
+        .expect("read")
+        .expect("exists");
+    let entries = desk.store.ticket_entries(ticket.id).await.expect("entries");
+    let html = entries[0].html_body.as_deref().expect("html");
+    assert!(
+        html.contains(&format!("/messages/{inline_raw}/cid/shot@a")),
+        "{html}"
+    );
+    let image = &entries[0].attachments[0];
+    assert_eq!(image.content_id.as_deref(), Some("shot@a"));
+    let stored = desk
+        .store
+        .blobs()
+        .read(&image.sha256)
+        .await
+        .expect("attachment blob");
+    assert_eq!(stored, b"\x89PNG\r\n\x1a\n");
+
+    let fwd = desk.ticket_of("fw@d").await.expect("forward ticket");
+    let ticket = desk
+        .store
+        .ticket_by_number(fwd)
+        .await
+        .expect("read")
+        .expect("exists");
+    let entries = desk.store.ticket_entries(ticket.id).await.expect("entries");
+    let forwarded = entries[0]
+        .attachments
+        .iter()
+        .find_map(|a| a.forwarded.as_ref())
+        .expect("the forwarded message's headline");
+    assert_eq!(forwarded.subject.as_deref(), Some("Printer broken"));
+    assert_eq!(forwarded.from.as_deref(), Some("alice@example.org"));
+    assert_eq!(forwarded.message_id.as_deref(), Some("orig@a"));
+}

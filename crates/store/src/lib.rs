@@ -37,6 +37,6 @@ pub use processing::{ProcessRecord, ProcessStatus, ProcessingTx};
 pub use raw_message::{NewRawMessage, RawMessage, RawStatus};
 pub use secret::SecretBox;
 pub use ticket::{
-    EntryAttachment, EntryKind, NewTicketEntry, Person, Ticket, TicketEntry, TicketFilter,
-    TicketStatus,
+    EntryAttachment, EntryKind, ForwardedMessage, NewTicketEntry, Person, Ticket, TicketEntry,
+    TicketFilter, TicketStatus,
 };

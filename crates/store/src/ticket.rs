@@ -98,6 +98,20 @@ pub struct EntryAttachment {
     /// For inline images referenced as `cid:` from the HTML body.
     pub content_id: Option<String>,
     pub inline: bool,
+    /// For a forwarded or returned message (`message/rfc822`): its headline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded: Option<ForwardedMessage>,
+}
+
+/// The headline of a message carried inside another (a forward, or the original in a
+/// bounce), so a thread can show it without opening the attachment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardedMessage {
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    /// Its `Date`, ms since the epoch.
+    pub date: Option<i64>,
+    pub message_id: Option<String>,
 }
 
 /// An entry about to be added to a ticket.

@@ -715,6 +715,7 @@ async fn attachments_round_trip_through_the_entry(db: &TestDb) {
             sha256: common::sha256_hex(b"pdf"),
             content_id: None,
             inline: false,
+            forwarded: None,
         },
         EntryAttachment {
             name: None,
@@ -723,6 +724,7 @@ async fn attachments_round_trip_through_the_entry(db: &TestDb) {
             sha256: common::sha256_hex(b"png"),
             content_id: Some("<logo@mail>".to_string()),
             inline: true,
+            forwarded: None,
         },
         EntryAttachment {
             name: Some("日本語.txt\n".to_string()),
@@ -731,6 +733,12 @@ async fn attachments_round_trip_through_the_entry(db: &TestDb) {
             sha256: common::sha256_hex(b"txt"),
             content_id: None,
             inline: false,
+            forwarded: Some(store::ForwardedMessage {
+                from: Some("dave@example.org".into()),
+                subject: Some("the original".into()),
+                date: Some(T0 - 3_600_000),
+                message_id: Some("orig@x".into()),
+            }),
         },
     ];
     let with = NewTicketEntry {

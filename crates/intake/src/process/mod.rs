@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use mail::{Classification, ClassifyContext, Confidence, MessageKind, ParsedMessage};
 use store::{
-    EntryAttachment, EntryKind, FinishedBlob, NewTicketEntry, ProcessRecord, ProcessStatus,
-    ProcessingTx, RawMessage, RawStatus, Store, StoreError, Ticket, TicketStatus,
+    EntryAttachment, EntryKind, FinishedBlob, ForwardedMessage, NewTicketEntry, ProcessRecord,
+    ProcessStatus, ProcessingTx, RawMessage, RawStatus, Store, StoreError, Ticket, TicketStatus,
 };
 use tokio::io::AsyncWriteExt as _;
 
@@ -32,6 +32,9 @@ pub struct ProcessorConfig {
     /// Addresses popdesk itself receives at; mail from them is never made a ticket (loop
     /// guard). The mailboxes' user names that are addresses are added automatically.
     pub own_addresses: Vec<String>,
+    /// Larger messages are kept raw and not parsed: parsing holds a message in memory
+    /// several times over, and one huge mail must not take the machine's memory.
+    pub max_parse_size: u64,
 }
 
 impl Default for ProcessorConfig {
@@ -40,6 +43,7 @@ impl Default for ProcessorConfig {
             ticket_prefix: "#".to_string(),
             batch: 100,
             own_addresses: Vec::new(),
+            max_parse_size: 64 * 1024 * 1024,
         }
     }
 }
@@ -86,6 +90,8 @@ enum Outcome {
     Parsed(Box<Parsed>),
     /// Over the size limit: only its headers were stored, and it stays on the server.
     HeadersOnly,
+    /// Over the processing limit: kept raw, not parsed.
+    TooLargeToParse,
     /// Cannot be processed; the reason in words.
     Failed(String),
 }
@@ -257,6 +263,13 @@ impl Processor {
                 log,
             };
         }
+        if raw.size > self.config.max_parse_size {
+            return Prepared {
+                raw,
+                outcome: Outcome::TooLargeToParse,
+                log,
+            };
+        }
         let bytes = match self.store.blobs().read(&raw.sha256).await {
             Ok(bytes) => bytes,
             Err(error) => {
@@ -270,8 +283,18 @@ impl Processor {
         let context = context.clone();
         // On a blocking thread: parsing is CPU work, and a panic inside a parser ends
         // that thread's task, not the processor.
+        let raw_id = raw.id;
         let parsed = tokio::task::spawn_blocking(move || {
-            let message = mail::parse(&bytes)?;
+            let mut message = mail::parse(&bytes)?;
+            // Inline images point at this message's stored attachments, by Content-ID
+            // (the web layer serves that path).
+            if let Some(source) = &message.html_source {
+                let options = mail::SanitizeOptions {
+                    cid_url_template: Some(format!("/messages/{raw_id}/cid/{{content_id}}")),
+                    ..mail::SanitizeOptions::default()
+                };
+                message.html_body = Some(mail::sanitize_html(source, &options));
+            }
             let classification = mail::classify(&message, &bytes, &context);
             Ok::<_, mail::ParseError>((message, classification))
         })
@@ -322,6 +345,12 @@ impl Processor {
                 sha256: attachment.sha256.clone(),
                 content_id: attachment.content_id.clone(),
                 inline: attachment.inline,
+                forwarded: attachment.forwarded.as_ref().map(|f| ForwardedMessage {
+                    from: f.from.as_ref().map(|a| a.normalized()),
+                    subject: f.subject.clone(),
+                    date: f.date,
+                    message_id: f.message_id.clone(),
+                }),
             });
         }
         Prepared {
@@ -364,6 +393,13 @@ impl Processor {
                 return Ok(ignored(
                     "over the size limit: only its headers were stored and it stays on the server",
                 ));
+            }
+            Outcome::TooLargeToParse => {
+                return Ok(ignored(&format!(
+                    "larger than the processing limit ({} MB): kept as raw mail (`popdesk message raw {}`), not made a ticket",
+                    self.config.max_parse_size / 1_000_000,
+                    raw.id
+                )));
             }
             Outcome::Failed(reason) => {
                 return Ok(Decision {

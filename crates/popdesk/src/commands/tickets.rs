@@ -16,12 +16,16 @@ use crate::cli::{MessageCommand, MessageStatusArg, TicketCommand, TicketStatusAr
 use crate::output;
 
 /// The processor as the CLI runs it.
+/// The processor as the CLI runs it. `POPDESK_TICKET_PREFIX` sets what stands before
+/// the number in subject references (`[#1234]` by default).
 pub fn processor(store: &Store) -> Processor {
-    Processor::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        ProcessorConfig::default(),
-    )
+    let mut config = ProcessorConfig::default();
+    if let Ok(prefix) = std::env::var("POPDESK_TICKET_PREFIX")
+        && !prefix.trim().is_empty()
+    {
+        config.ticket_prefix = prefix.trim().to_string();
+    }
+    Processor::new(store.clone(), Arc::new(SystemClock), config)
 }
 
 pub async fn process(store: &Store) -> anyhow::Result<ExitCode> {
