@@ -69,13 +69,17 @@ impl Fixture {
             .expect("add mailbox")
     }
 
-    async fn fetch(&self, name: &str) -> FetchReport {
-        let mailbox = self
-            .store
+    /// The stored mailbox of this name.
+    async fn mailbox(&self, name: &str) -> store::Mailbox {
+        self.store
             .mailbox(name)
             .await
             .expect("read mailbox")
-            .expect("mailbox exists");
+            .expect("mailbox exists")
+    }
+
+    async fn fetch(&self, name: &str) -> FetchReport {
+        let mailbox = self.mailbox(name).await;
         let session = SessionOptions {
             timeouts: Timeouts {
                 connect: Duration::from_secs(5),
@@ -93,12 +97,7 @@ impl Fixture {
 
     /// Message-ID → how many raw messages the store holds with it.
     async fn stored_ids(&self, name: &str) -> BTreeMap<String, usize> {
-        let mailbox = self
-            .store
-            .mailbox(name)
-            .await
-            .expect("read")
-            .expect("exists");
+        let mailbox = self.mailbox(name).await;
         let mut ids = BTreeMap::new();
         for raw in self
             .store
@@ -149,12 +148,7 @@ async fn delete_policy_stores_each_message_once_and_empties_the_server() {
     assert!(ids.values().all(|count| *count == 1));
 
     // The raw bytes are exactly what was delivered (promise 1).
-    let mailbox = fixture
-        .store
-        .mailbox("support")
-        .await
-        .expect("read")
-        .expect("exists");
+    let mailbox = fixture.mailbox("support").await;
     let raws = fixture.store.raw_messages(mailbox.id).await.expect("raws");
     let first = fixture
         .store
@@ -272,12 +266,7 @@ async fn start_now_imports_only_mail_arriving_later() {
     );
     // The seeded messages are never deleted: they were never ours.
     assert_eq!(fixture.dovecot.message_count(USER), 3);
-    let mailbox = fixture
-        .store
-        .mailbox("support")
-        .await
-        .expect("read")
-        .expect("exists");
+    let mailbox = fixture.mailbox("support").await;
     let seeded = fixture
         .store
         .ledger(mailbox.id)
@@ -311,12 +300,7 @@ async fn an_oversized_message_stays_on_the_server_with_its_headers_stored() {
     assert_eq!(remaining.len(), 1, "the large message stays on the server");
     assert_eq!(remaining[0].len(), big.len());
 
-    let mailbox = fixture
-        .store
-        .mailbox("support")
-        .await
-        .expect("read")
-        .expect("exists");
+    let mailbox = fixture.mailbox("support").await;
     let raws = fixture.store.raw_messages(mailbox.id).await.expect("raws");
     let large = raws
         .iter()
@@ -356,12 +340,7 @@ async fn oversize_download_stores_the_whole_message_marked_too_large() {
     let report = fixture.fetch("support").await;
     assert_eq!(report.outcome, RunOutcome::Success, "{:?}", report.error);
     assert_eq!(fixture.dovecot.message_count(USER), 0);
-    let mailbox = fixture
-        .store
-        .mailbox("support")
-        .await
-        .expect("read")
-        .expect("exists");
+    let mailbox = fixture.mailbox("support").await;
     let raws = fixture.store.raw_messages(mailbox.id).await.expect("raws");
     assert_eq!(raws.len(), 1);
     assert_eq!(raws[0].status, RawStatus::TooLarge);
@@ -379,12 +358,7 @@ async fn a_wrong_password_marks_the_mailbox_for_attention() {
     assert_eq!(report.outcome, RunOutcome::Permanent);
     let error = report.error.expect("an error in words");
     assert!(error.contains("refused the login"), "{error}");
-    let mailbox = fixture
-        .store
-        .mailbox("support")
-        .await
-        .expect("read")
-        .expect("exists");
+    let mailbox = fixture.mailbox("support").await;
     assert!(mailbox.needs_attention.is_some());
     assert_eq!(fixture.dovecot.message_count(USER), 1);
     assert!(!error.contains("not-the-password"), "secrets stay secret");
@@ -419,12 +393,7 @@ async fn a_locked_mailbox_is_a_transient_error() {
     let report = fixture.fetch("support").await;
     assert_eq!(report.outcome, RunOutcome::Transient, "{:?}", report.error);
     assert!(report.error.expect("error").contains("IN-USE"));
-    let mailbox = fixture
-        .store
-        .mailbox("support")
-        .await
-        .expect("read")
-        .expect("exists");
+    let mailbox = fixture.mailbox("support").await;
     assert!(mailbox.needs_attention.is_none());
     drop(other);
 }
@@ -437,12 +406,7 @@ async fn a_host_that_does_not_answer_times_out_as_transient() {
     let mut settings = fixture.settings("support");
     settings.port = silent.local_addr().expect("addr").port();
     fixture.add(settings).await;
-    let mailbox = fixture
-        .store
-        .mailbox("support")
-        .await
-        .expect("read")
-        .expect("exists");
+    let mailbox = fixture.mailbox("support").await;
     let session = SessionOptions {
         timeouts: Timeouts {
             connect: Duration::from_millis(500),
@@ -466,12 +430,7 @@ async fn one_fetcher_per_mailbox_a_second_concurrent_run_is_refused() {
     let fixture = Fixture::new().await;
     fixture.add(fixture.settings("support")).await;
     fixture.dovecot.deliver_many(USER, (0..20).map(message));
-    let mailbox = fixture
-        .store
-        .mailbox("support")
-        .await
-        .expect("read")
-        .expect("exists");
+    let mailbox = fixture.mailbox("support").await;
     let fetcher = Fetcher::new(fixture.store.clone(), Arc::new(fixture.clock.clone()));
     let (a, b) = tokio::join!(fetcher.fetch(&mailbox), fetcher.fetch(&mailbox));
     let outcomes: Vec<bool> = vec![a.is_ok(), b.is_ok()];
