@@ -12,6 +12,7 @@ mod maildir;
 mod memory;
 mod mpop;
 mod netns;
+mod playground;
 mod probe;
 mod process_speed;
 mod report;
@@ -117,6 +118,14 @@ enum Cmd {
         #[command(flatten)]
         mailbox: MailboxArgs,
     },
+    /// A private Dovecot with generated mail to try popdesk by hand (as root).
+    Playground {
+        #[command(flatten)]
+        mailbox: MailboxArgs,
+        /// Stop after this many minutes.
+        #[arg(long, default_value_t = 30)]
+        minutes: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -181,5 +190,6 @@ fn real_main() -> Result<bool> {
         }
         Cmd::FetchMemory { megabytes } => memory::run(megabytes),
         Cmd::ProcessSpeed { mailbox } => process_speed::run(&mailbox.spec()),
+        Cmd::Playground { mailbox, minutes } => playground::run(&mailbox.spec(), minutes),
     }
 }
