@@ -514,14 +514,8 @@ impl Processor {
         mailbox_id: i64,
         message: &ParsedMessage,
     ) -> Result<(Option<Ticket>, String), StoreError> {
-        if let Some(number) = message
-            .subject
-            .as_deref()
-            .and_then(|subject| ticket_number(subject, &self.config.ticket_prefix))
-            && let Some(ticket) = tx.ticket_by_number(mailbox_id, number).await?
-        {
-            let how = format!("subject reference [{}{number}]", self.config.ticket_prefix);
-            return Ok((Some(ticket), how));
+        if let Some((ticket, reference)) = self.ticket_in_subject(tx, mailbox_id, message).await? {
+            return Ok((Some(ticket), format!("subject reference {reference}")));
         }
         let ids = references_newest_first(message);
         if let Some((ticket, matched)) = tx.ticket_for_message_ids(mailbox_id, &ids).await? {
@@ -533,6 +527,28 @@ impl Processor {
             return Ok((Some(ticket), format!("{header} <{matched}>")));
         }
         Ok((None, String::new()))
+    }
+
+    /// The mailbox's ticket named by the subject's `[#N]` reference, with the reference
+    /// as written for the log.
+    async fn ticket_in_subject(
+        &self,
+        tx: &mut ProcessingTx,
+        mailbox_id: i64,
+        message: &ParsedMessage,
+    ) -> Result<Option<(Ticket, String)>, StoreError> {
+        let prefix = &self.config.ticket_prefix;
+        let Some(number) = message
+            .subject
+            .as_deref()
+            .and_then(|subject| ticket_number(subject, prefix))
+        else {
+            return Ok(None);
+        };
+        Ok(tx
+            .ticket_by_number(mailbox_id, number)
+            .await?
+            .map(|ticket| (ticket, format!("[{prefix}{number}]"))))
     }
 
     async fn open_ticket(
@@ -579,14 +595,11 @@ impl Processor {
         };
         let mut found = tx.ticket_for_message_ids(raw.mailbox_id, ids).await?;
         if found.is_none()
-            && let Some(number) = parsed
-                .message
-                .subject
-                .as_deref()
-                .and_then(|subject| ticket_number(subject, &self.config.ticket_prefix))
-            && let Some(ticket) = tx.ticket_by_number(raw.mailbox_id, number).await?
+            && let Some(found_in_subject) = self
+                .ticket_in_subject(tx, raw.mailbox_id, &parsed.message)
+                .await?
         {
-            found = Some((ticket, format!("[{}{number}]", self.config.ticket_prefix)));
+            found = Some(found_in_subject);
         }
         match found {
             Some((ticket, matched)) => {
