@@ -96,6 +96,15 @@ impl Desk {
         threads
     }
 
+    /// The ticket with this number (it must exist).
+    async fn ticket(&self, number: i64) -> store::Ticket {
+        self.store
+            .ticket_by_number(number)
+            .await
+            .expect("read the ticket")
+            .unwrap_or_else(|| panic!("ticket #{number} exists"))
+    }
+
     async fn ticket_of(&self, message_id: &str) -> Option<i64> {
         self.threads()
             .await
@@ -213,12 +222,7 @@ Content-Type: text/plain\r\n\r\nSee below.\r\n--F\r\nContent-Type: message/rfc82
     assert_eq!(report.failed, 0);
 
     // Resolve Alice's ticket; her next reply reopens it.
-    let ticket_a = desk
-        .store
-        .ticket_by_number(a)
-        .await
-        .expect("read")
-        .expect("A");
+    let ticket_a = desk.ticket(a).await;
     desk.store
         .set_ticket_status(ticket_a.id, TicketStatus::Resolved, NOW)
         .await
@@ -236,12 +240,7 @@ Content-Type: text/plain\r\n\r\nSee below.\r\n--F\r\nContent-Type: message/rfc82
     .await;
     // Close Carol's ticket; her follow-up opens a new one.
     let c = desk.ticket_of("m6@c").await.expect("ticket C");
-    let ticket_c = desk
-        .store
-        .ticket_by_number(c)
-        .await
-        .expect("read")
-        .expect("C");
+    let ticket_c = desk.ticket(c).await;
     desk.store
         .set_ticket_status(ticket_c.id, TicketStatus::Closed, NOW)
         .await
@@ -281,12 +280,7 @@ Content-Type: text/plain\r\n\r\nSee below.\r\n--F\r\nContent-Type: message/rfc82
         .collect();
     assert_eq!(got, expected);
 
-    let ticket_a = desk
-        .store
-        .ticket_by_number(a)
-        .await
-        .expect("read")
-        .expect("A");
+    let ticket_a = desk.ticket(a).await;
     assert_eq!(
         ticket_a.status,
         TicketStatus::Open,
@@ -295,23 +289,11 @@ Content-Type: text/plain\r\n\r\nSee below.\r\n--F\r\nContent-Type: message/rfc82
     assert_eq!(ticket_a.requester.address, "alice@example.org");
     assert_eq!(ticket_a.requester.name.as_deref(), Some("Alice"));
     assert_eq!(ticket_a.subject, "Printer broken");
-    let ticket_c = desk
-        .store
-        .ticket_by_number(c)
-        .await
-        .expect("read")
-        .expect("C");
+    let ticket_c = desk.ticket(c).await;
     assert_eq!(ticket_c.status, TicketStatus::Closed);
     let entries_b = desk
         .store
-        .ticket_entries(
-            desk.store
-                .ticket_by_number(b)
-                .await
-                .expect("read")
-                .expect("B")
-                .id,
-        )
+        .ticket_entries(desk.ticket(b).await.id)
         .await
         .expect("entries");
     assert!(entries_b.iter().any(|e| e.kind == EntryKind::Bounce));
@@ -478,12 +460,7 @@ Content-Type: text/plain\r\n\r\nSee below.\r\n--F\r\nContent-Type: message/rfc82
     assert!(reason.contains("processing limit"), "{reason}");
 
     let shot = desk.ticket_of("img@a").await.expect("ticket");
-    let ticket = desk
-        .store
-        .ticket_by_number(shot)
-        .await
-        .expect("read")
-        .expect("exists");
+    let ticket = desk.ticket(shot).await;
     let entries = desk.store.ticket_entries(ticket.id).await.expect("entries");
     let html = entries[0].html_body.as_deref().expect("html");
     assert!(
@@ -501,12 +478,7 @@ Content-Type: text/plain\r\n\r\nSee below.\r\n--F\r\nContent-Type: message/rfc82
     assert_eq!(stored, b"\x89PNG\r\n\x1a\n");
 
     let fwd = desk.ticket_of("fw@d").await.expect("forward ticket");
-    let ticket = desk
-        .store
-        .ticket_by_number(fwd)
-        .await
-        .expect("read")
-        .expect("exists");
+    let ticket = desk.ticket(fwd).await;
     let entries = desk.store.ticket_entries(ticket.id).await.expect("entries");
     let forwarded = entries[0]
         .attachments
