@@ -39,6 +39,8 @@ pub enum RunOutcome {
     Permanent,
     /// Its process died before it finished; noticed when the next run started.
     Interrupted,
+    /// Stopped at a safe point because popdesk was shutting down; the next run carries on.
+    Cancelled,
 }
 text_enum!(RunOutcome, "run outcome", {
     Running => "running",
@@ -46,6 +48,7 @@ text_enum!(RunOutcome, "run outcome", {
     Transient => "transient",
     Permanent => "permanent",
     Interrupted => "interrupted",
+    Cancelled => "cancelled",
 });
 
 /// One recorded fetch run.

@@ -116,6 +116,8 @@ pub struct MailboxSettings {
     /// Allow plaintext authentication over an unencrypted connection.
     pub allow_insecure_auth: bool,
     pub enabled: bool,
+    /// Seconds between the scheduler's polls of this mailbox.
+    pub poll_interval_secs: u32,
 }
 
 impl Default for MailboxSettings {
@@ -136,6 +138,7 @@ impl Default for MailboxSettings {
             ca_file: None,
             allow_insecure_auth: false,
             enabled: true,
+            poll_interval_secs: 60,
         }
     }
 }
@@ -158,7 +161,8 @@ macro_rules! mailbox_columns {
     () => {
         "id, name, host, port, tls, username, auth_method, policy, delete_after_days, \
          start_mode, batch_messages, batch_bytes, max_size, oversize, ca_file, \
-         allow_insecure_auth, enabled, needs_attention, started, created_at, updated_at"
+         allow_insecure_auth, enabled, poll_interval_secs, needs_attention, started, created_at, \
+         updated_at"
     };
 }
 
@@ -190,6 +194,8 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox, StoreError> {
             ca_file: column(row, "ca_file")?,
             allow_insecure_auth: column::<i64>(row, "allow_insecure_auth")? != 0,
             enabled: column::<i64>(row, "enabled")? != 0,
+            poll_interval_secs: u32::try_from(column::<i64>(row, "poll_interval_secs")?)
+                .unwrap_or(u32::MAX),
         },
         needs_attention: column(row, "needs_attention")?,
         started: column::<i64>(row, "started")? != 0,
@@ -216,9 +222,9 @@ impl Store {
             "INSERT INTO mailboxes (name, host, port, tls, username, auth_method, policy, \
              delete_after_days, start_mode, batch_messages, batch_bytes, max_size, oversize, \
              ca_file, allow_insecure_auth, enabled, secret, needs_attention, started, \
-             created_at, updated_at) \
+             created_at, updated_at, poll_interval_secs) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, NULL, 0, $18, $18) \
+             $17, NULL, 0, $18, $18, $19) \
              ON CONFLICT (name) DO NOTHING RETURNING id",
         )
         .bind(&settings.name)
@@ -239,6 +245,7 @@ impl Store {
         .bind(i64::from(settings.enabled))
         .bind(sealed)
         .bind(now)
+        .bind(i64::from(settings.poll_interval_secs))
         .fetch_optional(self.pool())
         .await
         .map_err(StoreError::db("add the mailbox"))?;
@@ -311,6 +318,75 @@ impl Store {
     pub async fn remove_mailbox(&self, name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM mailboxes WHERE name = $1")
             .bind(name)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("remove the mailbox"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Replaces a mailbox's settings (and its secret, when one is given). A name taken by
+    /// another mailbox gives [`StoreError::MailboxExists`]. The ledger, the first-run mark
+    /// and the fetch history stay: they describe the server's mail, not the settings.
+    pub async fn update_mailbox(
+        &self,
+        id: i64,
+        settings: &MailboxSettings,
+        secret: Option<&SecretString>,
+        now: i64,
+    ) -> Result<Mailbox, StoreError> {
+        let delete_after_days = match settings.policy {
+            Policy::Keep { delete_after_days } => delete_after_days.map(i64::from),
+            Policy::Delete => None,
+        };
+        if let Some(other) = self.mailbox(&settings.name).await?
+            && other.id != id
+        {
+            return Err(StoreError::MailboxExists(settings.name.clone()));
+        }
+        let done = sqlx::query(
+            "UPDATE mailboxes SET name = $1, host = $2, port = $3, tls = $4, username = $5, \
+             auth_method = $6, policy = $7, delete_after_days = $8, start_mode = $9, \
+             batch_messages = $10, batch_bytes = $11, max_size = $12, oversize = $13, \
+             ca_file = $14, allow_insecure_auth = $15, enabled = $16, \
+             poll_interval_secs = $17, updated_at = $18 WHERE id = $19",
+        )
+        .bind(&settings.name)
+        .bind(&settings.host)
+        .bind(i64::from(settings.port))
+        .bind(settings.tls.as_str())
+        .bind(&settings.username)
+        .bind(&settings.auth_method)
+        .bind(settings.policy.as_str())
+        .bind(delete_after_days)
+        .bind(settings.start.as_str())
+        .bind(i64::from(settings.batch_messages))
+        .bind(to_db("batch size in bytes", settings.batch_bytes)?)
+        .bind(to_db("size limit", settings.max_size)?)
+        .bind(settings.oversize.as_str())
+        .bind(settings.ca_file.as_deref())
+        .bind(i64::from(settings.allow_insecure_auth))
+        .bind(i64::from(settings.enabled))
+        .bind(i64::from(settings.poll_interval_secs))
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("update the mailbox"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::MailboxNotFound(id));
+        }
+        if let Some(secret) = secret {
+            self.set_mailbox_secret(id, secret, now).await?;
+        }
+        self.mailbox_by_id(id)
+            .await?
+            .ok_or(StoreError::MailboxNotFound(id))
+    }
+
+    /// Removes the mailbox with this id; false if there was none. See [`Store::remove_mailbox`].
+    pub async fn remove_mailbox_by_id(&self, id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM mailboxes WHERE id = $1")
+            .bind(id)
             .execute(self.pool())
             .await
             .map_err(StoreError::db("remove the mailbox"))?;

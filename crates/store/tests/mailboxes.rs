@@ -41,6 +41,7 @@ async fn mailbox_settings_are_stored_as_given(db: &TestDb) {
         ca_file: Some("/etc/popdesk/ca.pem".into()),
         allow_insecure_auth: true,
         enabled: false,
+        poll_interval_secs: 300,
     };
     let added = store
         .add_mailbox(&given, &SecretString::from("s3cret"), T0)
