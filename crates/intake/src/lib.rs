@@ -5,6 +5,7 @@
 //! - [`plan::plan_session`] decides, without I/O, what a session downloads and deletes.
 //! - [`probe`] is `mailbox test`: connect and log in, change nothing.
 //! - [`Processor`] turns stored raw messages into ticket entries.
+//! - [`Scheduler`] polls every enabled mailbox on its interval (`popdesk serve`).
 
 pub mod clock;
 mod connect;
@@ -14,6 +15,7 @@ mod headers;
 mod lease;
 pub mod plan;
 pub mod process;
+pub mod schedule;
 mod sink;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -23,3 +25,6 @@ pub use fetch::{FetchReport, Fetcher, Progress};
 pub use headers::message_id;
 pub use lease::LEASE_TTL_MS;
 pub use process::{ProcessReport, Processor, ProcessorConfig};
+pub use schedule::{
+    FetchNowError, MailboxSchedule, ScheduleState, Scheduler, SchedulerConfig, SchedulerHandle,
+};
