@@ -191,6 +191,15 @@ impl Store {
         self.inner.pool.close().await;
     }
 
+    /// Asks the database a trivial question: is it there and answering?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("reach the database"))?;
+        Ok(())
+    }
+
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.inner.pool
     }

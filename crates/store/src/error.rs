@@ -23,6 +23,14 @@ pub enum StoreError {
     )]
     MailboxNotFound(i64),
 
+    /// `create_user` with an address that already has an account.
+    #[error("a user with the address {0} already exists; edit that user instead")]
+    UserExists(String),
+
+    /// A user id that is not (or no longer) in the database.
+    #[error("user #{0} does not exist (it may have been removed); reload the user list")]
+    UserNotFound(i64),
+
     /// A run id that is not in the database.
     #[error("fetch run #{0} does not exist; it may have been removed together with its mailbox")]
     RunNotFound(i64),

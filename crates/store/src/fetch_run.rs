@@ -225,4 +225,19 @@ impl Store {
         .map_err(StoreError::db("list the fetch runs"))?;
         rows.iter().map(run_from_row).collect()
     }
+
+    /// When each mailbox last finished a successful run (mailboxes without one are left
+    /// out): for metrics and status right after a restart.
+    pub async fn last_success_by_mailbox(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT mailbox_id, MAX(finished_at) AS finished_at FROM fetch_runs \
+             WHERE outcome = 'success' AND finished_at IS NOT NULL GROUP BY mailbox_id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("read the last successful runs"))?;
+        rows.iter()
+            .map(|row| Ok((column(row, "mailbox_id")?, column(row, "finished_at")?)))
+            .collect()
+    }
 }

@@ -8,14 +8,18 @@
 //!   message; the processor writes a batch of decisions in one [`ProcessingTx`].
 //! - [`BlobStore`]: the raw bytes of every message, content-addressed by sha256 on the
 //!   file system (temp file, fsync, rename, directory fsync).
+//! - The people who sign in ([`User`] with a [`Role`]), their sessions and API tokens,
+//!   kept only as hashes; what they do on tickets ([`TicketEvent`]: notes, status changes).
 //! - [`SecretBox`]: XChaCha20-Poly1305 sealing of mailbox passwords and tokens at rest.
 //!
 //! Timestamps are integer milliseconds since the Unix epoch, always passed in by the
 //! caller so tests can drive the clock.
 
+mod account;
 mod blob;
 mod db;
 mod error;
+mod event;
 mod fetch_run;
 mod lease;
 mod ledger;
@@ -26,9 +30,11 @@ mod secret;
 mod text;
 mod ticket;
 
+pub use account::{ApiToken, Role, User};
 pub use blob::{BlobStore, BlobWriter, FinishedBlob};
 pub use db::{Backend, Store};
 pub use error::StoreError;
+pub use event::{TicketEvent, TicketEventKind};
 pub use fetch_run::{FetchRun, RunCounts, RunOutcome};
 pub use lease::{LeaseHolder, LeaseOutcome};
 pub use ledger::{CommitOutcome, LedgerEntry, LedgerState};

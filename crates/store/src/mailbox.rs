@@ -327,6 +327,8 @@ impl Store {
     /// Replaces a mailbox's settings (and its secret, when one is given). A name taken by
     /// another mailbox gives [`StoreError::MailboxExists`]. The ledger, the first-run mark
     /// and the fetch history stay: they describe the server's mail, not the settings.
+    /// A recorded problem is cleared: the admin has changed something, so the scheduler
+    /// tries again.
     pub async fn update_mailbox(
         &self,
         id: i64,
@@ -348,7 +350,8 @@ impl Store {
              auth_method = $6, policy = $7, delete_after_days = $8, start_mode = $9, \
              batch_messages = $10, batch_bytes = $11, max_size = $12, oversize = $13, \
              ca_file = $14, allow_insecure_auth = $15, enabled = $16, \
-             poll_interval_secs = $17, updated_at = $18 WHERE id = $19",
+             poll_interval_secs = $17, updated_at = $18, needs_attention = NULL \
+             WHERE id = $19",
         )
         .bind(&settings.name)
         .bind(&settings.host)

@@ -89,6 +89,16 @@ impl Store {
         rows.iter().map(raw_from_row).collect()
     }
 
+    /// How many stored messages wait to be turned into tickets (the processing backlog).
+    pub async fn count_pending_raw_messages(&self) -> Result<u64, StoreError> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM raw_messages WHERE process_status = 'pending'")
+                .fetch_one(self.pool())
+                .await
+                .map_err(StoreError::db("count messages waiting for processing"))?;
+        Ok(crate::text::from_db(column(&row, "n")?))
+    }
+
     /// Raw messages with their processing record, newest first, optionally only those
     /// with one status and/or of one mailbox.
     pub async fn raw_messages_with_status(

@@ -157,6 +157,11 @@ pub struct TicketEntry {
 pub struct TicketFilter {
     pub status: Option<TicketStatus>,
     pub mailbox_id: Option<i64>,
+    /// The requester's address, exactly (compared case-insensitively).
+    pub requester: Option<String>,
+    /// Text found in the subject, or in the requester's address or name
+    /// (case-insensitive for ASCII letters).
+    pub text: Option<String>,
     pub limit: u32,
     pub offset: u32,
 }
@@ -167,6 +172,8 @@ impl Default for TicketFilter {
         TicketFilter {
             status: None,
             mailbox_id: None,
+            requester: None,
+            text: None,
             limit: 50,
             offset: 0,
         }
@@ -240,6 +247,56 @@ pub(crate) fn entry_from_row(row: &AnyRow) -> Result<TicketEntry, StoreError> {
     })
 }
 
+/// A value bound to a filter's placeholder.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// The `WHERE` clause of a ticket filter (tickets `t`, requesters `p`) and its values in
+/// placeholder order. Only placeholders are formatted into the SQL, never data.
+fn filter_sql(filter: &TicketFilter) -> (String, Vec<Bind>) {
+    let mut conditions = Vec::new();
+    let mut binds = Vec::new();
+    if let Some(status) = filter.status {
+        binds.push(Bind::Text(status.as_str().to_string()));
+        conditions.push(format!("t.status = ${}", binds.len()));
+    }
+    if let Some(mailbox_id) = filter.mailbox_id {
+        binds.push(Bind::Int(mailbox_id));
+        conditions.push(format!("t.mailbox_id = ${}", binds.len()));
+    }
+    if let Some(requester) = &filter.requester {
+        binds.push(Bind::Text(requester.trim().to_lowercase()));
+        conditions.push(format!("p.address = ${}", binds.len()));
+    }
+    if let Some(text) = filter
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        // LIKE's wildcards in the searched text are meant literally.
+        let escaped = text
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        binds.push(Bind::Text(format!("%{escaped}%")));
+        let n = binds.len();
+        conditions.push(format!(
+            "(LOWER(t.subject) LIKE ${n} ESCAPE '\\' OR p.address LIKE ${n} ESCAPE '\\' \
+             OR LOWER(COALESCE(p.name, '')) LIKE ${n} ESCAPE '\\')"
+        ));
+    }
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    (where_clause, binds)
+}
+
 /// The attachment list as stored: a JSON array.
 pub(crate) fn attachments_json(attachments: &[EntryAttachment]) -> Result<String, StoreError> {
     // Sizes above i64::MAX would not read back in every JSON consumer; refuse them like
@@ -256,35 +313,21 @@ pub(crate) fn attachments_json(attachments: &[EntryAttachment]) -> Result<String
 impl Store {
     /// Tickets, most recently active first (then newest id), one page of them.
     pub async fn tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
-        let mut conditions = Vec::new();
-        let mut n = 0;
-        let mut next = || {
-            n += 1;
-            format!("${n}")
-        };
-        if filter.status.is_some() {
-            conditions.push(format!("t.status = {}", next()));
-        }
-        if filter.mailbox_id.is_some() {
-            conditions.push(format!("t.mailbox_id = {}", next()));
-        }
-        let where_clause = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        let (limit, offset) = (next(), next());
+        let (where_clause, binds) = filter_sql(filter);
+        let n = binds.len();
         // Only placeholders are formatted in, never data.
         let sql = format!(
-            "{} {where_clause} ORDER BY t.updated_at DESC, t.id DESC LIMIT {limit} OFFSET {offset}",
-            ticket_select!()
+            "{} {where_clause} ORDER BY t.updated_at DESC, t.id DESC LIMIT ${} OFFSET ${}",
+            ticket_select!(),
+            n + 1,
+            n + 2
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        if let Some(status) = filter.status {
-            query = query.bind(status.as_str());
-        }
-        if let Some(mailbox_id) = filter.mailbox_id {
-            query = query.bind(mailbox_id);
+        for bind in binds {
+            query = match bind {
+                Bind::Text(text) => query.bind(text),
+                Bind::Int(int) => query.bind(int),
+            };
         }
         let rows = query
             .bind(i64::from(filter.limit))
@@ -293,6 +336,27 @@ impl Store {
             .await
             .map_err(StoreError::db("list tickets"))?;
         rows.iter().map(ticket_from_row).collect()
+    }
+
+    /// How many tickets the filter matches, all pages together.
+    pub async fn count_tickets(&self, filter: &TicketFilter) -> Result<u64, StoreError> {
+        let (where_clause, binds) = filter_sql(filter);
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM tickets t JOIN people p ON p.id = t.requester_id \
+             {where_clause}"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for bind in binds {
+            query = match bind {
+                Bind::Text(text) => query.bind(text),
+                Bind::Int(int) => query.bind(int),
+            };
+        }
+        let row = query
+            .fetch_one(self.pool())
+            .await
+            .map_err(StoreError::db("count tickets"))?;
+        Ok(from_db(column(&row, "n")?))
     }
 
     /// How many tickets have each status (every status, zeros included, in the order of

@@ -1266,3 +1266,220 @@ async fn on_postgres_a_batch_that_lost_a_deadlock_can_be_retried() {
     drop(check);
     other.close().await;
 }
+
+// ---- what agents do on tickets (issue 5) ----
+
+mod agent_work {
+    use super::*;
+
+    on_both_backends!(
+        notes_and_status_changes_are_the_tickets_history,
+        tickets_are_found_by_requester_and_text,
+        mailbox_updates_keep_the_ledger_and_clear_the_problem,
+        backlog_and_last_success_are_counted,
+    );
+
+    async fn notes_and_status_changes_are_the_tickets_history(db: &TestDb) {
+        let store = &db.store;
+        let mailbox = add_mailbox(store, "support").await;
+        let mut tx = store.begin_processing().await.unwrap();
+        let person = tx.person("c@example.org", None).await.unwrap();
+        let ticket = tx
+            .create_ticket(mailbox.id, "Help", person.id, T0)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let note = store
+            .add_ticket_note(ticket.id, None, "token ci", "looked at it", T0 + 10)
+            .await
+            .unwrap();
+        assert_eq!(note.kind, store::TicketEventKind::Note);
+        let after_note = store.ticket_by_id(ticket.id).await.unwrap().unwrap();
+        assert_eq!(after_note.updated_at, T0 + 10, "a note is activity");
+
+        let change = store
+            .change_ticket_status(ticket.id, TicketStatus::Pending, None, "agent", T0 + 20)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(change.from_status, Some(TicketStatus::New));
+        assert_eq!(change.to_status, Some(TicketStatus::Pending));
+        assert_eq!(
+            store
+                .change_ticket_status(ticket.id, TicketStatus::Pending, None, "agent", T0 + 30)
+                .await
+                .unwrap(),
+            None,
+            "no change, nothing recorded"
+        );
+        let after = store.ticket_by_id(ticket.id).await.unwrap().unwrap();
+        assert_eq!(after.status, TicketStatus::Pending);
+        assert_eq!(after.updated_at, T0 + 20);
+        let history = store.ticket_events(ticket.id).await.unwrap();
+        assert_eq!(history, vec![note, change]);
+        assert!(matches!(
+            store.add_ticket_note(424242, None, "a", "b", T0).await,
+            Err(StoreError::TicketNotFound(424242))
+        ));
+        assert!(matches!(
+            store
+                .change_ticket_status(424242, TicketStatus::Open, None, "a", T0)
+                .await,
+            Err(StoreError::TicketNotFound(424242))
+        ));
+    }
+
+    async fn tickets_are_found_by_requester_and_text(db: &TestDb) {
+        let store = &db.store;
+        let mailbox = add_mailbox(store, "support").await;
+        let mut tx = store.begin_processing().await.unwrap();
+        let ann = tx
+            .person("ann@example.org", Some("Ann Smith"))
+            .await
+            .unwrap();
+        let bob = tx.person("bob@example.net", None).await.unwrap();
+        let t1 = tx
+            .create_ticket(mailbox.id, "Printer on FIRE", ann.id, T0)
+            .await
+            .unwrap();
+        let t2 = tx
+            .create_ticket(mailbox.id, "100% refund_please", bob.id, T0 + 1)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let find = |requester: Option<&str>, text: Option<&str>| {
+            let filter = TicketFilter {
+                requester: requester.map(str::to_string),
+                text: text.map(str::to_string),
+                ..TicketFilter::default()
+            };
+            async move {
+                let ids: Vec<i64> = store
+                    .tickets(&filter)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.id)
+                    .collect();
+                assert_eq!(
+                    store.count_tickets(&filter).await.unwrap(),
+                    ids.len() as u64
+                );
+                ids
+            }
+        };
+        assert_eq!(find(Some("ANN@example.org"), None).await, vec![t1.id]);
+        assert_eq!(
+            find(Some("ann"), None).await,
+            Vec::<i64>::new(),
+            "exact address"
+        );
+        assert_eq!(find(None, Some("fire")).await, vec![t1.id]);
+        assert_eq!(
+            find(None, Some("smith")).await,
+            vec![t1.id],
+            "requester's name"
+        );
+        assert_eq!(find(None, Some("example.net")).await, vec![t2.id]);
+        // LIKE's wildcards are taken literally.
+        assert_eq!(find(None, Some("0% r")).await, vec![t2.id]);
+        assert_eq!(find(None, Some("%")).await, vec![t2.id]);
+        assert_eq!(find(None, Some("d_p")).await, vec![t2.id]);
+        assert_eq!(find(None, Some("r_fund")).await, Vec::<i64>::new());
+        assert_eq!(
+            find(None, Some("  ")).await,
+            vec![t2.id, t1.id],
+            "blank is no filter"
+        );
+        assert_eq!(
+            find(Some("bob@example.net"), Some("fire")).await,
+            Vec::<i64>::new()
+        );
+    }
+
+    async fn mailbox_updates_keep_the_ledger_and_clear_the_problem(db: &TestDb) {
+        let store = &db.store;
+        let mailbox = add_mailbox(store, "support").await;
+        let other = add_mailbox(store, "sales").await;
+        store
+            .commit_batch(mailbox.id, &[common::message(Some("u1"), "one")], T0)
+            .await
+            .unwrap();
+        store
+            .set_attention(mailbox.id, Some("authentication failed"), T0)
+            .await
+            .unwrap();
+        let mut settings = mailbox.settings.clone();
+        settings.host = "pop.example.net".into();
+        settings.poll_interval_secs = 300;
+        let updated = store
+            .update_mailbox(mailbox.id, &settings, None, T0 + 1)
+            .await
+            .unwrap();
+        assert_eq!(updated.settings, settings);
+        assert_eq!(updated.needs_attention, None);
+        assert_eq!(store.ledger(mailbox.id).await.unwrap().len(), 1);
+        let before = store.mailbox_secret(mailbox.id).await.unwrap();
+        let new_secret = secrecy::SecretString::from("new password");
+        store
+            .update_mailbox(mailbox.id, &settings, Some(&new_secret), T0 + 2)
+            .await
+            .unwrap();
+        use secrecy::ExposeSecret;
+        let after = store.mailbox_secret(mailbox.id).await.unwrap();
+        assert_ne!(before.expose_secret(), after.expose_secret());
+        assert_eq!(after.expose_secret(), "new password");
+        settings.name = "sales".into();
+        assert!(matches!(
+            store
+                .update_mailbox(mailbox.id, &settings, None, T0 + 3)
+                .await,
+            Err(StoreError::MailboxExists(_))
+        ));
+        assert!(matches!(
+            store
+                .update_mailbox(424242, &other.settings, None, T0)
+                .await,
+            Err(StoreError::MailboxExists(_)) | Err(StoreError::MailboxNotFound(_))
+        ));
+        assert!(store.remove_mailbox_by_id(other.id).await.unwrap());
+        assert!(!store.remove_mailbox_by_id(other.id).await.unwrap());
+    }
+
+    async fn backlog_and_last_success_are_counted(db: &TestDb) {
+        let store = &db.store;
+        store.ping().await.unwrap();
+        let mailbox = add_mailbox(store, "support").await;
+        assert_eq!(store.count_pending_raw_messages().await.unwrap(), 0);
+        store_messages(store, mailbox.id, &["a", "b"]).await;
+        assert_eq!(store.count_pending_raw_messages().await.unwrap(), 2);
+        assert_eq!(store.last_success_by_mailbox().await.unwrap(), vec![]);
+        let run = store.start_run(mailbox.id, T0).await.unwrap();
+        store
+            .finish_run(
+                run,
+                T0 + 5,
+                &store::RunCounts::default(),
+                store::RunOutcome::Success,
+                None,
+            )
+            .await
+            .unwrap();
+        let failed = store.start_run(mailbox.id, T0 + 10).await.unwrap();
+        store
+            .finish_run(
+                failed,
+                T0 + 15,
+                &store::RunCounts::default(),
+                store::RunOutcome::Transient,
+                Some("down"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.last_success_by_mailbox().await.unwrap(),
+            vec![(mailbox.id, T0 + 5)]
+        );
+    }
+}
