@@ -24,6 +24,12 @@ pub enum FetchError {
         "this fetcher lost its lease on the mailbox (another process took it over); stopped at a safe point"
     )]
     LeaseLost,
+    /// The fetch was cancelled (popdesk is shutting down) and stopped at a safe point:
+    /// nothing half-stored, nothing deleted that is not committed.
+    #[error(
+        "popdesk was shutting down; the run stopped at a safe point and the next run carries on"
+    )]
+    Cancelled,
 }
 
 impl FetchError {
@@ -37,6 +43,7 @@ impl FetchError {
             // Disk full and database trouble heal when space or service comes back.
             FetchError::Store(_) => RunOutcome::Transient,
             FetchError::KeepNeedsUidl | FetchError::Settings(_) => RunOutcome::Permanent,
+            FetchError::Cancelled => RunOutcome::Cancelled,
         }
     }
 
@@ -45,10 +52,14 @@ impl FetchError {
     }
 }
 
+/// How every refused-login error begins.
+pub const AUTH_FAILED: &str = "authentication failed";
+
 fn pop3_advice(error: &pop3::Error) -> String {
     if error.is_auth() {
+        // Starts with the words an admin (and the scheduler's status) looks for.
         return format!(
-            "the server refused the login ({error}); check the mailbox's username, password or token"
+            "{AUTH_FAILED}: the server refused the login ({error}); check the mailbox's username, password or token"
         );
     }
     if let Some(code) = error.resp_code() {

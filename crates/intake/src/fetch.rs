@@ -5,8 +5,16 @@
 //! message rows in one transaction — only then DELE, and QUIT only when everything
 //! retrieved in the session is committed. Any failure before that drops the connection
 //! without QUIT, so the server rolls back and keeps every message.
+//!
+//! Cancellation ([`Fetcher::with_cancel`]) keeps that order: it stops a run only where
+//! stopping loses nothing — before a session opens, or while one logs in, lists or
+//! downloads (the connection is then dropped without QUIT, the half-written temp files
+//! are removed as their writers drop, and the server keeps every message). Once a batch
+//! is being made durable, it is committed, deleted and QUIT first; those steps are
+//! bounded by the client's timeouts.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 
 use pop3::{Client, QuitOutcome};
@@ -14,6 +22,7 @@ use store::{
     CommitOutcome, Mailbox, NewRawMessage, Policy, RawStatus, RunCounts, RunOutcome, StartMode,
     Store,
 };
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::connect::{SessionOptions, open_session, session_plan};
@@ -44,6 +53,11 @@ pub struct FetchReport {
     pub error: Option<String>,
     /// What processing after each batch made of the stored messages.
     pub processing: ProcessReport,
+    /// The LOGIN-DELAY (RFC 2449) the server announced after login, in seconds: the
+    /// scheduler never logs in to this mailbox more often than that. When the server
+    /// announces one, a run uses a single session (one login) and the next run carries
+    /// on with what is left.
+    pub login_delay_secs: Option<u64>,
 }
 
 type ProgressFn = dyn Fn(Progress) + Send + Sync;
@@ -56,6 +70,7 @@ pub struct Fetcher {
     session: SessionOptions,
     progress: Option<Arc<ProgressFn>>,
     processor: Option<Processor>,
+    cancel: Option<CancellationToken>,
 }
 
 impl Fetcher {
@@ -66,7 +81,15 @@ impl Fetcher {
             session: SessionOptions::default(),
             progress: None,
             processor: None,
+            cancel: None,
         }
+    }
+
+    /// Stops runs at a safe point once `token` is cancelled (popdesk is shutting down).
+    /// Such a run is recorded as [`RunOutcome::Cancelled`]; the next run carries on.
+    pub fn with_cancel(mut self, token: CancellationToken) -> Fetcher {
+        self.cancel = Some(token);
+        self
     }
 
     pub fn with_session_options(mut self, session: SessionOptions) -> Fetcher {
@@ -112,10 +135,14 @@ impl Fetcher {
             processing: ProcessReport::default(),
             unconfirmed_deletes: 0,
             quit_problem: None,
+            login_delay_secs: None,
+            // A token nobody cancels when none was given: one code path.
+            cancel: self.cancel.clone().unwrap_or_default(),
         };
         let result = run.execute().await;
         let counts = run.counts;
         let processing = run.processing;
+        let login_delay_secs = run.login_delay_secs;
         let (outcome, error) = match &result {
             // Nothing was lost, but an admin should see a server that never confirms
             // its deletions: its mailbox would only grow.
@@ -146,7 +173,10 @@ impl Fetcher {
             Err(error) if error.is_permanent() => Some(error.to_string()),
             _ => None,
         };
-        if attention.is_some() || mailbox.needs_attention.is_some() {
+        // A run that got through (or failed only for now) clears an earlier problem; a
+        // cancelled one may have stopped before it showed anything, so it clears nothing.
+        let clears = outcome != RunOutcome::Cancelled && mailbox.needs_attention.is_some();
+        if attention.is_some() || clears {
             self.store
                 .set_attention(mailbox.id, attention.as_deref(), self.clock.now_ms())
                 .await?;
@@ -158,6 +188,7 @@ impl Fetcher {
             outcome,
             error,
             processing,
+            login_delay_secs,
         })
     }
 }
@@ -175,6 +206,9 @@ struct Run<'a> {
     /// Deletions whose QUIT was not answered +OK, and what the server said.
     unconfirmed_deletes: u64,
     quit_problem: Option<String>,
+    /// The LOGIN-DELAY the server announced after login, in seconds.
+    login_delay_secs: Option<u64>,
+    cancel: CancellationToken,
 }
 
 impl Run<'_> {
@@ -195,8 +229,14 @@ impl Run<'_> {
             if self.lease.is_lost() {
                 return Err(FetchError::LeaseLost);
             }
-            let mut client = open_session(&plan).await?;
-            let (listed, has_uidl) = list_messages(&mut client).await?;
+            if self.cancel.is_cancelled() {
+                return Err(FetchError::Cancelled);
+            }
+            let mut client = cancellable(&self.cancel, open_session(&plan)).await?;
+            if let Some(delay) = client.capabilities().login_delay() {
+                self.login_delay_secs = Some(delay);
+            }
+            let (listed, has_uidl) = cancellable(&self.cancel, list_messages(&mut client)).await?;
             if first_session {
                 self.counts.listed = listed.len() as u64;
             }
@@ -229,6 +269,10 @@ impl Run<'_> {
                 return Ok(());
             }
             let session_plan = self.plan(&listed).await?;
+            if self.cancel.is_cancelled() {
+                // Nothing retrieved yet: drop the connection without QUIT.
+                return Err(FetchError::Cancelled);
+            }
             if first_session {
                 self.progress.total = (session_plan.download.len()
                     + session_plan.remaining
@@ -250,7 +294,14 @@ impl Run<'_> {
             self.store()
                 .update_run_counts(self.run_id, &self.counts)
                 .await?;
-            if let Some(processor) = &self.fetcher.processor {
+            // When cancelled, what this batch stored stays pending for the next run (or
+            // the service's processor) rather than delaying the shutdown.
+            if let Some(processor) = self
+                .fetcher
+                .processor
+                .as_ref()
+                .filter(|_| !self.cancel.is_cancelled())
+            {
                 match processor.process_pending().await {
                     Ok(report) => self.processing.add(&report),
                     // Fetching goes on: the messages are stored and stay pending.
@@ -262,6 +313,16 @@ impl Run<'_> {
             }
             first_session = false;
             if !more {
+                return Ok(());
+            }
+            if self.login_delay_secs.is_some_and(|delay| delay > 0) {
+                // Another session would be another login sooner than the server allows;
+                // the next run (which the scheduler times by the delay) carries on.
+                tracing::info!(
+                    mailbox = %settings.name,
+                    login_delay_secs = self.login_delay_secs,
+                    "the server's LOGIN-DELAY allows one session per run; the rest comes next run"
+                );
                 return Ok(());
             }
         }
@@ -317,19 +378,28 @@ impl Run<'_> {
         // Oversized messages: headers only, and they stay on the server.
         let mut headers_sink = BatchSink::new(&blobs, &mut on_message);
         let numbers: Vec<u32> = plan.headers_only.iter().map(|m| m.number).collect();
-        client
-            .top_batch(&numbers, 0, &mut headers_sink)
-            .await
-            .map_err(sink_error)?;
+        // Downloading changes nothing on the server and commits nothing here: a cancel
+        // drops the batch (its temp files go with their writers) and the connection,
+        // without QUIT.
+        cancellable(&self.cancel, async {
+            client
+                .top_batch(&numbers, 0, &mut headers_sink)
+                .await
+                .map_err(sink_error)
+        })
+        .await?;
         let headers = std::mem::take(&mut headers_sink.downloaded);
         drop(headers_sink);
 
         let mut sink = BatchSink::new(&blobs, &mut on_message);
         let numbers: Vec<u32> = plan.download.iter().map(|m| m.number).collect();
-        client
-            .retr_batch(&numbers, &mut sink)
-            .await
-            .map_err(sink_error)?;
+        cancellable(&self.cancel, async {
+            client
+                .retr_batch(&numbers, &mut sink)
+                .await
+                .map_err(sink_error)
+        })
+        .await?;
         let downloaded = std::mem::take(&mut sink.downloaded);
         drop(sink);
         self.progress = progress;
@@ -447,6 +517,20 @@ impl Run<'_> {
         if let Some(report) = &self.fetcher.progress {
             report(self.progress);
         }
+    }
+}
+
+/// Runs `step` unless `cancel` fires first, in which case `step` is dropped where it
+/// stands. Only for steps that commit nothing (connect, login, listing, downloading into
+/// temp files); the caller then drops the connection without QUIT.
+async fn cancellable<T>(
+    cancel: &CancellationToken,
+    step: impl Future<Output = Result<T, FetchError>>,
+) -> Result<T, FetchError> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(FetchError::Cancelled),
+        result = step => result,
     }
 }
 
