@@ -2,7 +2,7 @@
 //!
 //! This is a fake, named as such: it exists only for faults a real Dovecot cannot be made
 //! to produce — a connection cut at an exact byte, `QUIT` answered `-ERR`, a provider that
-//! does not delete on `DELE`, a server without `UIDL`. Everything else passes through
+//! does not delete on `DELE`, a server without `UIDL`, a slow link. Everything else passes through
 //! untouched to the real server behind it.
 //!
 //! It reads client commands line by line, so it works on plaintext connections only (a
@@ -41,6 +41,9 @@ pub enum Fault {
     IgnoreDele,
     /// A server without UIDL: `UIDL` is removed from `CAPA` and answered `-ERR`.
     HideUidl,
+    /// A slow link: the server's octets reach the client at about this rate, a tenth of
+    /// a second's worth at a time, so a fetch takes as long as a test needs.
+    Slow { bytes_per_sec: u64 },
 }
 
 /// The proxy; stopped on drop.
@@ -269,8 +272,18 @@ async fn proxy(client: TcpStream, server: TcpStream, fault: Fault, shared: &Shar
                     }
                 }
             }
+            let slow = match fault {
+                Fault::Slow { bytes_per_sec } => Some(bytes_per_sec.max(1)),
+                _ => None,
+            };
             loop {
-                let read = match reader.read(&mut buffer).await {
+                // A slow link passes a tenth of a second's worth at a time.
+                let room = slow.map_or(buffer.len(), |rate| {
+                    usize::try_from(rate / 10)
+                        .unwrap_or(usize::MAX)
+                        .clamp(1, buffer.len())
+                });
+                let read = match reader.read(&mut buffer[..room]).await {
                     Ok(0) | Err(_) => return false,
                     Ok(read) => read,
                 };
@@ -284,9 +297,16 @@ async fn proxy(client: TcpStream, server: TcpStream, fault: Fault, shared: &Shar
                     }
                 }
                 received += chunk.len() as u64;
-                let mut out = connection.client_out.lock().await;
-                if out.write_all(chunk).await.is_err() || cut {
-                    return cut;
+                {
+                    let mut out = connection.client_out.lock().await;
+                    if out.write_all(chunk).await.is_err() || cut {
+                        return cut;
+                    }
+                }
+                if let Some(rate) = slow {
+                    let pause =
+                        std::time::Duration::from_secs_f64(chunk.len() as f64 / rate as f64);
+                    tokio::time::sleep(pause).await;
                 }
             }
         }
