@@ -191,7 +191,9 @@ impl Shared {
     /// The board, even after a panic elsewhere: it holds plain data, always consistent
     /// between statements.
     fn board(&self) -> MutexGuard<'_, Board> {
-        self.board.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.board
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn send(&self, command: Command) {
