@@ -1,0 +1,236 @@
+//! Signing in and out with a password, who-am-I, and changing one's own password.
+//!
+//! A failed sign-in never says whether the address has an account: the answer is the
+//! same, and an unknown address is checked against a dummy hash so it takes as long as
+//! a wrong password. Failures are limited per address and per client network (429
+//! with Retry-After).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::api::tokens::TokenView;
+use crate::api::users::{RoleName, UserView};
+use crate::auth::password::{MAX_PASSWORD_BYTES, hash_blocking, verify_blocking};
+use crate::auth::{Actor, Credential, session};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::input::{ApiJson, ClientIp};
+
+/// An address and a password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    pub email: String,
+    pub password: String,
+}
+
+/// Who is calling: a signed-in user, or an API token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub role: RoleName,
+    /// The signed-in user; null for an API token.
+    pub user: Option<UserView>,
+    /// The API token in use; null for a browser session.
+    pub token: Option<TokenView>,
+}
+
+impl From<&Actor> for SessionView {
+    fn from(actor: &Actor) -> SessionView {
+        let (user, token) = match &actor.credential {
+            Credential::Session { user, .. } => (Some(UserView::from(user)), None),
+            Credential::Token(token) => (None, Some(TokenView::from(token))),
+        };
+        SessionView {
+            role: actor.role.into(),
+            user,
+            token,
+        }
+    }
+}
+
+fn wrong_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "the email address or the password is wrong",
+    )
+}
+
+/// Checks a password for an address with the sign-in limit; the user when it matches.
+async fn check_password(
+    state: &AppState,
+    email: &str,
+    password: String,
+    ip: Option<std::net::IpAddr>,
+) -> ApiResult<store::User> {
+    let limiter = state.sign_in_limiter();
+    let now = state.now();
+    if let Err(wait_secs) = limiter.check(email, ip, now) {
+        tracing::info!(?ip, "sign-in refused: too many failures");
+        return Err(ApiError::rate_limited(wait_secs));
+    }
+    let user = if password.len() > MAX_PASSWORD_BYTES {
+        None
+    } else {
+        state.store().user_by_email(email).await?
+    };
+    let stored = match &user {
+        Some(user) => state.store().user_password_hash(user.id).await?,
+        None => None,
+    };
+    let matches = match stored {
+        Some(hash) => verify_blocking(password, hash).await?,
+        None => {
+            // Same work as a real check, so timing does not tell who has an account.
+            let dummy = state.dummy_hash().await?.to_string();
+            verify_blocking(password, dummy).await?;
+            false
+        }
+    };
+    match user {
+        Some(user) if matches && !user.disabled => {
+            limiter.record_success(email);
+            Ok(user)
+        }
+        _ => {
+            limiter.record_failure(email, ip, now);
+            tracing::info!(?ip, "sign-in failed");
+            Err(wrong_credentials())
+        }
+    }
+}
+
+/// `Set-Cookie` for a cookie.
+fn set_cookie(cookie: &cookie::Cookie<'_>) -> ApiResult<(header::HeaderName, HeaderValue)> {
+    HeaderValue::from_str(&cookie.to_string())
+        .map(|value| (header::SET_COOKIE, value))
+        .map_err(|e| ApiError::internal(&e))
+}
+
+/// Signs in: sets the session cookie and answers who signed in.
+#[utoipa::path(
+    post, path = "/api/v1/session", tag = "session",
+    request_body = SignIn,
+    security(()),
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = SessionView,
+            headers(("set-cookie" = String, description = "popdesk_session=...; HttpOnly; SameSite=Lax; Path=/"))),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "Wrong address or password", body = ErrorBody),
+        (status = 403, description = "Cross-site request refused", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Missing or unknown fields", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<SignIn>,
+) -> ApiResult<Response> {
+    let email = body.email.trim().to_lowercase();
+    let user = check_password(&state, &email, body.password, ip).await?;
+    let cookie = session::start(&state, user.id).await?;
+    // Housekeeping where sessions are made, so the table does not grow forever.
+    if let Err(error) = state.store().delete_expired_sessions(state.now()).await {
+        tracing::warn!(%error, "could not remove expired sessions");
+    }
+    tracing::info!(user_id = user.id, "signed in");
+    let actor = Actor {
+        role: user.role,
+        credential: Credential::Session {
+            user,
+            token_hash: String::new(),
+        },
+    };
+    Ok(([set_cookie(&cookie)?], Json(SessionView::from(&actor))).into_response())
+}
+
+/// Who is calling.
+#[utoipa::path(
+    get, path = "/api/v1/session", tag = "session",
+    responses(
+        (status = 200, description = "The caller", body = SessionView),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    )
+)]
+pub async fn show(actor: Actor) -> Json<SessionView> {
+    Json(SessionView::from(&actor))
+}
+
+/// Signs out: ends the session and clears the cookie.
+#[utoipa::path(
+    delete, path = "/api/v1/session", tag = "session",
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 400, description = "Called with an API token, which has no session", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cross-site request refused", body = ErrorBody),
+    )
+)]
+pub async fn sign_out(State(state): State<AppState>, actor: Actor) -> ApiResult<Response> {
+    let Credential::Session { token_hash, .. } = &actor.credential else {
+        return Err(ApiError::bad_request(
+            "an API token has no session to end; an admin can revoke the token instead",
+        ));
+    };
+    state.store().delete_session(token_hash).await?;
+    let removal = session::removal(&state);
+    Ok((StatusCode::NO_CONTENT, [set_cookie(&removal)?]).into_response())
+}
+
+/// A new password for the signed-in user.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// At least 10 characters.
+    pub new_password: String,
+}
+
+/// Changes the signed-in user's own password. Ends all their sessions (other browsers
+/// are signed out) and starts a new one here.
+#[utoipa::path(
+    patch, path = "/api/v1/session/password", tag = "session",
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed; a new session cookie is set"),
+        (status = 400, description = "Malformed request, or called with an API token", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the current password is wrong", body = ErrorBody),
+        (status = 403, description = "Cross-site request refused", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "The new password breaks the rules", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts", body = ErrorBody),
+    )
+)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    actor: Actor,
+    ClientIp(ip): ClientIp,
+    ApiJson(change): ApiJson<PasswordChange>,
+) -> ApiResult<Response> {
+    let Some(user) = actor.user() else {
+        return Err(ApiError::bad_request(
+            "an API token has no password; sign in as the user to change it",
+        ));
+    };
+    // Check the new password's rules first: a refused new password should not count
+    // as a failed sign-in.
+    crate::auth::password::check_password(&change.new_password)
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    let user = check_password(&state, &user.email, change.current_password, ip).await?;
+    let hash = hash_blocking(change.new_password, state.password_cost()).await?;
+    state
+        .store()
+        .set_user_password(user.id, &hash, state.now())
+        .await?;
+    let cookie = session::start(&state, user.id).await?;
+    Ok((StatusCode::NO_CONTENT, [set_cookie(&cookie)?]).into_response())
+}

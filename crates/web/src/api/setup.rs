@@ -1,0 +1,95 @@
+//! The one-time setup: while no user exists, anyone who reaches popdesk can create the
+//! first admin (and is signed in as them). Afterwards it answers 409 for good.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use store::Role;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::api::users::{UserView, check_email, check_name};
+use crate::auth::password::hash_blocking;
+use crate::auth::session;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::input::ApiJson;
+
+/// Whether the setup is still open.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SetupStatus {
+    /// True while no user exists.
+    pub needed: bool,
+}
+
+/// Whether the first admin still has to be created.
+#[utoipa::path(
+    get, path = "/api/v1/setup", tag = "setup",
+    security(()),
+    responses((status = 200, description = "Whether setup is needed", body = SetupStatus))
+)]
+pub async fn status(State(state): State<AppState>) -> ApiResult<Json<SetupStatus>> {
+    Ok(Json(SetupStatus {
+        needed: state.store().count_users().await? == 0,
+    }))
+}
+
+/// The first admin.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirstAdmin {
+    pub email: String,
+    /// At least 10 characters.
+    pub password: String,
+    pub name: Option<String>,
+}
+
+fn closed() -> ApiError {
+    ApiError::conflict("popdesk is set up already; sign in, or ask an admin for an account")
+}
+
+/// Creates the first admin and signs them in; only while no user exists.
+#[utoipa::path(
+    post, path = "/api/v1/setup", tag = "setup",
+    request_body = FirstAdmin,
+    security(()),
+    responses(
+        (status = 201, description = "The admin, signed in", body = UserView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 403, description = "Cross-site request refused", body = ErrorBody),
+        (status = 409, description = "Set up already", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid address, name or password", body = ErrorBody),
+    )
+)]
+pub async fn create_admin(
+    State(state): State<AppState>,
+    ApiJson(admin): ApiJson<FirstAdmin>,
+) -> ApiResult<Response> {
+    // Cheap check first: once set up, nobody gets to spend a password hash here.
+    if state.store().count_users().await? > 0 {
+        return Err(closed());
+    }
+    let email = check_email(&admin.email)?;
+    let name = check_name(admin.name)?;
+    let hash = hash_blocking(admin.password, state.password_cost()).await?;
+    let Some(user) = state
+        .store()
+        .create_first_admin(&email, name.as_deref(), &hash, state.now())
+        .await?
+    else {
+        return Err(closed());
+    };
+    debug_assert_eq!(user.role, Role::Admin);
+    tracing::info!(user_id = user.id, "first admin created through the setup");
+    let cookie = session::start(&state, user.id).await?;
+    let cookie = HeaderValue::from_str(&cookie.to_string()).map_err(|e| ApiError::internal(&e))?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::SET_COOKIE, cookie)],
+        Json(UserView::from(&user)),
+    )
+        .into_response())
+}

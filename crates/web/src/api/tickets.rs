@@ -1,0 +1,523 @@
+//! Tickets: the list with filters and pages, one ticket with its mail and history, a
+//! status change, an internal note. Agents and admins alike.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use store::{
+    EntryAttachment, EntryKind, Person, Ticket, TicketEntry, TicketEvent, TicketEventKind,
+    TicketFilter, TicketStatus,
+};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::Actor;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::input::{self, ApiJson, ApiPath, ApiQuery};
+
+/// Rows per page when the caller does not say.
+const DEFAULT_PER_PAGE: u32 = 50;
+/// The most rows one page may hold.
+pub const MAX_PER_PAGE: u32 = 200;
+/// The longest internal note, in characters.
+const MAX_NOTE_CHARS: usize = 100_000;
+
+/// A ticket's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    New,
+    Open,
+    Pending,
+    Resolved,
+    Closed,
+}
+
+impl From<TicketStatus> for Status {
+    fn from(status: TicketStatus) -> Status {
+        match status {
+            TicketStatus::New => Status::New,
+            TicketStatus::Open => Status::Open,
+            TicketStatus::Pending => Status::Pending,
+            TicketStatus::Resolved => Status::Resolved,
+            TicketStatus::Closed => Status::Closed,
+        }
+    }
+}
+
+impl From<Status> for TicketStatus {
+    fn from(status: Status) -> TicketStatus {
+        match status {
+            Status::New => TicketStatus::New,
+            Status::Open => TicketStatus::Open,
+            Status::Pending => TicketStatus::Pending,
+            Status::Resolved => TicketStatus::Resolved,
+            Status::Closed => TicketStatus::Closed,
+        }
+    }
+}
+
+/// An email address with the name that came with it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonView {
+    pub address: String,
+    pub name: Option<String>,
+}
+
+impl From<&Person> for PersonView {
+    fn from(person: &Person) -> PersonView {
+        PersonView {
+            address: person.address.clone(),
+            name: person.name.clone(),
+        }
+    }
+}
+
+/// A ticket as lists show it. Times are milliseconds since the Unix epoch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketSummary {
+    pub number: i64,
+    pub mailbox_id: i64,
+    pub subject: String,
+    pub status: Status,
+    pub requester: PersonView,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Mail messages on the ticket.
+    pub entry_count: u64,
+    /// This ticket in the API.
+    pub url: String,
+}
+
+impl From<&Ticket> for TicketSummary {
+    fn from(ticket: &Ticket) -> TicketSummary {
+        TicketSummary {
+            number: ticket.number,
+            mailbox_id: ticket.mailbox_id,
+            subject: ticket.subject.clone(),
+            status: ticket.status.into(),
+            requester: (&ticket.requester).into(),
+            created_at: ticket.created_at,
+            updated_at: ticket.updated_at,
+            entry_count: ticket.entry_count,
+            url: format!("/api/v1/tickets/{}", ticket.number),
+        }
+    }
+}
+
+/// The ticket list's filters and page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TicketQuery {
+    /// Only tickets with this status.
+    #[serde(default, deserialize_with = "input::parsed")]
+    #[param(value_type = Option<Status>)]
+    status: Option<TicketStatus>,
+    /// Only tickets of this mailbox (its id).
+    #[serde(default, deserialize_with = "input::parsed")]
+    #[param(value_type = Option<i64>)]
+    mailbox: Option<i64>,
+    /// Only tickets from this requester address (case-insensitive, exact).
+    #[serde(default, deserialize_with = "input::empty_as_none")]
+    requester: Option<String>,
+    /// Text in the subject or the requester's address or name.
+    #[serde(default, deserialize_with = "input::empty_as_none")]
+    q: Option<String>,
+    /// Page number, from 1.
+    #[serde(default, deserialize_with = "input::parsed")]
+    #[param(value_type = Option<u32>, minimum = 1)]
+    page: Option<u32>,
+    /// Rows per page, 1 to 200 (default 50).
+    #[serde(default, deserialize_with = "input::parsed")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    per_page: Option<u32>,
+}
+
+/// Tickets per status (within the `mailbox` filter only, so the counts stay put while
+/// other filters change).
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct StatusCounts {
+    pub new: u64,
+    pub open: u64,
+    pub pending: u64,
+    pub resolved: u64,
+    pub closed: u64,
+}
+
+/// One page of tickets, most recently updated first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketPage {
+    pub items: Vec<TicketSummary>,
+    /// Tickets matching the filters, all pages together.
+    pub total: u64,
+    pub page: u32,
+    pub per_page: u32,
+    pub status_counts: StatusCounts,
+}
+
+/// Lists tickets.
+#[utoipa::path(
+    get, path = "/api/v1/tickets", tag = "tickets",
+    params(TicketQuery),
+    responses(
+        (status = 200, description = "One page of tickets", body = TicketPage),
+        (status = 400, description = "A filter or page value is not valid", body = ErrorBody),
+        (status = 401, description = "No session or token", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    _actor: Actor,
+    ApiQuery(query): ApiQuery<TicketQuery>,
+) -> ApiResult<Json<TicketPage>> {
+    let page = query.page.unwrap_or(1);
+    let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
+    if page == 0 {
+        return Err(ApiError::bad_request("page numbers start at 1"));
+    }
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        return Err(ApiError::bad_request(format!(
+            "per_page must be between 1 and {MAX_PER_PAGE}"
+        )));
+    }
+    let offset = (page - 1)
+        .checked_mul(per_page)
+        .ok_or_else(|| ApiError::bad_request("the page number is too large"))?;
+    let filter = TicketFilter {
+        status: query.status,
+        mailbox_id: query.mailbox,
+        requester: query.requester,
+        text: query.q,
+        limit: per_page,
+        offset,
+    };
+    let store = state.store();
+    let tickets = store.tickets(&filter).await?;
+    let total = store.count_tickets(&filter).await?;
+    let mut status_counts = StatusCounts::default();
+    for (status, n) in store.count_tickets_by_status(filter.mailbox_id).await? {
+        let slot = match status {
+            TicketStatus::New => &mut status_counts.new,
+            TicketStatus::Open => &mut status_counts.open,
+            TicketStatus::Pending => &mut status_counts.pending,
+            TicketStatus::Resolved => &mut status_counts.resolved,
+            TicketStatus::Closed => &mut status_counts.closed,
+        };
+        *slot = n;
+    }
+    Ok(Json(TicketPage {
+        items: tickets.iter().map(TicketSummary::from).collect(),
+        total,
+        page,
+        per_page,
+        status_counts,
+    }))
+}
+
+/// What kind of mail an entry is.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKindView {
+    Message,
+    Bounce,
+    AutoReply,
+}
+
+impl From<EntryKind> for EntryKindView {
+    fn from(kind: EntryKind) -> EntryKindView {
+        match kind {
+            EntryKind::Message => EntryKindView::Message,
+            EntryKind::Bounce => EntryKindView::Bounce,
+            EntryKind::AutoReply => EntryKindView::AutoReply,
+        }
+    }
+}
+
+/// An attachment's metadata; the bytes are at `download_url`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttachmentView {
+    /// Its place in the message's attachment list, as used in `download_url`.
+    pub index: usize,
+    pub name: Option<String>,
+    /// As the sender declared it (the download may be served as octet-stream).
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    pub content_id: Option<String>,
+    /// Shown inside the message (an inline image) rather than attached.
+    pub inline: bool,
+    /// For a forwarded message: its sender and subject.
+    pub forwarded: Option<ForwardedView>,
+    pub download_url: String,
+}
+
+/// A forwarded message's headline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForwardedView {
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    pub date: Option<i64>,
+    pub message_id: Option<String>,
+}
+
+impl AttachmentView {
+    fn new(raw_message_id: i64, index: usize, attachment: &EntryAttachment) -> AttachmentView {
+        AttachmentView {
+            index,
+            name: attachment.name.clone(),
+            content_type: attachment.content_type.clone(),
+            size: attachment.size,
+            sha256: attachment.sha256.clone(),
+            content_id: attachment.content_id.clone(),
+            inline: attachment.inline,
+            forwarded: attachment.forwarded.as_ref().map(|f| ForwardedView {
+                from: f.from.clone(),
+                subject: f.subject.clone(),
+                date: f.date,
+                message_id: f.message_id.clone(),
+            }),
+            download_url: format!("/api/v1/messages/{raw_message_id}/attachments/{index}"),
+        }
+    }
+}
+
+/// One mail message on a ticket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryView {
+    pub id: i64,
+    /// The stored message it was made from (see /api/v1/messages/{id}).
+    pub raw_message_id: i64,
+    pub message_id: String,
+    pub kind: EntryKindView,
+    pub from: Option<PersonView>,
+    pub subject: Option<String>,
+    /// The Date header, ms since the epoch.
+    pub sent_at: Option<i64>,
+    pub created_at: i64,
+    /// The new text of this message, without the quoted earlier mail.
+    pub reply_text: String,
+    /// The whole plain-text body.
+    pub text: String,
+    /// The HTML body, sanitized: no scripts, styles that cannot escape, remote images
+    /// blocked, inline images pointing at /messages/{id}/cid/{content_id}.
+    pub html: Option<String>,
+    pub attachments: Vec<AttachmentView>,
+}
+
+impl From<&TicketEntry> for EntryView {
+    fn from(entry: &TicketEntry) -> EntryView {
+        EntryView {
+            id: entry.id,
+            raw_message_id: entry.raw_message_id,
+            message_id: entry.message_id.clone(),
+            kind: entry.kind.into(),
+            from: entry.from_address.as_ref().map(|address| PersonView {
+                address: address.clone(),
+                name: entry.from_name.clone(),
+            }),
+            subject: entry.subject.clone(),
+            sent_at: entry.sent_at,
+            created_at: entry.created_at,
+            reply_text: entry.reply_text.clone(),
+            text: entry.text_body.clone(),
+            html: entry.html_body.clone(),
+            attachments: entry
+                .attachments
+                .iter()
+                .enumerate()
+                .map(|(index, a)| AttachmentView::new(entry.raw_message_id, index, a))
+                .collect(),
+        }
+    }
+}
+
+/// What kind of thing a person did.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKindView {
+    Note,
+    Status,
+}
+
+/// A note or a status change, by a person or an API token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub id: i64,
+    pub kind: EventKindView,
+    /// The user's id while the user exists; null for an API token.
+    pub author_id: Option<i64>,
+    pub author: String,
+    /// The note's text.
+    pub body: Option<String>,
+    pub from_status: Option<Status>,
+    pub to_status: Option<Status>,
+    pub created_at: i64,
+}
+
+impl From<&TicketEvent> for EventView {
+    fn from(event: &TicketEvent) -> EventView {
+        EventView {
+            id: event.id,
+            kind: match event.kind {
+                TicketEventKind::Note => EventKindView::Note,
+                TicketEventKind::Status => EventKindView::Status,
+            },
+            author_id: event.author_id,
+            author: event.author.clone(),
+            body: event.body.clone(),
+            from_status: event.from_status.map(Status::from),
+            to_status: event.to_status.map(Status::from),
+            created_at: event.created_at,
+        }
+    }
+}
+
+/// A ticket with its mail (oldest first) and what people did on it (oldest first).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketDetail {
+    pub ticket: TicketSummary,
+    pub entries: Vec<EntryView>,
+    pub events: Vec<EventView>,
+}
+
+async fn find(state: &AppState, number: i64) -> ApiResult<Ticket> {
+    state
+        .store()
+        .ticket_by_number(number)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("there is no ticket #{number}")))
+}
+
+/// One ticket with its messages and history.
+#[utoipa::path(
+    get, path = "/api/v1/tickets/{number}", tag = "tickets",
+    params(("number" = i64, Path, description = "The ticket number")),
+    responses(
+        (status = 200, description = "The ticket", body = TicketDetail),
+        (status = 400, description = "The number is not a number", body = ErrorBody),
+        (status = 401, description = "No session or token", body = ErrorBody),
+        (status = 404, description = "No such ticket", body = ErrorBody),
+    )
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    _actor: Actor,
+    ApiPath(number): ApiPath<i64>,
+) -> ApiResult<Json<TicketDetail>> {
+    let ticket = find(&state, number).await?;
+    let entries = state.store().ticket_entries(ticket.id).await?;
+    let events = state.store().ticket_events(ticket.id).await?;
+    Ok(Json(TicketDetail {
+        ticket: (&ticket).into(),
+        entries: entries.iter().map(EntryView::from).collect(),
+        events: events.iter().map(EventView::from).collect(),
+    }))
+}
+
+/// A change to a ticket.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketUpdate {
+    pub status: Status,
+}
+
+/// The ticket after a change, and the history event it made (null when nothing changed).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketUpdated {
+    pub ticket: TicketSummary,
+    pub event: Option<EventView>,
+}
+
+/// Changes a ticket's status.
+#[utoipa::path(
+    patch, path = "/api/v1/tickets/{number}", tag = "tickets",
+    params(("number" = i64, Path, description = "The ticket number")),
+    request_body = TicketUpdate,
+    responses(
+        (status = 200, description = "The ticket as it is now", body = TicketUpdated),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "No session or token", body = ErrorBody),
+        (status = 403, description = "Cross-site request refused", body = ErrorBody),
+        (status = 404, description = "No such ticket", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Unknown status or field", body = ErrorBody),
+    )
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(number): ApiPath<i64>,
+    ApiJson(change): ApiJson<TicketUpdate>,
+) -> ApiResult<Json<TicketUpdated>> {
+    let ticket = find(&state, number).await?;
+    let event = state
+        .store()
+        .change_ticket_status(
+            ticket.id,
+            change.status.into(),
+            actor.user_id(),
+            &actor.label(),
+            state.now(),
+        )
+        .await?;
+    let ticket = find(&state, number).await?;
+    Ok(Json(TicketUpdated {
+        ticket: (&ticket).into(),
+        event: event.as_ref().map(EventView::from),
+    }))
+}
+
+/// An internal note: agents see it, the customer never does.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewNote {
+    /// Plain text, up to 100,000 characters.
+    pub body: String,
+}
+
+/// Adds an internal note to a ticket.
+#[utoipa::path(
+    post, path = "/api/v1/tickets/{number}/notes", tag = "tickets",
+    params(("number" = i64, Path, description = "The ticket number")),
+    request_body = NewNote,
+    responses(
+        (status = 201, description = "The note", body = EventView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "No session or token", body = ErrorBody),
+        (status = 403, description = "Cross-site request refused", body = ErrorBody),
+        (status = 404, description = "No such ticket", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Empty or too long note", body = ErrorBody),
+    )
+)]
+pub async fn add_note(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(number): ApiPath<i64>,
+    ApiJson(note): ApiJson<NewNote>,
+) -> ApiResult<(StatusCode, Json<EventView>)> {
+    let body = note.body.trim();
+    if body.is_empty() {
+        return Err(ApiError::validation("the note is empty"));
+    }
+    if body.chars().count() > MAX_NOTE_CHARS {
+        return Err(ApiError::validation(format!(
+            "the note is longer than {MAX_NOTE_CHARS} characters"
+        )));
+    }
+    let ticket = find(&state, number).await?;
+    let event = state
+        .store()
+        .add_ticket_note(
+            ticket.id,
+            actor.user_id(),
+            &actor.label(),
+            body,
+            state.now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(EventView::from(&event))))
+}

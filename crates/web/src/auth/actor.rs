@@ -1,0 +1,147 @@
+//! The caller of a request: a signed-in user or an API token, with its role.
+//!
+//! [`authenticate`] runs before every protected route and puts the [`Actor`] into the
+//! request; handlers take [`Actor`] (anyone signed in) or [`Admin`] (admins only) as an
+//! argument, so what a route requires is written in its signature.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
+use store::{ApiToken, Role, User};
+
+use crate::AppState;
+use crate::auth::secret::secret_hash;
+use crate::auth::{session, token};
+use crate::error::ApiError;
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub role: Role,
+    pub credential: Credential,
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A browser session: the user and the stored hash of the session token.
+    Session { user: User, token_hash: String },
+    /// An API token.
+    Token(ApiToken),
+}
+
+impl Actor {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// The signed-in user; `None` for an API token.
+    pub fn user(&self) -> Option<&User> {
+        match &self.credential {
+            Credential::Session { user, .. } => Some(user),
+            Credential::Token(_) => None,
+        }
+    }
+
+    pub fn user_id(&self) -> Option<i64> {
+        self.user().map(|user| user.id)
+    }
+
+    /// How the caller appears in a ticket's history.
+    pub fn label(&self) -> String {
+        match &self.credential {
+            Credential::Session { user, .. } => user.label(),
+            Credential::Token(token) => format!("API token \"{}\"", token.name),
+        }
+    }
+}
+
+/// The caller of a request with these headers: `Ok(None)` when it carries no
+/// credentials (or a session that ended), an error for a bearer token that is not valid.
+pub(crate) async fn identify(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Actor>, ApiError> {
+    let now = state.now();
+    if let Some(bearer) = token::bearer(headers) {
+        let secret = bearer?;
+        return match state
+            .store()
+            .api_token_by_hash(&secret_hash(secret), now)
+            .await?
+        {
+            Some(api_token) => Ok(Some(Actor {
+                role: api_token.role,
+                credential: Credential::Token(api_token),
+            })),
+            None => Err(ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this API token is not valid: it was revoked or mistyped",
+            )),
+        };
+    }
+    let Some(secret) = session::token(headers) else {
+        return Ok(None);
+    };
+    let token_hash = secret_hash(&secret);
+    Ok(state
+        .store()
+        .session_user(&token_hash, now)
+        .await?
+        .map(|user| Actor {
+            role: user.role,
+            credential: Credential::Session { user, token_hash },
+        }))
+}
+
+/// Middleware of every protected route: 401 without a valid session or token.
+pub(crate) async fn authenticate(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match identify(&state, &parts.headers).await {
+        Ok(Some(actor)) => {
+            parts.extensions.insert(actor);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Ok(None) => ApiError::unauthorized().into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The caller that [`authenticate`] found, or (on a route outside the protected group)
+/// the caller identified now; 401 without one.
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(actor) = parts.extensions.get::<Actor>() {
+            return Ok(actor.clone());
+        }
+        identify(state, &parts.headers)
+            .await?
+            .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// An admin caller; anyone else gets 403.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Actor);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let actor = Actor::from_request_parts(parts, state).await?;
+        if actor.is_admin() {
+            Ok(Admin(actor))
+        } else {
+            Err(ApiError::admin_only())
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! popdesk's web service: the JSON API under `/api/v1`, sign-in and API tokens, the
+//! OpenAPI document, `/metrics` and `/healthz`.
+//!
+//! The binary builds an [`AppState`] from the store (and the scheduler, when it runs
+//! one), calls [`app`] and serves the router. Everything under `/api/v1` needs a session
+//! cookie or an API token except the few routes that let someone get one; the HTML UI
+//! will live under `/` beside it.
+//!
+//! - [`auth`]: passwords, sessions, API tokens, the sign-in limit, who is calling.
+//! - [`api`]: one file per resource (tickets, messages, mailboxes, users, tokens, ...).
+//! - [`openapi`]: the OpenAPI document, checked against the routes by a test.
+//! - [`ops`]: `/metrics` and `/healthz`.
+
+pub mod api;
+pub mod auth;
+mod download;
+mod error;
+mod headers;
+mod input;
+pub mod openapi;
+pub mod ops;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use intake::schedule::SchedulerHandle;
+use intake::{Clock, SessionOptions, SystemClock};
+use metrics_exporter_prometheus::PrometheusHandle;
+use store::Store;
+use tokio::sync::OnceCell;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use auth::password::{
+    MIN_PASSWORD_CHARS, PasswordCost, PasswordError, check_password, hash_password,
+    hash_password_with, verify_password,
+};
+pub use auth::rate_limit::SignInLimit;
+pub use auth::session::SESSION_COOKIE;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use ops::install_metrics_recorder;
+
+/// Settings of the web service; [`WebConfig::default`] suits a local install.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Mark the session cookie `Secure` (only sent over https). Turn on whenever users
+    /// reach popdesk through https, directly or behind a proxy.
+    pub secure_cookies: bool,
+    /// How long a sign-in lasts.
+    pub session_ttl: Duration,
+    /// The largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Serve `/metrics` without credentials (for a Prometheus on a trusted network).
+    pub metrics_public: bool,
+    /// A request that takes longer is answered 408. Testing a mailbox connection is the
+    /// slowest route, bounded by the POP3 client's own timeouts.
+    pub request_timeout: Duration,
+    /// Origins (`https://desk.example.com`) whose cross-site requests are trusted anyway,
+    /// for a UI served from another host. Same-origin requests need no entry.
+    pub trusted_origins: Vec<String>,
+    /// Failed sign-ins allowed per address and per client network.
+    pub sign_in_limit: SignInLimit,
+    /// The argon2id cost of passwords set through the API (keep the default in
+    /// production; `popdesk user add` hashes at the default too).
+    pub password_cost: PasswordCost,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            secure_cookies: false,
+            session_ttl: Duration::from_secs(7 * 24 * 60 * 60),
+            max_body_bytes: 1024 * 1024,
+            metrics_public: false,
+            request_timeout: Duration::from_secs(60),
+            trusted_origins: Vec::new(),
+            sign_in_limit: SignInLimit::default(),
+            password_cost: PasswordCost::default(),
+        }
+    }
+}
+
+/// What every request handler shares: the store, the scheduler (when one runs), the
+/// settings. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    store: Store,
+    config: Arc<WebConfig>,
+    scheduler: Option<SchedulerHandle>,
+    metrics: Option<PrometheusHandle>,
+    clock: Arc<dyn Clock>,
+    session_options: SessionOptions,
+    sign_in: Arc<auth::rate_limit::SignInLimiter>,
+    cross_site: Arc<auth::csrf::CrossSiteLayer>,
+    /// A hash to verify against when an address has no account, so an unknown address
+    /// costs the same time as a wrong password and does not reveal itself.
+    dummy_hash: Arc<OnceCell<String>>,
+}
+
+impl AppState {
+    /// State without a scheduler ("fetch now" answers 503) and without metrics
+    /// (`/metrics` answers 503); add them with the `with_` methods.
+    pub fn new(store: Store, config: WebConfig) -> AppState {
+        let sign_in = auth::rate_limit::SignInLimiter::new(config.sign_in_limit);
+        let cross_site = auth::csrf::layer(&config.trusted_origins);
+        AppState {
+            store,
+            config: Arc::new(config),
+            scheduler: None,
+            metrics: None,
+            clock: Arc::new(SystemClock),
+            session_options: SessionOptions::default(),
+            sign_in: Arc::new(sign_in),
+            cross_site: Arc::new(cross_site),
+            dummy_hash: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// The running scheduler: "fetch now", schedule status, reload after mailbox changes.
+    pub fn with_scheduler(mut self, scheduler: SchedulerHandle) -> AppState {
+        self.scheduler = Some(scheduler);
+        self
+    }
+
+    /// The Prometheus recorder's handle, rendered at `/metrics` (see
+    /// [`install_metrics_recorder`]).
+    pub fn with_metrics(mut self, handle: PrometheusHandle) -> AppState {
+        self.metrics = Some(handle);
+        self
+    }
+
+    /// Another clock (tests: session expiry, sign-in limits).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> AppState {
+        self.clock = clock;
+        self
+    }
+
+    /// POP3 timeouts and pipelining for "test connection".
+    pub fn with_session_options(mut self, options: SessionOptions) -> AppState {
+        self.session_options = options;
+        self
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn config(&self) -> &WebConfig {
+        &self.config
+    }
+
+    pub(crate) fn scheduler(&self) -> Option<&SchedulerHandle> {
+        self.scheduler.as_ref()
+    }
+
+    pub(crate) fn sign_in_limiter(&self) -> &auth::rate_limit::SignInLimiter {
+        &self.sign_in
+    }
+
+    pub(crate) fn cross_site(&self) -> &auth::csrf::CrossSiteLayer {
+        &self.cross_site
+    }
+
+    /// The hash an unknown address is checked against (made once, on first use).
+    pub(crate) async fn dummy_hash(&self) -> Result<&str, ApiError> {
+        self.dummy_hash
+            .get_or_try_init(|| async {
+                let secret = auth::secret::new_secret()?;
+                auth::password::hash_blocking(secret, self.config.password_cost).await
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    pub(crate) fn password_cost(&self) -> PasswordCost {
+        self.config.password_cost
+    }
+
+    pub(crate) fn session_options(&self) -> &SessionOptions {
+        &self.session_options
+    }
+
+    pub(crate) fn metrics_handle(&self) -> Option<&PrometheusHandle> {
+        self.metrics.as_ref()
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+/// The whole web service: `/api/v1/...`, `/messages/{id}/cid/{content_id}` (inline
+/// images of sanitized mail), `/metrics`, `/healthz`. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` so sign-in limits see the
+/// client's address.
+pub fn app(state: AppState) -> Router {
+    let config = state.config.clone();
+    let router = Router::new()
+        .nest("/api/v1", api::router(&state))
+        .merge(api::messages::root_router(&state))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn(ops::record_request));
+    headers::with_security_headers(router)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// The span of one request: method, path and request id. Not the query string (a
+/// ticket search may hold a customer's name) and no headers (cookies, tokens).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+    )
+}
+
+/// The client address the server saw, when it was served with connect info.
+pub(crate) fn client_ip(request: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
+    request
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+}
