@@ -2,7 +2,8 @@
 //! (and a few of their rejections are 500s for what is really bad input), so every
 //! handler reads its body, path and query through these wrappers instead.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -13,6 +14,12 @@ use crate::error::ApiError;
 
 /// A JSON request body. Request types deny unknown fields, so a typo is an error rather
 /// than a silently ignored setting.
+///
+/// Read by hand rather than through `axum::Json` to tell the two kinds of bad body
+/// apart reliably: text that is not JSON at all is `invalid_json` (400), JSON of the
+/// wrong shape (a number where a status belongs, a missing or unknown field) is
+/// `validation` (422). serde_json reports some shape errors (an enum given a number) as
+/// syntax errors, so the body is checked for being JSON at all before deciding.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -23,36 +30,72 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !is_json(request.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the request body as JSON with Content-Type: application/json",
+            ));
         }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    payload_too_large()
+                } else {
+                    ApiError::bad_request(format!(
+                        "the request body cannot be read: {}",
+                        rejection.body_text()
+                    ))
+                }
+            })?;
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let error = match serde_path_to_error::deserialize(&mut deserializer) {
+            Ok(value) => match deserializer.end() {
+                Ok(()) => return Ok(ApiJson(value)),
+                // Text after the JSON value.
+                Err(trailing) => return Err(invalid_json(&trailing)),
+            },
+            Err(error) => error,
+        };
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
+            return Err(invalid_json(&inner));
+        }
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(" (at {path})")
+        };
+        Err(ApiError::validation(format!(
+            "the request body does not fit: {inner}{at}"
+        )))
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::JsonDataError(error) => ApiError::validation(format!(
-            "the request body does not fit: {}",
-            error.body_text()
-        )),
-        JsonRejection::JsonSyntaxError(error) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the request body is not valid JSON: {}", error.body_text()),
-        ),
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the request body as JSON with Content-Type: application/json",
-        ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
-        other if other.status().is_client_error() => ApiError::bad_request(format!(
-            "the request body cannot be read: {}",
-            other.body_text()
-        )),
-        other => ApiError::internal(&other.body_text()),
-    }
+fn invalid_json(error: &serde_json::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+        format!("the request body is not valid JSON: {error}"),
+    )
+}
+
+/// `application/json` or any `+json` type, parameters aside.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"))
 }
 
 pub(crate) fn payload_too_large() -> ApiError {

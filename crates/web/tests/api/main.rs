@@ -1,0 +1,15 @@
+//! The web service's API tests: the real router over a real store (SQLite in a temp
+//! dir; a few on PostgreSQL), real mail through the real processor, a real Dovecot for
+//! "test connection". One binary, so the workspace links it once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod auth;
+mod mailboxes;
+mod messages;
+mod ops;
+mod routes;
+mod tickets;
+mod users;
