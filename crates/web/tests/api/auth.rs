@@ -8,6 +8,7 @@ use store::Role;
 use web::{SignInLimit, WebConfig};
 
 use crate::common::{self, ADMIN, AGENT, Desk, NOW, PASSWORD};
+use crate::postgres::on_both_backends;
 
 #[tokio::test]
 async fn sign_in_sets_a_hardened_cookie_and_says_who_signed_in() {
@@ -176,9 +177,7 @@ async fn sign_in_failures_are_limited_per_network() {
     assert_eq!(reply.status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn a_session_ends_when_it_expires_or_the_user_signs_out() {
-    let desk = Desk::new().await;
+async fn a_session_ends_when_it_expires_or_the_user_signs_out(desk: Desk) {
     let session = desk.agent_session().await;
     desk.clock.set(NOW + 7 * 24 * 3600 * 1000 - 1000);
     assert_eq!(
@@ -388,9 +387,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-#[tokio::test]
-async fn a_revoked_or_made_up_token_is_refused() {
-    let desk = Desk::new().await;
+async fn a_revoked_or_made_up_token_is_refused(desk: Desk) {
     let (id, token) = desk.token("agent").await;
     assert_eq!(
         desk.get("/api/v1/tickets")
@@ -518,9 +515,13 @@ async fn setup_creates_the_first_admin_only_once() {
     assert_eq!(desk.store.count_users().await.expect("count"), 1);
 }
 
-#[tokio::test]
-async fn racing_setups_make_one_admin() {
-    let desk = Desk::new().await;
+on_both_backends!(
+    racing_setups_make_one_admin,
+    a_revoked_or_made_up_token_is_refused,
+    a_session_ends_when_it_expires_or_the_user_signs_out,
+);
+
+async fn racing_setups_make_one_admin(desk: Desk) {
     let setup = |n: u32| {
         desk.post("/api/v1/setup")
             .json(json!({"email": format!("racer{n}@example.com"), "password": PASSWORD}))

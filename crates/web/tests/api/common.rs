@@ -45,11 +45,25 @@ pub struct Desk {
     pub clock: ManualClock,
     pub app: Router,
     pub data: TempDir,
+    /// Dropped after the store (fields drop in order): the database outlives its pool.
+    pub pg: Option<crate::postgres::PgDatabase>,
 }
 
 impl Desk {
     pub async fn new() -> Desk {
         Desk::with(config(), |state| state).await
+    }
+
+    /// A desk on a fresh PostgreSQL database.
+    pub async fn postgres() -> Desk {
+        let pg = crate::postgres::PgDatabase::create().await;
+        let data = TempDir::new().expect("temp dir");
+        let store = Store::open(data.path(), Some(&pg.url))
+            .await
+            .expect("open the PostgreSQL store");
+        let mut desk = Desk::on_store(store, data, config(), |state| state);
+        desk.pg = Some(pg);
+        desk
     }
 
     /// A desk with this configuration; `extend` adds a scheduler, metrics, ...
@@ -72,6 +86,7 @@ impl Desk {
             store,
             clock,
             data,
+            pg: None,
         }
     }
 

@@ -5,10 +5,19 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::{AGENT, Desk, mail, mail_with_attachments};
+use crate::postgres::on_both_backends;
+
+on_both_backends!(
+    the_ticket_list_filters_and_pages,
+    agents_change_status_and_add_notes_with_their_name,
+);
 
 /// Three tickets: two from Alice (support), one from Bob (sales).
 async fn desk_with_tickets() -> (Desk, i64, i64) {
-    let desk = Desk::new().await;
+    with_tickets(Desk::new().await).await
+}
+
+async fn with_tickets(desk: Desk) -> (Desk, i64, i64) {
     let support = desk.mailbox("support", "support@example.com").await;
     let sales = desk.mailbox("sales", "sales@example.com").await;
     desk.deliver(
@@ -56,9 +65,8 @@ fn subjects(page: &Value) -> Vec<String> {
     subjects
 }
 
-#[tokio::test]
-async fn the_ticket_list_filters_and_pages() {
-    let (desk, support, sales) = desk_with_tickets().await;
+async fn the_ticket_list_filters_and_pages(desk: Desk) {
+    let (desk, support, sales) = with_tickets(desk).await;
     let agent = desk.agent_session().await;
     let list = |query: String| {
         let agent = agent.clone();
@@ -194,9 +202,8 @@ async fn a_ticket_shows_its_mail_attachments_and_history() {
     assert_eq!(body["events"], json!([]));
 }
 
-#[tokio::test]
-async fn agents_change_status_and_add_notes_with_their_name() {
-    let (desk, _, _) = desk_with_tickets().await;
+async fn agents_change_status_and_add_notes_with_their_name(desk: Desk) {
+    let (desk, _, _) = with_tickets(desk).await;
     let agent = desk.agent_session().await;
     let number = desk
         .store
