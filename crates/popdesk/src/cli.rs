@@ -7,14 +7,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "popdesk", version, about = "Helpdesk email intake over POP3")]
 pub struct Cli {
-    /// The data folder: database, raw messages, key file.
-    #[arg(
-        long,
-        env = "POPDESK_DATA",
-        default_value = "popdesk-data",
-        global = true
-    )]
-    pub data: PathBuf,
+    /// A TOML configuration file (see the README); flags and environment variables
+    /// override what it says.
+    #[arg(long, env = "POPDESK_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// The data folder: database, raw messages, key file [default: popdesk-data].
+    #[arg(long, env = "POPDESK_DATA", global = true)]
+    pub data: Option<PathBuf>,
 
     /// A PostgreSQL URL instead of the embedded SQLite database in the data folder.
     #[arg(
@@ -29,12 +29,45 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    /// Log lines as text (default) or as JSON objects, one per line.
+    #[arg(long, env = "POPDESK_LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
+
+    /// What stands before the number in subject references: `[#1234]` [default: #].
+    #[arg(long, env = "POPDESK_TICKET_PREFIX", global = true)]
+    pub ticket_prefix: Option<String>,
+
+    /// Addresses popdesk receives at, besides the mailboxes' own: mail from them never
+    /// becomes a ticket (the loop guard). Comma-separated.
+    #[arg(
+        long,
+        env = "POPDESK_OWN_ADDRESSES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub own_addresses: Vec<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the service: web UI and API, the scheduler that polls every mailbox, and the
+    /// processor, in one process. Stops cleanly on SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
+    /// People who sign in to popdesk.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Support mailboxes popdesk fetches from.
     #[command(subcommand)]
     Mailbox(MailboxCommand),
@@ -47,6 +80,64 @@ pub enum Command {
     /// Stored messages and what processing did with them.
     #[command(subcommand)]
     Message(MessageCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port of the web UI and API [default: 127.0.0.1:8080].
+    #[arg(long, env = "POPDESK_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Mark the session cookie Secure: turn on when users reach popdesk over https.
+    #[arg(long, env = "POPDESK_SECURE_COOKIES", num_args = 0..=1, default_missing_value = "true")]
+    pub secure_cookies: Option<bool>,
+    /// How long a sign-in lasts, in hours [default: 168].
+    #[arg(long, env = "POPDESK_SESSION_HOURS")]
+    pub session_hours: Option<u64>,
+    /// Serve /metrics without credentials (for Prometheus on a trusted network).
+    #[arg(long, env = "POPDESK_METRICS_PUBLIC", num_args = 0..=1, default_missing_value = "true")]
+    pub metrics_public: Option<bool>,
+    /// Other origins (https://desk.example.com) whose requests are trusted. Comma-separated.
+    #[arg(long, env = "POPDESK_TRUSTED_ORIGINS", value_delimiter = ',')]
+    pub trusted_origins: Vec<String>,
+    /// How many mailboxes are fetched at the same time [default: 4].
+    #[arg(long, env = "POPDESK_MAX_CONCURRENT_FETCHES")]
+    pub max_concurrent_fetches: Option<usize>,
+    /// The longest wait between retries of a failing mailbox, in seconds [default: 1800].
+    #[arg(long, env = "POPDESK_BACKOFF_MAX_SECS")]
+    pub backoff_max_secs: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (the first admin of a new install, typically).
+    Add {
+        email: String,
+        #[arg(long, value_enum, default_value = "agent")]
+        role: RoleArg,
+        /// The name shown in ticket histories.
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from this environment variable instead of asking for it.
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's password (ends their sessions).
+    Password {
+        email: String,
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Agent,
 }
 
 #[derive(Debug, Subcommand)]

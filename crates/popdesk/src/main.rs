@@ -2,7 +2,9 @@
 
 mod cli;
 mod commands;
+mod config;
 mod output;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -16,7 +18,17 @@ pub const EXIT_TEMPORARY: u8 = 75;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let (common, file) = match config::FileConfig::load(cli.config.as_deref())
+        .and_then(|file| Ok((config::common(&cli, &file)?, file)))
+    {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("error: {}", output::sentence(&error));
+            return ExitCode::FAILURE;
+        }
+    };
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_logging(cli.verbose, &common, serving);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -27,18 +39,26 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, common, file)) {
         Ok(code) => code,
         Err(error) => {
             // One clear sentence: the chain of causes, no backtrace.
-            eprintln!("error: {}", output::sentence(&error));
+            let sentence = output::sentence(&error);
+            if serving {
+                tracing::error!(error = %sentence, "popdesk stopped");
+            }
+            eprintln!("error: {sentence}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let store = match store::Store::open(&cli.data, cli.database_url.as_deref()).await {
+async fn run(
+    cli: Cli,
+    common: config::Common,
+    file: config::FileConfig,
+) -> anyhow::Result<ExitCode> {
+    let store = match store::Store::open(&common.data, common.database_url.as_deref()).await {
         Ok(store) => store,
         // A full disk heals when space is freed: tell scripts to retry, not to fix.
         Err(error) if error.is_disk_full() => {
@@ -48,27 +68,46 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Err(error) => return Err(error.into()),
     };
     match cli.command {
-        Command::Mailbox(command) => commands::mailbox::run(&store, command).await,
-        Command::Process => commands::tickets::process(&store).await,
+        Command::Serve(args) => {
+            let service = config::service(&args, &file)?;
+            serve::run(store, &common, service).await
+        }
+        Command::User(command) => commands::users::run(&store, command).await,
+        Command::Mailbox(command) => commands::mailbox::run(&store, command, &common).await,
+        Command::Process => commands::tickets::process(&store, &common).await,
         Command::Ticket(command) => commands::tickets::ticket(&store, command).await,
-        Command::Message(command) => commands::tickets::message(&store, command).await,
+        Command::Message(command) => commands::tickets::message(&store, command, &common).await,
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, common: &config::Common, serving: bool) {
     // The CLI says what happened in its own sentences; the log adds detail on request.
-    // sqlx's own log lines repeat, in less helpful words, errors popdesk reports anyway.
-    let default = match verbose {
-        0 => "error,sqlx=off",
-        1 => "info,pop3=debug",
+    // A service has no terminal to say things on: its log is how it speaks, so it logs
+    // what it does by default. sqlx's own log lines repeat, in less helpful words,
+    // errors popdesk reports anyway.
+    let default = match (verbose, serving) {
+        (0, false) => "error,sqlx=off",
+        (0, true) => "info,sqlx=off",
+        (1, _) => "info,pop3=debug,sqlx=off",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("POPDESK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+        .ok()
+        .or_else(|| {
+            common
+                .log
+                .as_deref()
+                .and_then(|log| tracing_subscriber::EnvFilter::try_new(log).ok())
+        })
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match common.log_format {
+        cli::LogFormat::Json => builder.json().flatten_event(true).init(),
+        cli::LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }

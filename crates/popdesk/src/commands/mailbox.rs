@@ -15,9 +15,14 @@ use store::{
 
 use crate::EXIT_TEMPORARY;
 use crate::cli::{AddMailbox, AuthArg, MailboxCommand, OversizeArg, PolicyArg, StartArg, TlsArg};
+use crate::config::Common;
 use crate::output;
 
-pub async fn run(store: &Store, command: MailboxCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    store: &Store,
+    command: MailboxCommand,
+    common: &Common,
+) -> anyhow::Result<ExitCode> {
     match command {
         MailboxCommand::Add(add) => add_mailbox(store, add).await,
         MailboxCommand::List { json } => list(store, json).await,
@@ -27,7 +32,7 @@ pub async fn run(store: &Store, command: MailboxCommand) -> anyhow::Result<ExitC
             name,
             all,
             no_process,
-        } => fetch(store, name.as_deref(), all, !no_process).await,
+        } => fetch(store, name.as_deref(), all, !no_process, common).await,
         MailboxCommand::Runs { name, limit, json } => runs(store, &name, limit, json).await,
         MailboxCommand::Remove { name } => {
             if !store.remove_mailbox(&name).await? {
@@ -46,7 +51,7 @@ async fn find(store: &Store, name: &str) -> anyhow::Result<Mailbox> {
         .ok_or_else(|| anyhow!("there is no mailbox named {name:?} (see `popdesk mailbox list`)"))
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     intake::Clock::now_ms(&SystemClock)
 }
 
@@ -373,6 +378,7 @@ async fn fetch(
     name: Option<&str>,
     all: bool,
     process: bool,
+    common: &Common,
 ) -> anyhow::Result<ExitCode> {
     let mailboxes = if all {
         store
@@ -389,7 +395,7 @@ async fn fetch(
         let bar = progress_bar(&mailbox.settings.name);
         let mut fetcher = Fetcher::new(store.clone(), Arc::new(SystemClock));
         if process {
-            fetcher = fetcher.with_processor(crate::commands::tickets::processor(store));
+            fetcher = fetcher.with_processor(crate::commands::tickets::processor(store, common));
         }
         if let Some(bar) = bar.clone() {
             fetcher = fetcher.with_progress(move |progress| {

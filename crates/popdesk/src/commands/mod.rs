@@ -1,2 +1,3 @@
 pub mod mailbox;
 pub mod tickets;
+pub mod users;

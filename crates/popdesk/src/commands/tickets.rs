@@ -13,23 +13,21 @@ use store::{
 };
 
 use crate::cli::{MessageCommand, MessageStatusArg, TicketCommand, TicketStatusArg};
+use crate::config::Common;
 use crate::output;
 
-/// The processor as the CLI runs it.
-/// The processor as the CLI runs it. `POPDESK_TICKET_PREFIX` sets what stands before
-/// the number in subject references (`[#1234]` by default).
-pub fn processor(store: &Store) -> Processor {
-    let mut config = ProcessorConfig::default();
-    if let Ok(prefix) = std::env::var("POPDESK_TICKET_PREFIX")
-        && !prefix.trim().is_empty()
-    {
-        config.ticket_prefix = prefix.trim().to_string();
-    }
+/// The processor with the configured ticket prefix and own addresses.
+pub fn processor(store: &Store, common: &Common) -> Processor {
+    let config = ProcessorConfig {
+        ticket_prefix: common.ticket_prefix.clone(),
+        own_addresses: common.own_addresses.clone(),
+        ..ProcessorConfig::default()
+    };
     Processor::new(store.clone(), Arc::new(SystemClock), config)
 }
 
-pub async fn process(store: &Store) -> anyhow::Result<ExitCode> {
-    let report = processor(store).process_pending().await?;
+pub async fn process(store: &Store, common: &Common) -> anyhow::Result<ExitCode> {
+    let report = processor(store, common).process_pending().await?;
     println!(
         "{} to tickets ({} new tickets), {} ignored, {} failed",
         report.processed, report.tickets_opened, report.ignored, report.failed
@@ -337,7 +335,11 @@ async fn message_view(
     })
 }
 
-pub async fn message(store: &Store, command: MessageCommand) -> anyhow::Result<ExitCode> {
+pub async fn message(
+    store: &Store,
+    command: MessageCommand,
+    common: &Common,
+) -> anyhow::Result<ExitCode> {
     let names = mailbox_names(store).await?;
     match command {
         MessageCommand::List {
@@ -425,7 +427,7 @@ pub async fn message(store: &Store, command: MessageCommand) -> anyhow::Result<E
                 }
                 1
             };
-            let report = processor(store).process_pending().await?;
+            let report = processor(store, common).process_pending().await?;
             println!(
                 "reprocessed {count}: {} to tickets ({} new tickets), {} ignored, {} failed",
                 report.processed, report.tickets_opened, report.ignored, report.failed

@@ -1,0 +1,116 @@
+//! `popdesk user ...`: the people who sign in. The first admin of a new install is made
+//! here (or on the web setup page while no user exists).
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, anyhow, bail};
+use secrecy::{ExposeSecret as _, SecretString};
+use store::{Role, Store};
+
+use crate::cli::{RoleArg, UserCommand};
+use crate::commands::mailbox::now_ms;
+
+pub async fn run(store: &Store, command: UserCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        UserCommand::Add {
+            email,
+            role,
+            name,
+            password_env,
+        } => {
+            check_email(&email)?;
+            let password = read_password(&email, password_env.as_deref(), true)?;
+            let hash = hash(&password).await?;
+            let role = match role {
+                RoleArg::Admin => Role::Admin,
+                RoleArg::Agent => Role::Agent,
+            };
+            let user = store
+                .create_user(&email, name.as_deref(), role, &hash, now_ms())
+                .await?;
+            println!("added {} {} (user #{})", user.role, user.email, user.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        UserCommand::List { json } => {
+            let users = store.users().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            } else if users.is_empty() {
+                println!(
+                    "no users yet: add the first admin with `popdesk user add EMAIL --role admin`"
+                );
+            } else {
+                for user in users {
+                    println!(
+                        "{:<5} {:<6} {}{}{}",
+                        user.id,
+                        user.role,
+                        user.email,
+                        user.name.map(|n| format!(" ({n})")).unwrap_or_default(),
+                        if user.disabled { " [disabled]" } else { "" }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        UserCommand::Password {
+            email,
+            password_env,
+        } => {
+            let user = store
+                .user_by_email(&email)
+                .await?
+                .ok_or_else(|| anyhow!("there is no user {email}; see `popdesk user list`"))?;
+            let password = read_password(&email, password_env.as_deref(), true)?;
+            let hash = hash(&password).await?;
+            store.set_user_password(user.id, &hash, now_ms()).await?;
+            println!(
+                "password of {} changed; their sessions have ended",
+                user.email
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check_email(email: &str) -> anyhow::Result<()> {
+    let email = email.trim();
+    match email.split_once('@') {
+        Some((local, domain)) if !local.is_empty() && !domain.is_empty() => Ok(()),
+        _ => bail!("\"{email}\" is not an email address"),
+    }
+}
+
+async fn hash(password: &SecretString) -> anyhow::Result<String> {
+    web::check_password(password.expose_secret()).map_err(|e| anyhow!("{e}"))?;
+    let password = password.expose_secret().to_string();
+    tokio::task::spawn_blocking(move || web::hash_password(&password))
+        .await
+        .context("hashing the password stopped")?
+        .map_err(|e| anyhow!("{e}"))
+}
+
+fn read_password(
+    email: &str,
+    password_env: Option<&str>,
+    confirm: bool,
+) -> anyhow::Result<SecretString> {
+    if let Some(var) = password_env {
+        let value =
+            std::env::var(var).map_err(|_| anyhow!("the environment variable {var} is not set"))?;
+        return Ok(SecretString::from(value));
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no password given: use --password-env VAR (or run on a terminal to be asked)");
+    }
+    let first = rpassword::prompt_password(format!("Password for {email}: "))
+        .context("cannot read the password")?;
+    if confirm {
+        let again = rpassword::prompt_password("Again: ").context("cannot read the password")?;
+        if again != first {
+            bail!("the two passwords differ; nothing was changed");
+        }
+    }
+    Ok(SecretString::from(first))
+}

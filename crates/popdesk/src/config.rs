@@ -1,0 +1,228 @@
+//! Configuration: a TOML file (`--config`), then environment variables, then flags.
+//! A flag overrides its environment variable, which overrides the file, which overrides
+//! the built-in default. clap reads a flag or its variable (flag first); this module
+//! fills in what neither gave from the file, then from the defaults.
+//!
+//! Every key is documented in the README's configuration table; keep the two together.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+
+use crate::cli::{Cli, LogFormat, ServeArgs};
+
+/// The file's keys. Unknown keys are refused: a typo must not silently fall back to a
+/// default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub log: Option<String>,
+    pub log_format: Option<LogFormat>,
+    pub listen: Option<SocketAddr>,
+    pub secure_cookies: Option<bool>,
+    pub session_hours: Option<u64>,
+    pub metrics_public: Option<bool>,
+    pub trusted_origins: Option<Vec<String>>,
+    pub max_concurrent_fetches: Option<usize>,
+    pub backoff_max_secs: Option<u64>,
+    pub ticket_prefix: Option<String>,
+    pub own_addresses: Option<Vec<String>>,
+}
+
+impl FileConfig {
+    /// Reads the file, or the empty configuration when none is given.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+        let Some(path) = path else {
+            return Ok(FileConfig::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+        let mut config: FileConfig = toml::from_str(&text)
+            .with_context(|| format!("the configuration file {} is not valid", path.display()))?;
+        // A relative data folder in a file means "next to this file", wherever popdesk
+        // is started from.
+        if let Some(data) = &config.data
+            && data.is_relative()
+            && let Some(folder) = path.parent()
+        {
+            config.data = Some(folder.join(data));
+        }
+        Ok(config)
+    }
+}
+
+/// Settings every command uses.
+#[derive(Debug, Clone)]
+pub struct Common {
+    pub data: PathBuf,
+    pub database_url: Option<String>,
+    pub log: Option<String>,
+    pub log_format: LogFormat,
+    pub ticket_prefix: String,
+    pub own_addresses: Vec<String>,
+}
+
+/// Settings of `popdesk serve`.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub listen: SocketAddr,
+    pub secure_cookies: bool,
+    pub session_ttl: Duration,
+    pub metrics_public: bool,
+    pub trusted_origins: Vec<String>,
+    pub max_concurrent_fetches: usize,
+    pub backoff_max: Duration,
+}
+
+pub const DEFAULT_DATA: &str = "popdesk-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+pub fn common(cli: &Cli, file: &FileConfig) -> anyhow::Result<Common> {
+    let ticket_prefix = cli
+        .ticket_prefix
+        .clone()
+        .or_else(|| file.ticket_prefix.clone())
+        .map(|prefix| prefix.trim().to_string())
+        .filter(|prefix| !prefix.is_empty())
+        .unwrap_or_else(|| "#".to_string());
+    Ok(Common {
+        data: cli
+            .data
+            .clone()
+            .or_else(|| file.data.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
+        database_url: cli
+            .database_url
+            .clone()
+            .or_else(|| file.database_url.clone()),
+        log: file.log.clone(),
+        log_format: cli.log_format.or(file.log_format).unwrap_or_default(),
+        ticket_prefix,
+        own_addresses: if cli.own_addresses.is_empty() {
+            file.own_addresses.clone().unwrap_or_default()
+        } else {
+            cli.own_addresses.clone()
+        },
+    })
+}
+
+pub fn service(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Service> {
+    let listen = match args.listen.or(file.listen) {
+        Some(listen) => listen,
+        None => DEFAULT_LISTEN
+            .parse()
+            .context("the default listen address")?,
+    };
+    let session_hours = args.session_hours.or(file.session_hours).unwrap_or(24 * 7);
+    if session_hours == 0 {
+        bail!("session_hours must be at least 1");
+    }
+    let max_concurrent_fetches = args
+        .max_concurrent_fetches
+        .or(file.max_concurrent_fetches)
+        .unwrap_or(4);
+    if max_concurrent_fetches == 0 {
+        bail!("max_concurrent_fetches must be at least 1");
+    }
+    let backoff_max_secs = args
+        .backoff_max_secs
+        .or(file.backoff_max_secs)
+        .unwrap_or(1800);
+    if backoff_max_secs < 30 {
+        bail!("backoff_max_secs must be at least 30");
+    }
+    Ok(Service {
+        listen,
+        secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(false),
+        session_ttl: Duration::from_secs(session_hours * 3600),
+        metrics_public: args.metrics_public.or(file.metrics_public).unwrap_or(false),
+        trusted_origins: if args.trusted_origins.is_empty() {
+            file.trusted_origins.clone().unwrap_or_default()
+        } else {
+            args.trusted_origins.clone()
+        },
+        max_concurrent_fetches,
+        backoff_max: Duration::from_secs(backoff_max_secs),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn file(text: &str) -> FileConfig {
+        toml::from_str(text).expect("valid test configuration")
+    }
+
+    fn serve_args(cli: &Cli) -> &ServeArgs {
+        match &cli.command {
+            crate::cli::Command::Serve(args) => args,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_flag_overrides_the_file_which_overrides_the_default() {
+        let from_file = file(
+            "listen = \"127.0.0.1:9000\"\nmax_concurrent_fetches = 2\nsecure_cookies = true\n\
+             ticket_prefix = \"PD-\"\ndata = \"/srv/popdesk\"\n",
+        );
+        let cli = Cli::try_parse_from(["popdesk", "serve", "--listen", "127.0.0.1:9100"])
+            .expect("parses");
+        let resolved = service(serve_args(&cli), &from_file).expect("valid");
+        assert_eq!(resolved.listen.port(), 9100, "the flag wins");
+        assert_eq!(resolved.max_concurrent_fetches, 2, "the file fills in");
+        assert!(resolved.secure_cookies);
+        assert_eq!(
+            resolved.backoff_max,
+            Duration::from_secs(1800),
+            "the default"
+        );
+        let common = common(&cli, &from_file).expect("valid");
+        assert_eq!(common.ticket_prefix, "PD-");
+        assert_eq!(common.data, PathBuf::from("/srv/popdesk"));
+
+        let cli = Cli::try_parse_from(["popdesk", "serve"]).expect("parses");
+        let defaults = service(serve_args(&cli), &FileConfig::default()).expect("valid");
+        assert_eq!(defaults.listen.to_string(), DEFAULT_LISTEN);
+        assert!(!defaults.secure_cookies);
+        assert_eq!(common_of(&cli).data, PathBuf::from(DEFAULT_DATA));
+    }
+
+    fn common_of(cli: &Cli) -> Common {
+        common(cli, &FileConfig::default()).expect("valid")
+    }
+
+    #[test]
+    fn a_typo_in_the_file_is_an_error_not_a_default() {
+        let error = toml::from_str::<FileConfig>("listn = \"127.0.0.1:1\"")
+            .expect_err("unknown key refused");
+        assert!(error.to_string().contains("listn"), "{error}");
+    }
+
+    #[test]
+    fn nonsense_values_are_refused_with_the_key_named() {
+        let cli = Cli::try_parse_from(["popdesk", "serve"]).expect("parses");
+        let error = service(serve_args(&cli), &file("max_concurrent_fetches = 0"))
+            .expect_err("zero refused");
+        assert!(error.to_string().contains("max_concurrent_fetches"));
+    }
+
+    #[test]
+    fn a_relative_data_folder_in_a_file_is_next_to_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("popdesk.toml");
+        std::fs::write(&path, "data = \"var\"\n").expect("write");
+        let config = FileConfig::load(Some(&path)).expect("loads");
+        assert_eq!(config.data, Some(dir.path().join("var")));
+        let missing = FileConfig::load(Some(&dir.path().join("nope.toml")))
+            .expect_err("a missing file is an error");
+        assert!(format!("{missing:#}").contains("nope.toml"));
+    }
+}

@@ -1,0 +1,176 @@
+//! `popdesk serve`: the web service, the scheduler and the processor in one process.
+//!
+//! Shutdown (SIGTERM or Ctrl-C) cancels one token. The HTTP server stops accepting and
+//! finishes the requests in flight; the scheduler cancels its fetches, which stop at a
+//! safe point (nothing half-stored, nothing deleted that is not committed) and are
+//! recorded as cancelled; then the database is closed. A second signal, or a shutdown
+//! that takes longer than [`SHUTDOWN_GRACE`], ends the process at once: what is committed
+//! is safe, and the server keeps every message whose deletion was not committed.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use intake::schedule::{Scheduler, SchedulerConfig};
+use intake::{Fetcher, SystemClock};
+use store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Common, Service};
+
+/// How long a clean shutdown may take before the process ends anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// How often stored messages that wait for processing are looked for, besides after
+/// every fetch batch (reprocess requests and messages stored by `mailbox fetch
+/// --no-process` are picked up this way).
+const PROCESS_EVERY: Duration = Duration::from_secs(5);
+
+/// How often expired sign-in sessions are forgotten.
+const SESSION_CLEANUP_EVERY: Duration = Duration::from_secs(3600);
+
+pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Result<ExitCode> {
+    let metrics = web::install_metrics_recorder();
+    let clock = Arc::new(SystemClock);
+    let processor = crate::commands::tickets::processor(&store, common);
+    let shutdown = CancellationToken::new();
+    let fetcher = Fetcher::new(store.clone(), clock.clone()).with_processor(processor.clone());
+    let (scheduler, handle) = Scheduler::new(
+        store.clone(),
+        fetcher,
+        clock,
+        SchedulerConfig {
+            max_concurrent: service.max_concurrent_fetches,
+            backoff_max: service.backoff_max,
+            ..SchedulerConfig::default()
+        },
+    );
+    let web_config = web::WebConfig {
+        secure_cookies: service.secure_cookies,
+        session_ttl: service.session_ttl,
+        metrics_public: service.metrics_public,
+        trusted_origins: service.trusted_origins.clone(),
+        ..web::WebConfig::default()
+    };
+    let state = web::AppState::new(store.clone(), web_config)
+        .with_scheduler(handle)
+        .with_metrics(metrics);
+    let app = web::app(state);
+
+    let listener = tokio::net::TcpListener::bind(service.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}: is another popdesk (or another program) using it? choose another with --listen",
+                service.listen
+            )
+        })?;
+    let address = listener.local_addr().unwrap_or(service.listen);
+    tracing::info!(%address, data = %common.data.display(), "popdesk is serving on http://{address}/");
+    if store.count_users().await? == 0 {
+        tracing::warn!(
+            "no user exists yet: run `popdesk user add EMAIL --role admin`, or POST the first admin to http://{address}/api/v1/setup"
+        );
+    }
+
+    let scheduler_task = tokio::spawn(scheduler.run(shutdown.clone()));
+    let processing_task = tokio::spawn(process_loop(processor, shutdown.clone()));
+    let cleanup_task = tokio::spawn(session_cleanup(store.clone(), shutdown.clone()));
+    tokio::spawn(wait_for_signals(shutdown.clone()));
+
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let served = server.await;
+    // The server also ends when its listener fails; everything else stops with it.
+    shutdown.cancel();
+    let stopped = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        let _ = scheduler_task.await;
+        let _ = processing_task.await;
+        let _ = cleanup_task.await;
+    })
+    .await;
+    if stopped.is_err() {
+        tracing::warn!(
+            "shutdown took longer than {}s; stopping now (committed mail is safe, uncommitted mail stays on the server)",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
+    store.close().await;
+    served.context("the web server stopped")?;
+    tracing::info!("popdesk stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The first SIGTERM or Ctrl-C starts a clean shutdown; a second one ends the process.
+async fn wait_for_signals(shutdown: CancellationToken) {
+    let mut terminate = match tokio::signal::unix::signal(
+        tokio::signal::unix::SignalKind::terminate(),
+    ) {
+        Ok(signal) => Some(signal),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops popdesk cleanly");
+            None
+        }
+    };
+    let first = next_signal(&mut terminate).await;
+    tracing::info!(
+        signal = first,
+        "shutting down: fetches stop at a safe point"
+    );
+    shutdown.cancel();
+    let second = next_signal(&mut terminate).await;
+    tracing::warn!(signal = second, "second signal: stopping now");
+    std::process::exit(1);
+}
+
+async fn next_signal(terminate: &mut Option<tokio::signal::unix::Signal>) -> &'static str {
+    match terminate {
+        Some(terminate) => tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        },
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
+
+async fn process_loop(processor: intake::Processor, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(PROCESS_EVERY) => {}
+        }
+        match processor.process_pending().await {
+            Ok(report) if report.processed + report.ignored + report.failed > 0 => {
+                tracing::info!(
+                    processed = report.processed,
+                    ignored = report.ignored,
+                    failed = report.failed,
+                    "processed waiting messages"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "processing waiting messages failed; will retry"),
+        }
+    }
+}
+
+async fn session_cleanup(store: Store, shutdown: CancellationToken) {
+    loop {
+        let now = intake::Clock::now_ms(&SystemClock);
+        if let Err(error) = store.delete_expired_sessions(now).await {
+            tracing::warn!(%error, "could not remove expired sessions");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(SESSION_CLEANUP_EVERY) => {}
+        }
+    }
+}
