@@ -129,8 +129,12 @@ impl SchedulerHandle {
             board.unknown_requests.push(mailbox_id);
         }
         drop(board);
-        self.shared.send(Command::Wake);
-        Ok(())
+        if self.shared.send(Command::Wake) {
+            Ok(())
+        } else {
+            // The scheduler was dropped without shutting down.
+            Err(FetchNowError::NotRunning)
+        }
     }
 
     /// Mailboxes were added, edited or removed: read them again from the store. (The
@@ -138,7 +142,8 @@ impl SchedulerHandle {
     /// processes such as the CLI.)
     pub fn reload(&self) {
         self.shared.board().reload_pending = true;
-        self.shared.send(Command::Reload);
+        // Nothing to reload once the scheduler is gone.
+        let _ = self.shared.send(Command::Reload);
     }
 
     /// This mailbox's place in the schedule; None when the scheduler does not know it.
@@ -196,9 +201,9 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn send(&self, command: Command) {
-        // Fails only once the loop is gone, which `fetch_now` reports by the phase.
-        let _ = self.commands.send(command);
+    /// False when the scheduler is gone.
+    fn send(&self, command: Command) -> bool {
+        self.commands.send(command).is_ok()
     }
 }
 
