@@ -97,3 +97,198 @@ pub(crate) fn record_last_success(mailbox: &str, at_ms: i64) {
     gauge!(MAILBOX_LAST_SUCCESS_TIMESTAMP_SECONDS, "mailbox" => mailbox.to_string())
         .set(at_ms as f64 / 1000.0);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use metrics::{
+        Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata,
+        Recorder, SharedString,
+    };
+    use store::{RunCounts, RunOutcome};
+
+    use super::*;
+    use crate::process::ProcessReport;
+
+    /// (name, labels, value) of every update.
+    type Updates = Arc<Mutex<Vec<(String, Vec<(String, String)>, f64)>>>;
+
+    /// A recorder that writes every update down, so the test sees names and labels.
+    #[derive(Default)]
+    struct Notebook(Updates);
+
+    struct Series {
+        key: Key,
+        updates: Updates,
+    }
+
+    impl Series {
+        fn note(&self, value: f64) {
+            let labels = self
+                .key
+                .labels()
+                .map(|label| (label.key().to_string(), label.value().to_string()))
+                .collect();
+            self.updates
+                .lock()
+                .unwrap()
+                .push((self.key.name().to_string(), labels, value));
+        }
+    }
+
+    impl CounterFn for Series {
+        fn increment(&self, value: u64) {
+            self.note(value as f64);
+        }
+        fn absolute(&self, value: u64) {
+            self.note(value as f64);
+        }
+    }
+
+    impl GaugeFn for Series {
+        fn increment(&self, value: f64) {
+            self.note(value);
+        }
+        fn decrement(&self, value: f64) {
+            self.note(-value);
+        }
+        fn set(&self, value: f64) {
+            self.note(value);
+        }
+    }
+
+    impl HistogramFn for Series {
+        fn record(&self, value: f64) {
+            self.note(value);
+        }
+    }
+
+    impl Notebook {
+        fn series(&self, key: &Key) -> Arc<Series> {
+            Arc::new(Series {
+                key: key.clone(),
+                updates: self.0.clone(),
+            })
+        }
+    }
+
+    impl Recorder for Notebook {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::from_arc(self.series(key))
+        }
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::from_arc(self.series(key))
+        }
+        fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::from_arc(self.series(key))
+        }
+    }
+
+    fn report(outcome: RunOutcome) -> FetchReport {
+        FetchReport {
+            run_id: 1,
+            counts: RunCounts {
+                listed: 5,
+                downloaded: 4,
+                deleted: 3,
+                bytes: 1234,
+                ..RunCounts::default()
+            },
+            outcome,
+            error: None,
+            processing: ProcessReport {
+                failed: 2,
+                ..ProcessReport::default()
+            },
+            login_delay_secs: None,
+        }
+    }
+
+    fn value(updates: &Updates, name: &str) -> Option<(Vec<(String, String)>, f64)> {
+        let updates = updates.lock().unwrap();
+        updates
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, labels, value)| (labels.clone(), *value))
+    }
+
+    #[test]
+    fn a_run_updates_every_series_labelled_with_the_mailbox_name() {
+        let notebook = Notebook::default();
+        metrics::with_local_recorder(&notebook, || {
+            describe();
+            record_run(
+                "support",
+                &Ok(report(RunOutcome::Success)),
+                Duration::from_millis(1500),
+                1_800_000_000_000,
+            );
+        });
+        let mailbox = || vec![("mailbox".to_string(), "support".to_string())];
+        assert_eq!(
+            value(&notebook.0, FETCH_RUNS_TOTAL),
+            Some((
+                vec![
+                    ("mailbox".to_string(), "support".to_string()),
+                    ("outcome".to_string(), "success".to_string())
+                ],
+                1.0
+            ))
+        );
+        for (name, expected) in [
+            (MESSAGES_DOWNLOADED_TOTAL, 4.0),
+            (MESSAGES_DELETED_TOTAL, 3.0),
+            (FETCH_BYTES_TOTAL, 1234.0),
+            (MESSAGES_FAILED_TOTAL, 2.0),
+            (FETCH_DURATION_SECONDS, 1.5),
+            (MAILBOX_LAST_SUCCESS_TIMESTAMP_SECONDS, 1_800_000_000.0),
+        ] {
+            assert_eq!(
+                value(&notebook.0, name),
+                Some((mailbox(), expected)),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_run_leaves_the_last_success_alone_and_busy_is_counted_apart() {
+        let notebook = Notebook::default();
+        metrics::with_local_recorder(&notebook, || {
+            record_run(
+                "support",
+                &Ok(report(RunOutcome::Transient)),
+                Duration::from_secs(1),
+                1_800_000_000_000,
+            );
+            record_run(
+                "support",
+                &Err(FetchError::Busy {
+                    host: "other".into(),
+                    pid: 1,
+                }),
+                Duration::from_secs(1),
+                1_800_000_000_000,
+            );
+        });
+        assert_eq!(
+            value(&notebook.0, MAILBOX_LAST_SUCCESS_TIMESTAMP_SECONDS),
+            None
+        );
+        let outcomes: Vec<String> = notebook
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(name, _, _)| name == FETCH_RUNS_TOTAL)
+            .flat_map(|(_, labels, _)| labels.clone())
+            .filter(|(key, _)| key == "outcome")
+            .map(|(_, value)| value)
+            .collect();
+        assert_eq!(outcomes, ["transient", "busy"]);
+    }
+}

@@ -251,6 +251,8 @@ struct Slot {
     login_delay_ms: Option<i64>,
     /// When the last run that logged in ended: the login was no later than that.
     last_login_at: Option<i64>,
+    /// A reload read the settings while a run was going; they win over the run's copy.
+    reloaded_while_running: bool,
 }
 
 impl Slot {

@@ -255,7 +255,10 @@ impl Scheduler {
                 RunEnd::Transient
             }
             TaskResult::Ran { mailbox, result } => {
-                slot.refresh(&mailbox);
+                // Settings read by a reload during the run are newer than the task's.
+                if !std::mem::take(&mut slot.reloaded_while_running) {
+                    slot.refresh(&mailbox);
+                }
                 slot.record(result, finished.finished_at)
             }
         };
@@ -414,6 +417,7 @@ impl Slot {
             last_error: runs.first().and_then(|run| run.error.clone()),
             login_delay_ms: None,
             last_login_at: None,
+            reloaded_while_running: false,
         }
     }
 
@@ -428,10 +432,12 @@ impl Slot {
     /// The settings as a reload read them: an edit takes effect now.
     fn reload(&mut self, mailbox: &Mailbox, timing: &Timing, now: i64) {
         if self.running {
-            // The task's result is newer than what was read; only the name and interval
-            // are taken (they shape the next plan).
+            // The settings are newer than those the task read; whether the mailbox needs
+            // attention is for the run's result to say.
             self.name.clone_from(&mailbox.settings.name);
+            self.enabled = mailbox.settings.enabled;
             self.interval_ms = interval_ms(mailbox);
+            self.reloaded_while_running = true;
             return;
         }
         let was_stopped = self.needs_attention.is_some() || !self.enabled;
