@@ -4,6 +4,7 @@
 //! `scripts/bench-pop3` is the way in: it installs what this needs and runs `run`. The other
 //! subcommands are the pieces `run` uses (in other namespaces) and are useful on their own.
 
+mod api_load;
 mod delay_line;
 mod dovecot;
 mod fetch;
@@ -118,6 +119,23 @@ enum Cmd {
         #[command(flatten)]
         mailbox: MailboxArgs,
     },
+    /// The ticket list endpoint under wrk, idle and while a fetch runs (as root; see
+    /// scripts/bench-api).
+    ApiLoad {
+        /// The popdesk binary to serve with (a release build).
+        #[arg(long, default_value = "target/release/popdesk")]
+        popdesk: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        tickets: usize,
+        /// Messages in the mailbox fetched during the loaded run.
+        #[arg(long, default_value_t = 30_000)]
+        fetch_messages: usize,
+        /// Seconds per wrk run.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        #[arg(long, default_value_t = 8)]
+        connections: u32,
+    },
     /// A private Dovecot with generated mail to try popdesk by hand (as root).
     Playground {
         #[command(flatten)]
@@ -191,5 +209,18 @@ fn real_main() -> Result<bool> {
         Cmd::FetchMemory { megabytes } => memory::run(megabytes),
         Cmd::ProcessSpeed { mailbox } => process_speed::run(&mailbox.spec()),
         Cmd::Playground { mailbox, minutes } => playground::run(&mailbox.spec(), minutes),
+        Cmd::ApiLoad {
+            popdesk,
+            tickets,
+            fetch_messages,
+            seconds,
+            connections,
+        } => api_load::run(&api_load::Options {
+            popdesk,
+            tickets,
+            fetch_messages,
+            seconds,
+            connections,
+        }),
     }
 }

@@ -38,26 +38,7 @@ async fn measure(spec: &MailboxSpec) -> Result<bool> {
         .await?;
 
     let started = Instant::now();
-    for chunk in messages.chunks(100) {
-        let mut blobs = Vec::with_capacity(chunk.len());
-        let mut items = Vec::with_capacity(chunk.len());
-        for message in chunk {
-            let mut writer = store.blobs().writer().await?;
-            writer.write_all(&message.bytes).await?;
-            let blob = writer.finish().await?;
-            items.push(NewRawMessage {
-                uid: None,
-                sha256: blob.sha256.clone(),
-                size: blob.size,
-                server_size: Some(blob.size),
-                message_id: intake::message_id(&message.bytes),
-                status: RawStatus::Stored,
-            });
-            blobs.push(blob);
-        }
-        store.blobs().persist(blobs).await?;
-        store.commit_batch(mailbox.id, &items, 0).await?;
-    }
+    store_raw(&store, mailbox.id, &messages).await?;
     println!(
         "stored {} raw messages in {:.2} s (setup, not measured)",
         messages.len(),
@@ -92,4 +73,34 @@ async fn measure(spec: &MailboxSpec) -> Result<bool> {
         if met { "met" } else { "MISSED" }
     );
     Ok(met && report.failed == 0)
+}
+
+/// Stores `messages` as raw messages of the mailbox, in batches of 100, as a fetch leaves
+/// them: blobs persisted, then one commit per batch.
+pub async fn store_raw(
+    store: &Store,
+    mailbox_id: i64,
+    messages: &[mailbox::Message],
+) -> Result<()> {
+    for chunk in messages.chunks(100) {
+        let mut blobs = Vec::with_capacity(chunk.len());
+        let mut items = Vec::with_capacity(chunk.len());
+        for message in chunk {
+            let mut writer = store.blobs().writer().await?;
+            writer.write_all(&message.bytes).await?;
+            let blob = writer.finish().await?;
+            items.push(NewRawMessage {
+                uid: None,
+                sha256: blob.sha256.clone(),
+                size: blob.size,
+                server_size: Some(blob.size),
+                message_id: intake::message_id(&message.bytes),
+                status: RawStatus::Stored,
+            });
+            blobs.push(blob);
+        }
+        store.blobs().persist(blobs).await?;
+        store.commit_batch(mailbox_id, &items, 0).await?;
+    }
+    Ok(())
 }

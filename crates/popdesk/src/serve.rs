@@ -33,6 +33,8 @@ const SESSION_CLEANUP_EVERY: Duration = Duration::from_secs(3600);
 
 pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Result<ExitCode> {
     let metrics = web::install_metrics_recorder();
+    // The # HELP lines of the fetch metrics, so /metrics explains itself.
+    intake::schedule::metrics::describe();
     let clock = Arc::new(SystemClock);
     let processor = crate::commands::tickets::processor(&store, common);
     let shutdown = CancellationToken::new();
