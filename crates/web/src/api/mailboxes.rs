@@ -103,26 +103,38 @@ pub enum OversizeName {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMailbox {
+    #[schema(max_length = 100, pattern = r"\S")]
     pub name: String,
+    #[schema(max_length = 253, pattern = r"^[^\s/\x00-\x1f\x7f-\x9f]+$")]
     pub host: String,
     /// Default 995 for implicit TLS, else 110.
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
     pub tls: Option<Tls>,
+    #[schema(min_length = 1, max_length = 320)]
     pub username: String,
     /// The password, or the OAuth2 access token. Write-only.
+    #[schema(min_length = 1, max_length = 16384)]
     pub password: String,
     pub auth_method: Option<AuthMethod>,
     pub policy: Option<PolicyName>,
+    /// With the keep policy: delete from the server this many days after storing.
+    /// Ignored with the delete policy.
+    #[schema(minimum = 1)]
     pub delete_after_days: Option<u32>,
     pub start: Option<Start>,
+    #[schema(minimum = 1)]
     pub batch_messages: Option<u32>,
+    #[schema(minimum = 1)]
     pub batch_bytes: Option<u64>,
+    #[schema(minimum = 1)]
     pub max_size: Option<u64>,
     pub oversize: Option<OversizeName>,
     /// A PEM file on the server with the CA to trust for this mailbox.
     pub ca_file: Option<String>,
     pub allow_insecure_auth: Option<bool>,
     pub enabled: Option<bool>,
+    #[schema(minimum = 10, maximum = 86400)]
     pub poll_interval_secs: Option<u32>,
 }
 
@@ -131,21 +143,31 @@ pub struct NewMailbox {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailboxUpdate {
+    #[schema(max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
+    #[schema(max_length = 253, pattern = r"^[^\s/\x00-\x1f\x7f-\x9f]+$")]
     pub host: Option<String>,
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
     pub tls: Option<Tls>,
+    #[schema(min_length = 1, max_length = 320)]
     pub username: Option<String>,
     /// A new password or token. Write-only.
+    #[schema(min_length = 1, max_length = 16384)]
     pub password: Option<String>,
     pub auth_method: Option<AuthMethod>,
     pub policy: Option<PolicyName>,
+    /// With the keep policy: delete from the server this many days after storing
+    /// (null: never). Ignored with the delete policy.
     #[serde(default, deserialize_with = "input::nullable")]
-    #[schema(value_type = Option<u32>, nullable)]
+    #[schema(value_type = Option<u32>, nullable, minimum = 1)]
     pub delete_after_days: Option<Option<u32>>,
     pub start: Option<Start>,
+    #[schema(minimum = 1)]
     pub batch_messages: Option<u32>,
+    #[schema(minimum = 1)]
     pub batch_bytes: Option<u64>,
+    #[schema(minimum = 1)]
     pub max_size: Option<u64>,
     pub oversize: Option<OversizeName>,
     #[serde(default, deserialize_with = "input::nullable")]
@@ -153,6 +175,7 @@ pub struct MailboxUpdate {
     pub ca_file: Option<Option<String>>,
     pub allow_insecure_auth: Option<bool>,
     pub enabled: Option<bool>,
+    #[schema(minimum = 10, maximum = 86400)]
     pub poll_interval_secs: Option<u32>,
 }
 
@@ -278,7 +301,7 @@ fn check(settings: &MailboxSettings) -> ApiResult<()> {
     if settings.port == 0 {
         return Err(ApiError::validation("the port must be between 1 and 65535"));
     }
-    if settings.username.is_empty() || settings.username.len() > 320 {
+    if settings.username.is_empty() || settings.username.chars().count() > 320 {
         return Err(ApiError::validation(
             "the username must be 1 to 320 characters",
         ));
@@ -302,18 +325,13 @@ fn check(settings: &MailboxSettings) -> ApiResult<()> {
     {
         return Err(ApiError::validation("delete_after_days must be at least 1"));
     }
-    if let Some(ca_file) = &settings.ca_file
-        && !std::path::Path::new(ca_file).is_file()
-    {
-        return Err(ApiError::validation(
-            "the CA file does not exist on the server (give the path of a PEM file)",
-        ));
-    }
+    // The CA file is not checked here: "test connection" reads it and says what is
+    // wrong with it, and so does the mailbox's next fetch.
     Ok(())
 }
 
 fn check_secret(secret: &str) -> ApiResult<SecretString> {
-    if secret.is_empty() || secret.len() > 16 * 1024 {
+    if secret.is_empty() || secret.chars().count() > 16 * 1024 {
         return Err(ApiError::validation(
             "the password or token must be 1 to 16384 bytes",
         ));
@@ -321,15 +339,12 @@ fn check_secret(secret: &str) -> ApiResult<SecretString> {
     Ok(SecretString::from(secret.to_string()))
 }
 
-fn policy(name: PolicyName, delete_after_days: Option<u32>) -> ApiResult<Policy> {
-    match (name, delete_after_days) {
-        (PolicyName::Delete, Some(_)) => Err(ApiError::validation(
-            "delete_after_days only applies with the keep policy",
-        )),
-        (PolicyName::Delete, None) => Ok(Policy::Delete),
-        (PolicyName::Keep, days) => Ok(Policy::Keep {
-            delete_after_days: days,
-        }),
+/// The policy; `delete_after_days` means nothing with the delete policy (every message
+/// goes as soon as it is stored) and is dropped there, as the response shows.
+fn policy(name: PolicyName, delete_after_days: Option<u32>) -> Policy {
+    match name {
+        PolicyName::Delete => Policy::Delete,
+        PolicyName::Keep => Policy::Keep { delete_after_days },
     }
 }
 
@@ -399,7 +414,7 @@ pub async fn create(
         policy: policy(
             new.policy.unwrap_or(PolicyName::Delete),
             new.delete_after_days,
-        )?,
+        ),
         start: match new.start.unwrap_or(Start::All) {
             Start::All => StartMode::All,
             Start::Now => StartMode::Now,
@@ -509,7 +524,7 @@ pub async fn update(
         None if new_policy == PolicyName::Delete => None,
         None => current_days,
     };
-    s.policy = policy(new_policy, days)?;
+    s.policy = policy(new_policy, days);
     if let Some(start) = change.start {
         s.start = match start {
             Start::All => StartMode::All,

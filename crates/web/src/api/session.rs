@@ -15,8 +15,8 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::api::tokens::TokenView;
 use crate::api::users::{RoleName, UserView};
-use crate::auth::password::{MAX_PASSWORD_BYTES, hash_blocking, verify_blocking};
-use crate::auth::{Actor, Credential, session};
+use crate::auth::password::{MAX_PASSWORD_CHARS, hash_blocking, verify_blocking};
+use crate::auth::{Actor, Credential, SignedIn, session};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::input::{ApiJson, ClientIp};
 
@@ -73,7 +73,7 @@ async fn check_password(
         tracing::info!(?ip, "sign-in refused: too many failures");
         return Err(ApiError::rate_limited(wait_secs));
     }
-    let user = if password.len() > MAX_PASSWORD_BYTES {
+    let user = if password.chars().count() > MAX_PASSWORD_CHARS {
         None
     } else {
         state.store().user_by_email(email).await?
@@ -169,14 +169,13 @@ pub async fn show(actor: Actor) -> Json<SessionView> {
     delete, path = "/api/v1/session", tag = "session",
     responses(
         (status = 204, description = "Signed out"),
-        (status = 400, description = "Called with an API token, which has no session", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cross-site request refused", body = ErrorBody),
+        (status = 403, description = "Called with an API token (no session), or a cross-site request", body = ErrorBody),
     )
 )]
 pub async fn sign_out(State(state): State<AppState>, actor: Actor) -> ApiResult<Response> {
     let Credential::Session { token_hash, .. } = &actor.credential else {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::forbidden(
             "an API token has no session to end; an admin can revoke the token instead",
         ));
     };
@@ -190,7 +189,7 @@ pub async fn sign_out(State(state): State<AppState>, actor: Actor) -> ApiResult<
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     pub current_password: String,
-    /// At least 10 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     pub new_password: String,
 }
 
@@ -201,9 +200,9 @@ pub struct PasswordChange {
     request_body = PasswordChange,
     responses(
         (status = 204, description = "Changed; a new session cookie is set"),
-        (status = 400, description = "Malformed request, or called with an API token", body = ErrorBody),
+        (status = 400, description = "Malformed request", body = ErrorBody),
         (status = 401, description = "Not signed in, or the current password is wrong", body = ErrorBody),
-        (status = 403, description = "Cross-site request refused", body = ErrorBody),
+        (status = 403, description = "Called with an API token (no password), or a cross-site request", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "The new password breaks the rules", body = ErrorBody),
@@ -212,15 +211,10 @@ pub struct PasswordChange {
 )]
 pub async fn change_password(
     State(state): State<AppState>,
-    actor: Actor,
+    SignedIn { user, .. }: SignedIn,
     ClientIp(ip): ClientIp,
     ApiJson(change): ApiJson<PasswordChange>,
 ) -> ApiResult<Response> {
-    let Some(user) = actor.user() else {
-        return Err(ApiError::bad_request(
-            "an API token has no password; sign in as the user to change it",
-        ));
-    };
     // Check the new password's rules first: a refused new password should not count
     // as a failed sign-in.
     crate::auth::password::check_password(&change.new_password)

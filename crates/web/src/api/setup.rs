@@ -39,9 +39,14 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Json<SetupStatus
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FirstAdmin {
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub email: String,
-    /// At least 10 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: String,
+    #[schema(max_length = 200)]
     pub name: Option<String>,
 }
 

@@ -181,19 +181,21 @@ pub async fn list(
             "per_page must be between 1 and {MAX_PER_PAGE}"
         )));
     }
-    let offset = (page - 1)
-        .checked_mul(per_page)
-        .ok_or_else(|| ApiError::bad_request("the page number is too large"))?;
+    // A page past anything the store can address is simply past the end: empty.
+    let offset = u32::try_from(u64::from(page - 1) * u64::from(per_page)).ok();
     let filter = TicketFilter {
         status: query.status,
         mailbox_id: query.mailbox,
         requester: query.requester,
         text: query.q,
         limit: per_page,
-        offset,
+        offset: offset.unwrap_or(0),
     };
     let store = state.store();
-    let tickets = store.tickets(&filter).await?;
+    let tickets = match offset {
+        Some(_) => store.tickets(&filter).await?,
+        None => Vec::new(),
+    };
     let total = store.count_tickets(&filter).await?;
     let mut status_counts = StatusCounts::default();
     for (status, n) in store.count_tickets_by_status(filter.mailbox_id).await? {
@@ -473,7 +475,8 @@ pub async fn update(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNote {
-    /// Plain text, up to 100,000 characters.
+    /// Plain text.
+    #[schema(max_length = 100000, pattern = r"\S")]
     pub body: String,
 }
 

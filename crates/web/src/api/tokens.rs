@@ -50,7 +50,8 @@ impl From<&ApiToken> for TokenView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
-    /// What the token is for (e.g. "monitoring"), 1 to 100 characters.
+    /// What the token is for (e.g. "monitoring").
+    #[schema(max_length = 100, pattern = r"\S")]
     pub name: String,
     pub role: RoleName,
 }

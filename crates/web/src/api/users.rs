@@ -100,10 +100,15 @@ pub(crate) fn check_name(name: Option<String>) -> ApiResult<Option<String>> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub email: String,
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     pub role: RoleName,
-    /// At least 10 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: String,
 }
 
@@ -184,12 +189,13 @@ pub async fn show(
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     #[serde(default, deserialize_with = "input::nullable")]
-    #[schema(value_type = Option<String>, nullable)]
+    #[schema(value_type = Option<String>, nullable, max_length = 200)]
     pub name: Option<Option<String>>,
     pub role: Option<RoleName>,
     /// Disabling also ends the user's sessions.
     pub disabled: Option<bool>,
-    /// A new password (at least 10 characters); ends the user's sessions.
+    /// A new password; ends the user's sessions.
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: Option<String>,
 }
 

@@ -145,3 +145,27 @@ impl FromRequestParts<AppState> for Admin {
         }
     }
 }
+
+/// A person signed in with a browser session (not an API token): for what only makes
+/// sense for a session, such as signing out or changing one's password. A token gets
+/// 403 before the request body is even read.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: User,
+    /// The stored hash of the session's token.
+    pub token_hash: String,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Actor::from_request_parts(parts, state).await?.credential {
+            Credential::Session { user, token_hash } => Ok(SignedIn { user, token_hash }),
+            Credential::Token(_) => Err(ApiError::forbidden(
+                "this needs a signed-in person; an API token has no session or password \
+                 (an admin can revoke a token instead)",
+            )),
+        }
+    }
+}

@@ -9,4 +9,4 @@ pub(crate) mod secret;
 pub mod session;
 pub mod token;
 
-pub use actor::{Actor, Admin, Credential};
+pub use actor::{Actor, Admin, Credential, SignedIn};

@@ -13,16 +13,16 @@ use crate::error::ApiError;
 /// The shortest password accepted, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
-/// The longest password accepted, in bytes: a megabyte "password" would make every
-/// sign-in attempt expensive for the server.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// The longest password accepted, in characters: a bound, so that no request makes the
+/// server hash megabytes.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// Why a password was not hashed.
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
     #[error("the password must be at least {MIN_PASSWORD_CHARS} characters long")]
     TooShort,
-    #[error("the password must be at most {MAX_PASSWORD_BYTES} bytes long")]
+    #[error("the password must be at most {MAX_PASSWORD_CHARS} characters long")]
     TooLong,
     #[error("the password could not be hashed: {0}")]
     Hash(String),
@@ -30,10 +30,11 @@ pub enum PasswordError {
 
 /// Checks the rules a new password must meet.
 pub fn check_password(password: &str) -> Result<(), PasswordError> {
-    if password.len() > MAX_PASSWORD_BYTES {
+    let chars = password.chars().count();
+    if chars > MAX_PASSWORD_CHARS {
         return Err(PasswordError::TooLong);
     }
-    if password.chars().count() < MIN_PASSWORD_CHARS {
+    if chars < MIN_PASSWORD_CHARS {
         return Err(PasswordError::TooShort);
     }
     Ok(())
@@ -86,7 +87,7 @@ pub fn hash_password_with(password: &str, cost: PasswordCost) -> Result<String, 
 /// True when `password` matches the PHC string `stored`; false for a wrong password and
 /// for a stored value that is not a PHC string. CPU-heavy like [`hash_password`].
 pub fn verify_password(password: &str, stored: &str) -> bool {
-    if password.len() > MAX_PASSWORD_BYTES {
+    if password.chars().count() > MAX_PASSWORD_CHARS {
         return false;
     }
     // The cost given here does not matter: verification uses the stored hash's own.
@@ -157,7 +158,7 @@ mod tests {
         // Ten characters in twenty bytes: the rule counts characters.
         assert!(check_password("ääääääääää").is_ok());
         assert!(matches!(
-            check_password(&"x".repeat(MAX_PASSWORD_BYTES + 1)),
+            check_password(&"x".repeat(MAX_PASSWORD_CHARS + 1)),
             Err(PasswordError::TooLong)
         ));
     }

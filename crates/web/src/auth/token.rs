@@ -13,15 +13,17 @@ pub const TOKEN_PREFIX: &str = "pd_";
 /// How many leading characters of a token are kept in clear to tell tokens apart.
 const SHOWN_CHARS: usize = 10;
 
-/// A freshly made token.
-pub(crate) struct NewToken {
+/// A freshly made token: what to hand out and what to store. Public so the binary (a
+/// future `popdesk token create`) and tools make tokens exactly as the API does.
+pub struct NewToken {
     /// The whole token: handed to the admin once, never stored.
     pub secret: String,
     pub hash: String,
     pub prefix: String,
 }
 
-pub(crate) fn new_token() -> Result<NewToken, ApiError> {
+/// Makes a new random token.
+pub fn new_token() -> Result<NewToken, ApiError> {
     let secret = format!("{TOKEN_PREFIX}{}", new_secret()?);
     Ok(NewToken {
         hash: secret_hash(&secret),

@@ -208,13 +208,13 @@ async fn a_session_ends_when_it_expires_or_the_user_signs_out(desk: Desk) {
         .send()
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
-    // Signing out with a token makes no sense and says so.
+    // A token has no session to end, and says so.
     let (_, token) = desk.token("agent").await;
     desk.delete("/api/v1/session")
         .bearer(&token)
         .send()
         .await
-        .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
 }
 
 #[tokio::test]

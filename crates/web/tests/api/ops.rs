@@ -113,8 +113,8 @@ async fn every_response_has_the_security_headers() {
         desk.get("/api/v1/tickets").send().await,
         desk.get("/api/v1/tickets").cookie(&admin).send().await,
         desk.get("/api/v1/nothing-here").send().await,
-        desk.get("/nothing-here").send().await,
         desk.get("/api/v1/openapi.json").send().await,
+        desk.get("/metrics").send().await,
     ] {
         assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
         assert_eq!(reply.header("referrer-policy"), Some("no-referrer"));
@@ -177,4 +177,53 @@ async fn oversized_bodies_are_413_everywhere() {
         .send()
         .await
         .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+}
+
+#[tokio::test]
+async fn a_request_that_takes_too_long_is_stopped_with_408() {
+    // A "POP3 server" that accepts and never says a word.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let _held = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let desk = Desk::with(
+        WebConfig {
+            request_timeout: std::time::Duration::from_millis(300),
+            ..common::config()
+        },
+        |s| s,
+    )
+    .await;
+    let admin = desk.admin_session().await;
+    let settings = store::MailboxSettings {
+        name: "silent".into(),
+        host: "127.0.0.1".into(),
+        port,
+        tls: store::TlsMode::None,
+        username: "x".into(),
+        ..store::MailboxSettings::default()
+    };
+    let id = desk
+        .store
+        .add_mailbox(
+            &settings,
+            &secrecy::SecretString::from("x".to_string()),
+            NOW,
+        )
+        .await
+        .expect("add")
+        .id;
+    let started = std::time::Instant::now();
+    desk.post(&format!("/api/v1/mailboxes/{id}/test"))
+        .cookie(&admin)
+        .send()
+        .await
+        .assert_error(StatusCode::REQUEST_TIMEOUT, "timeout");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

@@ -34,7 +34,9 @@ impl PgDatabase {
             .await
             .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
         let _ = conn.close().await;
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(base, _)| base);
         PgDatabase {
             url: format!("{base}/{name}"),
             name,
