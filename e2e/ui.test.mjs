@@ -1,0 +1,634 @@
+// popdesk's web UI in headless Chromium (issue #6, "What must show").
+//
+// Run by crates/popdesk/tests/browser.rs, which starts Dovecot with three customer
+// mails, `popdesk serve` with a first admin, and a second, never set-up `popdesk serve`
+// for the first-run page, and passes their addresses in the environment.
+//
+// The main flow is one story in steps: sign in, add a mailbox from a preset, test the
+// connection, fetch, work the ticket, break a second mailbox, look at an XSS probe,
+// visit the admin pages, sign out. A step that fails marks the rest of the story as
+// not run (they need its outcome), screenshots the page as FAILED-<step>.png and
+// saves its HTML beside it. Every page visited is checked for labelled form fields,
+// its title and its security headers.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+import {
+  pollUntil,
+  pop3Uidls,
+  requireEnv,
+  screenshot,
+  securityHeaderProblems,
+  unlabelledFields,
+} from './lib.mjs';
+
+const env = requireEnv([
+  'BASE_URL',
+  'SETUP_BASE_URL',
+  'ADMIN_EMAIL',
+  'ADMIN_PASSWORD',
+  'DOVECOT_HOST',
+  'DOVECOT_POP3S_PORT',
+  'CA_FILE',
+  'MAILBOX_USER',
+  'MAILBOX_PASSWORD',
+  'ATTACHMENT_NAME',
+  'ATTACHMENT_CONTENT',
+  'ARTIFACTS',
+]);
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const BASE = new URL(env.BASE_URL);
+const SETUP_BASE = new URL(env.SETUP_BASE_URL);
+const ARTIFACTS = env.ARTIFACTS;
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+
+// Nothing hangs: whatever happens, this process ends before the Rust side's deadline.
+const overall = setTimeout(() => {
+  console.error('ui.test.mjs: overall time limit reached; giving up');
+  process.exit(2);
+}, Number(process.env.NODE_TIMEOUT_MS || 200_000));
+overall.unref();
+
+const STEP_TIMEOUT = 60_000;
+const dovecot = {
+  host: env.DOVECOT_HOST,
+  port: env.DOVECOT_POP3S_PORT,
+  ca: env.CA_FILE,
+  user: env.MAILBOX_USER,
+  password: env.MAILBOX_PASSWORD,
+};
+
+let browser;
+
+before(async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], timeout: 30_000 });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/**
+ * A browser context that watches everything: which documents came back with which
+ * headers, every request (only loopback may be contacted; anything else is blocked and
+ * remembered), every dialog (dismissed and remembered).
+ */
+async function watchedContext(options = {}) {
+  const context = await browser.newContext({ acceptDownloads: true, ...options });
+  context.setDefaultTimeout(10_000);
+  context.setDefaultNavigationTimeout(15_000);
+  const watch = { documents: [], requests: [], blocked: [], dialogs: [], context };
+  context.on('request', (request) => watch.requests.push(request.url()));
+  context.on('response', async (response) => {
+    if (response.request().resourceType() !== 'document') return;
+    const url = new URL(response.url());
+    if (url.origin !== BASE.origin && url.origin !== SETUP_BASE.origin) return;
+    watch.documents.push({
+      url: response.url(),
+      status: response.status(),
+      headers: await response.allHeaders().catch(() => response.headers()),
+    });
+  });
+  await context.route(
+    (url) => !['127.0.0.1', 'localhost'].includes(url.hostname) && !['data:', 'blob:', 'about:'].includes(url.protocol),
+    (route) => {
+      watch.blocked.push(route.request().url());
+      return route.abort('blockedbyclient');
+    },
+  );
+  context.on('page', (page) => watchPage(watch, page));
+  return watch;
+}
+
+function watchPage(watch, page) {
+  page.on('dialog', (dialog) => {
+    watch.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+    dialog.dismiss().catch(() => {});
+  });
+}
+
+// Which pages were checked for labels, and what was wrong on any of them.
+const checkedPages = new Map();
+
+/**
+ * After each navigation: the page loaded, its title says where we are, and every form
+ * field on it has a label. `name` keys the page in the final report.
+ */
+async function checkPage(page, name) {
+  await page.waitForLoadState('load');
+  const title = await page.title();
+  assert.match(title, / · popdesk$/, `${name}: the title "${title}" should read "<Page> · popdesk"`);
+  const unlabelled = await unlabelledFields(page);
+  assert.deepEqual(unlabelled, [], `${name} (${page.url()}): form fields without a label`);
+  checkedPages.set(name, page.url());
+}
+
+/** The path of the page's URL. */
+const pathOf = (page) => new URL(page.url()).pathname;
+
+/** Whether the Playwright locator is the focused element of its page. */
+const isFocused = (locator) => locator.evaluate((el) => el === document.activeElement).catch(() => false);
+
+/** Presses Tab until `locator` has focus (at most `limit` presses); returns the count. */
+async function tabTo(page, locator, limit, what) {
+  for (let n = 1; n <= limit; n += 1) {
+    await page.keyboard.press('Tab');
+    if (await isFocused(locator)) return n;
+  }
+  const active = await page.evaluate(() => document.activeElement?.outerHTML?.slice(0, 200));
+  assert.fail(`${limit} presses of Tab never reached ${what}; focus is on ${active}`);
+}
+
+/** Asserts the focused element can be seen: it has a box of some size on the page. */
+async function assertFocusVisible(locator, what) {
+  const box = await locator.boundingBox();
+  assert.ok(box && box.width > 0 && box.height > 0, `${what} has focus but no visible box: ${JSON.stringify(box)}`);
+}
+
+/** Signs in through the form. */
+async function signIn(page, email, password) {
+  await page.goto(new URL('/login', BASE).href);
+  await page.getByLabel('Email', { exact: true }).fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Sign in' }).click()]);
+}
+
+// ---------------------------------------------------------------------------------------
+// The story: steps share one signed-in page and depend on the ones before.
+
+describe('an admin and an agent at work', () => {
+  let watch;
+  let page;
+  let broken = null; // the first step that failed
+  const state = {};
+
+  before(async () => {
+    watch = await watchedContext({ viewport: { width: 1280, height: 900 } });
+    page = await watch.context.newPage();
+  });
+  after(async () => {
+    await watch?.context.close();
+  });
+
+  /** One step of the story: skipped once an earlier step failed, evidence kept on failure. */
+  function step(name, body) {
+    test(name, { timeout: STEP_TIMEOUT }, async (t) => {
+      if (broken) {
+        t.skip(`not run: it needs "${broken}", which failed`);
+        return;
+      }
+      try {
+        await body();
+      } catch (error) {
+        broken = name;
+        const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+        await screenshot(page, ARTIFACTS, `FAILED-${slug}`).catch(() => {});
+        await page.content().then((html) => fs.writeFileSync(path.join(ARTIFACTS, `FAILED-${slug}.html`), html)).catch(() => {});
+        throw error;
+      }
+    });
+  }
+
+  step('a wrong password on the sign-in page shows the alert', async () => {
+    const response = await page.goto(new URL('/tickets', BASE).href);
+    assert.ok(response, 'the server answered');
+    assert.equal(pathOf(page), '/login', 'a signed-out visitor is sent to the sign-in page');
+    await checkPage(page, 'sign-in');
+    await screenshot(page, ARTIFACTS, '01-sign-in');
+    await page.getByLabel('Email', { exact: true }).fill(env.ADMIN_EMAIL);
+    await page.getByLabel('Password', { exact: true }).fill('not the password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'The email or password is wrong.' }).waitFor();
+    assert.equal(pathOf(page), '/login');
+    await checkPage(page, 'sign-in with error');
+  });
+
+  step('signs in through the form and sees the navigation', async () => {
+    await page.getByLabel('Email', { exact: true }).fill(env.ADMIN_EMAIL);
+    await page.getByLabel('Password', { exact: true }).fill(env.ADMIN_PASSWORD);
+    await Promise.all([page.waitForURL((url) => url.pathname !== '/login'), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await checkPage(page, 'home');
+    for (const link of ['Tickets', 'Mailboxes', 'Failed messages', 'Users', 'API tokens']) {
+      await page.getByRole('navigation').getByRole('link', { name: link, exact: true }).waitFor();
+    }
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  });
+
+  step('adds a mailbox with the "Other POP3 server" preset', async () => {
+    await page.getByRole('link', { name: 'Mailboxes', exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/mailboxes');
+    await checkPage(page, 'mailboxes (empty)');
+    await page.getByRole('link', { name: 'Add mailbox' }).click();
+    await page.waitForURL((url) => url.pathname === '/mailboxes/new');
+    await checkPage(page, 'add mailbox');
+    for (const preset of ['Gmail', 'Microsoft 365', 'Other POP3 server']) {
+      await page.getByRole('link', { name: preset, exact: true }).waitFor();
+    }
+    await page.getByRole('link', { name: 'Gmail', exact: true }).click();
+    await page.waitForURL((url) => url.searchParams.get('preset') === 'gmail');
+    await checkPage(page, 'add mailbox (Gmail)');
+    assert.equal(await page.getByLabel('Host', { exact: true }).inputValue(), 'pop.gmail.com');
+    const gmailText = await page.locator('main').innerText();
+    assert.match(gmailText, /recent/i, 'the Gmail preset explains recent mode');
+    await screenshot(page, ARTIFACTS, '05-add-mailbox-gmail-preset');
+
+    await page.getByRole('link', { name: 'Other POP3 server', exact: true }).click();
+    await page.waitForURL((url) => url.searchParams.get('preset') === 'generic');
+    await checkPage(page, 'add mailbox (generic)');
+    assert.equal(await page.getByLabel('Port', { exact: true }).inputValue(), '995', 'the preset fills port 995');
+    const security = await page.getByLabel('Security', { exact: true }).evaluate((el) => el.selectedOptions[0]?.textContent ?? el.value);
+    assert.match(security, /TLS/i, `the preset chooses TLS, not "${security}"`);
+    assert.doesNotMatch(security, /STARTTLS|STLS|none|unencrypted|plain/i, `the preset chooses implicit TLS, not "${security}"`);
+    await screenshot(page, ARTIFACTS, '05-add-mailbox-generic-preset');
+
+    await page.getByLabel('Name', { exact: true }).fill('Support desk');
+    await page.getByLabel('Host', { exact: true }).fill(env.DOVECOT_HOST);
+    await page.getByLabel('Port', { exact: true }).fill(env.DOVECOT_POP3S_PORT);
+    await page.getByLabel('Username', { exact: true }).fill(env.MAILBOX_USER);
+    await page.getByLabel('Password or token', { exact: true }).fill(env.MAILBOX_PASSWORD);
+    await page.getByLabel('CA certificate file', { exact: true }).fill(env.CA_FILE);
+    await page.getByLabel('Poll every (seconds)', { exact: true }).fill('3600');
+    // Added disabled, so the scheduler stays away until "Test connection" was seen to
+    // change nothing.
+    await page.getByLabel('Enabled', { exact: true }).uncheck();
+    await page.getByRole('button', { name: 'Add mailbox' }).click();
+    await page.waitForURL((url) => /^\/mailboxes\/\d+$/.test(url.pathname));
+    await checkPage(page, 'mailbox');
+    state.mailboxUrl = page.url();
+    await page.getByRole('button', { name: 'Enable', exact: true }).waitFor();
+  });
+
+  step('"Test connection" shows capabilities and the count, and changes nothing', async () => {
+    const before = await pop3Uidls(dovecot);
+    assert.equal(before.length, 3, `Dovecot holds the three test mails: ${before}`);
+    await page.getByRole('button', { name: 'Test connection' }).click();
+    await page.waitForLoadState('load');
+    await page.getByText(/\b3 messages\b/).first().waitFor({ timeout: 20_000 });
+    const text = await page.locator('main').innerText();
+    assert.match(text, /\bUIDL\b/, 'the capabilities Dovecot announced are listed');
+    assert.match(text, /\bPIPELINING\b/, 'the capabilities Dovecot announced are listed');
+    await checkPage(page, 'mailbox after test');
+    await screenshot(page, ARTIFACTS, '06-mailbox-tested');
+    const after = await pop3Uidls(dovecot);
+    assert.deepEqual(after, before, 'Test connection left every message on the server');
+  });
+
+  step('"Fetch now" brings the mail in as tickets', async () => {
+    await page.getByRole('button', { name: 'Enable', exact: true }).click();
+    await page.getByRole('button', { name: 'Disable', exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Fetch now' }).click();
+    await page.waitForLoadState('load');
+    await pollUntil(
+      async () => {
+        await page.goto(new URL('/tickets', BASE).href);
+        const subjects = await page.getByRole('link', { name: /^(Printer on fire|XSS probe)$/ }).count();
+        return subjects === 2;
+      },
+      30_000,
+      'the tickets "Printer on fire" and "XSS probe" in the list',
+      1000,
+    );
+    await checkPage(page, 'tickets');
+    for (const column of ['Number', 'Subject', 'Requester', 'Mailbox', 'Status', 'Last activity']) {
+      await page.getByRole('columnheader', { name: column, exact: true }).waitFor();
+    }
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'Printer on fire', exact: true }) });
+    const rowText = await row.innerText();
+    assert.match(rowText, /dana@customer\.example|Dana Whitfield/, `the requester shows: ${rowText}`);
+    assert.match(rowText, /Support desk/, `the mailbox shows: ${rowText}`);
+    assert.match(rowText, /\bNew\b/, `a new ticket says so: ${rowText}`);
+    await screenshot(page, ARTIFACTS, '02-tickets');
+    assert.deepEqual(await pop3Uidls(dovecot), [], 'the fetch took every message off the server');
+  });
+
+  step('the ticket list filters by text in the subject', async () => {
+    await page.getByLabel('Search', { exact: true }).fill('printer');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL((url) => url.searchParams.get('q') === 'printer');
+    await checkPage(page, 'tickets filtered');
+    await page.getByRole('link', { name: 'Printer on fire', exact: true }).waitFor();
+    assert.equal(await page.getByRole('link', { name: 'XSS probe', exact: true }).count(), 0, 'the filter hides other tickets');
+  });
+
+  step('the ticket shows sanitized HTML with its inline image, and folds quoted text', async () => {
+    await page.getByRole('link', { name: 'Printer on fire', exact: true }).click();
+    await page.waitForURL((url) => /^\/tickets\/\d+$/.test(url.pathname));
+    state.ticketUrl = page.url();
+    await checkPage(page, 'ticket');
+    assert.ok((await page.locator('article').count()) >= 2, 'the mail and the reply are two entries');
+
+    const frameElement = page.locator('iframe').first();
+    const sandbox = await frameElement.getAttribute('sandbox');
+    assert.notEqual(sandbox, null, 'mail HTML is in a sandboxed iframe');
+    assert.ok(!sandbox.split(/\s+/).includes('allow-scripts'), `the sandbox must not allow scripts: "${sandbox}"`);
+    assert.match(await frameElement.getAttribute('src'), /^\/messages\/\d+\/html$/);
+    const frame = await (await frameElement.elementHandle()).contentFrame();
+    assert.ok(frame, 'the frame has a document');
+    await frame.waitForLoadState('load');
+    await frame.locator('b', { hasText: 'literally on fire' }).waitFor();
+    assert.equal(await frame.locator('table td', { hasText: 'PRN-3' }).count(), 1, 'the table survives sanitizing');
+    const image = frame.locator('img[alt="flames"]');
+    await image.waitFor();
+    await pollUntil(
+      () => image.evaluate((img) => img.complete && img.naturalWidth > 0),
+      10_000,
+      'the inline cid: image loaded (naturalWidth > 0)',
+      200,
+    );
+    assert.match(await image.getAttribute('src'), /^\/messages\/\d+\/cid\//, 'cid: points at the stored image');
+
+    const reply = page.getByText('Update: the fire is out, but the printer smells of toast.');
+    assert.ok(await reply.isVisible(), 'the reply text is shown first, unfolded');
+    const quoted = page.locator('details', { hasText: 'earlier text' });
+    assert.equal(await quoted.count(), 1, 'the quoted history is in a <details>');
+    assert.equal(await quoted.evaluate((d) => d.open), false, 'the quoted history starts folded');
+    assert.equal((await quoted.locator('summary').innerText()).trim(), 'Quoted text');
+    assert.equal(await page.getByText('earlier text: the printer on floor 3').isVisible(), false, 'folded text is hidden');
+    await quoted.locator('summary').click();
+    assert.equal(await quoted.evaluate((d) => d.open), true, 'a click unfolds it');
+    await quoted.locator('summary').click();
+    await screenshot(page, ARTIFACTS, '03-ticket');
+  });
+
+  step('the attachment downloads byte for byte, as an attachment', async () => {
+    const link = page.getByRole('link', { name: new RegExp(env.ATTACHMENT_NAME.replace('.', '\\.')) });
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    assert.equal(download.suggestedFilename(), env.ATTACHMENT_NAME);
+    const saved = path.join(ARTIFACTS, `downloaded-${env.ATTACHMENT_NAME}`);
+    await download.saveAs(saved);
+    assert.equal(fs.readFileSync(saved, 'utf8'), env.ATTACHMENT_CONTENT, 'the downloaded file is what was sent');
+    // The same URL again, to read the headers the download came with.
+    const response = await watch.context.request.get(download.url());
+    assert.equal(response.status(), 200);
+    const headers = response.headers();
+    assert.match(headers['content-disposition'] ?? '', /^attachment\b/i, `Content-Disposition: ${headers['content-disposition']}`);
+    assert.match(headers['content-disposition'], /report\.txt/);
+    assert.equal(headers['x-content-type-options'], 'nosniff');
+    assert.doesNotMatch(headers['content-type'] ?? '', /html|javascript|svg/i, 'a safe content type');
+  });
+
+  step('changing the status to Pending shows it, with a history line', async () => {
+    const status = page.getByLabel('Status', { exact: true });
+    await status.selectOption({ label: 'Pending' });
+    await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Change status' }).click()]);
+    await page.waitForURL((url) => url.pathname === new URL(state.ticketUrl).pathname);
+    await checkPage(page, 'ticket after status change');
+    const selected = await page.getByLabel('Status', { exact: true }).evaluate((el) => el.selectedOptions[0]?.textContent.trim());
+    assert.equal(selected, 'Pending', 'the status field shows the new status');
+    // Pending somewhere other than the select: the badge or the history line.
+    const mentions = page.locator('xpath=//body//*[not(self::option) and not(self::select) and not(self::script)][contains(translate(normalize-space(text()), "PENDING", "pending"), "pending")]');
+    await mentions.first().waitFor();
+    const history = page.getByText(/(open|new)\W+(to|→|->)\W+pending/i);
+    assert.ok((await history.count()) >= 1, 'the history says the status went from Open to Pending');
+  });
+
+  step('an internal note appears on the ticket', async () => {
+    const note = `Called the fire brigade, ETA 5 minutes (${Date.now()}).`;
+    await page.getByLabel('Internal note', { exact: true }).fill(note);
+    await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Add note' }).click()]);
+    await page.getByText(note).waitFor();
+    await checkPage(page, 'ticket after note');
+    state.note = note;
+  });
+
+  step('the ticket page can be worked with the keyboard', async () => {
+    await page.goto(state.ticketUrl);
+    await page.locator('body').focus();
+    const status = page.getByLabel('Status', { exact: true });
+    const button = page.getByRole('button', { name: 'Change status' });
+    const presses = await tabTo(page, status, 150, 'the Status select');
+    await assertFocusVisible(status, 'the Status select');
+    await tabTo(page, button, 10, 'the "Change status" button');
+    await assertFocusVisible(button, 'the "Change status" button');
+    console.log(`# keyboard: the Status select is ${presses} Tab presses from the top`);
+  });
+
+  step('the ticket list and the ticket page fit a phone', async () => {
+    const phone = await watch.context.newPage();
+    try {
+      await phone.setViewportSize({ width: 390, height: 844 });
+      for (const [name, url] of [['10-phone-tickets', new URL('/tickets', BASE).href], ['11-phone-ticket', state.ticketUrl]]) {
+        await phone.goto(url);
+        await checkPage(phone, `${name} (phone)`);
+        const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        await screenshot(phone, ARTIFACTS, name);
+        assert.ok(overflow <= 1, `${name}: the page is ${overflow}px wider than a 390px phone screen`);
+      }
+    } finally {
+      await phone.close();
+    }
+  });
+
+  step('a mailbox with a wrong password shows "authentication failed" on its page', async () => {
+    await page.goto(new URL('/mailboxes/new?preset=generic', BASE).href);
+    await checkPage(page, 'add mailbox (second)');
+    await page.getByLabel('Name', { exact: true }).fill('Wrong password');
+    await page.getByLabel('Host', { exact: true }).fill(env.DOVECOT_HOST);
+    await page.getByLabel('Port', { exact: true }).fill(env.DOVECOT_POP3S_PORT);
+    await page.getByLabel('Username', { exact: true }).fill(env.MAILBOX_USER);
+    await page.getByLabel('Password or token', { exact: true }).fill('not-the-mailbox-password');
+    await page.getByLabel('CA certificate file', { exact: true }).fill(env.CA_FILE);
+    await page.getByRole('button', { name: 'Add mailbox' }).click();
+    await page.waitForURL((url) => /^\/mailboxes\/\d+$/.test(url.pathname));
+    const mailboxUrl = page.url();
+    await page.getByRole('button', { name: 'Fetch now' }).click();
+    await page.waitForLoadState('load');
+    await pollUntil(
+      async () => {
+        await page.goto(mailboxUrl);
+        const alerts = await page.getByRole('alert').allInnerTexts();
+        return alerts.some((text) => /authentication failed/i.test(text));
+      },
+      30_000,
+      'role=alert with "authentication failed" on the mailbox page',
+      1000,
+    );
+    await checkPage(page, 'mailbox with error');
+    await screenshot(page, ARTIFACTS, '06-mailbox-authentication-failed');
+
+    await page.goto(new URL('/mailboxes', BASE).href);
+    await checkPage(page, 'mailboxes');
+    const row = page.getByRole('row').filter({ hasText: 'Wrong password' });
+    assert.match(await row.innerText(), /authentication failed/i, 'the list shows the error at a glance');
+    await screenshot(page, ARTIFACTS, '04-mailboxes');
+  });
+
+  step('an XSS probe in a mail body runs nothing and loads nothing', async () => {
+    const requestsBefore = watch.requests.length;
+    await page.goto(new URL('/tickets', BASE).href);
+    await page.getByRole('link', { name: 'XSS probe', exact: true }).click();
+    await page.waitForURL((url) => /^\/tickets\/\d+$/.test(url.pathname));
+    await checkPage(page, 'XSS ticket');
+    await page.getByText('XSS probe').first().waitFor();
+    const frameElement = page.locator('iframe').first();
+    const sandbox = await frameElement.getAttribute('sandbox');
+    assert.notEqual(sandbox, null, 'the mail HTML is sandboxed');
+    assert.ok(!sandbox.split(/\s+/).includes('allow-scripts'), `sandbox "${sandbox}" allows scripts`);
+    const frameSrc = new URL(await frameElement.getAttribute('src'), BASE).href;
+    const frame = await (await frameElement.elementHandle()).contentFrame();
+    await frame.waitForLoadState('load');
+    await frame.getByText('XSS probe: nothing below may run.').waitFor();
+    // Time for a refresh, an onerror, a toggle event to fire if any survived.
+    await page.waitForTimeout(1500);
+    const link = frame.getByText('click', { exact: true });
+    if ((await link.count()) > 0) await link.first().click({ timeout: 2000 }).catch(() => {});
+    await page.waitForTimeout(500);
+
+    assert.deepEqual(watch.dialogs, [], 'no alert/confirm/prompt fired');
+    for (const f of page.frames()) {
+      const pwned = await f.evaluate(() => typeof window.__pwned).catch((e) => `unreadable: ${e.message}`);
+      assert.equal(pwned, 'undefined', `window.__pwned in frame ${f.url()}`);
+    }
+    assert.equal(frame.url(), frameSrc, 'the mail did not navigate its frame (meta refresh, form, link)');
+    const remote = watch.requests.slice(requestsBefore).filter((url) => url.includes('127.0.0.2'));
+    assert.deepEqual(remote, [], 'nothing was requested from the addresses the mail names');
+    assert.deepEqual(watch.blocked, [], 'nothing tried to leave loopback');
+
+    const leftovers = await frame.evaluate(() => {
+      const found = [];
+      for (const el of document.querySelectorAll('*')) {
+        const tag = el.tagName.toLowerCase();
+        if (['script', 'iframe', 'frame', 'object', 'embed', 'form', 'meta', 'base', 'link', 'svg', 'math'].includes(tag)) {
+          found.push(`<${tag}>`);
+        }
+        for (const attr of el.attributes) {
+          if (/^on/i.test(attr.name)) found.push(`${tag}[${attr.name}]`);
+          if (/javascript:|127\.0\.0\.2/i.test(attr.value)) found.push(`${tag}[${attr.name}="${attr.value}"]`);
+        }
+        if (tag === 'style' && /@import|javascript:|127\.0\.0\.2/i.test(el.textContent)) found.push(`<style>${el.textContent}`);
+      }
+      return found;
+    });
+    assert.deepEqual(leftovers, [], 'the sanitized mail keeps nothing active');
+    await screenshot(page, ARTIFACTS, '12-xss-probe-ticket');
+  });
+
+  step('failed messages, users and API tokens pages work', async () => {
+    await page.getByRole('navigation').getByRole('link', { name: 'Failed messages', exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/messages');
+    await checkPage(page, 'failed messages');
+    await screenshot(page, ARTIFACTS, '07-failed-messages');
+
+    await page.getByRole('navigation').getByRole('link', { name: 'Users', exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/users');
+    await checkPage(page, 'users');
+    await page.getByLabel('Email', { exact: true }).fill('agent@example.org');
+    await page.getByLabel('Name', { exact: true }).fill('Alex Agent');
+    await page.getByLabel('Role', { exact: true }).selectOption({ label: 'Agent' });
+    await page.getByLabel('Password', { exact: true }).fill('agent password 12345');
+    await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Add user' }).click()]);
+    await page.getByRole('row').filter({ hasText: 'agent@example.org' }).waitFor();
+    await checkPage(page, 'users after add');
+    await screenshot(page, ARTIFACTS, '08-users');
+
+    await page.getByRole('navigation').getByRole('link', { name: 'API tokens', exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/tokens');
+    await checkPage(page, 'API tokens');
+    await page.getByLabel('Token name', { exact: true }).fill('Reporting export');
+    await page.getByLabel('Role', { exact: true }).selectOption({ index: 0 });
+    await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Create token' }).click()]);
+    await checkPage(page, 'API tokens after create');
+    await page.getByText('Reporting export').first().waitFor();
+    // The secret: the longest token-like word on the page, shown this once.
+    const words = (await page.locator('main').innerText()).match(/[A-Za-z0-9_-]{24,}/g) ?? [];
+    assert.ok(words.length > 0, 'the new token is shown');
+    const secret = words.sort((a, b) => b.length - a.length)[0];
+    await screenshot(page, ARTIFACTS, '09-api-tokens');
+    const response = await watch.context.request.get(new URL('/api/v1/session', BASE).href, {
+      headers: { Authorization: `Bearer ${secret}` },
+    });
+    assert.equal(response.status(), 200, `the token shown (${secret.slice(0, 6)}…) works on the API`);
+    await page.reload();
+    assert.ok(!(await page.content()).includes(secret), 'the token is shown only once');
+  });
+
+  step('security headers on every page: CSP without inline script, nosniff, no framing', async () => {
+    assert.ok(watch.documents.length >= 10, `documents seen: ${watch.documents.length}`);
+    const problems = [];
+    for (const doc of watch.documents) {
+      const type = doc.headers['content-type'] ?? '';
+      if (!type.startsWith('text/html') || doc.status >= 300) continue;
+      const mailHtml = /^\/messages\/\d+\/html$/.test(new URL(doc.url).pathname);
+      for (const problem of securityHeaderProblems(doc.headers, { mailHtml })) {
+        problems.push(`${new URL(doc.url).pathname}: ${problem}`);
+      }
+    }
+    assert.deepEqual([...new Set(problems)], []);
+    const mailFrames = watch.documents.filter((d) => /^\/messages\/\d+\/html$/.test(new URL(d.url).pathname));
+    assert.ok(mailFrames.length >= 2, 'the mail HTML documents were checked too');
+  });
+
+  step('signs out, and the tickets are behind the sign-in again', async () => {
+    await Promise.all([page.waitForURL((url) => url.pathname === '/login'), page.getByRole('button', { name: 'Sign out' }).click()]);
+    await checkPage(page, 'signed out');
+    await page.goto(new URL('/tickets', BASE).href);
+    assert.equal(pathOf(page), '/login', '/tickets redirects to the sign-in page');
+    const response = await watch.context.request.get(new URL('/api/v1/session', BASE).href);
+    assert.equal(response.status(), 401, 'the session is gone on the server too');
+  });
+
+  step('every page the story visited had labelled fields (the list)', async () => {
+    for (const name of ['sign-in', 'tickets', 'ticket', 'mailboxes', 'add mailbox (generic)', 'mailbox', 'failed messages', 'users', 'API tokens']) {
+      assert.ok(checkedPages.has(name), `the page "${name}" was checked`);
+    }
+    console.log(`# pages checked for labels and titles: ${[...checkedPages.keys()].join(', ')}`);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// On their own: keyboard sign-in, first-run setup.
+
+test('signing in works with the keyboard alone', { timeout: STEP_TIMEOUT }, async () => {
+  const watch = await watchedContext();
+  try {
+    const page = await watch.context.newPage();
+    await page.goto(new URL('/login', BASE).href);
+    const email = page.getByLabel('Email', { exact: true });
+    const password = page.getByLabel('Password', { exact: true });
+    await tabTo(page, email, 15, 'the Email field');
+    await assertFocusVisible(email, 'the Email field');
+    await page.keyboard.type(env.ADMIN_EMAIL);
+    await page.keyboard.press('Tab');
+    assert.ok(await isFocused(password), 'one Tab from Email is Password');
+    await assertFocusVisible(password, 'the Password field');
+    await page.keyboard.type(env.ADMIN_PASSWORD);
+    await Promise.all([page.waitForURL((url) => url.pathname !== '/login'), page.keyboard.press('Enter')]);
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  } finally {
+    await watch.context.close();
+  }
+});
+
+test('a new install starts at the setup page, which is gone once the admin exists', { timeout: STEP_TIMEOUT }, async () => {
+  const watch = await watchedContext();
+  const page = await watch.context.newPage();
+  try {
+    await page.goto(SETUP_BASE.href);
+    assert.equal(pathOf(page), '/setup', '/ leads to the setup page while there is no user');
+    await checkPage(page, 'setup');
+    await screenshot(page, ARTIFACTS, '00-setup');
+    await page.getByLabel('Email', { exact: true }).fill('setup-admin@example.org');
+    await page.getByLabel('Name', { exact: true }).fill('Sam Setup');
+    await page.getByLabel('Password', { exact: true }).fill('setup admin password 1');
+    await Promise.all([page.waitForURL((url) => url.pathname !== '/setup'), page.getByRole('button', { name: 'Create admin' }).click()]);
+    if (pathOf(page) === '/login') {
+      await signIn(page, 'setup-admin@example.org', 'setup admin password 1');
+    }
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    const again = await page.goto(new URL('/setup', SETUP_BASE).href);
+    assert.ok(
+      pathOf(page) !== '/setup' || again.status() >= 400,
+      `/setup still answers ${again.status()} after the admin exists`,
+    );
+    assert.equal(await page.getByRole('button', { name: 'Create admin' }).count(), 0, 'no second admin from the setup form');
+  } catch (error) {
+    await screenshot(page, ARTIFACTS, 'FAILED-setup').catch(() => {});
+    throw error;
+  } finally {
+    await watch.context.close();
+  }
+});
