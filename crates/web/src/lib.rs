@@ -19,6 +19,7 @@ mod headers;
 mod input;
 pub mod openapi;
 pub mod ops;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -203,6 +204,7 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .nest("/api/v1", api::router(&state))
         .merge(api::messages::root_router(&state))
+        .merge(ui::router(&state))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

@@ -1,0 +1,102 @@
+//! `/messages/{id}/html`: a message's sanitized HTML as a document of its own, for the
+//! `<iframe sandbox>` on the ticket page. Mail HTML is never part of a page: here it
+//! runs under a policy that forbids scripts, plugins and remote loads, and is framed
+//! only by popdesk's own pages.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
+use store::TicketEntry;
+
+use crate::AppState;
+use crate::ui::display::person;
+use crate::ui::form::PagePath;
+use crate::ui::page;
+use crate::ui::viewer::Viewer;
+
+/// The mail document's content policy: a sandbox (no scripts, no forms, no top-level
+/// navigation; same origin only so its images carry the session cookie), nothing loads
+/// but popdesk's own images (the inline `cid:` ones) and `data:` images, styles only
+/// inline (mail carries its own), framed only by popdesk.
+pub const MAIL_CSP: &str = "sandbox allow-same-origin allow-popups; default-src 'none'; \
+img-src 'self' data:; style-src 'unsafe-inline'; frame-ancestors 'self'";
+
+#[derive(Template)]
+#[template(path = "mail_html.html")]
+struct MailDocument {
+    title: String,
+    /// Sanitized when the message was processed; see the template.
+    body: String,
+}
+
+/// The ticket entry made from a stored message, if any.
+async fn entry(
+    state: &AppState,
+    raw_message_id: i64,
+) -> Result<Option<TicketEntry>, store::StoreError> {
+    let Some(record) = state.store().processing_record(raw_message_id).await? else {
+        return Ok(None);
+    };
+    let Some(ticket_id) = record.ticket_id else {
+        return Ok(None);
+    };
+    Ok(state
+        .store()
+        .ticket_entries(ticket_id)
+        .await?
+        .into_iter()
+        .find(|entry| entry.raw_message_id == raw_message_id))
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PagePath(id): PagePath<i64>,
+) -> Response {
+    let entry = match entry(&state, id).await {
+        Ok(entry) => entry,
+        Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
+    };
+    let Some((entry, html)) = entry.and_then(|e| e.html_body.clone().map(|html| (e, html))) else {
+        return page::not_found(
+            &state,
+            Some(&viewer),
+            format!("Message #{id} has no formatted (HTML) text."),
+        );
+    };
+    let document = MailDocument {
+        title: format!(
+            "Message from {}",
+            person(entry.from_address.as_deref(), entry.from_name.as_deref())
+        ),
+        body: html,
+    };
+    let html = match document.render() {
+        Ok(html) => html,
+        Err(error) => {
+            tracing::error!(%error, "could not render a mail document");
+            return page::error(
+                &state,
+                Some(&viewer),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The message could not be shown; the details are in the server's log.",
+            );
+        }
+    };
+    let mut response = html.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(MAIL_CSP),
+    );
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
+    response
+}

@@ -1,0 +1,164 @@
+//! The HTML web UI: server-rendered pages (askama templates in `crates/web/templates/`)
+//! for agents working tickets and admins running mailboxes, enhanced by htmx where a
+//! round trip without a page load reads better. Every main flow works without
+//! JavaScript: plain forms, POST, then `303 See Other` to the next page.
+//!
+//! The UI holds no rules of its own: it signs in, changes tickets, mailboxes, users and
+//! tokens through the API's handlers (called as functions), so validation, the
+//! last-admin rule and scheduler reloads are the API's, once.
+//!
+//! # Routes and labels
+//!
+//! These are a contract with the browser tests: names of pages, fields and buttons.
+//!
+//! | route | page |
+//! |---|---|
+//! | `GET /` | 303 to `/tickets`, `/login`, or `/setup` while no user exists |
+//! | `GET/POST /setup` | first admin: "Email", "Name", "Password", button "Create admin"; then 303 to `/mailboxes/new` |
+//! | `GET/POST /login`, `POST /logout` | "Email", "Password", "Sign in"; "Sign out" in the navigation |
+//! | `GET /tickets?status=&mailbox=&q=&page=` | filters "Status", "Mailbox", "Search", button "Filter"; counts per status; table; "Previous"/"Next" |
+//! | `GET /tickets/{number}` | the thread; "Status" + "Change status", "Internal note" + "Add note" |
+//! | `POST /tickets/{number}/status`, `/notes` | fields `status`, `body` |
+//! | `GET /messages/{id}/html` | a message's sanitized HTML, for the sandboxed iframe only |
+//! | `GET /mailboxes`, `/mailboxes/new?preset=`, `/mailboxes/{id}` | health, presets, edit, test, fetch, history |
+//! | `POST /mailboxes`, `/mailboxes/{id}`, `/{id}/test`, `/{id}/fetch`, `/{id}/enabled`, `/{id}/delete` | |
+//! | `GET /messages?status=failed\|ignored`, `/messages/{id}`, `POST /messages/{id}/reprocess` | |
+//! | `GET/POST /users`, `POST /users/{id}/role`, `/{id}/enabled`, `/{id}/delete` | |
+//! | `GET/POST /tokens`, `POST /tokens/{id}/revoke` | |
+//! | `GET /assets/{htmx.min.js,app.css,app.js}` | built into the binary |
+//!
+//! # Safety in the browser
+//!
+//! - Every page: the content policy in [`PAGE_CSP`] (no inline script or style at all),
+//!   `X-Frame-Options: DENY`, `Cache-Control: no-store` (pages hold customer mail).
+//! - Mail HTML never enters a page: it is served alone by `/messages/{id}/html` under a
+//!   sandboxing policy and shown in `<iframe sandbox>` without `allow-scripts`.
+//! - Every POST passes the cross-site check (`Sec-Fetch-Site`/`Origin`) and, from a
+//!   signed-in page, the form token (see [`viewer`]).
+
+mod assets;
+mod display;
+mod flash;
+mod form;
+mod mail_html;
+mod mailboxes;
+mod messages;
+mod page;
+mod presets;
+mod sign_in;
+mod tickets;
+mod tokens;
+mod users;
+mod viewer;
+
+pub use mail_html::MAIL_CSP;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The content policy of every page: nothing inline, nothing from elsewhere, frames
+/// only from popdesk itself (the mail iframe), never framed by anyone.
+pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+img-src 'self' data:; frame-src 'self'; frame-ancestors 'none'; form-action 'self'; \
+base-uri 'none'; object-src 'none'";
+
+/// The UI's routes, with their own not-found page for every path nobody else answers.
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(sign_in::home))
+        .route("/setup", get(sign_in::setup_form).post(sign_in::setup))
+        .route("/login", get(sign_in::login_form).post(sign_in::login))
+        .route("/logout", post(sign_in::logout))
+        .route("/tickets", get(tickets::list))
+        .route("/tickets/{number}", get(tickets::show))
+        .route("/tickets/{number}/status", post(tickets::change_status))
+        .route("/tickets/{number}/notes", post(tickets::add_note))
+        // `/messages/{id}/cid/{content_id}` (inline images) is the API's, beside these.
+        .route("/messages", get(messages::list))
+        .route("/messages/{id}", get(messages::show))
+        .route("/messages/{id}/html", get(mail_html::show))
+        .route("/messages/{id}/reprocess", post(messages::reprocess))
+        .route("/mailboxes", get(mailboxes::list).post(mailboxes::create))
+        .route("/mailboxes/new", get(mailboxes::new_form))
+        .route(
+            "/mailboxes/{id}",
+            get(mailboxes::show).post(mailboxes::update),
+        )
+        .route("/mailboxes/{id}/test", post(mailboxes::test))
+        .route("/mailboxes/{id}/fetch", post(mailboxes::fetch))
+        .route("/mailboxes/{id}/enabled", post(mailboxes::set_enabled))
+        .route(
+            "/mailboxes/{id}/delete",
+            get(mailboxes::confirm_delete).post(mailboxes::delete),
+        )
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}/role", post(users::set_role))
+        .route("/users/{id}/enabled", post(users::set_enabled))
+        .route(
+            "/users/{id}/delete",
+            get(users::confirm_delete).post(users::delete),
+        )
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}/revoke", post(tokens::revoke))
+        .route("/assets/htmx.min.js", get(assets::htmx))
+        .route("/assets/app.css", get(assets::app_css))
+        .route("/assets/app.js", get(assets::app_js))
+        .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), cross_site_check))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("content-security-policy"),
+            HeaderValue::from_static(PAGE_CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+}
+
+/// The API's cross-site check in front of every UI route; its refusal (a JSON error,
+/// made for API clients) becomes the 403 page.
+async fn cross_site_check(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = crate::auth::csrf::check(State(state.clone()), request, next).await;
+    let refused = response.status() == StatusCode::FORBIDDEN
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if refused {
+        page::forbidden(&state, None, form::FORM_REFUSED)
+    } else {
+        response
+    }
+}
+
+/// Any path no route answers: the 404 page (JSON under `/api/`, where clients expect
+/// it).
+async fn not_found(State(state): State<AppState>, request: Request) -> Response {
+    if request.uri().path().starts_with("/api/") {
+        return ApiError::not_found("there is no such route").into_response();
+    }
+    let (mut parts, _body) = request.into_parts();
+    let viewer = {
+        use axum::extract::FromRequestParts as _;
+        viewer::Viewer::from_request_parts(&mut parts, &state)
+            .await
+            .ok()
+    };
+    page::not_found(
+        &state,
+        viewer.as_ref(),
+        "There is no page at this address. It may have been moved, or the link was mistyped.",
+    )
+}

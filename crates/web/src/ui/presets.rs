@@ -1,0 +1,88 @@
+//! Provider presets for a new mailbox: what to fill in, and what the provider's POP3
+//! does that an admin would not guess (DESIGN.md, "What POP3 gives us").
+
+/// A provider's settings and the sentences that explain its POP3.
+#[derive(Debug)]
+pub(crate) struct Preset {
+    /// The `?preset=` value.
+    pub key: &'static str,
+    /// The button's text.
+    pub label: &'static str,
+    pub host: &'static str,
+    pub port: u16,
+    /// `implicit`, `starttls` or `none`.
+    pub tls: &'static str,
+    /// The sign-in method to start with.
+    pub auth_method: &'static str,
+    /// What goes in "Username".
+    pub username_hint: &'static str,
+    /// A sentence or two per paragraph.
+    pub about: &'static [&'static str],
+}
+
+pub(crate) const GMAIL: Preset = Preset {
+    key: "gmail",
+    label: "Gmail",
+    host: "pop.gmail.com",
+    port: 995,
+    tls: "implicit",
+    auth_method: "auto",
+    username_hint: "The full address, e.g. support@example.com; prefix it with recent: for recent mode.",
+    about: &[
+        "What Gmail does after popdesk downloads and deletes a message depends on the \
+         account's setting “When messages are accessed with POP” (Gmail settings, \
+         Forwarding and POP/IMAP): keep Gmail's copy in the inbox, mark it as read, archive \
+         it, or delete it. So mail may stay in Gmail; popdesk still fetches it only once.",
+        "Recent mode (the username prefixed with recent:) shows the last 30 days of mail \
+         again, including mail read elsewhere; popdesk recognises what it already has by \
+         its UIDL and skips it.",
+        "Gmail does not take the account's normal password: use an app password (it needs \
+         2-step verification on the Google account), or an OAuth2 access token with the \
+         sign-in method XOAUTH2.",
+    ],
+};
+
+pub(crate) const MICROSOFT_365: Preset = Preset {
+    key: "microsoft365",
+    label: "Microsoft 365",
+    host: "outlook.office365.com",
+    port: 995,
+    tls: "implicit",
+    auth_method: "xoauth2",
+    username_hint: "The mailbox's address, e.g. support@example.com.",
+    about: &[
+        "Microsoft has turned basic authentication (a password) off for POP3 in Microsoft \
+         365, so popdesk needs an OAuth2 access token: keep the sign-in method XOAUTH2 and \
+         put the token in “Password or token” (scope \
+         https://outlook.office.com/POP.AccessAsUser.All).",
+        "POP must also be enabled for the mailbox by your Microsoft 365 admin (Exchange \
+         admin center: the mailbox's email apps).",
+    ],
+};
+
+pub(crate) const GENERIC: Preset = Preset {
+    key: "generic",
+    label: "Other POP3 server",
+    host: "",
+    port: 995,
+    tls: "implicit",
+    auth_method: "auto",
+    username_hint: "As your provider gives it, often the full address.",
+    about: &[
+        "Most servers offer POP3 with TLS from the start on port 995, or STARTTLS on port \
+         110; choose what your provider documents. popdesk refuses to send a password over \
+         an unencrypted connection unless you allow it below.",
+        "Deleting mail after fetching needs nothing special. Keeping it on the server needs \
+         a server with UIDL, so popdesk can tell messages apart between sessions; “Test \
+         connection” shows whether it has it. For a server with a self-signed certificate, \
+         give the CA certificate file.",
+    ],
+};
+
+/// Every preset, in the order the choice shows them.
+pub(crate) const ALL: [&Preset; 3] = [&GMAIL, &MICROSOFT_365, &GENERIC];
+
+/// The preset with this `?preset=` value.
+pub(crate) fn find(key: &str) -> Option<&'static Preset> {
+    ALL.into_iter().find(|preset| preset.key == key)
+}
