@@ -18,8 +18,8 @@ use crate::error::ApiError;
 /// Read by hand rather than through `axum::Json` to tell the two kinds of bad body
 /// apart reliably: text that is not JSON at all is `invalid_json` (400), JSON of the
 /// wrong shape (a number where a status belongs, a missing or unknown field) is
-/// `validation` (422). serde_json reports some shape errors (an enum given a number) as
-/// syntax errors, so the body is checked for being JSON at all before deciding.
+/// `validation` (422). (Reading straight into the type, serde_json reports some shape
+/// errors, such as an enum given a number, as syntax errors.)
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -49,28 +49,47 @@ where
                     ))
                 }
             })?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        let error = match serde_path_to_error::deserialize(&mut deserializer) {
-            Ok(value) => match deserializer.end() {
-                Ok(()) => return Ok(ApiJson(value)),
-                // Text after the JSON value.
-                Err(trailing) => return Err(invalid_json(&trailing)),
-            },
-            Err(error) => error,
+        let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(value) => value,
+            Err(error) => return Err(invalid_json(&error)),
         };
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
-            return Err(invalid_json(&inner));
+        integral_floats_as_integers(&mut value);
+        match serde_path_to_error::deserialize(value) {
+            Ok(value) => Ok(ApiJson(value)),
+            Err(error) => {
+                let path = error.path().to_string();
+                let at = if path == "." {
+                    String::new()
+                } else {
+                    format!(" (at {path})")
+                };
+                Err(ApiError::validation(format!(
+                    "the request body does not fit: {}{at}",
+                    error.into_inner()
+                )))
+            }
         }
-        let at = if path == "." {
-            String::new()
-        } else {
-            format!(" (at {path})")
-        };
-        Err(ApiError::validation(format!(
-            "the request body does not fit: {inner}{at}"
-        )))
+    }
+}
+
+/// `995.0` is the integer 995 to JSON Schema (and to JavaScript, which cannot tell them
+/// apart), but serde refuses a float for a `u16`. Whole floats become integers before the
+/// typed read, so the API accepts what its schema promises.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            if let Some(float) = number.as_f64()
+                && float.fract() == 0.0
+                && float.abs() < 9.0e15
+            {
+                // Below 2^53 every whole float is exact, so the cast loses nothing.
+                *value = Value::from(float as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
     }
 }
 

@@ -120,10 +120,10 @@ pub struct NewMailbox {
     pub policy: Option<PolicyName>,
     /// With the keep policy: delete from the server this many days after storing.
     /// Ignored with the delete policy.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 36500)]
     pub delete_after_days: Option<u32>,
     pub start: Option<Start>,
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 100000)]
     pub batch_messages: Option<u32>,
     #[schema(minimum = 1)]
     pub batch_bytes: Option<u64>,
@@ -160,10 +160,10 @@ pub struct MailboxUpdate {
     /// With the keep policy: delete from the server this many days after storing
     /// (null: never). Ignored with the delete policy.
     #[serde(default, deserialize_with = "input::nullable")]
-    #[schema(value_type = Option<u32>, nullable, minimum = 1)]
+    #[schema(value_type = Option<u32>, nullable, minimum = 1, maximum = 36500)]
     pub delete_after_days: Option<Option<u32>>,
     pub start: Option<Start>,
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 100000)]
     pub batch_messages: Option<u32>,
     #[schema(minimum = 1)]
     pub batch_bytes: Option<u64>,
@@ -306,8 +306,10 @@ fn check(settings: &MailboxSettings) -> ApiResult<()> {
             "the username must be 1 to 320 characters",
         ));
     }
-    if settings.batch_messages == 0 {
-        return Err(ApiError::validation("batch_messages must be at least 1"));
+    if !(1..=100_000).contains(&settings.batch_messages) {
+        return Err(ApiError::validation(
+            "batch_messages must be between 1 and 100000",
+        ));
     }
     if settings.batch_bytes == 0 || settings.max_size == 0 {
         return Err(ApiError::validation(
@@ -320,10 +322,13 @@ fn check(settings: &MailboxSettings) -> ApiResult<()> {
         ));
     }
     if let Policy::Keep {
-        delete_after_days: Some(0),
+        delete_after_days: Some(days),
     } = settings.policy
+        && !(1..=36_500).contains(&days)
     {
-        return Err(ApiError::validation("delete_after_days must be at least 1"));
+        return Err(ApiError::validation(
+            "delete_after_days must be between 1 and 36500 (a hundred years)",
+        ));
     }
     // The CA file is not checked here: "test connection" reads it and says what is
     // wrong with it, and so does the mailbox's next fetch.
@@ -341,6 +346,17 @@ fn check_secret(secret: &str) -> ApiResult<SecretString> {
 
 /// The policy; `delete_after_days` means nothing with the delete policy (every message
 /// goes as soon as it is stored) and is dropped there, as the response shows.
+/// `delete_after_days` as given (checked even where the policy then ignores it, so the
+/// API refuses what its schema refuses).
+fn check_days(days: Option<u32>) -> ApiResult<Option<u32>> {
+    match days {
+        Some(days) if !(1..=36_500).contains(&days) => Err(ApiError::validation(
+            "delete_after_days must be between 1 and 36500 (a hundred years)",
+        )),
+        days => Ok(days),
+    }
+}
+
 fn policy(name: PolicyName, delete_after_days: Option<u32>) -> Policy {
     match name {
         PolicyName::Delete => Policy::Delete,
@@ -413,7 +429,7 @@ pub async fn create(
             .to_string(),
         policy: policy(
             new.policy.unwrap_or(PolicyName::Delete),
-            new.delete_after_days,
+            check_days(new.delete_after_days)?,
         ),
         start: match new.start.unwrap_or(Start::All) {
             Start::All => StartMode::All,
@@ -519,7 +535,7 @@ pub async fn update(
     };
     let new_policy = change.policy.unwrap_or(current_policy);
     let days = match change.delete_after_days {
-        Some(days) => days,
+        Some(days) => check_days(days)?,
         // Switching to delete drops the keep policy's number of days.
         None if new_policy == PolicyName::Delete => None,
         None => current_days,

@@ -126,7 +126,7 @@ pub struct TicketQuery {
     q: Option<String>,
     /// Page number, from 1.
     #[serde(default, deserialize_with = "input::parsed")]
-    #[param(value_type = Option<u32>, minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
     page: Option<u32>,
     /// Rows per page, 1 to 200 (default 50).
     #[serde(default, deserialize_with = "input::parsed")]

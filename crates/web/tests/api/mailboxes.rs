@@ -85,7 +85,8 @@ async fn mailboxes_are_created_read_changed_and_removed_without_showing_the_secr
             "password": "a new password",
             "policy": "keep",
             "delete_after_days": 30,
-            "poll_interval_secs": 300,
+            // JSON Schema (and JavaScript) cannot tell 300.0 from 300.
+            "poll_interval_secs": 300.0,
         }))
         .send()
         .await;
@@ -162,6 +163,10 @@ async fn mailbox_settings_are_validated() {
         with(json!({"tls": "ssl"})),
         with(json!({"auth_method": "kerberos"})),
         with(json!({"policy": "keep", "delete_after_days": 0})),
+        with(json!({"policy": "keep", "delete_after_days": 36501})),
+        // Out of range even where the delete policy would ignore it.
+        with(json!({"delete_after_days": 0})),
+        with(json!({"port": 995.5})),
         with(json!({"poll_interval_secs": 1})),
         with(json!({"batch_messages": 0})),
         with(json!({"colour": "blue"})),
