@@ -1,9 +1,9 @@
 //! The web UI in a real browser (issue #6): Debian's Chromium, driven from Node by
 //! playwright-core (`e2e/`), against the real `popdesk serve` and a real Dovecot.
 //!
-//! This file builds the world the browser sees: a Dovecot holding three customer mails
-//! (rich HTML with an inline image and an attachment, an XSS probe, a plain-text reply
-//! with quoted history), a `popdesk serve` with a first admin made on the command line,
+//! This file builds the world the browser sees: a Dovecot holding five mails (rich HTML
+//! with an inline image and an attachment, an XSS probe, a plain-text reply with quoted
+//! history, an auto-reply on that ticket, an auto-reply about nothing), a `popdesk serve` with a first admin made on the command line,
 //! and a second `popdesk serve` on an empty data folder for the first-run setup page.
 //! The browser then works through the flows an agent and an admin use (see
 //! `e2e/ui.test.mjs`); this test insists that Node exits 0 and, once the service has
@@ -55,10 +55,17 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
 
     let dovecot = Dovecot::start();
     dovecot.add_user(USER, PASSWORD);
-    for mail in [printer_on_fire(), xss_probe(), reply_with_quoted_history()] {
-        dovecot.deliver(USER, mail.as_bytes());
+    let mail = [
+        printer_on_fire(),
+        xss_probe(),
+        reply_with_quoted_history(),
+        auto_reply_on_the_ticket(),
+        out_of_office_about_nothing(),
+    ];
+    for message in &mail {
+        dovecot.deliver(USER, message.as_bytes());
     }
-    assert_eq!(dovecot.message_count(USER), 3);
+    assert_eq!(dovecot.message_count(USER), mail.len());
 
     let data = tempfile::tempdir().expect("data dir");
     let popdesk = Popdesk::new(data.path().join("main"));
@@ -105,6 +112,7 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
             ("CA_FILE", dovecot.ca_pem_path().display().to_string()),
             ("MAILBOX_USER", USER.to_string()),
             ("MAILBOX_PASSWORD", PASSWORD.to_string()),
+            ("MAIL_COUNT", mail.len().to_string()),
             ("ATTACHMENT_NAME", "report.txt".to_string()),
             ("ATTACHMENT_CONTENT", REPORT_TXT.to_string()),
             ("ARTIFACTS", artifacts.display().to_string()),
@@ -113,6 +121,9 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
     );
     let (success, output) = node.finish(NODE_TIMEOUT);
     eprintln!("browser tests took {:.1?}", started.elapsed());
+    if success {
+        eprintln!("{output}");
+    }
     if !success {
         panic!(
             "the browser tests failed (screenshots in {}):\n{output}\n\
@@ -147,7 +158,10 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
         printer["status"], "pending",
         "the browser set it: {printer:#}"
     );
-    assert_eq!(printer["messages"], 2, "the reply threads in: {printer:#}");
+    assert_eq!(
+        printer["messages"], 3,
+        "the reply and the auto-reply thread in: {printer:#}"
+    );
     find("XSS probe");
     let users = fresh.run_ok(&["user", "list", "--json"]);
     assert!(
@@ -272,6 +286,40 @@ On Tue, 24 Nov 2026 at 09:00, Dana Whitfield wrote:\r\n\
 > Hello support,\r\n\
 > earlier text: the printer on floor 3 is literally on fire.\r\n\
 > Status report attached.\r\n"
+        .to_string()
+}
+
+/// An out-of-office answer from a colleague of the customer, about the ticket: it joins
+/// the thread, marked as an auto-reply.
+fn auto_reply_on_the_ticket() -> String {
+    "From: Facilities <facilities@customer.example>\r\n\
+To: Support <support@example.com>\r\n\
+Subject: Automatic reply: Printer on fire\r\n\
+Date: Tue, 24 Nov 2026 09:01:00 +0100\r\n\
+Message-ID: <ooo-facilities@customer.example>\r\n\
+In-Reply-To: <printer-on-fire@customer.example>\r\n\
+References: <printer-on-fire@customer.example>\r\n\
+Auto-Submitted: auto-replied\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+I am out of the office until Monday. For fires, call the front desk.\r\n"
+        .to_string()
+}
+
+/// An auto-reply about no ticket at all: popdesk keeps it but opens no ticket, and the
+/// admin finds it among the ignored messages.
+fn out_of_office_about_nothing() -> String {
+    "From: Away <away@elsewhere.example>\r\n\
+To: support@example.com\r\n\
+Subject: Out of office\r\n\
+Date: Tue, 24 Nov 2026 09:10:00 +0100\r\n\
+Message-ID: <ooo-away@elsewhere.example>\r\n\
+Auto-Submitted: auto-replied\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+I am away until December and read no mail.\r\n"
         .to_string()
 }
 
@@ -442,4 +490,3 @@ fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
-
