@@ -425,8 +425,8 @@ fn parse(fields: &MailboxFields) -> Result<Parsed, String> {
     let poll_interval_secs = match filled(Some(&fields.poll_interval_secs)) {
         None => None,
         Some(secs) => match secs.parse::<u32>() {
-            Ok(secs) => Some(secs),
-            Err(_) => {
+            Ok(secs) if (10..=86_400).contains(&secs) => Some(secs),
+            _ => {
                 return Err(
                     "“Poll every” must be a number of seconds, from 10 to 86400.".to_string(),
                 );

@@ -36,6 +36,10 @@
 //! - Every POST passes the cross-site check (`Sec-Fetch-Site`/`Origin`) and, from a
 //!   signed-in page, the form token (see [`viewer`]).
 
+// Helpers here fail with the page to show (an axum `Response`, 128 bytes): that is
+// what every handler answers anyway, so boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 mod assets;
 mod display;
 mod flash;

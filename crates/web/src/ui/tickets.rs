@@ -304,6 +304,14 @@ impl AttachmentLink {
             None if attachment.inline && attachment.content_id.is_some() => {
                 Some("shown in the message".to_string())
             }
+            // A nameless part (a bounce's delivery report): its type says what it is.
+            None if attachment
+                .name
+                .as_deref()
+                .is_none_or(|n| n.trim().is_empty()) =>
+            {
+                Some(attachment.content_type.clone())
+            }
             None => None,
         };
         let fallback = if attachment.forwarded.is_some() {
