@@ -172,9 +172,9 @@ export function securityHeaderProblems(headers, { mailHtml = false } = {}) {
   return problems;
 }
 
-/** Writes a full-page screenshot to the artifacts folder. */
-export async function screenshot(page, dir, name) {
+/** Writes a screenshot (full page unless told otherwise) to the artifacts folder. */
+export async function screenshot(page, dir, name, { fullPage = true } = {}) {
   const file = path.join(dir, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true, animations: 'disabled' });
+  await page.screenshot({ path: file, fullPage, animations: 'disabled' });
   return file;
 }

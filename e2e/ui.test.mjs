@@ -145,10 +145,20 @@ async function tabTo(page, locator, limit, what) {
   assert.fail(`${limit} presses of Tab never reached ${what}; focus is on ${active}`);
 }
 
-/** Asserts the focused element can be seen: it has a box of some size on the page. */
+/**
+ * Asserts the focused element can be seen: it has a box of some size on the page, and
+ * a focus indicator (an outline or a box shadow) while it has keyboard focus.
+ */
 async function assertFocusVisible(locator, what) {
   const box = await locator.boundingBox();
   assert.ok(box && box.width > 0 && box.height > 0, `${what} has focus but no visible box: ${JSON.stringify(box)}`);
+  const ring = await locator.evaluate((el) => {
+    const style = getComputedStyle(el);
+    const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+    return { outline, shadow: style.boxShadow !== 'none', focusVisible: el.matches(':focus-visible') };
+  });
+  assert.ok(ring.focusVisible, `${what} has focus, but not :focus-visible`);
+  assert.ok(ring.outline || ring.shadow, `${what} has keyboard focus but no outline or shadow shows it`);
 }
 
 /** Signs in through the form. */
@@ -237,6 +247,7 @@ describe('an admin and an agent at work', () => {
     const gmailText = await page.locator('main').innerText();
     assert.match(gmailText, /recent/i, 'the Gmail preset explains recent mode');
     await screenshot(page, ARTIFACTS, '05-add-mailbox-gmail-preset');
+    await screenshot(page, ARTIFACTS, '05-add-mailbox-gmail-preset-top', { fullPage: false });
 
     await page.getByRole('link', { name: 'Other POP3 server', exact: true }).click();
     await page.waitForURL((url) => url.searchParams.get('preset') === 'generic');
@@ -261,6 +272,7 @@ describe('an admin and an agent at work', () => {
     await page.waitForURL((url) => /^\/mailboxes\/\d+$/.test(url.pathname));
     await checkPage(page, 'mailbox');
     state.mailboxUrl = page.url();
+    await page.getByRole('status').filter({ hasText: /Support desk.*added/ }).waitFor();
     await page.getByRole('button', { name: 'Enable', exact: true }).waitFor();
   });
 
@@ -275,6 +287,7 @@ describe('an admin and an agent at work', () => {
     assert.match(text, /\bPIPELINING\b/, 'the capabilities Dovecot announced are listed');
     await checkPage(page, 'mailbox after test');
     await screenshot(page, ARTIFACTS, '06-mailbox-tested');
+    await screenshot(page, ARTIFACTS, '06-mailbox-tested-top', { fullPage: false });
     const after = await pop3Uidls(dovecot);
     assert.deepEqual(after, before, 'Test connection left every message on the server');
   });
@@ -518,6 +531,36 @@ describe('an admin and an agent at work', () => {
     });
     assert.deepEqual(leftovers, [], 'the sanitized mail keeps nothing active');
     await screenshot(page, ARTIFACTS, '12-xss-probe-ticket');
+  });
+
+  step('the main flows work without JavaScript too', async () => {
+    const plain = await watchedContext({ javaScriptEnabled: false });
+    const noJs = await plain.context.newPage();
+    try {
+      await signIn(noJs, env.ADMIN_EMAIL, env.ADMIN_PASSWORD);
+      assert.notEqual(pathOf(noJs), '/login', 'signed in without JavaScript');
+      await noJs.goto(new URL('/tickets', BASE).href);
+      await noJs.getByLabel('Search', { exact: true }).fill('xss');
+      await Promise.all([noJs.waitForURL((url) => url.searchParams.get('q') === 'xss'), noJs.getByRole('button', { name: 'Filter' }).click()]);
+      await checkPage(noJs, 'tickets filtered (no JavaScript)');
+      assert.equal(await noJs.getByRole('link', { name: 'Printer on fire', exact: true }).count(), 0, 'the filter works as a plain form');
+      await noJs.getByRole('link', { name: 'XSS probe', exact: true }).click();
+      await noJs.waitForURL((url) => /^\/tickets\/\d+$/.test(url.pathname));
+      await noJs.getByLabel('Status', { exact: true }).selectOption({ label: 'Open' });
+      await Promise.all([noJs.waitForLoadState('load'), noJs.getByRole('button', { name: 'Change status' }).click()]);
+      await checkPage(noJs, 'ticket after status change (no JavaScript)');
+      const selected = await noJs.getByLabel('Status', { exact: true }).evaluate((el) => el.selectedOptions[0]?.textContent.trim());
+      assert.equal(selected, 'Open');
+      assert.ok((await noJs.getByText(/new\W+(to|→|->)\W+open/i).count()) >= 1, 'the history line is there');
+
+      await noJs.goto(state.mailboxUrl);
+      await Promise.all([noJs.waitForLoadState('load'), noJs.getByRole('button', { name: 'Test connection' }).click()]);
+      await checkPage(noJs, 'mailbox after test (no JavaScript)');
+      assert.match(await noJs.locator('main').innerText(), /\bUIDL\b/, 'the test result is a whole page without JavaScript');
+      assert.deepEqual(plain.blocked, []);
+    } finally {
+      await plain.context.close();
+    }
   });
 
   step('an ignored message shows why, downloads raw, and can be reprocessed', async () => {

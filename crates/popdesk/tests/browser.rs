@@ -162,7 +162,11 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
         printer["messages"], 3,
         "the reply and the auto-reply thread in: {printer:#}"
     );
-    find("XSS probe");
+    let probe = find("XSS probe");
+    assert_eq!(
+        probe["status"], "open",
+        "set through the page without JavaScript: {probe:#}"
+    );
     let users = fresh.run_ok(&["user", "list", "--json"]);
     assert!(
         users.stdout.contains("setup-admin@example.org"),
