@@ -428,6 +428,26 @@ impl Store {
         rows.iter().map(entry_from_row).collect()
     }
 
+    /// The ticket entry made from this raw message, if processing made one. Read
+    /// directly (not through the processing record), so it is found while a reprocess
+    /// request has reset the record.
+    pub async fn entry_for_raw_message(
+        &self,
+        raw_message_id: i64,
+    ) -> Result<Option<TicketEntry>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            entry_columns!(),
+            " FROM ticket_entries WHERE raw_message_id = $1"
+        );
+        let row = sqlx::query(sql)
+            .bind(raw_message_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::db("read a ticket entry"))?;
+        row.as_ref().map(entry_from_row).transpose()
+    }
+
     /// Sets a ticket's status (an agent's decision); it counts as activity.
     pub async fn set_ticket_status(
         &self,

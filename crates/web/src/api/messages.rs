@@ -257,18 +257,12 @@ async fn entry_of(state: &AppState, raw_message_id: i64) -> ApiResult<TicketEntr
             "message #{raw_message_id} is not on a ticket, so it has no attachments to serve"
         ))
     };
-    let record = state
-        .store()
-        .processing_record(raw_message_id)
-        .await?
-        .ok_or_else(none)?;
-    let ticket_id = record.ticket_id.ok_or_else(none)?;
+    // Read directly, not through the processing record: a reprocess request resets the
+    // record, and the entry (with its attachments) stays until the processor replaces it.
     state
         .store()
-        .ticket_entries(ticket_id)
+        .entry_for_raw_message(raw_message_id)
         .await?
-        .into_iter()
-        .find(|entry| entry.raw_message_id == raw_message_id)
         .ok_or_else(none)
 }
 
