@@ -1,15 +1,17 @@
-//! popdesk's web service: the JSON API under `/api/v1`, sign-in and API tokens, the
-//! OpenAPI document, `/metrics` and `/healthz`.
+//! popdesk's web service: the HTML UI, the JSON API under `/api/v1`, sign-in and API
+//! tokens, the OpenAPI document, `/metrics` and `/healthz`.
 //!
 //! The binary builds an [`AppState`] from the store (and the scheduler, when it runs
 //! one), calls [`app`] and serves the router. Everything under `/api/v1` needs a session
 //! cookie or an API token except the few routes that let someone get one; the HTML UI
-//! will live under `/` beside it.
+//! lives under `/` beside it, on the same sessions.
 //!
 //! - [`auth`]: passwords, sessions, API tokens, the sign-in limit, who is calling.
 //! - [`api`]: one file per resource (tickets, messages, mailboxes, users, tokens, ...).
 //! - [`openapi`]: the OpenAPI document, checked against the routes by a test.
 //! - [`ops`]: `/metrics` and `/healthz`.
+//! - [`ui`]: the HTML pages (askama templates in `templates/`, htmx and the stylesheet
+//!   in `assets/`), built on the API's handlers.
 
 pub mod api;
 pub mod auth;
@@ -195,10 +197,10 @@ impl AppState {
     }
 }
 
-/// The whole web service: `/api/v1/...`, `/messages/{id}/cid/{content_id}` (inline
-/// images of sanitized mail), `/metrics`, `/healthz`. Serve it with
-/// `into_make_service_with_connect_info::<SocketAddr>()` so sign-in limits see the
-/// client's address.
+/// The whole web service: the HTML pages (see [`ui`]), `/api/v1/...`,
+/// `/messages/{id}/cid/{content_id}` (inline images of sanitized mail), `/metrics`,
+/// `/healthz`. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`
+/// so sign-in limits see the client's address.
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
     let router = Router::new()

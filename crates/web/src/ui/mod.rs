@@ -27,6 +27,29 @@
 //! | `GET/POST /tokens`, `POST /tokens/{id}/revoke` | |
 //! | `GET /assets/{htmx.min.js,app.css,app.js}` | built into the binary |
 //!
+//! Where the pages go beyond, or differ from, the contract the browser tests were
+//! written against:
+//!
+//! - Deleting asks first, on a page: "Delete mailbox" on the mailbox page is a button
+//!   of a GET form that opens `GET /mailboxes/{id}/delete`, whose own "Delete mailbox"
+//!   button posts `POST /mailboxes/{id}/delete`. Users alike: "Delete" opens
+//!   `GET /users/{id}/delete`, button "Delete user".
+//! - A user's row has buttons and no fields: "Make admin"/"Make agent"
+//!   (`POST /users/{id}/role`, `role=admin|agent`), "Disable"/"Enable"
+//!   (`POST /users/{id}/enabled`, `enabled=true|false`). A visually hidden address
+//!   follows each button's text, so screen readers tell the rows apart.
+//! - After the setup the new admin lands on `/mailboxes/new`: the first thing a new
+//!   install needs.
+//! - The mailbox form has two fields more: "Delete kept mail after (days)" and
+//!   "First fetch" (import what is there, or only new mail).
+//! - The mail document has no `<base target="_blank">`: the sanitizer already gives
+//!   every link `target="_blank"`, and the browser tests want no `<base>`/`<meta>` in
+//!   the frame.
+//! - "Waiting messages" is the processing backlog (stored, not yet made into tickets);
+//!   beside it, what the server listed at the last fetch.
+//! - Wrong credentials answer 401 with the form, too many attempts 429; a new API token
+//!   is shown on the page that answers the POST (200), never stored to show later.
+//!
 //! # Safety in the browser
 //!
 //! - Every page: the content policy in [`PAGE_CSP`] (no inline script or style at all),
@@ -34,7 +57,7 @@
 //! - Mail HTML never enters a page: it is served alone by `/messages/{id}/html` under a
 //!   sandboxing policy and shown in `<iframe sandbox>` without `allow-scripts`.
 //! - Every POST passes the cross-site check (`Sec-Fetch-Site`/`Origin`) and, from a
-//!   signed-in page, the form token (see [`viewer`]).
+//!   signed-in page, the form token (see `ui/viewer.rs`).
 
 // Helpers here fail with the page to show (an axum `Response`, 128 bytes): that is
 // what every handler answers anyway, so boxing it would only add an allocation.
