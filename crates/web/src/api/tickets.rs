@@ -480,6 +480,23 @@ pub struct NewNote {
     pub body: String,
 }
 
+/// White space as the document's `\S` pattern means it (ECMAScript's `\s`), so "not
+/// only white space" is the same rule for the handler and for a client reading the
+/// schema. Rust's `char::is_whitespace` also counts U+0085, which `\S` matches.
+fn schema_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
+}
+
 /// Adds an internal note to a ticket.
 #[utoipa::path(
     post, path = "/api/v1/tickets/{number}/notes", tag = "tickets",
@@ -502,7 +519,7 @@ pub async fn add_note(
     ApiPath(number): ApiPath<i64>,
     ApiJson(note): ApiJson<NewNote>,
 ) -> ApiResult<(StatusCode, Json<EventView>)> {
-    let body = note.body.trim();
+    let body = note.body.trim_matches(schema_space);
     if body.is_empty() {
         return Err(ApiError::validation("the note is empty"));
     }
