@@ -279,12 +279,13 @@ impl Desk {
     }
 
     /// A mailbox with the printer ticket: HTML with an inline image and an attachment,
-    /// a reply quoting it, and a bounce about it. Returns (mailbox id, ticket number,
-    /// raw id of the HTML mail).
+    /// a reply quoting it, an out-of-office answer and a bounce about it. Returns
+    /// (mailbox id, ticket number, raw id of the HTML mail).
     async fn printer_ticket(&self) -> (i64, i64, i64) {
         let mailbox = self.mailbox("support").await;
         let html = self.deliver(mailbox, &printer_mail()).await;
         self.deliver(mailbox, &printer_reply()).await;
+        self.deliver(mailbox, &printer_auto_reply()).await;
         self.deliver(mailbox, &printer_bounce()).await;
         let ticket = self
             .store
@@ -658,6 +659,16 @@ Final-Recipient: rfc822; nobody@customer.example\r\nAction: failed\r\nStatus: 5.
 Message-ID: <{original}>\r\nSubject: Printer on fire\r\n--DSN--\r\n"
     )
     .into_bytes()
+}
+
+/// An out-of-office answer to the first mail.
+fn printer_auto_reply() -> Vec<u8> {
+    b"From: Dana Whitfield <dana@customer.example>\r\nTo: support@example.com\r\n\
+Subject: Out of office: Printer on fire\r\nDate: Thu, 26 Nov 2026 09:10:00 +0000\r\n\
+Message-ID: <ooo@customer.example>\r\nIn-Reply-To: <first@customer.example>\r\n\
+References: <first@customer.example>\r\nAuto-Submitted: auto-replied\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\r\nI am away until Monday.\r\n"
+        .to_vec()
 }
 
 fn printer_bounce() -> Vec<u8> {
@@ -1194,8 +1205,8 @@ async fn the_ticket_page_folds_quoted_text_and_marks_bounces() {
     assert!(body.contains("Printer on fire <span class=\"ticket-number\">#1</span>"));
     assert_eq!(
         body.matches("<article class=\"card mail").count(),
-        3,
-        "three mails"
+        4,
+        "four mails"
     );
 
     // The reply: its new text first, the quoted history folded (closed) below it.
@@ -1218,7 +1229,9 @@ async fn the_ticket_page_folds_quoted_text_and_marks_bounces() {
         "the reply text is not repeated inside the fold"
     );
 
-    // The bounce says so.
+    // The bounce and the auto-reply say what they are.
+    assert!(body.contains("<span class=\"badge kind-auto-reply\">Auto-reply</span>"));
+    assert_eq!(body.matches(">Bounce</span>").count(), 1, "only the bounce");
     assert!(body.contains("<span class=\"badge kind-bounce\">Bounce</span>"));
     assert!(body.contains("mail-bounce"));
 
@@ -1402,6 +1415,9 @@ async fn the_ticket_list_filters_counts_and_pages() {
     let none = desk.get("/tickets?status=closed", Some(&admin)).await;
     none.assert_admin_page("no closed tickets");
     assert!(none.body.contains("No tickets match these filters."));
+    let past = desk.get("/tickets?page=9", Some(&admin)).await;
+    past.assert_admin_page("past the last page");
+    assert!(past.body.contains("This page is past the last one."));
     let bad = desk.get("/tickets?status=burning", Some(&admin)).await;
     bad.assert_page(StatusCode::BAD_REQUEST, "an unknown status");
     // With no ticket at all, the empty state says where tickets come from.

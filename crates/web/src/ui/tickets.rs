@@ -95,6 +95,8 @@ pub(crate) struct TicketsPage {
     next: Option<String>,
     /// Some filter is set (the empty state says so).
     filtered: bool,
+    /// A page number past the last page.
+    past_end: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -256,6 +258,7 @@ pub(crate) async fn list(
             current: status.is_none(),
         },
         filtered: status.is_some() || mailbox.is_some() || !q.is_empty(),
+        past_end: page_number > 1 && shown == 0,
         q: q.clone(),
         previous: (page_number > 1).then(|| link(status, page_number - 1)),
         next: (u64::from(page_number) * u64::from(PER_PAGE) < total)
