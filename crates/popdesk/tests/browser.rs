@@ -350,7 +350,8 @@ fn base64(bytes: &[u8]) -> String {
 // Node and the service
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    path.canonicalize().unwrap_or(path)
 }
 
 /// Fails (never skips) when the browser or the Node packages are missing: a suite that
@@ -440,12 +441,25 @@ impl Drop for NodeRun {
     }
 }
 
-/// SIGKILL to the whole group (Node and every Chromium process it started), then reap.
+/// Ends Node and the browser it started. Playwright runs Chromium in a process group of
+/// its own and kills it when Node gets SIGTERM, so Node's group is asked first; whatever
+/// is left after a few seconds is killed.
 fn kill_group(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", child.id())])
-        .stderr(Stdio::null())
-        .status();
+    let group = format!("-{}", child.id());
+    let signal = |name: &str| {
+        let _ = Command::new("kill")
+            .args([name, "--", &group])
+            .stderr(Stdio::null())
+            .status();
+    };
+    if matches!(child.try_wait(), Ok(None)) {
+        signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    signal("-KILL");
     let _ = child.kill();
     let _ = child.wait();
 }
