@@ -22,6 +22,32 @@ use crate::ui::viewer::{Viewer, form_token_matches};
 pub(crate) const FORM_REFUSED: &str = "This form could not be accepted: it is from an older \
      sign-in or from another site. Go back, reload the page and try again.";
 
+/// A form with no fields of its own (only the token).
+#[derive(Deserialize)]
+pub(crate) struct NoFields {}
+
+/// One `<option>` of a `<select>`.
+#[derive(Debug, Clone)]
+pub(crate) struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+impl Choice {
+    pub(crate) fn new(
+        value: impl Into<String>,
+        label: impl Into<String>,
+        selected: bool,
+    ) -> Choice {
+        Choice {
+            value: value.into(),
+            label: label.into(),
+            selected,
+        }
+    }
+}
+
 /// Only the token, read apart from the form's own fields.
 #[derive(Deserialize)]
 struct TokenField {

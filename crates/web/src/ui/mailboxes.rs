@@ -4,6 +4,8 @@
 //! Changes go through the API's handlers (`api::mailboxes`): the same validation, the
 //! same scheduler reload, the same "an edit clears needs-attention".
 
+use std::collections::HashMap;
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
@@ -21,14 +23,14 @@ use crate::auth::Admin;
 use crate::input::{ApiJson, ApiPath};
 use crate::ui::display::{When, ago, duration, size};
 use crate::ui::flash::Flash;
-use crate::ui::form::{CheckedForm, PagePath, PageQuery, filled, ticked};
+use crate::ui::form::{CheckedForm, Choice, NoFields, PagePath, PageQuery, filled, ticked};
 use crate::ui::page::{self, Layout, Section, impl_page};
 use crate::ui::presets::{self, Preset};
-use crate::ui::tickets::Choice;
 use crate::ui::viewer::{AdminViewer, Viewer};
 
-/// Past this many messages waiting for processing, the page says "at least".
-const BACKLOG_SHOWN: u32 = 1000;
+/// Past this many messages waiting for processing, the page says "at least" (the
+/// store lists them rather than counting, so the number is kept small).
+const BACKLOG_SHOWN: u32 = 100;
 
 /// Fetch runs shown on a mailbox's page.
 const HISTORY: u32 = 20;
@@ -76,25 +78,32 @@ fn schedule_state(schedule: Option<&MailboxSchedule>, enabled: bool, now: i64) -
     }
 }
 
-/// The health of a mailbox from the store and the scheduler.
+/// When each mailbox last fetched successfully, by the store's fetch history (the
+/// scheduler knows it too, but only for the mailboxes it has run since it started).
+async fn last_successes(state: &AppState) -> Result<HashMap<i64, i64>, store::StoreError> {
+    Ok(state
+        .store()
+        .last_success_by_mailbox()
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// The health of a mailbox from the store and the scheduler. `runs` are its newest
+/// runs, newest first.
 async fn health(
     state: &AppState,
     mailbox: &Mailbox,
     runs: &[FetchRun],
+    last_successes: &HashMap<i64, i64>,
 ) -> Result<Health, store::StoreError> {
     let now = state.now();
     let schedule = state.scheduler().and_then(|s| s.status(mailbox.id));
     let last_run = runs.first();
-    let last_success = match schedule.as_ref().and_then(|s| s.last_success_at) {
-        Some(at) => Some(at),
-        None => state
-            .store()
-            .last_success_by_mailbox()
-            .await?
-            .into_iter()
-            .find(|(id, _)| *id == mailbox.id)
-            .map(|(_, at)| at),
-    };
+    let last_success = schedule
+        .as_ref()
+        .and_then(|s| s.last_success_at)
+        .or_else(|| last_successes.get(&mailbox.id).copied());
     let last_poll = schedule
         .as_ref()
         .and_then(|s| s.last_poll_at)
@@ -111,7 +120,7 @@ async fn health(
     let backlog = match waiting {
         0 => "None waiting to be made into tickets".to_string(),
         1 => "1 message waiting to be made into a ticket".to_string(),
-        n if n >= BACKLOG_SHOWN as usize => {
+        n if n >= usize::try_from(BACKLOG_SHOWN).unwrap_or(usize::MAX) => {
             format!("At least {n} messages waiting to be made into tickets")
         }
         n => format!("{n} messages waiting to be made into tickets"),
@@ -162,6 +171,7 @@ pub(crate) async fn list(
     AdminViewer(viewer): AdminViewer,
 ) -> Response {
     let rows = async {
+        let successes = last_successes(&state).await?;
         let mut rows = Vec::new();
         for mailbox in state.store().mailboxes().await? {
             let runs = state.store().runs(mailbox.id, 1).await?;
@@ -169,7 +179,7 @@ pub(crate) async fn list(
                 id: mailbox.id,
                 name: mailbox.settings.name.clone(),
                 server: format!("{}:{}", mailbox.settings.host, mailbox.settings.port),
-                health: health(&state, &mailbox, &runs).await?,
+                health: health(&state, &mailbox, &runs, &successes).await?,
             });
         }
         Ok::<_, store::StoreError>(rows)
@@ -677,7 +687,8 @@ async fn mailbox_page(
 ) -> Response {
     let loaded = async {
         let runs = state.store().runs(mailbox.id, HISTORY).await?;
-        let health = health(state, &mailbox, &runs).await?;
+        let successes = last_successes(state).await?;
+        let health = health(state, &mailbox, &runs, &successes).await?;
         Ok::<_, store::StoreError>((runs, health))
     }
     .await;
@@ -776,7 +787,7 @@ pub(crate) async fn test(
     State(state): State<AppState>,
     AdminViewer(viewer): AdminViewer,
     PagePath(id): PagePath<i64>,
-    CheckedForm(crate::ui::sign_in::NoFields {}): CheckedForm<crate::ui::sign_in::NoFields>,
+    CheckedForm(NoFields {}): CheckedForm<NoFields>,
 ) -> Response {
     let mailbox = match find(&state, &viewer, id).await {
         Ok(mailbox) => mailbox,
@@ -804,7 +815,7 @@ pub(crate) async fn fetch(
     State(state): State<AppState>,
     AdminViewer(viewer): AdminViewer,
     PagePath(id): PagePath<i64>,
-    CheckedForm(crate::ui::sign_in::NoFields {}): CheckedForm<crate::ui::sign_in::NoFields>,
+    CheckedForm(NoFields {}): CheckedForm<NoFields>,
 ) -> Response {
     let back = format!("/mailboxes/{id}");
     let admin = Admin(viewer.actor.clone());
@@ -895,7 +906,7 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     AdminViewer(viewer): AdminViewer,
     PagePath(id): PagePath<i64>,
-    CheckedForm(crate::ui::sign_in::NoFields {}): CheckedForm<crate::ui::sign_in::NoFields>,
+    CheckedForm(NoFields {}): CheckedForm<NoFields>,
 ) -> Response {
     let mailbox = match find(&state, &viewer, id).await {
         Ok(mailbox) => mailbox,

@@ -19,9 +19,8 @@ use crate::auth::Admin;
 use crate::input::ApiPath;
 use crate::ui::display::{When, sentence, size};
 use crate::ui::flash::Flash;
-use crate::ui::form::{CheckedForm, PagePath, PageQuery};
+use crate::ui::form::{CheckedForm, NoFields, PagePath, PageQuery};
 use crate::ui::page::{self, Layout, Section, impl_page};
-use crate::ui::sign_in::NoFields;
 use crate::ui::viewer::AdminViewer;
 
 /// Rows on the list: the newest; older ones are still there for the API and the CLI.

@@ -18,7 +18,7 @@ use crate::api::setup::FirstAdmin;
 use crate::auth::actor::identify;
 use crate::input::{ApiJson, ClientIp};
 use crate::ui::flash::Flash;
-use crate::ui::form::{CheckedForm, PageQuery, PublicForm};
+use crate::ui::form::{CheckedForm, NoFields, PageQuery, PublicForm};
 use crate::ui::page::{self, Layout, impl_page};
 use crate::ui::viewer::{Viewer, safe_next};
 
@@ -219,10 +219,6 @@ pub(crate) async fn login(
         }
     }
 }
-
-/// A form with no fields of its own (only the token).
-#[derive(Deserialize)]
-pub(crate) struct NoFields {}
 
 /// Signs out: ends the session and goes to the sign-in page.
 pub(crate) async fn logout(

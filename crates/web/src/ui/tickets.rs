@@ -19,7 +19,7 @@ use crate::api::tickets::{NewNote, TicketUpdate};
 use crate::input::{ApiJson, ApiPath};
 use crate::ui::display::{self, When, person, size};
 use crate::ui::flash::Flash;
-use crate::ui::form::{CheckedForm, PagePath, PageQuery, query_string};
+use crate::ui::form::{CheckedForm, Choice, PagePath, PageQuery, query_string};
 use crate::ui::page::{self, Layout, Section, impl_page};
 use crate::ui::viewer::Viewer;
 
@@ -34,28 +34,6 @@ pub(crate) fn status_label(status: TicketStatus) -> &'static str {
         TicketStatus::Pending => "Pending",
         TicketStatus::Resolved => "Resolved",
         TicketStatus::Closed => "Closed",
-    }
-}
-
-/// One `<option>` of a `<select>`.
-#[derive(Debug, Clone)]
-pub(crate) struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
-
-impl Choice {
-    pub(crate) fn new(
-        value: impl Into<String>,
-        label: impl Into<String>,
-        selected: bool,
-    ) -> Choice {
-        Choice {
-            value: value.into(),
-            label: label.into(),
-            selected,
-        }
     }
 }
 

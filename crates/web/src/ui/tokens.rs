@@ -16,10 +16,8 @@ use crate::auth::Admin;
 use crate::input::{ApiJson, ApiPath};
 use crate::ui::display::When;
 use crate::ui::flash::Flash;
-use crate::ui::form::{CheckedForm, PagePath};
+use crate::ui::form::{CheckedForm, Choice, NoFields, PagePath};
 use crate::ui::page::{self, Layout, Section, impl_page};
-use crate::ui::sign_in::NoFields;
-use crate::ui::tickets::Choice;
 use crate::ui::viewer::{AdminViewer, Viewer};
 
 pub(crate) struct TokenRow {
