@@ -126,6 +126,16 @@ async function checkPage(page, name) {
   assert.match(title, / · popdesk$/, `${name}: the title "${title}" should read "<Page> · popdesk"`);
   const unlabelled = await unlabelledFields(page);
   assert.deepEqual(unlabelled, [], `${name} (${page.url()}): form fields without a label`);
+  const structure = await page.evaluate(() => ({
+    lang: document.documentElement.lang,
+    h1: document.querySelectorAll('h1').length,
+    imagesWithoutAlt: [...document.images].filter((img) => !img.hasAttribute('alt')).map((img) => img.src),
+    unnamedButtons: [...document.querySelectorAll('button')].filter((b) => !(b.textContent.trim() || b.getAttribute('aria-label'))).length,
+  }));
+  assert.ok(structure.lang, `${name}: <html> has no lang`);
+  assert.equal(structure.h1, 1, `${name}: a page has one <h1>`);
+  assert.deepEqual(structure.imagesWithoutAlt, [], `${name}: images without alt`);
+  assert.equal(structure.unnamedButtons, 0, `${name}: buttons without a name`);
   checkedPages.set(name, page.url());
 }
 
@@ -419,7 +429,17 @@ describe('an admin and an agent at work', () => {
 
   step('the ticket page can be worked with the keyboard', async () => {
     await page.goto(state.ticketUrl);
-    await page.locator('body').focus();
+    // The first Tab offers a way past the navigation.
+    const skip = page.getByRole('link', { name: 'Skip to the content' });
+    await page.keyboard.press('Tab');
+    assert.ok(await isFocused(skip), 'the first Tab reaches "Skip to the content"');
+    await assertFocusVisible(skip, 'the skip link');
+    await page.keyboard.press('Enter');
+    assert.ok(
+      await page.evaluate(() => document.querySelector('main')?.contains(document.activeElement)),
+      'the skip link moves the focus into the main content',
+    );
+    await page.goto(state.ticketUrl);
     const status = page.getByLabel('Status', { exact: true });
     const button = page.getByRole('button', { name: 'Change status' });
     const presses = await tabTo(page, status, 150, 'the Status select');
