@@ -1310,6 +1310,20 @@ async fn mail_html_is_only_served_alone_under_the_sandbox_policy() {
         .await;
     assert_eq!(image.status, StatusCode::OK);
     assert_eq!(image.header("content-type"), "image/png");
+    // While a reprocess request waits for the processor, the frame still shows the mail.
+    let admin = desk.admin().await;
+    let reply = desk
+        .post(
+            &format!("/messages/{html_raw}/reprocess"),
+            &[],
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let doc = desk
+        .get(&format!("/messages/{html_raw}/html"), Some(&agent))
+        .await;
+    assert_eq!(doc.status, StatusCode::OK, "{}", doc.body);
 }
 
 #[tokio::test]

@@ -7,7 +7,6 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
-use store::TicketEntry;
 
 use crate::AppState;
 use crate::ui::display::person;
@@ -30,31 +29,14 @@ struct MailDocument {
     body: String,
 }
 
-/// The ticket entry made from a stored message, if any.
-async fn entry(
-    state: &AppState,
-    raw_message_id: i64,
-) -> Result<Option<TicketEntry>, store::StoreError> {
-    let Some(record) = state.store().processing_record(raw_message_id).await? else {
-        return Ok(None);
-    };
-    let Some(ticket_id) = record.ticket_id else {
-        return Ok(None);
-    };
-    Ok(state
-        .store()
-        .ticket_entries(ticket_id)
-        .await?
-        .into_iter()
-        .find(|entry| entry.raw_message_id == raw_message_id))
-}
-
 pub(crate) async fn show(
     State(state): State<AppState>,
     viewer: Viewer,
     PagePath(id): PagePath<i64>,
 ) -> Response {
-    let entry = match entry(&state, id).await {
+    // Read directly, not through the processing record: reprocessing resets the record
+    // while the entry (and its HTML) stays until the processor replaces it.
+    let entry = match state.store().entry_for_raw_message(id).await {
         Ok(entry) => entry,
         Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
     };
