@@ -14,6 +14,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { chromium, request } from 'playwright-core';
 
@@ -415,6 +416,37 @@ describe('an admin and an agent at work', () => {
     await mentions.first().waitFor();
     const history = page.getByText(/(open|new)\W+(to|→|->)\W+pending/i);
     assert.ok((await history.count()) >= 1, 'the history says the status went from Open to Pending');
+  });
+
+  step('a form posted without its CSRF token changes nothing', async () => {
+    const action = new URL(`${new URL(state.ticketUrl).pathname}/status`, BASE).href;
+    // Straight from a client holding the session cookie, without the form's token.
+    const bare = await watch.context.request.post(action, { form: { status: 'closed' }, maxRedirects: 0 });
+    assert.equal(bare.status(), 403, `a post without the token is refused, not ${bare.status()}`);
+    // From a page of another origin on the same site, whose posts carry the cookie.
+    const attacker = http.createServer((_, response) => {
+      response.setHeader('Content-Type', 'text/html');
+      response.end(
+        `<form method="post" action="${action}"><input type="hidden" name="status" value="closed">` +
+          '<input type="hidden" name="csrf" value="forged"><button>Win a prize</button></form>',
+      );
+    });
+    await new Promise((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    const other = await watch.context.newPage();
+    try {
+      await other.goto(`http://127.0.0.1:${attacker.address().port}/`);
+      const [response] = await Promise.all([
+        other.waitForResponse((r) => r.url() === action),
+        other.getByRole('button', { name: 'Win a prize' }).click(),
+      ]);
+      assert.equal(response.status(), 403, `a cross-origin post is refused, not ${response.status()}`);
+    } finally {
+      await other.close();
+      attacker.close();
+    }
+    await page.reload();
+    const selected = await page.getByLabel('Status', { exact: true }).evaluate((el) => el.selectedOptions[0]?.textContent.trim());
+    assert.equal(selected, 'Pending', 'the ticket is still Pending');
   });
 
   step('an internal note appears on the ticket', async () => {
