@@ -595,6 +595,33 @@ describe('an admin and an agent at work', () => {
     });
     assert.deepEqual(leftovers, [], 'the sanitized mail keeps nothing active');
     await screenshot(page, ARTIFACTS, '12-xss-probe-ticket');
+
+    // The HTML attachment is a download with a type no browser renders.
+    const attachment = page.getByRole('link', { name: /evil\.html/ });
+    const attachmentUrl = new URL(await attachment.getAttribute('href'), BASE).href;
+    const served = await watch.context.request.get(attachmentUrl);
+    const headers = served.headers();
+    assert.match(headers['content-disposition'] ?? '', /^attachment\b/i, `evil.html: Content-Disposition ${headers['content-disposition']}`);
+    assert.doesNotMatch(headers['content-type'] ?? '', /html|xml|javascript|svg/i, `evil.html is served as ${headers['content-type']}`);
+    assert.equal(headers['x-content-type-options'], 'nosniff');
+    // Opened as a page, it downloads instead of running; and so does the inline SVG.
+    const svgSrc = await frame.locator('img[alt="svg image"]').getAttribute('src').catch(() => null);
+    const targets = [attachmentUrl, ...(svgSrc && !svgSrc.startsWith('cid:') ? [new URL(svgSrc, BASE).href] : [])];
+    console.log(`# opened directly: ${targets.join(', ')}`);
+    for (const url of targets) {
+      const opened = await watch.context.newPage();
+      try {
+        await opened.goto(url).catch(() => {}); // a download aborts the navigation
+        await opened.waitForTimeout(500);
+        for (const f of opened.frames()) {
+          const pwned = await f.evaluate(() => typeof window.__pwned).catch((e) => `unreadable: ${e.message}`);
+          assert.equal(pwned, 'undefined', `opening ${url} ran its script`);
+        }
+      } finally {
+        await opened.close();
+      }
+    }
+    assert.deepEqual(watch.dialogs, [], 'no dialog from the attachment or the SVG either');
   });
 
   step('the main flows work without JavaScript too', async () => {

@@ -236,7 +236,8 @@ Content-Transfer-Encoding: base64\r\n\
     )
 }
 
-/// Every way a mail body has been seen to try to run script, navigate, or phone home.
+/// Every way a mail body has been seen to try to run script, navigate, or phone home,
+/// plus an inline SVG image and an HTML attachment that carry scripts of their own.
 /// Each payload sets `window.__pwned` (and some call `alert`), so the browser side can
 /// tell whether any ran; everything remote points at 127.0.0.2, so it can tell whether
 /// anything was loaded.
@@ -247,6 +248,12 @@ Subject: XSS probe\r\n\
 Date: Tue, 24 Nov 2026 09:05:00 +0100\r\n\
 Message-ID: <xss-probe@attacker.example>\r\n\
 MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"=_x\"\r\n\
+\r\n\
+--=_x\r\n\
+Content-Type: multipart/related; boundary=\"=_r\"\r\n\
+\r\n\
+--=_r\r\n\
 Content-Type: text/html; charset=utf-8\r\n\
 \r\n\
 <html><head>\r\n\
@@ -268,7 +275,22 @@ Content-Type: text/html; charset=utf-8\r\n\
 <img src=\"http://127.0.0.2/track.png\" alt=\"tracker\">\r\n\
 <object data=\"http://127.0.0.2/x.swf\"></object><embed src=\"http://127.0.0.2/y.swf\">\r\n\
 <math><mtext><table><mglyph><style><img src=x onerror=\"window.__pwned=1;alert('mxss')\"></style></mglyph></table></mtext></math>\r\n\
-</body></html>\r\n"
+<img src=\"cid:evil-svg@attacker.example\" alt=\"svg image\">\r\n\
+</body></html>\r\n\
+--=_r\r\n\
+Content-Type: image/svg+xml; name=\"evil.svg\"\r\n\
+Content-ID: <evil-svg@attacker.example>\r\n\
+Content-Disposition: inline; filename=\"evil.svg\"\r\n\
+\r\n\
+<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"window.__pwned=1;alert('svg file')\">\
+<script>window.__pwned=1;alert('svg script')</script><circle r=\"4\"/></svg>\r\n\
+--=_r--\r\n\
+--=_x\r\n\
+Content-Type: text/html; charset=utf-8; name=\"evil.html\"\r\n\
+Content-Disposition: attachment; filename=\"evil.html\"\r\n\
+\r\n\
+<script>window.__pwned=1;alert('attachment')</script><p>evil attachment</p>\r\n\
+--=_x--\r\n"
         .to_string()
 }
 
