@@ -260,6 +260,13 @@ describe('an admin and an agent at work', () => {
     await screenshot(page, ARTIFACTS, '05-add-mailbox-gmail-preset');
     await screenshot(page, ARTIFACTS, '05-add-mailbox-gmail-preset-top', { fullPage: false });
 
+    await page.getByRole('link', { name: 'Microsoft 365', exact: true }).click();
+    await page.waitForURL((url) => url.searchParams.get('preset') === 'microsoft365');
+    await checkPage(page, 'add mailbox (Microsoft 365)');
+    assert.equal(await page.getByLabel('Host', { exact: true }).inputValue(), 'outlook.office365.com');
+    assert.equal(await page.getByLabel('Port', { exact: true }).inputValue(), '995');
+    assert.match(await page.locator('main').innerText(), /OAuth/, 'the Microsoft 365 preset says it needs OAuth');
+
     await page.getByRole('link', { name: 'Other POP3 server', exact: true }).click();
     await page.waitForURL((url) => url.searchParams.get('preset') === 'generic');
     await checkPage(page, 'add mailbox (generic)');
