@@ -701,6 +701,11 @@ describe('an admin and an agent at work', () => {
     await page.getByRole('row').filter({ hasText: 'agent@example.org' }).waitFor();
     await checkPage(page, 'users after add');
     await screenshot(page, ARTIFACTS, '08-users');
+    // The only admin cannot lock everyone out by demoting themselves.
+    const me = page.getByRole('row').filter({ hasText: env.ADMIN_EMAIL });
+    await Promise.all([page.waitForLoadState('load'), me.getByRole('button', { name: 'Make agent' }).click()]);
+    await page.getByRole('alert').filter({ hasText: /last admin/i }).waitFor();
+    assert.match(await page.getByRole('row').filter({ hasText: env.ADMIN_EMAIL }).innerText(), /Admin/);
 
     await page.getByRole('navigation').getByRole('link', { name: 'API tokens', exact: true }).click();
     await page.waitForURL((url) => url.pathname === '/tokens');
