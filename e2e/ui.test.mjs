@@ -585,9 +585,11 @@ describe('an admin and an agent at work', () => {
       const found = [];
       for (const el of document.querySelectorAll('*')) {
         const tag = el.tagName.toLowerCase();
-        if (['script', 'iframe', 'frame', 'object', 'embed', 'form', 'meta', 'base', 'link', 'svg', 'math'].includes(tag)) {
+        if (['script', 'iframe', 'frame', 'object', 'embed', 'form', 'base', 'link', 'svg', 'math'].includes(tag)) {
           found.push(`<${tag}>`);
         }
+        // <meta charset> is harmless; http-equiv can refresh, set cookies or a policy.
+        if (tag === 'meta' && el.hasAttribute('http-equiv')) found.push(`<meta http-equiv="${el.getAttribute('http-equiv')}">`);
         for (const attr of el.attributes) {
           if (/^on/i.test(attr.name)) found.push(`${tag}[${attr.name}]`);
           // data-* attributes load nothing (popdesk keeps a blocked remote image's
