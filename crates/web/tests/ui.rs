@@ -1791,6 +1791,7 @@ async fn mailbox_form_errors_keep_the_values_but_never_the_password() {
 async fn the_health_of_a_mailbox_says_the_error_in_words() {
     let desk = Desk::new().await;
     let id = desk.mailbox("support").await;
+    desk.store.set_enabled(id, true, NOW).await.expect("enable");
     desk.store
         .set_attention(
             id,
@@ -1819,6 +1820,35 @@ async fn the_health_of_a_mailbox_says_the_error_in_words() {
         assert!(list.body.contains(column), "{column}");
     }
     assert!(list.body.contains(">Add mailbox</a>"));
+    // Enabled but stopped by the error: the badge says so, on both pages, and a refused
+    // login's empty listing is not shown as the server's count.
+    for body in [&page.body, &list.body] {
+        assert!(
+            body.contains(r#"<span class="badge bad">Stopped</span>"#),
+            "{body}"
+        );
+        assert!(
+            !body.contains(r#"<span class="badge ok">Enabled</span>"#),
+            "{body}"
+        );
+    }
+    let run = desk.store.start_run(id, NOW).await.expect("run");
+    desk.store
+        .finish_run(
+            run,
+            NOW + 1,
+            &store::RunCounts::default(),
+            store::RunOutcome::Permanent,
+            Some("authentication failed"),
+        )
+        .await
+        .expect("finish");
+    let page = desk.get(&format!("/mailboxes/{id}"), Some(&admin)).await;
+    assert!(
+        !page.body.contains("on the server at the last"),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test]

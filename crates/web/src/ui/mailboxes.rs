@@ -38,13 +38,17 @@ const HISTORY: u32 = 20;
 /// A mailbox's health, in words.
 pub(crate) struct Health {
     enabled: bool,
+    /// Enabled, but not polled until the admin fixes what a permanent error says: the
+    /// badge must not read "Enabled" beside "Stopped".
+    stopped: bool,
     /// What the scheduler is doing: "Waiting: next poll in 1 minute", ...
     state: String,
     last_poll: Option<When>,
     last_success: Option<When>,
     /// Stored messages of this mailbox not yet made into tickets.
     backlog: String,
-    /// What the server listed at the last fetch.
+    /// What the server listed at the last successful fetch (a refused login lists
+    /// nothing, which says nothing about the server).
     on_server: Option<String>,
     /// Why mail is not coming in, in words: what needs the admin, or the last error.
     error: Option<String>,
@@ -136,15 +140,21 @@ async fn health(
         .map(|e| crate::ui::display::sentence(&e));
     Ok(Health {
         enabled: mailbox.settings.enabled,
+        stopped: mailbox.needs_attention.is_some()
+            || matches!(
+                schedule.as_ref().map(|s| &s.state),
+                Some(ScheduleState::Stopped { .. })
+            ),
         state: schedule_state(schedule.as_ref(), mailbox.settings.enabled, now),
         last_poll: last_poll.map(|at| When::new(at, now)),
         last_success: last_success.map(|at| When::new(at, now)),
         backlog,
-        on_server: last_run
-            .filter(|r| r.outcome != RunOutcome::Running)
+        on_server: runs
+            .iter()
+            .find(|r| r.outcome == RunOutcome::Success)
             .map(|r| match r.counts.listed {
-                1 => "1 message on the server at the last fetch".to_string(),
-                n => format!("{n} messages on the server at the last fetch"),
+                1 => "1 message on the server at the last successful fetch".to_string(),
+                n => format!("{n} messages on the server at the last successful fetch"),
             }),
         error,
     })

@@ -46,7 +46,7 @@
 //!   every link `target="_blank"`, and the browser tests want no `<base>`/`<meta>` in
 //!   the frame.
 //! - "Waiting messages" is the processing backlog (stored, not yet made into tickets);
-//!   beside it, what the server listed at the last fetch.
+//!   beside it, what the server listed at the last successful fetch.
 //! - Wrong credentials answer 401 with the form, too many attempts 429; a new API token
 //!   is shown on the page that answers the POST (200), never stored to show later.
 //!
