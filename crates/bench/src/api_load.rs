@@ -27,13 +27,17 @@ pub struct Options {
     pub fetch_messages: usize,
     pub seconds: u64,
     pub connections: u32,
+    /// Keep the data folder (to look at the seeded database afterwards).
+    pub keep: bool,
 }
 
 pub fn run(options: &Options) -> Result<bool> {
     if Command::new("wrk").arg("--version").output().is_err() {
         bail!("wrk is not installed (apt-get install -y wrk; scripts/bench-api does it)");
     }
-    let work = tempfile::tempdir()?;
+    let work = tempfile::Builder::new()
+        .prefix("popdesk-api-load-")
+        .tempdir()?;
     let data = work.path().join("data");
     let started = Instant::now();
     seed(&data, options.tickets)?;
@@ -145,6 +149,9 @@ pub fn run(options: &Options) -> Result<bool> {
     );
     if at_end == 0 {
         println!("note: the fetch finished before the window ended; raise --fetch-messages");
+    }
+    if options.keep {
+        println!("data folder kept: {}", work.keep().display());
     }
     let met = busy.p99_ms < TARGET_P99_MS;
     println!(
@@ -303,7 +310,8 @@ fn api_token(addr: SocketAddr, password: &str) -> Result<String> {
         .and_then(|c| c.split(';').next())
         .ok_or_else(|| anyhow!("sign-in gave no cookie:\n{response}"))?
         .to_string();
-    let body = r#"{"name":"wrk","role":"agent"}"#;
+    // Admin: the same token also creates the mailbox that is fetched during the load.
+    let body = r#"{"name":"wrk","role":"admin"}"#;
     let mut stream = TcpStream::connect(addr)?;
     let request = format!(
         "POST /api/v1/tokens HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOrigin: http://{addr}\r\n\

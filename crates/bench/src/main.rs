@@ -135,6 +135,9 @@ enum Cmd {
         seconds: u64,
         #[arg(long, default_value_t = 8)]
         connections: u32,
+        /// Keep the data folder afterwards.
+        #[arg(long)]
+        keep: bool,
     },
     /// A private Dovecot with generated mail to try popdesk by hand (as root).
     Playground {
@@ -215,12 +218,14 @@ fn real_main() -> Result<bool> {
             fetch_messages,
             seconds,
             connections,
+            keep,
         } => api_load::run(&api_load::Options {
             popdesk,
             tickets,
             fetch_messages,
             seconds,
             connections,
+            keep,
         }),
     }
 }

@@ -251,6 +251,11 @@ async fn sqlite_settings(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Err
     conn.execute("PRAGMA journal_mode = WAL").await?;
     conn.execute("PRAGMA synchronous = FULL").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
+    // Reads of the ticket list go through the OS page cache by memory map instead of a
+    // read() per page, and each connection keeps 16 MiB of pages (the default is 2 MiB,
+    // smaller than the tickets table and its indexes at 10,000 tickets).
+    conn.execute("PRAGMA cache_size = -16384").await?;
+    conn.execute("PRAGMA mmap_size = 268435456").await?;
     Ok(())
 }
 
