@@ -224,3 +224,29 @@ pub(crate) fn query_string(pairs: &[(&str, String)]) -> String {
         Err(_) => String::new(),
     }
 }
+
+/// The field of an "Enable"/"Disable" button: `enabled=true|false`.
+#[derive(Deserialize)]
+pub(crate) struct EnabledForm {
+    enabled: String,
+}
+
+impl EnabledForm {
+    /// The choice, or the 400 page for anything else.
+    pub(crate) fn enabled(
+        &self,
+        state: &AppState,
+        viewer: &crate::ui::viewer::Viewer,
+    ) -> Result<bool, Response> {
+        match self.enabled.as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(page::error(
+                state,
+                Some(viewer),
+                StatusCode::BAD_REQUEST,
+                "The form asked for neither enabling nor disabling.",
+            )),
+        }
+    }
+}

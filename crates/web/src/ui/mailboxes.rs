@@ -23,7 +23,9 @@ use crate::auth::Admin;
 use crate::input::{ApiJson, ApiPath};
 use crate::ui::display::{When, ago, duration, size};
 use crate::ui::flash::Flash;
-use crate::ui::form::{CheckedForm, Choice, NoFields, PagePath, PageQuery, filled, ticked};
+use crate::ui::form::{
+    CheckedForm, Choice, EnabledForm, NoFields, PagePath, PageQuery, filled, ticked,
+};
 use crate::ui::page::{self, Layout, Section, impl_page};
 use crate::ui::presets::{self, Preset};
 use crate::ui::viewer::{AdminViewer, Viewer};
@@ -838,11 +840,6 @@ pub(crate) async fn fetch(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct EnabledForm {
-    enabled: String,
-}
-
 /// Turns scheduled fetching on or off.
 pub(crate) async fn set_enabled(
     State(state): State<AppState>,
@@ -850,17 +847,9 @@ pub(crate) async fn set_enabled(
     PagePath(id): PagePath<i64>,
     CheckedForm(form): CheckedForm<EnabledForm>,
 ) -> Response {
-    let enabled = match form.enabled.as_str() {
-        "true" => true,
-        "false" => false,
-        _ => {
-            return page::error(
-                &state,
-                Some(&viewer),
-                StatusCode::BAD_REQUEST,
-                "The form asked for neither enabling nor disabling.",
-            );
-        }
+    let enabled = match form.enabled(&state, &viewer) {
+        Ok(enabled) => enabled,
+        Err(page) => return page,
     };
     let change = MailboxUpdate {
         enabled: Some(enabled),

@@ -15,7 +15,7 @@ use crate::auth::Admin;
 use crate::input::{ApiJson, ApiPath};
 use crate::ui::display::When;
 use crate::ui::flash::Flash;
-use crate::ui::form::{CheckedForm, Choice, NoFields, PagePath};
+use crate::ui::form::{CheckedForm, Choice, EnabledForm, NoFields, PagePath};
 use crate::ui::page::{self, Layout, Section, impl_page};
 use crate::ui::viewer::{AdminViewer, Viewer};
 
@@ -229,11 +229,6 @@ pub(crate) async fn set_role(
     .await
 }
 
-#[derive(Deserialize)]
-pub(crate) struct EnabledForm {
-    enabled: String,
-}
-
 /// Disables a user (they cannot sign in; their sessions end) or enables them again.
 pub(crate) async fn set_enabled(
     State(state): State<AppState>,
@@ -241,17 +236,9 @@ pub(crate) async fn set_enabled(
     PagePath(id): PagePath<i64>,
     CheckedForm(form): CheckedForm<EnabledForm>,
 ) -> Response {
-    let disabled = match form.enabled.as_str() {
-        "true" => false,
-        "false" => true,
-        _ => {
-            return page::error(
-                &state,
-                Some(&viewer),
-                StatusCode::BAD_REQUEST,
-                "The form asked for neither enabling nor disabling.",
-            );
-        }
+    let disabled = match form.enabled(&state, &viewer) {
+        Ok(enabled) => !enabled,
+        Err(page) => return page,
     };
     let update = UserUpdate {
         name: None,
