@@ -33,6 +33,7 @@ pub mod auth;
 mod client;
 pub mod codec;
 mod error;
+mod fingerprint;
 mod session;
 mod types;
 
@@ -40,6 +41,7 @@ pub use auth::{AuthMethod, Credentials};
 pub use client::{Client, ConnectOptions, MessageSink, Security, Timeouts};
 pub use codec::{CommandKind, RespCode};
 pub use error::{Error, ProtocolError, ServerError, TimeoutKind};
+pub use fingerprint::{CertFingerprint, FingerprintError};
 pub use session::{
     Event, MAX_LISTING_ENTRIES, MAX_LISTING_LINE, MAX_LISTING_OCTETS, MAX_STATUS_LINE, Session,
 };
