@@ -44,17 +44,17 @@ pub fn session_plan(
         TlsMode::StartTls => Security::StartTls,
         TlsMode::None => Security::None,
     };
-    let method: AuthMethod = settings.auth_method.parse().map_err(FetchError::Settings)?;
+    let method = settings.auth_method;
     let mut options = ConnectOptions::new(settings.host.clone(), settings.port, security);
     options.ca_file = settings.ca_file.as_ref().map(PathBuf::from);
+    // options.pinned_certificate = settings.trusted_certificate; (TLS pinning lands next)
     options.allow_insecure_auth = settings.allow_insecure_auth;
     options.timeouts = session.timeouts;
     options.pipelining = session.pipelining;
-    let credentials = match method {
-        AuthMethod::XOAuth2 | AuthMethod::OAuthBearer => {
-            Credentials::oauth2(settings.username.clone(), secret.expose_secret())
-        }
-        _ => Credentials::password(settings.username.clone(), secret.expose_secret()),
+    let credentials = if method.uses_token() {
+        Credentials::oauth2(settings.username.clone(), secret.expose_secret())
+    } else {
+        Credentials::password(settings.username.clone(), secret.expose_secret())
     };
     Ok(SessionPlan {
         options,

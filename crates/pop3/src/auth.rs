@@ -75,6 +75,38 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
+    /// Every method, in the order a form lists them.
+    pub const ALL: [AuthMethod; 8] = [
+        AuthMethod::Auto,
+        AuthMethod::User,
+        AuthMethod::Apop,
+        AuthMethod::Plain,
+        AuthMethod::Login,
+        AuthMethod::CramMd5,
+        AuthMethod::XOAuth2,
+        AuthMethod::OAuthBearer,
+    ];
+
+    /// The setting's text form (`auto`, `cram-md5`, `xoauth2`, ...): how the method is
+    /// stored and typed on the command line and in the API. [`str::parse`] reads it back.
+    pub fn as_setting(self) -> &'static str {
+        match self {
+            AuthMethod::Auto => "auto",
+            AuthMethod::User => "user",
+            AuthMethod::Apop => "apop",
+            AuthMethod::Plain => "plain",
+            AuthMethod::Login => "login",
+            AuthMethod::CramMd5 => "cram-md5",
+            AuthMethod::XOAuth2 => "xoauth2",
+            AuthMethod::OAuthBearer => "oauthbearer",
+        }
+    }
+
+    /// Whether the secret is an OAuth2 access token rather than a password.
+    pub fn uses_token(self) -> bool {
+        matches!(self, AuthMethod::XOAuth2 | AuthMethod::OAuthBearer)
+    }
+
     /// The method's name as POP3 and SASL spell it.
     pub fn name(self) -> &'static str {
         match self {

@@ -207,12 +207,16 @@ pub enum MessageStatusArg {
 pub enum MailboxCommand {
     /// Add a mailbox.
     Add(AddMailbox),
+    /// Change a mailbox's settings (only the options given change). Changing where the
+    /// password goes (host, port, TLS, user, auth, CA file, fingerprint, insecure auth)
+    /// needs the password again.
+    Update(UpdateMailbox),
     /// List mailboxes.
     List {
         #[arg(long)]
         json: bool,
     },
-    /// Show one mailbox's settings and state.
+    /// Show one mailbox's settings and state (never its password).
     Show {
         name: String,
         #[arg(long)]
@@ -244,85 +248,94 @@ pub enum MailboxCommand {
     Remove { name: String },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum TlsArg {
-    Implicit,
-    Starttls,
-    None,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum PolicyArg {
-    Delete,
-    Keep,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum StartArg {
-    All,
-    Now,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum OversizeArg {
-    Skip,
-    Download,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum AuthArg {
-    Auto,
-    User,
-    Apop,
-    Plain,
-    Login,
-    CramMd5,
-    Xoauth2,
-    Oauthbearer,
-}
-
-#[derive(Debug, Args)]
-pub struct AddMailbox {
-    pub name: String,
+/// A mailbox's settings on the command line, for `add` and `update`. Choices are text
+/// and numbers are as typed: the administration service checks them, with the same
+/// rules and the same refusals as the API and the web UI.
+#[derive(Debug, Args, Default)]
+pub struct MailboxOptions {
     #[arg(long)]
-    pub host: String,
+    pub host: Option<String>,
     /// Defaults to 995 for implicit TLS, 110 otherwise.
     #[arg(long)]
-    pub port: Option<u16>,
-    #[arg(long, value_enum, default_value = "implicit")]
-    pub tls: TlsArg,
+    pub port: Option<u64>,
+    /// implicit (TLS from the start, the default), starttls, or none.
     #[arg(long)]
-    pub user: String,
+    pub tls: Option<String>,
+    #[arg(long)]
+    pub user: Option<String>,
     /// Read the password (or OAuth token) from this environment variable.
     #[arg(long, conflicts_with = "password_file")]
     pub password_env: Option<String>,
     /// Read the password (or OAuth token) from the first line of this file.
     #[arg(long)]
     pub password_file: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "auto")]
-    pub auth: AuthArg,
-    /// delete: remove mail from the server once stored; keep: leave it there.
-    #[arg(long, value_enum, default_value = "delete")]
-    pub policy: PolicyArg,
+    /// auto (the default), user, apop, plain, login, cram-md5, xoauth2, oauthbearer.
+    #[arg(long)]
+    pub auth: Option<String>,
+    /// delete (the default): remove mail from the server once stored; keep: leave it there.
+    #[arg(long)]
+    pub policy: Option<String>,
     /// With --policy keep: delete from the server this many days after storing.
+    #[arg(long, conflicts_with = "keep_forever")]
+    pub delete_after: Option<u64>,
+    /// With --policy keep: never delete (clears --delete-after).
     #[arg(long)]
-    pub delete_after: Option<u32>,
-    /// First run: import what is there (all), or only mail arriving from now on (now).
-    #[arg(long, value_enum, default_value = "all")]
-    pub start: StartArg,
-    /// Messages per session; each session ends with QUIT so deletions commit early.
-    #[arg(long, default_value_t = 50)]
-    pub batch: u32,
-    /// Larger messages are not downloaded (see --oversize).
-    #[arg(long, default_value_t = 25_000_000)]
-    pub max_size: u64,
-    /// skip: store only the headers and leave the message on the server; download: store it anyway, marked too large.
-    #[arg(long, value_enum, default_value = "skip")]
-    pub oversize: OversizeArg,
-    /// Extra CA certificates (PEM) for a server with its own CA.
+    pub keep_forever: bool,
+    /// First run: import what is there (all, the default), or only mail arriving from now on (now).
     #[arg(long)]
+    pub start: Option<String>,
+    /// Messages per session (default 50); each session ends with QUIT so deletions commit early.
+    #[arg(long)]
+    pub batch: Option<u64>,
+    /// Larger messages are not downloaded (see --oversize); default 25000000 bytes.
+    #[arg(long)]
+    pub max_size: Option<u64>,
+    /// skip (the default): store only the headers and leave the message on the server; download: store it anyway, marked too large.
+    #[arg(long)]
+    pub oversize: Option<String>,
+    /// Extra CA certificates (PEM) for a server with its own CA, or the server's own self-signed certificate.
+    #[arg(long, conflicts_with = "no_ca_file")]
     pub ca_file: Option<PathBuf>,
-    /// Allow the password over an unencrypted connection. Only for trusted networks.
+    /// Forget the CA file.
     #[arg(long)]
+    pub no_ca_file: bool,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint (hex, colons allowed), whoever signed it.
+    #[arg(long, conflicts_with = "no_trust_fingerprint")]
+    pub trust_fingerprint: Option<String>,
+    /// Forget the trusted fingerprint.
+    #[arg(long)]
+    pub no_trust_fingerprint: bool,
+    /// Allow the password over an unencrypted connection. Only for trusted networks.
+    #[arg(long, conflicts_with = "no_allow_insecure_auth")]
     pub allow_insecure_auth: bool,
+    /// Refuse the password over an unencrypted connection again.
+    #[arg(long)]
+    pub no_allow_insecure_auth: bool,
+    /// Seconds between the scheduler's polls (default 60).
+    #[arg(long)]
+    pub poll_interval: Option<u64>,
+    /// Let the scheduler poll the mailbox (the default).
+    #[arg(long, conflicts_with = "disable")]
+    pub enable: bool,
+    /// Stop the scheduler polling the mailbox.
+    #[arg(long)]
+    pub disable: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AddMailbox {
+    pub name: String,
+    #[command(flatten)]
+    pub options: MailboxOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateMailbox {
+    /// The mailbox to change.
+    pub name: String,
+    /// A new name.
+    #[arg(long)]
+    pub rename: Option<String>,
+    #[command(flatten)]
+    pub options: MailboxOptions,
 }

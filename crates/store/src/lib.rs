@@ -38,7 +38,9 @@ pub use event::{TicketEvent, TicketEventKind};
 pub use fetch_run::{FetchRun, RunCounts, RunOutcome};
 pub use lease::{LeaseHolder, LeaseOutcome};
 pub use ledger::{CommitOutcome, LedgerEntry, LedgerState};
-pub use mailbox::{Mailbox, MailboxSettings, Oversize, Policy, StartMode, TlsMode};
+pub use mailbox::{
+    AuthMethod, CertFingerprint, Mailbox, MailboxSettings, Oversize, Policy, StartMode, TlsMode,
+};
 pub use processing::{ProcessRecord, ProcessStatus, ProcessingTx};
 pub use raw_message::{NewRawMessage, RawMessage, RawStatus};
 pub use secret::SecretBox;

@@ -4,6 +4,7 @@
 //! before it reaches the database and only [`Store::mailbox_secret`] opens it; `Mailbox`
 //! never carries it, so listing or printing a mailbox cannot leak it.
 
+pub use pop3::{AuthMethod, CertFingerprint};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::AnyRow;
 
@@ -35,6 +36,9 @@ pub enum Policy {
 }
 
 impl Policy {
+    /// The policies' text forms.
+    pub const NAMES: &'static [&'static str] = &["delete", "keep"];
+
     /// `delete` or `keep`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -100,8 +104,8 @@ pub struct MailboxSettings {
     pub port: u16,
     pub tls: TlsMode,
     pub username: String,
-    /// `auto|user|apop|plain|login|cram-md5|xoauth2|oauthbearer`, stored as given.
-    pub auth_method: String,
+    /// How popdesk signs in; stored as its setting text (`auto`, `cram-md5`, ...).
+    pub auth_method: AuthMethod,
     pub policy: Policy,
     pub start: StartMode,
     /// QUIT after this many messages (promise 3).
@@ -111,8 +115,12 @@ pub struct MailboxSettings {
     /// Messages larger than this (octets, per LIST) follow `oversize`.
     pub max_size: u64,
     pub oversize: Oversize,
-    /// A PEM file with the CA that signed the server's certificate.
+    /// A PEM file with the CA that signed the server's certificate (or the server's own
+    /// self-signed certificate).
     pub ca_file: Option<String>,
+    /// The one certificate this mailbox's server may present, whoever signed it: how an
+    /// admin trusts a self-signed server.
+    pub trusted_certificate: Option<CertFingerprint>,
     /// Allow plaintext authentication over an unencrypted connection.
     pub allow_insecure_auth: bool,
     pub enabled: bool,
@@ -128,7 +136,7 @@ impl Default for MailboxSettings {
             port: 995,
             tls: TlsMode::Implicit,
             username: String::new(),
-            auth_method: "auto".to_string(),
+            auth_method: AuthMethod::Auto,
             policy: Policy::Delete,
             start: StartMode::All,
             batch_messages: 50,
@@ -136,6 +144,7 @@ impl Default for MailboxSettings {
             max_size: 25_000_000,
             oversize: Oversize::Skip,
             ca_file: None,
+            trusted_certificate: None,
             allow_insecure_auth: false,
             enabled: true,
             poll_interval_secs: 60,
@@ -161,9 +170,18 @@ macro_rules! mailbox_columns {
     () => {
         "id, name, host, port, tls, username, auth_method, policy, delete_after_days, \
          start_mode, batch_messages, batch_bytes, max_size, oversize, ca_file, \
-         allow_insecure_auth, enabled, poll_interval_secs, needs_attention, started, created_at, \
+         trusted_certificate, allow_insecure_auth, enabled, poll_interval_secs, needs_attention, started, created_at, \
          updated_at"
     };
+}
+
+/// Reads a stored auth method. Earlier versions stored what the admin typed, so the case
+/// may vary; an unknown name means a newer popdesk wrote it.
+fn auth_method_from_stored(stored: &str) -> Result<AuthMethod, StoreError> {
+    stored.parse().map_err(|_| StoreError::UnknownValue {
+        what: "authentication method",
+        value: stored.to_string(),
+    })
 }
 
 fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox, StoreError> {
@@ -181,7 +199,7 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox, StoreError> {
             port,
             tls: TlsMode::from_stored(&column::<String>(row, "tls")?)?,
             username: column(row, "username")?,
-            auth_method: column(row, "auth_method")?,
+            auth_method: auth_method_from_stored(&column::<String>(row, "auth_method")?)?,
             policy: Policy::from_stored(
                 &column::<String>(row, "policy")?,
                 column(row, "delete_after_days")?,
@@ -192,6 +210,14 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox, StoreError> {
             max_size: from_db(column(row, "max_size")?),
             oversize: Oversize::from_stored(&column::<String>(row, "oversize")?)?,
             ca_file: column(row, "ca_file")?,
+            trusted_certificate: column::<Option<String>>(row, "trusted_certificate")?
+                .map(|text| {
+                    text.parse().map_err(|_| StoreError::UnknownValue {
+                        what: "trusted certificate fingerprint",
+                        value: text,
+                    })
+                })
+                .transpose()?,
             allow_insecure_auth: column::<i64>(row, "allow_insecure_auth")? != 0,
             enabled: column::<i64>(row, "enabled")? != 0,
             poll_interval_secs: u32::try_from(column::<i64>(row, "poll_interval_secs")?)
@@ -222,9 +248,9 @@ impl Store {
             "INSERT INTO mailboxes (name, host, port, tls, username, auth_method, policy, \
              delete_after_days, start_mode, batch_messages, batch_bytes, max_size, oversize, \
              ca_file, allow_insecure_auth, enabled, secret, needs_attention, started, \
-             created_at, updated_at, poll_interval_secs) \
+             created_at, updated_at, poll_interval_secs, trusted_certificate) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, NULL, 0, $18, $18, $19) \
+             $17, NULL, 0, $18, $18, $19, $20) \
              ON CONFLICT (name) DO NOTHING RETURNING id",
         )
         .bind(&settings.name)
@@ -232,7 +258,7 @@ impl Store {
         .bind(i64::from(settings.port))
         .bind(settings.tls.as_str())
         .bind(&settings.username)
-        .bind(&settings.auth_method)
+        .bind(settings.auth_method.as_setting())
         .bind(settings.policy.as_str())
         .bind(delete_after_days)
         .bind(settings.start.as_str())
@@ -246,6 +272,7 @@ impl Store {
         .bind(sealed)
         .bind(now)
         .bind(i64::from(settings.poll_interval_secs))
+        .bind(settings.trusted_certificate.map(|f| f.to_string()))
         .fetch_optional(self.pool())
         .await
         .map_err(StoreError::db("add the mailbox"))?;
@@ -350,15 +377,15 @@ impl Store {
              auth_method = $6, policy = $7, delete_after_days = $8, start_mode = $9, \
              batch_messages = $10, batch_bytes = $11, max_size = $12, oversize = $13, \
              ca_file = $14, allow_insecure_auth = $15, enabled = $16, \
-             poll_interval_secs = $17, updated_at = $18, needs_attention = NULL \
-             WHERE id = $19",
+             poll_interval_secs = $17, updated_at = $18, needs_attention = NULL, \
+             trusted_certificate = $20 WHERE id = $19",
         )
         .bind(&settings.name)
         .bind(&settings.host)
         .bind(i64::from(settings.port))
         .bind(settings.tls.as_str())
         .bind(&settings.username)
-        .bind(&settings.auth_method)
+        .bind(settings.auth_method.as_setting())
         .bind(settings.policy.as_str())
         .bind(delete_after_days)
         .bind(settings.start.as_str())
@@ -372,6 +399,7 @@ impl Store {
         .bind(i64::from(settings.poll_interval_secs))
         .bind(now)
         .bind(id)
+        .bind(settings.trusted_certificate.map(|f| f.to_string()))
         .execute(self.pool())
         .await
         .map_err(StoreError::db("update the mailbox"))?;
@@ -506,7 +534,7 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let d = MailboxSettings::default();
         assert_eq!(d.port, 995);
-        assert_eq!(d.auth_method, "auto");
+        assert_eq!(d.auth_method, AuthMethod::Auto);
         assert_eq!(d.batch_messages, 50);
         assert_eq!(d.batch_bytes, 52_428_800);
         assert_eq!(d.max_size, 25_000_000);

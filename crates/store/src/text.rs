@@ -8,6 +8,9 @@ use crate::StoreError;
 macro_rules! text_enum {
     ($ty:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
         impl $ty {
+            /// Every value's text form, in the order they are declared.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
             /// The text form, as stored in the database and accepted on the command line.
             pub fn as_str(self) -> &'static str {
                 match self {

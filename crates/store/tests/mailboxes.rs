@@ -29,7 +29,7 @@ async fn mailbox_settings_are_stored_as_given(db: &TestDb) {
         port: 110,
         tls: TlsMode::StartTls,
         username: "billing@example.org".into(),
-        auth_method: "cram-md5".into(),
+        auth_method: store::AuthMethod::CramMd5,
         policy: Policy::Keep {
             delete_after_days: Some(30),
         },
@@ -39,6 +39,7 @@ async fn mailbox_settings_are_stored_as_given(db: &TestDb) {
         max_size: 10_000_000,
         oversize: Oversize::Download,
         ca_file: Some("/etc/popdesk/ca.pem".into()),
+        trusted_certificate: Some(store::CertFingerprint::of(b"a self-signed certificate")),
         allow_insecure_auth: true,
         enabled: false,
         poll_interval_secs: 300,

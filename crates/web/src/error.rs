@@ -23,6 +23,8 @@ pub struct ApiError {
     message: String,
     /// Seconds, for `Retry-After` (429, 503).
     retry_after: Option<u64>,
+    /// The request field a validation error is about.
+    field: Option<&'static str>,
 }
 
 /// The JSON body of every error response.
@@ -40,6 +42,10 @@ pub struct ErrorDetail {
     pub code: String,
     /// One sentence for a person.
     pub message: String,
+    /// The request field the error is about (validation errors and conflicts), when
+    /// there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -49,7 +55,24 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            field: None,
         }
+    }
+
+    /// The same error, about this request field.
+    pub fn about(mut self, field: &'static str) -> ApiError {
+        self.field = Some(field);
+        self
+    }
+
+    /// The request field the error is about.
+    pub fn field(&self) -> Option<&'static str> {
+        self.field
+    }
+
+    /// The sentence for a person.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     pub fn unauthorized() -> ApiError {
@@ -124,6 +147,7 @@ impl ApiError {
             error: ErrorDetail {
                 code: self.code.to_string(),
                 message: self.message.clone(),
+                field: self.field.map(str::to_string),
             },
         }
     }
@@ -172,6 +196,31 @@ impl From<StoreError> for ApiError {
                 ApiError::validation(error.to_string())
             }
             _ => ApiError::internal(&error),
+        }
+    }
+}
+
+impl From<admin::AdminError> for ApiError {
+    fn from(error: admin::AdminError) -> ApiError {
+        use admin::AdminError as E;
+        let field = error.field().map(admin::Field::name);
+        if let E::Store(store) = error {
+            return ApiError::from(store);
+        }
+        let api = match &error {
+            E::Invalid { .. } | E::SecretRequired { .. } => ApiError::validation(error.to_string()),
+            E::MailboxNameTaken(_) | E::EmailTaken(_) | E::LastAdmin => {
+                ApiError::conflict(error.to_string())
+            }
+            E::MailboxNotFound(_) | E::UserNotFound(_) | E::TokenNotFound(_) => {
+                ApiError::not_found(error.to_string())
+            }
+            E::SchedulerNotRunning => ApiError::unavailable(error.to_string()),
+            E::Hashing(_) | E::Store(_) => ApiError::internal(&error),
+        };
+        match field {
+            Some(field) => api.about(field),
+            None => api,
         }
     }
 }

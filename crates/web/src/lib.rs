@@ -93,11 +93,12 @@ impl Default for WebConfig {
 #[derive(Clone)]
 pub struct AppState {
     store: Store,
+    /// The rules of administering mailboxes, users and tokens.
+    admin: admin::Administration,
     config: Arc<WebConfig>,
     scheduler: Option<SchedulerHandle>,
     metrics: Option<PrometheusHandle>,
     clock: Arc<dyn Clock>,
-    session_options: SessionOptions,
     sign_in: Arc<auth::rate_limit::SignInLimiter>,
     cross_site: Arc<auth::csrf::CrossSiteLayer>,
     /// A hash to verify against when an address has no account, so an unknown address
@@ -111,13 +112,15 @@ impl AppState {
     pub fn new(store: Store, config: WebConfig) -> AppState {
         let sign_in = auth::rate_limit::SignInLimiter::new(config.sign_in_limit);
         let cross_site = auth::csrf::layer(&config.trusted_origins);
+        let admin =
+            admin::Administration::new(store.clone()).with_password_cost(config.password_cost);
         AppState {
             store,
+            admin,
             config: Arc::new(config),
             scheduler: None,
             metrics: None,
             clock: Arc::new(SystemClock),
-            session_options: SessionOptions::default(),
             sign_in: Arc::new(sign_in),
             cross_site: Arc::new(cross_site),
             dummy_hash: Arc::new(OnceCell::new()),
@@ -126,6 +129,7 @@ impl AppState {
 
     /// The running scheduler: "fetch now", schedule status, reload after mailbox changes.
     pub fn with_scheduler(mut self, scheduler: SchedulerHandle) -> AppState {
+        self.admin = self.admin.with_scheduler(scheduler.clone());
         self.scheduler = Some(scheduler);
         self
     }
@@ -139,18 +143,23 @@ impl AppState {
 
     /// Another clock (tests: session expiry, sign-in limits).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> AppState {
+        self.admin = self.admin.with_clock(clock.clone());
         self.clock = clock;
         self
     }
 
     /// POP3 timeouts and pipelining for "test connection".
     pub fn with_session_options(mut self, options: SessionOptions) -> AppState {
-        self.session_options = options;
+        self.admin = self.admin.with_session_options(options);
         self
     }
 
     pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub(crate) fn admin(&self) -> &admin::Administration {
+        &self.admin
     }
 
     pub(crate) fn config(&self) -> &WebConfig {
@@ -182,10 +191,6 @@ impl AppState {
 
     pub(crate) fn password_cost(&self) -> PasswordCost {
         self.config.password_cost
-    }
-
-    pub(crate) fn session_options(&self) -> &SessionOptions {
-        &self.session_options
     }
 
     pub(crate) fn metrics_handle(&self) -> Option<&PrometheusHandle> {

@@ -4,17 +4,16 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use admin::{AdminError, Administration, ConnectionReport, Field, MailboxChange};
 use anyhow::{Context as _, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use intake::{Fetcher, SessionOptions, SystemClock};
+use intake::{Fetcher, SystemClock};
 use secrecy::SecretString;
 use serde::Serialize;
-use store::{
-    FetchRun, Mailbox, MailboxSettings, Oversize, Policy, RunOutcome, StartMode, Store, TlsMode,
-};
+use store::{FetchRun, Mailbox, Policy, RunOutcome, Store};
 
 use crate::EXIT_TEMPORARY;
-use crate::cli::{AddMailbox, AuthArg, MailboxCommand, OversizeArg, PolicyArg, StartArg, TlsArg};
+use crate::cli::{AddMailbox, MailboxCommand, MailboxOptions, UpdateMailbox};
 use crate::config::Common;
 use crate::output;
 
@@ -23,11 +22,13 @@ pub async fn run(
     command: MailboxCommand,
     common: &Common,
 ) -> anyhow::Result<ExitCode> {
+    let admin = Administration::new(store.clone());
     match command {
-        MailboxCommand::Add(add) => add_mailbox(store, add).await,
+        MailboxCommand::Add(add) => add_mailbox(&admin, add).await,
+        MailboxCommand::Update(update) => update_mailbox(&admin, update).await,
         MailboxCommand::List { json } => list(store, json).await,
         MailboxCommand::Show { name, json } => show(store, &name, json).await,
-        MailboxCommand::Test { name } => test(store, &name).await,
+        MailboxCommand::Test { name } => test(&admin, &name).await,
         MailboxCommand::Fetch {
             name,
             all,
@@ -35,9 +36,8 @@ pub async fn run(
         } => fetch(store, name.as_deref(), all, !no_process, common).await,
         MailboxCommand::Runs { name, limit, json } => runs(store, &name, limit, json).await,
         MailboxCommand::Remove { name } => {
-            if !store.remove_mailbox(&name).await? {
-                bail!("there is no mailbox named {name:?}");
-            }
+            let mailbox = admin.mailbox_named(&name).await.map_err(refusal)?;
+            admin.remove_mailbox(mailbox.id).await.map_err(refusal)?;
             println!("removed mailbox {name} (its stored messages are kept)");
             Ok(ExitCode::SUCCESS)
         }
@@ -55,67 +55,93 @@ pub(crate) fn now_ms() -> i64 {
     intake::Clock::now_ms(&SystemClock)
 }
 
-async fn add_mailbox(store: &Store, add: AddMailbox) -> anyhow::Result<ExitCode> {
-    let tls = match add.tls {
-        TlsArg::Implicit => TlsMode::Implicit,
-        TlsArg::Starttls => TlsMode::StartTls,
-        TlsArg::None => TlsMode::None,
+/// The service's refusal in the command line's words: the flag, then the rule.
+fn refusal(error: AdminError) -> anyhow::Error {
+    let flag = |field: Field| match field {
+        Field::Name | Field::DisplayName | Field::TokenName => "the mailbox name",
+        Field::Host => "--host",
+        Field::Port => "--port",
+        Field::Tls => "--tls",
+        Field::Username | Field::Email => "--user",
+        Field::Secret | Field::Password => "the password (--password-env or --password-file)",
+        Field::AuthMethod => "--auth",
+        Field::Policy => "--policy",
+        Field::DeleteAfterDays => "--delete-after",
+        Field::Start => "--start",
+        Field::BatchMessages | Field::BatchBytes => "--batch",
+        Field::MaxSize => "--max-size",
+        Field::Oversize => "--oversize",
+        Field::CaFile => "--ca-file",
+        Field::TrustedCertificate => "--trust-fingerprint",
+        Field::AllowInsecureAuth => "--allow-insecure-auth",
+        Field::PollInterval => "--poll-interval",
+        Field::Role => "--role",
     };
-    let policy = match (add.policy, add.delete_after) {
-        (PolicyArg::Delete, None) => Policy::Delete,
-        (PolicyArg::Delete, Some(_)) => {
-            bail!("--delete-after only applies with --policy keep")
-        }
-        (PolicyArg::Keep, days) => Policy::Keep {
-            delete_after_days: days,
-        },
-    };
-    let auth_method = match add.auth {
-        AuthArg::Auto => "auto",
-        AuthArg::User => "user",
-        AuthArg::Apop => "apop",
-        AuthArg::Plain => "plain",
-        AuthArg::Login => "login",
-        AuthArg::CramMd5 => "cram-md5",
-        AuthArg::Xoauth2 => "xoauth2",
-        AuthArg::Oauthbearer => "oauthbearer",
-    };
-    if let Some(ca_file) = &add.ca_file
-        && !ca_file.is_file()
-    {
-        bail!("the CA file {} does not exist", ca_file.display());
+    match error {
+        AdminError::Invalid { field, problem } => anyhow!("{} {problem}", flag(field)),
+        AdminError::SecretRequired { field } => anyhow!(
+            "changing {} needs the password again, so the stored one is never sent where it was not meant to go: add --password-env VAR or --password-file FILE",
+            flag(field)
+        ),
+        other => anyhow!("{other}"),
     }
-    let secret = read_secret(&add)?;
-    let settings = MailboxSettings {
-        name: add.name.clone(),
-        host: add.host.clone(),
-        port: add.port.unwrap_or(match tls {
-            TlsMode::Implicit => 995,
-            _ => 110,
-        }),
-        tls,
-        username: add.user.clone(),
-        auth_method: auth_method.to_string(),
-        policy,
-        start: match add.start {
-            StartArg::All => StartMode::All,
-            StartArg::Now => StartMode::Now,
-        },
-        batch_messages: add.batch.max(1),
-        max_size: add.max_size,
-        oversize: match add.oversize {
-            OversizeArg::Skip => Oversize::Skip,
-            OversizeArg::Download => Oversize::Download,
-        },
-        ca_file: add
-            .ca_file
-            .as_ref()
-            .map(|path| path.canonicalize().unwrap_or_else(|_| path.clone()))
-            .map(|path| path.display().to_string()),
-        allow_insecure_auth: add.allow_insecure_auth,
-        ..MailboxSettings::default()
+}
+
+/// The options as the service's [`MailboxChange`].
+fn change_from(options: &MailboxOptions, creating: bool) -> anyhow::Result<MailboxChange> {
+    let ca_file = match (&options.ca_file, options.no_ca_file) {
+        (Some(path), _) => {
+            if !path.is_file() {
+                bail!("--ca-file: {} does not exist", path.display());
+            }
+            // Stored absolute: `serve` may run from another folder.
+            let path = path.canonicalize().unwrap_or_else(|_| path.clone());
+            Some(Some(path.display().to_string()))
+        }
+        (None, true) => Some(None),
+        (None, false) => None,
     };
-    let mailbox = store.add_mailbox(&settings, &secret, now_ms()).await?;
+    let secret = read_secret(options, creating)?;
+    let flag = |on: bool, off: bool| match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    Ok(MailboxChange {
+        name: None,
+        host: options.host.clone(),
+        port: options.port,
+        tls: options.tls.clone(),
+        username: options.user.clone(),
+        secret,
+        auth_method: options.auth.clone(),
+        policy: options.policy.clone(),
+        delete_after_days: match (options.delete_after, options.keep_forever) {
+            (Some(days), _) => Some(Some(days)),
+            (None, true) => Some(None),
+            (None, false) => None,
+        },
+        start: options.start.clone(),
+        batch_messages: options.batch,
+        batch_bytes: None,
+        max_size: options.max_size,
+        oversize: options.oversize.clone(),
+        ca_file,
+        trusted_certificate: match (&options.trust_fingerprint, options.no_trust_fingerprint) {
+            (Some(pin), _) => Some(Some(pin.clone())),
+            (None, true) => Some(None),
+            (None, false) => None,
+        },
+        allow_insecure_auth: flag(options.allow_insecure_auth, options.no_allow_insecure_auth),
+        enabled: flag(options.enable, options.disable),
+        poll_interval_secs: options.poll_interval,
+    })
+}
+
+async fn add_mailbox(admin: &Administration, add: AddMailbox) -> anyhow::Result<ExitCode> {
+    let mut change = change_from(&add.options, true)?;
+    change.name = Some(add.name.clone());
+    let mailbox = admin.create_mailbox(&change).await.map_err(refusal)?;
     println!(
         "added mailbox {} ({}@{}:{}, {}); check it with `popdesk mailbox test {}`",
         mailbox.settings.name,
@@ -128,29 +154,50 @@ async fn add_mailbox(store: &Store, add: AddMailbox) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// The secret never comes from an argument (it would show in `ps` and shell history).
-fn read_secret(add: &AddMailbox) -> anyhow::Result<SecretString> {
-    if let Some(var) = &add.password_env {
+async fn update_mailbox(admin: &Administration, update: UpdateMailbox) -> anyhow::Result<ExitCode> {
+    let mailbox = admin.mailbox_named(&update.name).await.map_err(refusal)?;
+    let mut change = change_from(&update.options, false)?;
+    change.name = update.rename.clone();
+    let mailbox = admin
+        .update_mailbox(mailbox.id, &change)
+        .await
+        .map_err(refusal)?;
+    println!(
+        "changed mailbox {}; see it with `popdesk mailbox show {}`",
+        mailbox.settings.name, mailbox.settings.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The secret never comes from an argument (it would show in `ps` and shell history). A
+/// new mailbox asks for it on a terminal; a change only takes one when it is given.
+fn read_secret(options: &MailboxOptions, creating: bool) -> anyhow::Result<Option<SecretString>> {
+    if let Some(var) = &options.password_env {
         let value =
             std::env::var(var).map_err(|_| anyhow!("the environment variable {var} is not set"))?;
         if value.is_empty() {
             bail!("the environment variable {var} is empty");
         }
-        return Ok(SecretString::from(value));
+        return Ok(Some(SecretString::from(value)));
     }
-    if let Some(path) = &add.password_file {
+    if let Some(path) = &options.password_file {
         let content = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the password file {}", path.display()))?;
         let line = content.lines().next().unwrap_or("").to_string();
         if line.is_empty() {
             bail!("the password file {} is empty", path.display());
         }
-        return Ok(SecretString::from(line));
+        return Ok(Some(SecretString::from(line)));
+    }
+    if !creating {
+        return Ok(None);
     }
     if std::io::stdin().is_terminal() {
-        let value = rpassword::prompt_password(format!("Password for {}@{}: ", add.user, add.host))
+        let user = options.user.as_deref().unwrap_or("the mailbox");
+        let host = options.host.as_deref().unwrap_or("its server");
+        let value = rpassword::prompt_password(format!("Password for {user}@{host}: "))
             .context("cannot read the password")?;
-        return Ok(SecretString::from(value));
+        return Ok(Some(SecretString::from(value)));
     }
     bail!(
         "no password given: use --password-env VAR or --password-file FILE (or run on a terminal to be asked)"
@@ -163,18 +210,21 @@ struct MailboxView<'a> {
     name: &'a str,
     host: &'a str,
     port: u16,
-    tls: String,
+    tls: &'static str,
     user: &'a str,
-    auth: &'a str,
+    auth: &'static str,
     policy: &'static str,
     delete_after_days: Option<u32>,
     start: &'static str,
     batch: u32,
+    batch_bytes: u64,
     max_size: u64,
     oversize: &'static str,
     ca_file: Option<&'a str>,
+    trusted_certificate: Option<String>,
     allow_insecure_auth: bool,
     enabled: bool,
+    poll_interval_secs: u32,
     needs_attention: Option<&'a str>,
     last_run: Option<RunView>,
 }
@@ -182,32 +232,29 @@ struct MailboxView<'a> {
 impl<'a> MailboxView<'a> {
     fn new(mailbox: &'a Mailbox, last_run: Option<&FetchRun>) -> Self {
         let s = &mailbox.settings;
-        let (policy, delete_after_days) = match s.policy {
-            Policy::Delete => ("delete", None),
-            Policy::Keep { delete_after_days } => ("keep", delete_after_days),
+        let delete_after_days = match s.policy {
+            Policy::Delete => None,
+            Policy::Keep { delete_after_days } => delete_after_days,
         };
         MailboxView {
             name: &s.name,
             host: &s.host,
             port: s.port,
-            tls: s.tls.to_string(),
+            tls: s.tls.as_str(),
             user: &s.username,
-            auth: &s.auth_method,
-            policy,
+            auth: s.auth_method.as_setting(),
+            policy: s.policy.as_str(),
             delete_after_days,
-            start: match s.start {
-                StartMode::All => "all",
-                StartMode::Now => "now",
-            },
+            start: s.start.as_str(),
             batch: s.batch_messages,
+            batch_bytes: s.batch_bytes,
             max_size: s.max_size,
-            oversize: match s.oversize {
-                Oversize::Skip => "skip",
-                Oversize::Download => "download",
-            },
+            oversize: s.oversize.as_str(),
             ca_file: s.ca_file.as_deref(),
+            trusted_certificate: s.trusted_certificate.map(|f| f.to_string()),
             allow_insecure_auth: s.allow_insecure_auth,
             enabled: s.enabled,
+            poll_interval_secs: s.poll_interval_secs,
             needs_attention: mailbox.needs_attention.as_deref(),
             last_run: last_run.map(RunView::new),
         }
@@ -324,6 +371,10 @@ async fn show(store: &Store, name: &str, json: bool) -> anyhow::Result<ExitCode>
     if let Some(ca_file) = view.ca_file {
         println!("CA file:     {ca_file}");
     }
+    if let Some(pin) = &view.trusted_certificate {
+        println!("trusts:      the certificate with SHA-256 {pin}");
+    }
+    println!("polled:      every {} s", view.poll_interval_secs);
     if view.allow_insecure_auth {
         println!("insecure:    password allowed without TLS");
     }
@@ -346,11 +397,14 @@ async fn show(store: &Store, name: &str, json: bool) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-async fn test(store: &Store, name: &str) -> anyhow::Result<ExitCode> {
-    let mailbox = find(store, name).await?;
-    let secret = store.mailbox_secret(mailbox.id).await?;
-    let plan = intake::session_plan(&mailbox.settings, &secret, &SessionOptions::default())?;
-    let probe = intake::probe(&plan).await?;
+async fn test(admin: &Administration, name: &str) -> anyhow::Result<ExitCode> {
+    let mailbox = admin.mailbox_named(name).await.map_err(refusal)?;
+    let probe = match admin.test_mailbox(mailbox.id).await.map_err(refusal)? {
+        ConnectionReport::Connected(found) => found,
+        ConnectionReport::Failed(problem) => {
+            bail!("{}\n(details: {})", problem.summary, problem.detail);
+        }
+    };
     println!("server:       {}", probe.greeting);
     println!(
         "connection:   {}",
@@ -360,7 +414,7 @@ async fn test(store: &Store, name: &str) -> anyhow::Result<ExitCode> {
             "NOT encrypted"
         }
     );
-    println!("logged in:    with {}", probe.auth_method.name());
+    println!("logged in:    with {}", probe.auth_method);
     println!("capabilities: {}", probe.capabilities.join(", "));
     println!(
         "mailbox:      {} messages, {}",

@@ -4,8 +4,9 @@
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
+use admin::Administration;
 use anyhow::{Context as _, anyhow, bail};
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::SecretString;
 use store::{Role, Store};
 
 use crate::cli::{RoleArg, UserCommand};
@@ -19,16 +20,21 @@ pub async fn run(store: &Store, command: UserCommand) -> anyhow::Result<ExitCode
             name,
             password_env,
         } => {
-            check_email(&email)?;
+            admin::users::check_email(&email).map_err(|e| anyhow!("{e}"))?;
             let password = read_password(&email, password_env.as_deref(), true)?;
-            let hash = hash(&password).await?;
             let role = match role {
                 RoleArg::Admin => Role::Admin,
                 RoleArg::Agent => Role::Agent,
             };
-            let user = store
-                .create_user(&email, name.as_deref(), role, &hash, now_ms())
-                .await?;
+            let user = Administration::new(store.clone())
+                .create_user(&admin::NewUser {
+                    email,
+                    name,
+                    role,
+                    password,
+                })
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
             println!("added {} {} (user #{})", user.role, user.email, user.id);
             Ok(ExitCode::SUCCESS)
         }
@@ -63,7 +69,7 @@ pub async fn run(store: &Store, command: UserCommand) -> anyhow::Result<ExitCode
                 .await?
                 .ok_or_else(|| anyhow!("there is no user {email}; see `popdesk user list`"))?;
             let password = read_password(&email, password_env.as_deref(), true)?;
-            let hash = hash(&password).await?;
+            let hash = hash(store, &password).await?;
             store.set_user_password(user.id, &hash, now_ms()).await?;
             println!(
                 "password of {} changed; their sessions have ended",
@@ -74,20 +80,10 @@ pub async fn run(store: &Store, command: UserCommand) -> anyhow::Result<ExitCode
     }
 }
 
-fn check_email(email: &str) -> anyhow::Result<()> {
-    let email = email.trim();
-    match email.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && !domain.is_empty() => Ok(()),
-        _ => bail!("\"{email}\" is not an email address"),
-    }
-}
-
-async fn hash(password: &SecretString) -> anyhow::Result<String> {
-    web::check_password(password.expose_secret()).map_err(|e| anyhow!("{e}"))?;
-    let password = password.expose_secret().to_string();
-    tokio::task::spawn_blocking(move || web::hash_password(&password))
+async fn hash(store: &Store, password: &SecretString) -> anyhow::Result<String> {
+    Administration::new(store.clone())
+        .hash_password(password)
         .await
-        .context("hashing the password stopped")?
         .map_err(|e| anyhow!("{e}"))
 }
 

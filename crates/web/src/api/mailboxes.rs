@@ -1,17 +1,20 @@
 //! Mailboxes (admin only): create, read, update, delete, test the connection, fetch
 //! now, the fetch history. The password or token is write-only: no response carries it.
+//!
+//! An adapter over [`admin::Administration`]: the request becomes a
+//! [`MailboxChange`], the service's refusal a 422 naming the field.
 
-use std::time::Duration;
-
+use admin::{ConnectionReport, MailboxChange};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use intake::schedule::{FetchNowError, MailboxSchedule};
-use intake::{SessionOptions, probe, session_plan};
+use intake::schedule::MailboxSchedule;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use store::{FetchRun, Mailbox, MailboxSettings, Oversize, Policy, StartMode, TlsMode};
+use store::{AuthMethod, FetchRun, Mailbox, Oversize, Policy, StartMode, TlsMode};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
@@ -19,84 +22,50 @@ use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::input::{self, ApiJson, ApiPath, ApiQuery};
 
-/// How long "test connection" may take before it is reported as failed: below the
-/// request timeout, so the caller gets an answer in words rather than a 408.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(45);
-
-/// How the connection is encrypted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Tls {
-    /// TLS from the first byte (POP3S, port 995).
-    Implicit,
-    /// Plain connection upgraded with STLS (port 110); fails if the server does not offer it.
-    Starttls,
-    /// No encryption (only with allow_insecure_auth for password logins).
-    None,
+/// A text choice in the OpenAPI document, listing the values the service accepts (from
+/// the settings model itself, so the document cannot drift from the rules).
+fn choice_schema(description: &str, values: &[&str]) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .enum_values(Some(values.iter().copied()))
+        .into()
 }
 
-/// How popdesk logs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum AuthMethod {
-    /// The best the server offers.
-    Auto,
-    User,
-    Apop,
-    Plain,
-    Login,
-    CramMd5,
-    /// OAuth2 (Gmail, Microsoft 365): the secret is an access token.
-    Xoauth2,
-    Oauthbearer,
+fn tls_schema() -> RefOr<Schema> {
+    choice_schema(
+        "implicit: TLS from the first byte (port 995); starttls: plain upgraded with STLS (port 110), refused if not offered; none: no encryption",
+        TlsMode::NAMES,
+    )
 }
 
-impl AuthMethod {
-    fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::Auto => "auto",
-            AuthMethod::User => "user",
-            AuthMethod::Apop => "apop",
-            AuthMethod::Plain => "plain",
-            AuthMethod::Login => "login",
-            AuthMethod::CramMd5 => "cram-md5",
-            AuthMethod::Xoauth2 => "xoauth2",
-            AuthMethod::Oauthbearer => "oauthbearer",
-        }
-    }
-
-    fn from_stored(stored: &str) -> Option<AuthMethod> {
-        serde_json::from_value(serde_json::Value::String(stored.to_ascii_lowercase())).ok()
-    }
+fn auth_schema() -> RefOr<Schema> {
+    let names: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_setting()).collect();
+    choice_schema(
+        "How popdesk signs in; xoauth2 and oauthbearer take an OAuth2 access token as the password",
+        &names,
+    )
 }
 
-/// What happens to mail on the server once it is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PolicyName {
-    Delete,
-    /// Keep on the server (needs UIDL); optionally delete after delete_after_days.
-    Keep,
+fn policy_schema() -> RefOr<Schema> {
+    choice_schema(
+        "delete: remove mail from the server once stored; keep: leave it there (needs UIDL)",
+        Policy::NAMES,
+    )
 }
 
-/// What the first run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Start {
-    /// Import what is on the server.
-    All,
-    /// Only mail that arrives from now on.
-    Now,
+fn start_schema() -> RefOr<Schema> {
+    choice_schema(
+        "all: import what is on the server; now: only mail that arrives from now on",
+        StartMode::NAMES,
+    )
 }
 
-/// What happens to mail over max_size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OversizeName {
-    /// Store its headers only and keep it on the server.
-    Skip,
-    /// Download it anyway, marked as too large.
-    Download,
+fn oversize_schema() -> RefOr<Schema> {
+    choice_schema(
+        "skip: store the headers only and keep it on the server; download: store it anyway, marked too large",
+        Oversize::NAMES,
+    )
 }
 
 /// A new mailbox. Only name, host, username and password are required.
@@ -109,37 +78,73 @@ pub struct NewMailbox {
     pub host: String,
     /// Default 995 for implicit TLS, else 110.
     #[schema(minimum = 1, maximum = 65535)]
-    pub port: Option<u16>,
-    pub tls: Option<Tls>,
+    pub port: Option<u64>,
+    #[schema(schema_with = tls_schema)]
+    pub tls: Option<String>,
     #[schema(min_length = 1, max_length = 320)]
     pub username: String,
     /// The password, or the OAuth2 access token. Write-only.
     #[schema(min_length = 1, max_length = 16384)]
     pub password: String,
-    pub auth_method: Option<AuthMethod>,
-    pub policy: Option<PolicyName>,
-    /// With the keep policy: delete from the server this many days after storing.
-    /// Ignored with the delete policy.
+    #[schema(schema_with = auth_schema)]
+    pub auth_method: Option<String>,
+    #[schema(schema_with = policy_schema)]
+    pub policy: Option<String>,
+    /// With the keep policy only: delete from the server this many days after storing.
     #[schema(minimum = 1, maximum = 36500)]
-    pub delete_after_days: Option<u32>,
-    pub start: Option<Start>,
+    pub delete_after_days: Option<u64>,
+    #[schema(schema_with = start_schema)]
+    pub start: Option<String>,
     #[schema(minimum = 1, maximum = 100000)]
-    pub batch_messages: Option<u32>,
+    pub batch_messages: Option<u64>,
     #[schema(minimum = 1)]
     pub batch_bytes: Option<u64>,
     #[schema(minimum = 1)]
     pub max_size: Option<u64>,
-    pub oversize: Option<OversizeName>,
-    /// A PEM file on the server with the CA to trust for this mailbox.
+    #[schema(schema_with = oversize_schema)]
+    pub oversize: Option<String>,
+    /// A PEM file on the server with the CA to trust for this mailbox (or the server's
+    /// own self-signed certificate).
     pub ca_file: Option<String>,
+    /// Trust exactly the certificate with this SHA-256 fingerprint (hex, colons allowed),
+    /// whoever signed it: for a self-signed server.
+    pub trusted_certificate: Option<String>,
     pub allow_insecure_auth: Option<bool>,
     pub enabled: Option<bool>,
     #[schema(minimum = 10, maximum = 86400)]
-    pub poll_interval_secs: Option<u32>,
+    pub poll_interval_secs: Option<u64>,
 }
 
-/// Changes to a mailbox: only the fields given change. `delete_after_days` and
-/// `ca_file` are cleared with null.
+impl NewMailbox {
+    fn into_change(self) -> MailboxChange {
+        MailboxChange {
+            name: Some(self.name),
+            host: Some(self.host),
+            port: self.port,
+            tls: self.tls,
+            username: Some(self.username),
+            secret: Some(SecretString::from(self.password)),
+            auth_method: self.auth_method,
+            policy: self.policy,
+            delete_after_days: self.delete_after_days.map(Some),
+            start: self.start,
+            batch_messages: self.batch_messages,
+            batch_bytes: self.batch_bytes,
+            max_size: self.max_size,
+            oversize: self.oversize,
+            ca_file: self.ca_file.map(Some),
+            trusted_certificate: self.trusted_certificate.map(Some),
+            allow_insecure_auth: self.allow_insecure_auth,
+            enabled: self.enabled,
+            poll_interval_secs: self.poll_interval_secs,
+        }
+    }
+}
+
+/// Changes to a mailbox: only the fields given change. `delete_after_days`, `ca_file`
+/// and `trusted_certificate` are cleared with null. Changing where the password goes
+/// (host, port, tls, username, auth_method, ca_file, trusted_certificate,
+/// allow_insecure_auth) needs the password again.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailboxUpdate {
@@ -148,35 +153,69 @@ pub struct MailboxUpdate {
     #[schema(max_length = 253, pattern = r"^[^\s/\x00-\x1f\x7f-\x9f]+$")]
     pub host: Option<String>,
     #[schema(minimum = 1, maximum = 65535)]
-    pub port: Option<u16>,
-    pub tls: Option<Tls>,
+    pub port: Option<u64>,
+    #[schema(schema_with = tls_schema)]
+    pub tls: Option<String>,
     #[schema(min_length = 1, max_length = 320)]
     pub username: Option<String>,
     /// A new password or token. Write-only.
     #[schema(min_length = 1, max_length = 16384)]
     pub password: Option<String>,
-    pub auth_method: Option<AuthMethod>,
-    pub policy: Option<PolicyName>,
-    /// With the keep policy: delete from the server this many days after storing
-    /// (null: never). Ignored with the delete policy.
+    #[schema(schema_with = auth_schema)]
+    pub auth_method: Option<String>,
+    #[schema(schema_with = policy_schema)]
+    pub policy: Option<String>,
+    /// With the keep policy only: delete from the server this many days after storing
+    /// (null: never).
     #[serde(default, deserialize_with = "input::nullable")]
-    #[schema(value_type = Option<u32>, nullable, minimum = 1, maximum = 36500)]
-    pub delete_after_days: Option<Option<u32>>,
-    pub start: Option<Start>,
+    #[schema(value_type = Option<u64>, nullable, minimum = 1, maximum = 36500)]
+    pub delete_after_days: Option<Option<u64>>,
+    #[schema(schema_with = start_schema)]
+    pub start: Option<String>,
     #[schema(minimum = 1, maximum = 100000)]
-    pub batch_messages: Option<u32>,
+    pub batch_messages: Option<u64>,
     #[schema(minimum = 1)]
     pub batch_bytes: Option<u64>,
     #[schema(minimum = 1)]
     pub max_size: Option<u64>,
-    pub oversize: Option<OversizeName>,
+    #[schema(schema_with = oversize_schema)]
+    pub oversize: Option<String>,
     #[serde(default, deserialize_with = "input::nullable")]
     #[schema(value_type = Option<String>, nullable)]
     pub ca_file: Option<Option<String>>,
+    #[serde(default, deserialize_with = "input::nullable")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub trusted_certificate: Option<Option<String>>,
     pub allow_insecure_auth: Option<bool>,
     pub enabled: Option<bool>,
     #[schema(minimum = 10, maximum = 86400)]
-    pub poll_interval_secs: Option<u32>,
+    pub poll_interval_secs: Option<u64>,
+}
+
+impl MailboxUpdate {
+    fn into_change(self) -> MailboxChange {
+        MailboxChange {
+            name: self.name,
+            host: self.host,
+            port: self.port,
+            tls: self.tls,
+            username: self.username,
+            secret: self.password.map(SecretString::from),
+            auth_method: self.auth_method,
+            policy: self.policy,
+            delete_after_days: self.delete_after_days,
+            start: self.start,
+            batch_messages: self.batch_messages,
+            batch_bytes: self.batch_bytes,
+            max_size: self.max_size,
+            oversize: self.oversize,
+            ca_file: self.ca_file,
+            trusted_certificate: self.trusted_certificate,
+            allow_insecure_auth: self.allow_insecure_auth,
+            enabled: self.enabled,
+            poll_interval_secs: self.poll_interval_secs,
+        }
+    }
 }
 
 /// A mailbox as the API shows it; never its secret.
@@ -186,18 +225,24 @@ pub struct MailboxView {
     pub name: String,
     pub host: String,
     pub port: u16,
-    pub tls: Tls,
+    #[schema(schema_with = tls_schema)]
+    pub tls: &'static str,
     pub username: String,
-    /// The stored method; null if this popdesk does not know it.
-    pub auth_method: Option<AuthMethod>,
-    pub policy: PolicyName,
+    #[schema(schema_with = auth_schema)]
+    pub auth_method: &'static str,
+    #[schema(schema_with = policy_schema)]
+    pub policy: &'static str,
     pub delete_after_days: Option<u32>,
-    pub start: Start,
+    #[schema(schema_with = start_schema)]
+    pub start: &'static str,
     pub batch_messages: u32,
     pub batch_bytes: u64,
     pub max_size: u64,
-    pub oversize: OversizeName,
+    #[schema(schema_with = oversize_schema)]
+    pub oversize: &'static str,
     pub ca_file: Option<String>,
+    /// The SHA-256 fingerprint of the one certificate this mailbox's server may present.
+    pub trusted_certificate: Option<String>,
     pub allow_insecure_auth: bool,
     pub enabled: bool,
     pub poll_interval_secs: u32,
@@ -217,36 +262,27 @@ pub struct MailboxView {
 impl MailboxView {
     fn new(mailbox: Mailbox, schedule: Option<MailboxSchedule>) -> MailboxView {
         let s = mailbox.settings;
-        let (policy, delete_after_days) = match s.policy {
-            Policy::Delete => (PolicyName::Delete, None),
-            Policy::Keep { delete_after_days } => (PolicyName::Keep, delete_after_days),
+        let delete_after_days = match s.policy {
+            Policy::Delete => None,
+            Policy::Keep { delete_after_days } => delete_after_days,
         };
         MailboxView {
             id: mailbox.id,
             name: s.name,
             host: s.host,
             port: s.port,
-            tls: match s.tls {
-                TlsMode::Implicit => Tls::Implicit,
-                TlsMode::StartTls => Tls::Starttls,
-                TlsMode::None => Tls::None,
-            },
+            tls: s.tls.as_str(),
             username: s.username,
-            auth_method: AuthMethod::from_stored(&s.auth_method),
-            policy,
+            auth_method: s.auth_method.as_setting(),
+            policy: s.policy.as_str(),
             delete_after_days,
-            start: match s.start {
-                StartMode::All => Start::All,
-                StartMode::Now => Start::Now,
-            },
+            start: s.start.as_str(),
             batch_messages: s.batch_messages,
             batch_bytes: s.batch_bytes,
             max_size: s.max_size,
-            oversize: match s.oversize {
-                Oversize::Skip => OversizeName::Skip,
-                Oversize::Download => OversizeName::Download,
-            },
+            oversize: s.oversize.as_str(),
             ca_file: s.ca_file,
+            trusted_certificate: s.trusted_certificate.map(|f| f.to_string()),
             allow_insecure_auth: s.allow_insecure_auth,
             enabled: s.enabled,
             poll_interval_secs: s.poll_interval_secs,
@@ -262,114 +298,6 @@ impl MailboxView {
 fn view(state: &AppState, mailbox: Mailbox) -> MailboxView {
     let schedule = state.scheduler().and_then(|s| s.status(mailbox.id));
     MailboxView::new(mailbox, schedule)
-}
-
-/// The scheduler should read the mailboxes again.
-fn reload(state: &AppState) {
-    if let Some(scheduler) = state.scheduler() {
-        scheduler.reload();
-    }
-}
-
-async fn find(state: &AppState, id: i64) -> ApiResult<Mailbox> {
-    state
-        .store()
-        .mailbox_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("there is no mailbox #{id}")))
-}
-
-/// The rules of settings, whichever way they were written.
-fn check(settings: &MailboxSettings) -> ApiResult<()> {
-    let name = settings.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::validation(
-            "the mailbox name must be 1 to 100 characters",
-        ));
-    }
-    let host = &settings.host;
-    if host.is_empty()
-        || host.len() > 253
-        || host
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
-    {
-        return Err(ApiError::validation(
-            "the host must be a host name or an IP address, without spaces or slashes",
-        ));
-    }
-    if settings.port == 0 {
-        return Err(ApiError::validation("the port must be between 1 and 65535"));
-    }
-    if settings.username.is_empty() || settings.username.chars().count() > 320 {
-        return Err(ApiError::validation(
-            "the username must be 1 to 320 characters",
-        ));
-    }
-    if !(1..=100_000).contains(&settings.batch_messages) {
-        return Err(ApiError::validation(
-            "batch_messages must be between 1 and 100000",
-        ));
-    }
-    if settings.batch_bytes == 0 || settings.max_size == 0 {
-        return Err(ApiError::validation(
-            "batch_bytes and max_size must be at least 1",
-        ));
-    }
-    if !(10..=86_400).contains(&settings.poll_interval_secs) {
-        return Err(ApiError::validation(
-            "poll_interval_secs must be between 10 and 86400 (one day)",
-        ));
-    }
-    if let Policy::Keep {
-        delete_after_days: Some(days),
-    } = settings.policy
-        && !(1..=36_500).contains(&days)
-    {
-        return Err(ApiError::validation(
-            "delete_after_days must be between 1 and 36500 (a hundred years)",
-        ));
-    }
-    // The CA file is not checked here: "test connection" reads it and says what is
-    // wrong with it, and so does the mailbox's next fetch.
-    Ok(())
-}
-
-fn check_secret(secret: &str) -> ApiResult<SecretString> {
-    if secret.is_empty() || secret.chars().count() > 16 * 1024 {
-        return Err(ApiError::validation(
-            "the password or token must be 1 to 16384 bytes",
-        ));
-    }
-    Ok(SecretString::from(secret.to_string()))
-}
-
-/// The policy; `delete_after_days` means nothing with the delete policy (every message
-/// goes as soon as it is stored) and is dropped there, as the response shows.
-/// `delete_after_days` as given (checked even where the policy then ignores it, so the
-/// API refuses what its schema refuses).
-fn check_days(days: Option<u32>) -> ApiResult<Option<u32>> {
-    match days {
-        Some(days) if !(1..=36_500).contains(&days) => Err(ApiError::validation(
-            "delete_after_days must be between 1 and 36500 (a hundred years)",
-        )),
-        days => Ok(days),
-    }
-}
-
-fn policy(name: PolicyName, delete_after_days: Option<u32>) -> Policy {
-    match name {
-        PolicyName::Delete => Policy::Delete,
-        PolicyName::Keep => Policy::Keep { delete_after_days },
-    }
-}
-
-fn tls_mode(tls: Tls) -> TlsMode {
-    match tls {
-        Tls::Implicit => TlsMode::Implicit,
-        Tls::Starttls => TlsMode::StartTls,
-        Tls::None => TlsMode::None,
-    }
 }
 
 /// All mailboxes, by name.
@@ -411,51 +339,7 @@ pub async fn create(
     _admin: Admin,
     ApiJson(new): ApiJson<NewMailbox>,
 ) -> ApiResult<Response> {
-    let tls = new.tls.unwrap_or(Tls::Implicit);
-    let defaults = MailboxSettings::default();
-    let settings = MailboxSettings {
-        name: new.name.trim().to_string(),
-        host: new.host.trim().to_string(),
-        port: new.port.unwrap_or(match tls {
-            Tls::Implicit => 995,
-            _ => 110,
-        }),
-        tls: tls_mode(tls),
-        username: new.username,
-        auth_method: new
-            .auth_method
-            .unwrap_or(AuthMethod::Auto)
-            .as_str()
-            .to_string(),
-        policy: policy(
-            new.policy.unwrap_or(PolicyName::Delete),
-            check_days(new.delete_after_days)?,
-        ),
-        start: match new.start.unwrap_or(Start::All) {
-            Start::All => StartMode::All,
-            Start::Now => StartMode::Now,
-        },
-        batch_messages: new.batch_messages.unwrap_or(defaults.batch_messages),
-        batch_bytes: new.batch_bytes.unwrap_or(defaults.batch_bytes),
-        max_size: new.max_size.unwrap_or(defaults.max_size),
-        oversize: match new.oversize.unwrap_or(OversizeName::Skip) {
-            OversizeName::Skip => Oversize::Skip,
-            OversizeName::Download => Oversize::Download,
-        },
-        ca_file: new.ca_file.filter(|path| !path.trim().is_empty()),
-        allow_insecure_auth: new.allow_insecure_auth.unwrap_or(false),
-        enabled: new.enabled.unwrap_or(true),
-        poll_interval_secs: new
-            .poll_interval_secs
-            .unwrap_or(defaults.poll_interval_secs),
-    };
-    check(&settings)?;
-    let secret = check_secret(&new.password)?;
-    let mailbox = state
-        .store()
-        .add_mailbox(&settings, &secret, state.now())
-        .await?;
-    reload(&state);
+    let mailbox = state.admin().create_mailbox(&new.into_change()).await?;
     let location = format!("/api/v1/mailboxes/{}", mailbox.id);
     let mut response = (StatusCode::CREATED, Json(view(&state, mailbox))).into_response();
     if let Ok(location) = HeaderValue::from_str(&location) {
@@ -481,7 +365,7 @@ pub async fn show(
     _admin: Admin,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<MailboxView>> {
-    let mailbox = find(&state, id).await?;
+    let mailbox = state.admin().mailbox(id).await?;
     Ok(Json(view(&state, mailbox)))
 }
 
@@ -509,81 +393,10 @@ pub async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(change): ApiJson<MailboxUpdate>,
 ) -> ApiResult<Json<MailboxView>> {
-    let mailbox = find(&state, id).await?;
-    let mut s = mailbox.settings;
-    if let Some(name) = change.name {
-        s.name = name.trim().to_string();
-    }
-    if let Some(host) = change.host {
-        s.host = host.trim().to_string();
-    }
-    if let Some(tls) = change.tls {
-        s.tls = tls_mode(tls);
-    }
-    if let Some(port) = change.port {
-        s.port = port;
-    }
-    if let Some(username) = change.username {
-        s.username = username;
-    }
-    if let Some(method) = change.auth_method {
-        s.auth_method = method.as_str().to_string();
-    }
-    let (current_policy, current_days) = match s.policy {
-        Policy::Delete => (PolicyName::Delete, None),
-        Policy::Keep { delete_after_days } => (PolicyName::Keep, delete_after_days),
-    };
-    let new_policy = change.policy.unwrap_or(current_policy);
-    let days = match change.delete_after_days {
-        Some(days) => check_days(days)?,
-        // Switching to delete drops the keep policy's number of days.
-        None if new_policy == PolicyName::Delete => None,
-        None => current_days,
-    };
-    s.policy = policy(new_policy, days);
-    if let Some(start) = change.start {
-        s.start = match start {
-            Start::All => StartMode::All,
-            Start::Now => StartMode::Now,
-        };
-    }
-    if let Some(n) = change.batch_messages {
-        s.batch_messages = n;
-    }
-    if let Some(n) = change.batch_bytes {
-        s.batch_bytes = n;
-    }
-    if let Some(n) = change.max_size {
-        s.max_size = n;
-    }
-    if let Some(oversize) = change.oversize {
-        s.oversize = match oversize {
-            OversizeName::Skip => Oversize::Skip,
-            OversizeName::Download => Oversize::Download,
-        };
-    }
-    if let Some(ca_file) = change.ca_file {
-        s.ca_file = ca_file.filter(|path| !path.trim().is_empty());
-    }
-    if let Some(allow) = change.allow_insecure_auth {
-        s.allow_insecure_auth = allow;
-    }
-    if let Some(enabled) = change.enabled {
-        s.enabled = enabled;
-    }
-    if let Some(secs) = change.poll_interval_secs {
-        s.poll_interval_secs = secs;
-    }
-    check(&s)?;
-    let secret = change.password.as_deref().map(check_secret).transpose()?;
-    let now = state.now();
-    state
-        .store()
-        .update_mailbox(id, &s, secret.as_ref(), now)
+    let mailbox = state
+        .admin()
+        .update_mailbox(id, &change.into_change())
         .await?;
-    state.store().set_attention(id, None, now).await?;
-    reload(&state);
-    let mailbox = find(&state, id).await?;
     Ok(Json(view(&state, mailbox)))
 }
 
@@ -605,10 +418,7 @@ pub async fn remove(
     _admin: Admin,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    if !state.store().remove_mailbox_by_id(id).await? {
-        return Err(ApiError::not_found(format!("there is no mailbox #{id}")));
-    }
-    reload(&state);
+    state.admin().remove_mailbox(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -617,8 +427,10 @@ pub async fn remove(
 pub struct ConnectionTest {
     /// True when popdesk connected and logged in.
     pub ok: bool,
-    /// Why not, in words.
+    /// Why not, in one sentence for people.
     pub error: Option<String>,
+    /// The technical detail behind `error` (for the log, or a "details" disclosure).
+    pub detail: Option<String>,
     /// The server's greeting.
     pub greeting: Option<String>,
     pub encrypted: Option<bool>,
@@ -634,12 +446,28 @@ pub struct ConnectionTest {
     pub pipelining: Option<bool>,
 }
 
-impl ConnectionTest {
-    fn failed(error: String) -> ConnectionTest {
-        ConnectionTest {
-            ok: false,
-            error: Some(error),
-            ..ConnectionTest::default()
+impl From<ConnectionReport> for ConnectionTest {
+    fn from(report: ConnectionReport) -> ConnectionTest {
+        match report {
+            ConnectionReport::Connected(found) => ConnectionTest {
+                ok: true,
+                error: None,
+                detail: None,
+                greeting: Some(found.greeting),
+                encrypted: Some(found.encrypted),
+                auth_method: Some(found.auth_method),
+                capabilities: found.capabilities,
+                messages: Some(found.messages),
+                size: Some(found.size),
+                has_uidl: Some(found.has_uidl),
+                pipelining: Some(found.pipelining),
+            },
+            ConnectionReport::Failed(problem) => ConnectionTest {
+                ok: false,
+                error: Some(problem.summary),
+                detail: Some(problem.detail),
+                ..ConnectionTest::default()
+            },
         }
     }
 }
@@ -663,41 +491,7 @@ pub async fn test(
     _admin: Admin,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<ConnectionTest>> {
-    let mailbox = find(&state, id).await?;
-    let secret = state.store().mailbox_secret(id).await?;
-    Ok(Json(
-        run_probe(&mailbox.settings, &secret, state.session_options()).await,
-    ))
-}
-
-async fn run_probe(
-    settings: &MailboxSettings,
-    secret: &SecretString,
-    options: &SessionOptions,
-) -> ConnectionTest {
-    let plan = match session_plan(settings, secret, options) {
-        Ok(plan) => plan,
-        Err(error) => return ConnectionTest::failed(error.to_string()),
-    };
-    match tokio::time::timeout(PROBE_TIMEOUT, probe(&plan)).await {
-        Ok(Ok(found)) => ConnectionTest {
-            ok: true,
-            error: None,
-            greeting: Some(found.greeting),
-            encrypted: Some(found.encrypted),
-            auth_method: Some(found.auth_method.name().to_string()),
-            capabilities: found.capabilities,
-            messages: Some(found.messages),
-            size: Some(found.size),
-            has_uidl: Some(found.has_uidl),
-            pipelining: Some(found.pipelining),
-        },
-        Ok(Err(error)) => ConnectionTest::failed(error.to_string()),
-        Err(_) => ConnectionTest::failed(format!(
-            "the server did not finish answering within {} seconds",
-            PROBE_TIMEOUT.as_secs()
-        )),
-    }
+    Ok(Json(state.admin().test_mailbox(id).await?.into()))
 }
 
 /// "Fetch now" was queued.
@@ -728,27 +522,14 @@ pub async fn fetch_now(
     _admin: Admin,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<(StatusCode, Json<FetchQueued>)> {
-    find(&state, id).await?;
-    let not_running = || {
-        ApiError::unavailable(
-            "the scheduler is not running in this popdesk process, so it cannot fetch now; \
-             use `popdesk serve`, or `popdesk mailbox fetch` on the command line",
-        )
-    };
-    let scheduler = state.scheduler().ok_or_else(not_running)?;
-    match scheduler.fetch_now(id) {
-        Ok(()) => Ok((
-            StatusCode::ACCEPTED,
-            Json(FetchQueued {
-                mailbox_id: id,
-                schedule: scheduler.status(id),
-            }),
-        )),
-        Err(FetchNowError::UnknownMailbox(_)) => {
-            Err(ApiError::not_found(format!("there is no mailbox #{id}")))
-        }
-        Err(FetchNowError::NotRunning) => Err(not_running()),
-    }
+    state.admin().fetch_now(id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(FetchQueued {
+            mailbox_id: id,
+            schedule: state.scheduler().and_then(|s| s.status(id)),
+        }),
+    ))
 }
 
 /// How a run ended.
@@ -842,7 +623,7 @@ pub async fn runs(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 500"));
     }
-    find(&state, id).await?;
+    state.admin().mailbox(id).await?;
     let runs = state.store().runs(id, limit).await?;
     Ok(Json(runs.iter().map(RunView::from).collect()))
 }

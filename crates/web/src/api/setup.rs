@@ -10,8 +10,7 @@ use store::Role;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api::users::{UserView, check_email, check_name};
-use crate::auth::password::hash_blocking;
+use crate::api::users::UserView;
 use crate::auth::session;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::input::ApiJson;
@@ -77,12 +76,10 @@ pub async fn create_admin(
     if state.store().count_users().await? > 0 {
         return Err(closed());
     }
-    let email = check_email(&admin.email)?;
-    let name = check_name(admin.name)?;
-    let hash = hash_blocking(admin.password, state.password_cost()).await?;
+    let password = secrecy::SecretString::from(admin.password);
     let Some(user) = state
-        .store()
-        .create_first_admin(&email, name.as_deref(), &hash, state.now())
+        .admin()
+        .create_first_admin(&admin.email, admin.name.as_deref(), &password)
         .await?
     else {
         return Err(closed());

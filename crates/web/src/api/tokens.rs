@@ -12,7 +12,7 @@ use crate::AppState;
 use crate::api::users::RoleName;
 use crate::auth::Admin;
 use crate::auth::token::new_token;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::input::{ApiJson, ApiPath};
 
 /// A token without its secret.
@@ -98,25 +98,18 @@ pub async fn create(
     Admin(actor): Admin,
     ApiJson(new): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::validation(
-            "the token name must be 1 to 100 characters",
-        ));
-    }
     let made = new_token()?;
     let token = state
-        .store()
-        .create_api_token(
-            name,
-            new.role.into(),
-            &made.hash,
-            &made.prefix,
-            actor.user_id(),
-            state.now(),
-        )
+        .admin()
+        .create_token(&admin::NewToken {
+            name: &new.name,
+            role: new.role.into(),
+            hash: &made.hash,
+            prefix: &made.prefix,
+            created_by: actor.user_id(),
+        })
         .await?;
-    tracing::info!(token_id = token.id, prefix = %token.prefix, by = %actor.label(), "API token created");
+    tracing::info!(token_id = token.id, by = %actor.label(), "API token created");
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken {
@@ -143,11 +136,7 @@ pub async fn revoke(
     Admin(actor): Admin,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    if !state.store().revoke_api_token(id, state.now()).await? {
-        return Err(ApiError::not_found(format!(
-            "there is no live API token #{id} (it may be revoked already)"
-        )));
-    }
+    state.admin().revoke_token(id).await?;
     tracing::info!(token_id = id, by = %actor.label(), "API token revoked");
     Ok(StatusCode::NO_CONTENT)
 }

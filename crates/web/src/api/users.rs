@@ -1,17 +1,18 @@
 //! Users (admin only): list, add, read, change, remove. There is always at least one
-//! admin who can sign in: the last one cannot be removed, demoted or disabled.
+//! admin who can sign in: the last one cannot be removed, demoted or disabled. The rules
+//! are the administration service's ([`admin::Administration`]); this is their adapter.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use store::{Role, User};
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Admin;
-use crate::auth::password::hash_blocking;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::input::{self, ApiJson, ApiPath};
 
 /// What a user or token may do: admins everything, agents read and work tickets.
@@ -67,35 +68,6 @@ impl From<&User> for UserView {
     }
 }
 
-/// Checks an address enough to catch typos: one `@` with text on both sides, no
-/// spaces, at most 254 characters (RFC 5321's limit).
-pub(crate) fn check_email(email: &str) -> ApiResult<String> {
-    let email = email.trim();
-    let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-        });
-    if valid {
-        Ok(email.to_string())
-    } else {
-        Err(ApiError::validation(
-            "the email address is not valid (it needs the form name@example.com)",
-        ))
-    }
-}
-
-/// A display name: trimmed, empty means none, at most 200 characters.
-pub(crate) fn check_name(name: Option<String>) -> ApiResult<Option<String>> {
-    let name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
-    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-        return Err(ApiError::validation(
-            "the name must be at most 200 characters",
-        ));
-    }
-    Ok(name)
-}
-
 /// A new user.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -146,22 +118,16 @@ pub async fn create(
     _admin: Admin,
     ApiJson(new): ApiJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
-    let email = check_email(&new.email)?;
-    let name = check_name(new.name)?;
-    let hash = hash_blocking(new.password, state.password_cost()).await?;
     let user = state
-        .store()
-        .create_user(&email, name.as_deref(), new.role.into(), &hash, state.now())
+        .admin()
+        .create_user(&admin::NewUser {
+            email: new.email,
+            name: new.name,
+            role: new.role.into(),
+            password: SecretString::from(new.password),
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
-}
-
-async fn find(state: &AppState, id: i64) -> ApiResult<User> {
-    state
-        .store()
-        .user_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("there is no user #{id}")))
 }
 
 /// One user.
@@ -181,7 +147,7 @@ pub async fn show(
     _admin: Admin,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(UserView::from(&find(&state, id).await?)))
+    Ok(Json(UserView::from(&state.admin().user(id).await?)))
 }
 
 /// Changes to a user: only the fields given change; `name: null` clears the name.
@@ -199,30 +165,15 @@ pub struct UserUpdate {
     pub password: Option<String>,
 }
 
-/// Would the admins who can sign in be none after `user` became `role`/`disabled`?
-async fn leaves_no_admin(
-    state: &AppState,
-    user: &User,
-    role: Role,
-    disabled: bool,
-) -> ApiResult<bool> {
-    let was_active_admin = user.role == Role::Admin && !user.disabled;
-    let stays_active_admin = role == Role::Admin && !disabled;
-    if !was_active_admin || stays_active_admin {
-        return Ok(false);
+impl UserUpdate {
+    pub(crate) fn into_change(self) -> admin::UserChange {
+        admin::UserChange {
+            name: self.name,
+            role: self.role.map(Role::from),
+            disabled: self.disabled,
+            password: self.password.map(SecretString::from),
+        }
     }
-    let others = state
-        .store()
-        .users()
-        .await?
-        .iter()
-        .filter(|u| u.id != user.id && u.role == Role::Admin && !u.disabled)
-        .count();
-    Ok(others == 0)
-}
-
-fn last_admin() -> ApiError {
-    ApiError::conflict("this is the last admin who can sign in; make another user an admin first")
 }
 
 /// Changes a user.
@@ -248,29 +199,7 @@ pub async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(change): ApiJson<UserUpdate>,
 ) -> ApiResult<Json<UserView>> {
-    let user = find(&state, id).await?;
-    let name = match change.name {
-        Some(name) => check_name(name)?,
-        None => user.name.clone(),
-    };
-    let role = change.role.map_or(user.role, Role::from);
-    let disabled = change.disabled.unwrap_or(user.disabled);
-    if leaves_no_admin(&state, &user, role, disabled).await? {
-        return Err(last_admin());
-    }
-    // Hash before writing anything, so a refused password changes nothing.
-    let hash = match change.password {
-        Some(password) => Some(hash_blocking(password, state.password_cost()).await?),
-        None => None,
-    };
-    let now = state.now();
-    let user = state
-        .store()
-        .update_user(id, name.as_deref(), role, disabled, now)
-        .await?;
-    if let Some(hash) = hash {
-        state.store().set_user_password(id, &hash, now).await?;
-    }
+    let user = state.admin().update_user(id, &change.into_change()).await?;
     Ok(Json(UserView::from(&user)))
 }
 
@@ -292,12 +221,6 @@ pub async fn remove(
     _admin: Admin,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    let user = find(&state, id).await?;
-    if leaves_no_admin(&state, &user, Role::Agent, true).await? {
-        return Err(last_admin());
-    }
-    if !state.store().delete_user(id).await? {
-        return Err(ApiError::not_found(format!("there is no user #{id}")));
-    }
+    state.admin().remove_user(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

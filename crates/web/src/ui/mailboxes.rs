@@ -1,26 +1,23 @@
 //! Mailboxes (admin): health at a glance, add with a provider preset, edit, test the
 //! connection, fetch now, enable/disable, delete, and the fetch history.
 //!
-//! Changes go through the API's handlers (`api::mailboxes`): the same validation, the
-//! same scheduler reload, the same "an edit clears needs-attention".
+//! An adapter over [`admin::Administration`], like the API: the form becomes a
+//! [`MailboxChange`], the service's refusal a sentence beside the form's field.
 
 use std::collections::HashMap;
 
+use admin::{AdminError, ConnectionReport, Field, MailboxChange};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use intake::schedule::{MailboxSchedule, ScheduleState};
+use secrecy::SecretString;
 use serde::Deserialize;
-use store::{FetchRun, Mailbox, Policy, ProcessStatus, RunOutcome, StartMode};
+use store::{AuthMethod, FetchRun, Mailbox, Policy, ProcessStatus, RunOutcome};
 
 use crate::AppState;
-use crate::api::mailboxes::{
-    AuthMethod, ConnectionTest, MailboxUpdate, NewMailbox, PolicyName, Start, Tls,
-};
-use crate::auth::Admin;
-use crate::input::{ApiJson, ApiPath};
 use crate::ui::display::{When, ago, duration, size};
 use crate::ui::flash::Flash;
 use crate::ui::form::{
@@ -78,7 +75,8 @@ fn schedule_state(schedule: Option<&MailboxSchedule>, enabled: bool, now: i64) -
             )
         }
         ScheduleState::Stopped { .. } => {
-            "Stopped until you fix the error below, or press “Fetch now”".to_string()
+            "Stopped until you fix the error shown for this mailbox, or press “Fetch now”"
+                .to_string()
         }
         ScheduleState::Disabled => "Disabled: not polled".to_string(),
     }
@@ -154,9 +152,18 @@ async fn health(
         on_server: runs
             .iter()
             .find(|r| r.outcome == RunOutcome::Success)
-            .map(|r| match r.counts.listed {
-                1 => "1 message on the server at the last successful fetch".to_string(),
-                n => format!("{n} messages on the server at the last successful fetch"),
+            .map(|r| {
+                // What the server holds now is what it listed less what that run deleted
+                // (mail that arrived since is not known until the next fetch).
+                let left = r.counts.listed.saturating_sub(r.counts.deleted);
+                let left = match left {
+                    1 => "1 message".to_string(),
+                    n => format!("{n} messages"),
+                };
+                format!(
+                    "{left} after the last successful fetch, which downloaded {} and deleted {}",
+                    r.counts.downloaded, r.counts.deleted
+                )
             }),
         error,
     })
@@ -237,11 +244,24 @@ pub(crate) struct MailboxFields {
     #[serde(default)]
     start: String,
     #[serde(default)]
+    batch_messages: String,
+    #[serde(default)]
+    max_size: String,
+    #[serde(default)]
     ca_file: String,
+    #[serde(default)]
+    trusted_certificate: String,
     #[serde(default)]
     poll_interval_secs: String,
     enabled: Option<String>,
     allow_insecure_auth: Option<String>,
+    /// After a failed connection test: "disabled" saves the mailbox disabled, "enabled"
+    /// saves it and lets the scheduler keep trying.
+    #[serde(default)]
+    save_anyway: String,
+    /// "Trust this certificate" on the add form: the fingerprint the test showed.
+    #[serde(default)]
+    trust_fingerprint: String,
 }
 
 /// The form's values, as the template shows them. Never the password.
@@ -261,11 +281,35 @@ pub(crate) struct MailboxForm {
     policy: Vec<Choice>,
     delete_after_days: String,
     start: Vec<Choice>,
+    batch_messages: String,
+    max_size: String,
     ca_file: String,
+    trusted_certificate: String,
     poll_interval_secs: String,
     enabled: bool,
     allow_insecure_auth: bool,
+    /// What is wrong, in the page's words.
     error: Option<String>,
+    /// The id of the input the error is about, to mark it and link to it.
+    error_field: String,
+    /// A failed connection test of a new mailbox: its technical detail, and the
+    /// "Save anyway" choices.
+    test_failed: Option<FailedTest>,
+}
+
+/// A new mailbox's connection test failed: what to show beside "Save anyway".
+pub(crate) struct FailedTest {
+    detail: String,
+    certificate: Option<CertificateView>,
+}
+
+/// The certificate a server presented that popdesk does not trust.
+pub(crate) struct CertificateView {
+    pub(crate) subject: String,
+    pub(crate) issuer: String,
+    pub(crate) valid_from: String,
+    pub(crate) valid_until: String,
+    pub(crate) fingerprint: String,
 }
 
 const TLS_CHOICES: [(&str, &str); 3] = [
@@ -274,16 +318,26 @@ const TLS_CHOICES: [(&str, &str); 3] = [
     ("none", "None (unencrypted)"),
 ];
 
-const AUTH_CHOICES: [(&str, &str); 8] = [
-    ("auto", "Automatic (the best the server offers)"),
-    ("user", "USER and PASS"),
-    ("apop", "APOP"),
-    ("plain", "SASL PLAIN"),
-    ("login", "SASL LOGIN"),
-    ("cram-md5", "CRAM-MD5"),
-    ("xoauth2", "XOAUTH2 (OAuth2 access token)"),
-    ("oauthbearer", "OAUTHBEARER (OAuth2 access token)"),
-];
+/// The label of each sign-in method; the values come from the settings model.
+fn auth_label(method: AuthMethod) -> &'static str {
+    match method {
+        AuthMethod::Auto => "Automatic (the best the server offers)",
+        AuthMethod::User => "USER and PASS",
+        AuthMethod::Apop => "APOP",
+        AuthMethod::Plain => "SASL PLAIN",
+        AuthMethod::Login => "SASL LOGIN",
+        AuthMethod::CramMd5 => "CRAM-MD5",
+        AuthMethod::XOAuth2 => "XOAUTH2 (OAuth2 access token)",
+        AuthMethod::OAuthBearer => "OAUTHBEARER (OAuth2 access token)",
+    }
+}
+
+fn auth_choices(selected: &str) -> Vec<Choice> {
+    AuthMethod::ALL
+        .iter()
+        .map(|m| Choice::new(m.as_setting(), auth_label(*m), m.as_setting() == selected))
+        .collect()
+}
 
 const POLICY_CHOICES: [(&str, &str); 2] = [
     ("delete", "Delete from the server"),
@@ -302,6 +356,61 @@ fn choices(options: &[(&str, &str)], selected: &str) -> Vec<Choice> {
         .collect()
 }
 
+/// Each setting's input on the form and its label, for errors in the page's words.
+fn form_field(field: Field) -> (&'static str, &'static str) {
+    match field {
+        Field::Name | Field::DisplayName | Field::TokenName => ("name", "Name"),
+        Field::Host => ("host", "Host"),
+        Field::Port => ("port", "Port"),
+        Field::Tls => ("tls", "Security"),
+        Field::Username | Field::Email => ("username", "Username"),
+        Field::Secret | Field::Password => ("password", "Password or token"),
+        Field::AuthMethod => ("auth_method", "Sign-in method"),
+        Field::Policy => ("policy", "After fetching"),
+        Field::DeleteAfterDays => ("delete_after_days", "Delete kept mail after (days)"),
+        Field::Start => ("start", "First fetch"),
+        Field::BatchMessages => ("batch_messages", "Messages per session"),
+        Field::BatchBytes => ("batch_messages", "Bytes per session"),
+        Field::MaxSize => ("max_size", "Largest message (bytes)"),
+        Field::Oversize => ("max_size", "Larger messages"),
+        Field::CaFile => ("ca_file", "CA certificate file"),
+        Field::TrustedCertificate => ("trusted_certificate", "Trusted certificate (SHA-256)"),
+        Field::AllowInsecureAuth => (
+            "allow_insecure_auth",
+            "Allow password over an unencrypted connection",
+        ),
+        Field::PollInterval => ("poll_interval_secs", "Poll every (seconds)"),
+        Field::Role => ("role", "Role"),
+    }
+}
+
+/// The service's refusal in the form's words: the sentence, and the input it is about.
+pub(crate) fn form_error(error: &AdminError) -> (String, String) {
+    match error {
+        AdminError::Invalid { field, problem } => {
+            let (id, label) = form_field(*field);
+            (format!("“{label}” {problem}."), id.to_string())
+        }
+        AdminError::SecretRequired { field } => {
+            let (id, label) = form_field(*field);
+            (
+                format!(
+                    "Changing “{label}” needs the password again, so the stored one never goes where it was not meant to: type it in “Password or token”."
+                ),
+                id.to_string(),
+            )
+        }
+        other => (
+            crate::ui::display::sentence(&other.to_string()),
+            other
+                .field()
+                .map(|f| form_field(f).0)
+                .unwrap_or_default()
+                .to_string(),
+        ),
+    }
+}
+
 impl MailboxForm {
     /// The form of a new mailbox, prefilled from a preset.
     fn new_from(preset: &Preset) -> MailboxForm {
@@ -317,24 +426,29 @@ impl MailboxForm {
             tls: choices(&TLS_CHOICES, preset.tls),
             username: String::new(),
             username_hint: preset.username_hint.to_string(),
-            auth_method: choices(&AUTH_CHOICES, preset.auth_method),
+            auth_method: auth_choices(preset.auth_method),
             policy: choices(&POLICY_CHOICES, "delete"),
             delete_after_days: String::new(),
             start: choices(&START_CHOICES, "all"),
+            batch_messages: defaults.batch_messages.to_string(),
+            max_size: defaults.max_size.to_string(),
             ca_file: String::new(),
+            trusted_certificate: String::new(),
             poll_interval_secs: defaults.poll_interval_secs.to_string(),
             enabled: true,
             allow_insecure_auth: false,
             error: None,
+            error_field: String::new(),
+            test_failed: None,
         }
     }
 
     /// The edit form of a stored mailbox.
     fn edit(mailbox: &Mailbox) -> MailboxForm {
         let s = &mailbox.settings;
-        let (policy, days) = match s.policy {
-            Policy::Delete => ("delete", None),
-            Policy::Keep { delete_after_days } => ("keep", delete_after_days),
+        let days = match s.policy {
+            Policy::Delete => None,
+            Policy::Keep { delete_after_days } => delete_after_days,
         };
         MailboxForm {
             action: format!("/mailboxes/{}", mailbox.id),
@@ -347,124 +461,123 @@ impl MailboxForm {
             tls: choices(&TLS_CHOICES, s.tls.as_str()),
             username: s.username.clone(),
             username_hint: String::new(),
-            auth_method: choices(&AUTH_CHOICES, &s.auth_method.to_ascii_lowercase()),
-            policy: choices(&POLICY_CHOICES, policy),
+            auth_method: auth_choices(s.auth_method.as_setting()),
+            policy: choices(&POLICY_CHOICES, s.policy.as_str()),
             delete_after_days: days.map(|d| d.to_string()).unwrap_or_default(),
-            start: choices(
-                &START_CHOICES,
-                match s.start {
-                    StartMode::All => "all",
-                    StartMode::Now => "now",
-                },
-            ),
+            start: choices(&START_CHOICES, s.start.as_str()),
+            batch_messages: s.batch_messages.to_string(),
+            max_size: s.max_size.to_string(),
             ca_file: s.ca_file.clone().unwrap_or_default(),
+            trusted_certificate: s
+                .trusted_certificate
+                .map(|f| f.to_string())
+                .unwrap_or_default(),
             poll_interval_secs: s.poll_interval_secs.to_string(),
             enabled: s.enabled,
             allow_insecure_auth: s.allow_insecure_auth,
             error: None,
+            error_field: String::new(),
+            test_failed: None,
         }
     }
 
     /// The form again with what was posted (not the password) and what was wrong.
-    fn refill(mut self, fields: &MailboxFields, error: String) -> MailboxForm {
+    fn refill(mut self, fields: &MailboxFields, error: String, error_field: String) -> MailboxForm {
         self.name = fields.name.clone();
         self.host = fields.host.clone();
         self.port = fields.port.clone();
         self.tls = choices(&TLS_CHOICES, &fields.tls);
         self.username = fields.username.clone();
-        self.auth_method = choices(&AUTH_CHOICES, &fields.auth_method);
+        self.auth_method = auth_choices(&fields.auth_method);
         self.policy = choices(&POLICY_CHOICES, &fields.policy);
         self.delete_after_days = fields.delete_after_days.clone();
         self.start = choices(&START_CHOICES, &fields.start);
+        self.batch_messages = fields.batch_messages.clone();
+        self.max_size = fields.max_size.clone();
         self.ca_file = fields.ca_file.clone();
+        self.trusted_certificate = fields.trusted_certificate.clone();
         self.poll_interval_secs = fields.poll_interval_secs.clone();
         self.enabled = ticked(fields.enabled.as_ref());
         self.allow_insecure_auth = ticked(fields.allow_insecure_auth.as_ref());
         self.error = Some(error);
+        self.error_field = error_field;
         self
     }
 }
 
-/// The posted fields as the API's types; a sentence for what does not parse.
-struct Parsed {
-    tls: Tls,
-    port: Option<u16>,
-    auth_method: AuthMethod,
-    policy: PolicyName,
-    delete_after_days: Option<u32>,
-    start: Start,
-    poll_interval_secs: Option<u32>,
-    ca_file: Option<String>,
+/// A number typed in the form; blank is None.
+fn whole_number(text: &str, field: Field) -> Result<Option<u64>, (String, String)> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<u64>().map(Some).map_err(|_| {
+        let (id, label) = form_field(field);
+        (format!("“{label}” must be a whole number."), id.to_string())
+    })
 }
 
-fn parse(fields: &MailboxFields) -> Result<Parsed, String> {
-    let tls = match fields.tls.as_str() {
-        "" | "implicit" => Tls::Implicit,
-        "starttls" => Tls::Starttls,
-        "none" => Tls::None,
-        _ => return Err("Pick a security from the list.".to_string()),
-    };
-    let auth_method = match fields.auth_method.as_str() {
-        "" | "auto" => AuthMethod::Auto,
-        "user" => AuthMethod::User,
-        "apop" => AuthMethod::Apop,
-        "plain" => AuthMethod::Plain,
-        "login" => AuthMethod::Login,
-        "cram-md5" => AuthMethod::CramMd5,
-        "xoauth2" => AuthMethod::Xoauth2,
-        "oauthbearer" => AuthMethod::Oauthbearer,
-        _ => return Err("Pick a sign-in method from the list.".to_string()),
-    };
-    let policy = match fields.policy.as_str() {
-        "" | "delete" => PolicyName::Delete,
-        "keep" => PolicyName::Keep,
-        _ => return Err("Pick what happens after fetching from the list.".to_string()),
-    };
-    let start = match fields.start.as_str() {
-        "" | "all" => Start::All,
-        "now" => Start::Now,
-        _ => return Err("Pick what the first fetch does from the list.".to_string()),
-    };
-    let port = match filled(Some(&fields.port)) {
-        None => None,
-        Some(port) => match port.parse::<u16>() {
-            Ok(port) if port > 0 => Some(port),
-            _ => return Err("The port must be a number from 1 to 65535.".to_string()),
-        },
-    };
-    let delete_after_days = match filled(Some(&fields.delete_after_days)) {
-        None => None,
-        Some(_) if policy == PolicyName::Delete => None,
-        Some(days) => match days.parse::<u32>() {
-            Ok(days) if days > 0 => Some(days),
-            _ => {
-                return Err(
-                    "“Delete kept mail after” must be a number of days, at least 1.".to_string(),
-                );
-            }
-        },
-    };
-    let poll_interval_secs = match filled(Some(&fields.poll_interval_secs)) {
-        None => None,
-        Some(secs) => match secs.parse::<u32>() {
-            Ok(secs) if (10..=86_400).contains(&secs) => Some(secs),
-            _ => {
-                return Err(
-                    "“Poll every” must be a number of seconds, from 10 to 86400.".to_string(),
-                );
-            }
-        },
-    };
-    Ok(Parsed {
-        tls,
-        port,
-        auth_method,
-        policy,
-        delete_after_days,
-        start,
-        poll_interval_secs,
-        ca_file: filled(Some(&fields.ca_file)),
+/// A choice from a `<select>`; blank means the default (or unchanged).
+fn picked(text: &str) -> Option<String> {
+    filled(Some(&text.to_string()))
+}
+
+/// The posted form as the service's [`MailboxChange`]: numbers parsed, the rest as
+/// typed (the service checks it). An error is (sentence, input id).
+fn change_from(fields: &MailboxFields, editing: bool) -> Result<MailboxChange, (String, String)> {
+    let days = whole_number(&fields.delete_after_days, Field::DeleteAfterDays)?;
+    Ok(MailboxChange {
+        name: Some(fields.name.clone()),
+        host: Some(fields.host.clone()),
+        port: whole_number(&fields.port, Field::Port)?,
+        tls: picked(&fields.tls),
+        username: Some(fields.username.clone()),
+        secret: (!fields.password.is_empty()).then(|| SecretString::from(fields.password.clone())),
+        auth_method: picked(&fields.auth_method),
+        policy: picked(&fields.policy),
+        // On the edit form a blank number of days clears it; on a new one it is the default.
+        delete_after_days: if editing { Some(days) } else { days.map(Some) },
+        start: picked(&fields.start),
+        batch_messages: whole_number(&fields.batch_messages, Field::BatchMessages)?,
+        batch_bytes: None,
+        max_size: whole_number(&fields.max_size, Field::MaxSize)?,
+        oversize: None,
+        ca_file: Some(filled(Some(&fields.ca_file))),
+        trusted_certificate: Some(filled(Some(&fields.trusted_certificate))),
+        allow_insecure_auth: Some(ticked(fields.allow_insecure_auth.as_ref())),
+        enabled: Some(ticked(fields.enabled.as_ref())),
+        poll_interval_secs: whole_number(&fields.poll_interval_secs, Field::PollInterval)?,
     })
+}
+
+/// Whether htmx sent the request (it swaps the answer into the page in place, so the
+/// password input is never re-rendered and the admin types it once).
+fn from_htmx(headers: &HeaderMap) -> bool {
+    headers.contains_key("hx-request")
+}
+
+/// A form shown again: 422 for a plain post; 200 for htmx, which swaps only 2xx answers.
+fn form_status(headers: &HeaderMap) -> StatusCode {
+    if from_htmx(headers) {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
+/// After a saved form: 303 for a plain post, a whole-page load for htmx.
+fn saved(state: &AppState, headers: &HeaderMap, location: &str, flash: Flash) -> Response {
+    if from_htmx(headers) {
+        let mut response = page::htmx_redirect(location);
+        crate::ui::flash::set(
+            response.headers_mut(),
+            Some(&flash),
+            state.config().secure_cookies,
+        );
+        response
+    } else {
+        page::see_other_with(state, location, flash)
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -511,67 +624,95 @@ pub(crate) async fn new_form(
     page::show(&state, StatusCode::OK, new_page(&viewer, preset, None))
 }
 
-/// Adds a mailbox and goes to its page.
+/// Adds a mailbox and goes to its page. The connection is tested first; when the test
+/// fails the form comes back with the reason and the choice to save it anyway, disabled
+/// or still trying.
 pub(crate) async fn create(
     State(state): State<AppState>,
     AdminViewer(viewer): AdminViewer,
+    headers: HeaderMap,
     CheckedForm(fields): CheckedForm<MailboxFields>,
 ) -> Response {
     let preset = presets::find(&fields.preset);
-    let again = |error: String, status: StatusCode| {
-        let form =
-            MailboxForm::new_from(preset.unwrap_or(&presets::GENERIC)).refill(&fields, error);
-        page::show(&state, status, new_page(&viewer, preset, Some(form)))
+    let again = |error: String, error_field: String, failed: Option<FailedTest>| {
+        let mut form = MailboxForm::new_from(preset.unwrap_or(&presets::GENERIC)).refill(
+            &fields,
+            error,
+            error_field,
+        );
+        form.test_failed = failed;
+        page::show(
+            &state,
+            form_status(&headers),
+            new_page(&viewer, preset, Some(form)),
+        )
     };
-    let parsed = match parse(&fields) {
-        Ok(parsed) => parsed,
-        Err(error) => return again(error, StatusCode::UNPROCESSABLE_ENTITY),
+    let mut change = match change_from(&fields, false) {
+        Ok(change) => change,
+        Err((error, field)) => return again(error, field, None),
     };
-    let new = NewMailbox {
-        name: fields.name.clone(),
-        host: fields.host.clone(),
-        port: parsed.port,
-        tls: Some(parsed.tls),
-        username: fields.username.trim().to_string(),
-        password: fields.password.clone(),
-        auth_method: Some(parsed.auth_method),
-        policy: Some(parsed.policy),
-        delete_after_days: parsed.delete_after_days,
-        start: Some(parsed.start),
-        batch_messages: None,
-        batch_bytes: None,
-        max_size: None,
-        oversize: None,
-        ca_file: parsed.ca_file,
-        allow_insecure_auth: Some(ticked(fields.allow_insecure_auth.as_ref())),
-        enabled: Some(ticked(fields.enabled.as_ref())),
-        poll_interval_secs: parsed.poll_interval_secs,
+    if let Some(pin) = filled(Some(&fields.trust_fingerprint)) {
+        change.trusted_certificate = Some(Some(pin));
+    }
+    let admin = state.admin();
+    let tested = match fields.save_anyway.as_str() {
+        "disabled" => {
+            change.enabled = Some(false);
+            None
+        }
+        "enabled" => None,
+        _ => match admin.test_new_mailbox(&change).await {
+            Ok(report) => Some(report),
+            Err(error) if error.is_caller_error() => {
+                let (error, field) = form_error(&error);
+                return again(error, field, None);
+            }
+            Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
+        },
     };
-    let admin = Admin(viewer.actor.clone());
-    match crate::api::mailboxes::create(State(state.clone()), admin, ApiJson(new)).await {
-        Ok(answer) => {
-            // The API answers 201 with Location: /api/v1/mailboxes/{id}.
-            let id = answer
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .and_then(|l| l.rsplit('/').next())
-                .and_then(|id| id.parse::<i64>().ok());
-            let location =
-                id.map_or_else(|| "/mailboxes".to_string(), |id| format!("/mailboxes/{id}"));
-            page::see_other_with(
+    if let Some(ConnectionReport::Failed(problem)) = &tested {
+        let failed = FailedTest {
+            detail: problem.detail.clone(),
+            certificate: certificate_view(problem),
+        };
+        return again(
+            format!("The connection test failed: {}", problem.summary),
+            String::new(),
+            Some(failed),
+        );
+    }
+    match admin.create_mailbox(&change).await {
+        Ok(mailbox) => {
+            let note = match (&tested, mailbox.settings.enabled) {
+                (Some(ConnectionReport::Connected(found)), _) => format!(
+                    "Mailbox “{}” added: popdesk signed in and found {} on the server.",
+                    mailbox.settings.name,
+                    match found.messages {
+                        1 => "1 message".to_string(),
+                        n => format!("{n} messages"),
+                    }
+                ),
+                (_, false) => format!(
+                    "Mailbox “{}” saved, disabled: enable it once the connection test passes.",
+                    mailbox.settings.name
+                ),
+                (_, true) => format!(
+                    "Mailbox “{}” saved: popdesk keeps trying and shows what goes wrong on this page.",
+                    mailbox.settings.name
+                ),
+            };
+            saved(
                 &state,
-                &location,
-                Flash::done(format!(
-                    "Mailbox “{}” added. Test the connection to see that popdesk can sign in.",
-                    fields.name.trim()
-                )),
+                &headers,
+                &format!("/mailboxes/{}", mailbox.id),
+                Flash::done(note),
             )
         }
-        Err(error) if error.status().is_client_error() => {
-            again(page::api_message(&error), error.status())
+        Err(error) if error.is_caller_error() => {
+            let (error, field) = form_error(&error);
+            again(error, field, None)
         }
-        Err(error) => page::api_error(&state, Some(&viewer), &error),
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
     }
 }
 
@@ -621,6 +762,8 @@ impl RunRow {
 pub(crate) struct TestResult {
     ok: bool,
     error: Option<String>,
+    detail: String,
+    certificate: Option<CertificateView>,
     greeting: String,
     encrypted: &'static str,
     auth_method: String,
@@ -629,30 +772,45 @@ pub(crate) struct TestResult {
     uidl: &'static str,
 }
 
-fn yes_no(value: Option<bool>) -> &'static str {
-    match value {
-        Some(true) => "yes",
-        Some(false) => "no",
-        None => "unknown",
-    }
+fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
 }
 
-impl From<ConnectionTest> for TestResult {
-    fn from(test: ConnectionTest) -> TestResult {
-        TestResult {
-            ok: test.ok,
-            error: test.error.as_deref().map(crate::ui::display::sentence),
-            greeting: test.greeting.unwrap_or_default(),
-            encrypted: yes_no(test.encrypted),
-            auth_method: test.auth_method.unwrap_or_default(),
-            capabilities: test.capabilities,
-            messages: match (test.messages, test.size) {
-                (Some(1), Some(bytes)) => format!("1 message, {}", size(bytes)),
-                (Some(n), Some(bytes)) => format!("{n} messages, {}", size(bytes)),
-                (Some(n), None) => format!("{n} messages"),
-                _ => String::new(),
+/// The certificate a failed test met, for "Trust this certificate".
+fn certificate_view(_problem: &admin::ConnectionProblem) -> Option<CertificateView> {
+    None
+}
+
+impl From<ConnectionReport> for TestResult {
+    fn from(report: ConnectionReport) -> TestResult {
+        match report {
+            ConnectionReport::Connected(found) => TestResult {
+                ok: true,
+                error: None,
+                detail: String::new(),
+                certificate: None,
+                greeting: found.greeting,
+                encrypted: yes_no(found.encrypted),
+                auth_method: found.auth_method,
+                capabilities: found.capabilities,
+                messages: match found.messages {
+                    1 => format!("1 message, {}", size(found.size)),
+                    n => format!("{n} messages, {}", size(found.size)),
+                },
+                uidl: yes_no(found.has_uidl),
             },
-            uidl: yes_no(test.has_uidl),
+            ConnectionReport::Failed(problem) => TestResult {
+                ok: false,
+                certificate: certificate_view(&problem),
+                error: Some(problem.summary),
+                detail: problem.detail,
+                greeting: String::new(),
+                encrypted: "",
+                auth_method: String::new(),
+                capabilities: Vec::new(),
+                messages: String::new(),
+                uidl: "",
+            },
         }
     }
 }
@@ -677,9 +835,9 @@ impl_page!(
 );
 
 async fn find(state: &AppState, viewer: &Viewer, id: i64) -> Result<Mailbox, Response> {
-    match state.store().mailbox_by_id(id).await {
-        Ok(Some(mailbox)) => Ok(mailbox),
-        Ok(None) => Err(page::not_found(
+    match state.admin().mailbox(id).await {
+        Ok(mailbox) => Ok(mailbox),
+        Err(AdminError::MailboxNotFound(_)) => Err(page::not_found(
             state,
             Some(viewer),
             format!("There is no mailbox #{id}. It may have been deleted."),
@@ -733,64 +891,37 @@ pub(crate) async fn show(
     }
 }
 
-/// Saves the edit form. A blank password keeps the stored one.
+/// Saves the edit form. A blank password keeps the stored one, unless the change would
+/// send it somewhere new (the secret rule).
 pub(crate) async fn update(
     State(state): State<AppState>,
     AdminViewer(viewer): AdminViewer,
     PagePath(id): PagePath<i64>,
+    headers: HeaderMap,
     CheckedForm(fields): CheckedForm<MailboxFields>,
 ) -> Response {
     let mailbox = match find(&state, &viewer, id).await {
         Ok(mailbox) => mailbox,
         Err(response) => return response,
     };
-    let parsed = match parse(&fields) {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            let form = MailboxForm::edit(&mailbox).refill(&fields, error);
-            return mailbox_page(
-                &state,
-                &viewer,
-                mailbox,
-                None,
-                Some(form),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
-        }
+    let refused = match change_from(&fields, true) {
+        Ok(change) => match state.admin().update_mailbox(id, &change).await {
+            Ok(_) => {
+                return saved(
+                    &state,
+                    &headers,
+                    &format!("/mailboxes/{id}"),
+                    Flash::done("Changes saved."),
+                );
+            }
+            Err(error) if error.is_caller_error() => form_error(&error),
+            Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
+        },
+        Err(refused) => refused,
     };
-    let change = MailboxUpdate {
-        name: Some(fields.name.clone()),
-        host: Some(fields.host.clone()),
-        port: parsed.port,
-        tls: Some(parsed.tls),
-        username: Some(fields.username.trim().to_string()),
-        password: (!fields.password.is_empty()).then(|| fields.password.clone()),
-        auth_method: Some(parsed.auth_method),
-        policy: Some(parsed.policy),
-        delete_after_days: Some(parsed.delete_after_days),
-        start: Some(parsed.start),
-        ca_file: Some(parsed.ca_file),
-        allow_insecure_auth: Some(ticked(fields.allow_insecure_auth.as_ref())),
-        enabled: Some(ticked(fields.enabled.as_ref())),
-        poll_interval_secs: parsed.poll_interval_secs,
-        ..MailboxUpdate::default()
-    };
-    let admin = Admin(viewer.actor.clone());
-    match crate::api::mailboxes::update(State(state.clone()), admin, ApiPath(id), ApiJson(change))
-        .await
-    {
-        Ok(_) => page::see_other_with(
-            &state,
-            &format!("/mailboxes/{id}"),
-            Flash::done("Changes saved."),
-        ),
-        Err(error) if error.status().is_client_error() => {
-            let form = MailboxForm::edit(&mailbox).refill(&fields, page::api_message(&error));
-            mailbox_page(&state, &viewer, mailbox, None, Some(form), error.status()).await
-        }
-        Err(error) => page::api_error(&state, Some(&viewer), &error),
-    }
+    let form = MailboxForm::edit(&mailbox).refill(&fields, refused.0, refused.1);
+    let status = form_status(&headers);
+    mailbox_page(&state, &viewer, mailbox, None, Some(form), status).await
 }
 
 /// Connects, signs in and reads the mailbox's size, changing nothing; shows the mailbox
@@ -805,20 +936,19 @@ pub(crate) async fn test(
         Ok(mailbox) => mailbox,
         Err(response) => return response,
     };
-    let admin = Admin(viewer.actor.clone());
-    match crate::api::mailboxes::test(State(state.clone()), admin, ApiPath(id)).await {
-        Ok(found) => {
+    match state.admin().test_mailbox(id).await {
+        Ok(report) => {
             mailbox_page(
                 &state,
                 &viewer,
                 mailbox,
-                Some(found.0.into()),
+                Some(report.into()),
                 None,
                 StatusCode::OK,
             )
             .await
         }
-        Err(error) => page::api_error(&state, Some(&viewer), &error),
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
     }
 }
 
@@ -830,13 +960,14 @@ pub(crate) async fn fetch(
     CheckedForm(NoFields {}): CheckedForm<NoFields>,
 ) -> Response {
     let back = format!("/mailboxes/{id}");
-    let admin = Admin(viewer.actor.clone());
-    match crate::api::mailboxes::fetch_now(State(state.clone()), admin, ApiPath(id)).await {
-        Ok(_) => page::see_other_with(&state, &back, Flash::done("Fetch started")),
-        Err(error) if error.status() == StatusCode::SERVICE_UNAVAILABLE => {
-            page::see_other_with(&state, &back, Flash::failed(page::api_message(&error)))
-        }
-        Err(error) => page::api_error(&state, Some(&viewer), &error),
+    match state.admin().fetch_now(id).await {
+        Ok(()) => page::see_other_with(&state, &back, Flash::done("Fetch started")),
+        Err(error @ AdminError::SchedulerNotRunning) => page::see_other_with(
+            &state,
+            &back,
+            Flash::failed(crate::ui::display::sentence(&error.to_string())),
+        ),
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
     }
 }
 
@@ -851,14 +982,7 @@ pub(crate) async fn set_enabled(
         Ok(enabled) => enabled,
         Err(page) => return page,
     };
-    let change = MailboxUpdate {
-        enabled: Some(enabled),
-        ..MailboxUpdate::default()
-    };
-    let admin = Admin(viewer.actor.clone());
-    match crate::api::mailboxes::update(State(state.clone()), admin, ApiPath(id), ApiJson(change))
-        .await
-    {
+    match state.admin().set_mailbox_enabled(id, enabled).await {
         Ok(_) => page::see_other_with(
             &state,
             &format!("/mailboxes/{id}"),
@@ -868,7 +992,42 @@ pub(crate) async fn set_enabled(
                 "Mailbox disabled: popdesk does not poll it until you enable it."
             }),
         ),
-        Err(error) => page::api_error(&state, Some(&viewer), &error),
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
+    }
+}
+
+/// "Trust this certificate": the fingerprint the test showed, and the password again
+/// (what is trusted decides where the password goes: the secret rule).
+#[derive(Debug, Deserialize)]
+pub(crate) struct TrustFields {
+    fingerprint: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// Pins the certificate the server presented.
+pub(crate) async fn trust(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+    CheckedForm(fields): CheckedForm<TrustFields>,
+) -> Response {
+    let back = format!("/mailboxes/{id}");
+    let secret = (!fields.password.is_empty()).then(|| SecretString::from(fields.password));
+    match state
+        .admin()
+        .trust_certificate(id, &fields.fingerprint, secret)
+        .await
+    {
+        Ok(_) => page::see_other_with(
+            &state,
+            &back,
+            Flash::done("Certificate trusted. Test the connection again to check."),
+        ),
+        Err(error) if error.is_caller_error() => {
+            page::see_other_with(&state, &back, Flash::failed(form_error(&error).0))
+        }
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
     }
 }
 
@@ -907,13 +1066,8 @@ pub(crate) async fn delete(
     PagePath(id): PagePath<i64>,
     CheckedForm(NoFields {}): CheckedForm<NoFields>,
 ) -> Response {
-    let mailbox = match find(&state, &viewer, id).await {
-        Ok(mailbox) => mailbox,
-        Err(response) => return response,
-    };
-    let admin = Admin(viewer.actor.clone());
-    match crate::api::mailboxes::remove(State(state.clone()), admin, ApiPath(id)).await {
-        Ok(_) => page::see_other_with(
+    match state.admin().remove_mailbox(id).await {
+        Ok(mailbox) => page::see_other_with(
             &state,
             "/mailboxes",
             Flash::done(format!(
@@ -921,7 +1075,12 @@ pub(crate) async fn delete(
                 mailbox.settings.name
             )),
         ),
-        Err(error) => page::api_error(&state, Some(&viewer), &error),
+        Err(AdminError::MailboxNotFound(_)) => page::not_found(
+            &state,
+            Some(&viewer),
+            format!("There is no mailbox #{id}. It may have been deleted."),
+        ),
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
     }
 }
 
@@ -936,21 +1095,26 @@ mod tests {
             ..MailboxFields::default()
         };
         assert_eq!(
-            parse(&fields).err().as_deref(),
-            Some("The port must be a number from 1 to 65535.")
+            change_from(&fields, false).err(),
+            Some((
+                "“Port” must be a whole number.".to_string(),
+                "port".to_string()
+            ))
         );
-        let fields = MailboxFields {
-            policy: "keep".into(),
-            delete_after_days: "0".into(),
-            ..MailboxFields::default()
+    }
+
+    #[test]
+    fn service_refusals_name_the_form_field() {
+        let error = AdminError::Invalid {
+            field: Field::BatchMessages,
+            problem: "must be between 1 and 100000".into(),
         };
-        assert!(parse(&fields).is_err());
-        // Days typed in while "delete" is chosen are dropped, not an error.
-        let fields = MailboxFields {
-            policy: "delete".into(),
-            delete_after_days: "7".into(),
-            ..MailboxFields::default()
-        };
-        assert_eq!(parse(&fields).map(|p| p.delete_after_days), Ok(None));
+        assert_eq!(
+            form_error(&error),
+            (
+                "“Messages per session” must be between 1 and 100000.".to_string(),
+                "batch_messages".to_string()
+            )
+        );
     }
 }

@@ -21,7 +21,7 @@
 //! | `POST /tickets/{number}/status`, `/notes` | fields `status`, `body` |
 //! | `GET /messages/{id}/html` | a message's sanitized HTML, for the sandboxed iframe only |
 //! | `GET /mailboxes`, `/mailboxes/new?preset=`, `/mailboxes/{id}` | health, presets, edit, test, fetch, history |
-//! | `POST /mailboxes`, `/mailboxes/{id}`, `/{id}/test`, `/{id}/fetch`, `/{id}/enabled`, `/{id}/delete` | |
+//! | `POST /mailboxes`, `/mailboxes/{id}`, `/{id}/test`, `/{id}/trust`, `/{id}/fetch`, `/{id}/enabled`, `/{id}/delete` | "Add mailbox" tests first; a failed test offers "Save anyway (disabled)" / "Save and keep trying" (`save_anyway=disabled|enabled`) and, for an untrusted certificate, "Trust this certificate" |
 //! | `GET /messages?status=failed\|ignored`, `/messages/{id}`, `POST /messages/{id}/reprocess` | |
 //! | `GET/POST /users`, `POST /users/{id}/role`, `/{id}/enabled`, `/{id}/delete` | |
 //! | `GET/POST /tokens`, `POST /tokens/{id}/revoke` | |
@@ -120,6 +120,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             get(mailboxes::show).post(mailboxes::update),
         )
         .route("/mailboxes/{id}/test", post(mailboxes::test))
+        .route("/mailboxes/{id}/trust", post(mailboxes::trust))
         .route("/mailboxes/{id}/fetch", post(mailboxes::fetch))
         .route("/mailboxes/{id}/enabled", post(mailboxes::set_enabled))
         .route(

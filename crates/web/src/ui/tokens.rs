@@ -10,10 +10,7 @@ use serde::Deserialize;
 use store::Role;
 
 use crate::AppState;
-use crate::api::tokens::NewToken;
 use crate::api::users::RoleName;
-use crate::auth::Admin;
-use crate::input::{ApiJson, ApiPath};
 use crate::ui::display::When;
 use crate::ui::flash::Flash;
 use crate::ui::form::{CheckedForm, Choice, NoFields, PagePath};
@@ -138,15 +135,26 @@ pub(crate) async fn create(
             return tokens_page(&state, &viewer, extra, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
-    let new = NewToken {
-        name: fields.name.clone(),
-        role,
+    let made = match crate::auth::token::new_token() {
+        Ok(made) => made,
+        Err(error) => return page::api_error(&state, Some(&viewer), &error),
     };
-    let admin = Admin(viewer.actor.clone());
-    match crate::api::tokens::create(State(state.clone()), admin, ApiJson(new)).await {
-        Ok((_, created)) => {
+    let new = admin::NewToken {
+        name: &fields.name,
+        role: role.into(),
+        hash: &made.hash,
+        prefix: &made.prefix,
+        created_by: viewer.actor.user_id(),
+    };
+    match state
+        .admin()
+        .create_token(&new)
+        .await
+        .map_err(crate::error::ApiError::from)
+    {
+        Ok(_) => {
             let extra = Extra {
-                created: Some(created.0.token),
+                created: Some(made.secret),
                 name: String::new(),
                 role: String::new(),
                 error: None,
@@ -173,8 +181,12 @@ pub(crate) async fn revoke(
     PagePath(id): PagePath<i64>,
     CheckedForm(NoFields {}): CheckedForm<NoFields>,
 ) -> Response {
-    let admin = Admin(viewer.actor.clone());
-    match crate::api::tokens::revoke(State(state.clone()), admin, ApiPath(id)).await {
+    match state
+        .admin()
+        .revoke_token(id)
+        .await
+        .map_err(crate::error::ApiError::from)
+    {
         Ok(_) => page::see_other_with(
             &state,
             "/tokens",

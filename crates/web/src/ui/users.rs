@@ -10,9 +10,7 @@ use serde::Deserialize;
 use store::{Role, User};
 
 use crate::AppState;
-use crate::api::users::{NewUser, RoleName, UserUpdate};
-use crate::auth::Admin;
-use crate::input::{ApiJson, ApiPath};
+use crate::api::users::{RoleName, UserUpdate};
 use crate::ui::display::When;
 use crate::ui::flash::Flash;
 use crate::ui::form::{CheckedForm, Choice, EnabledForm, NoFields, PagePath};
@@ -151,24 +149,24 @@ pub(crate) async fn create(
         let form = again("Pick a role from the list.".to_string());
         return users_page(&state, &viewer, form, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
-    let new = NewUser {
+    let new = admin::NewUser {
         email: fields.email.clone(),
         name: Some(fields.name.clone()),
-        role,
-        password: fields.password.clone(),
+        role: role.into(),
+        password: secrecy::SecretString::from(fields.password.clone()),
     };
-    let admin = Admin(viewer.actor.clone());
-    match crate::api::users::create(State(state.clone()), admin, ApiJson(new)).await {
-        Ok((_, user)) => page::see_other_with(
+    match state.admin().create_user(&new).await {
+        Ok(user) => page::see_other_with(
             &state,
             "/users",
-            Flash::done(format!("{} can sign in now.", user.0.email)),
+            Flash::done(format!("{} can sign in now.", user.email)),
         ),
-        Err(error) if error.status().is_client_error() => {
+        Err(error) if error.is_caller_error() => {
+            let error = crate::error::ApiError::from(error);
             let form = again(page::api_message(&error));
             users_page(&state, &viewer, form, error.status()).await
         }
-        Err(error) => page::api_error(&state, Some(&viewer), &error),
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
     }
 }
 
@@ -181,18 +179,14 @@ async fn change(
     update: UserUpdate,
     done: impl FnOnce(&User) -> String,
 ) -> Response {
-    let admin = Admin(viewer.actor.clone());
-    match crate::api::users::update(State(state.clone()), admin, ApiPath(id), ApiJson(update)).await
-    {
-        Ok(_) => match state.store().user_by_id(id).await {
-            Ok(Some(user)) => page::see_other_with(state, "/users", Flash::done(done(&user))),
-            Ok(None) => page::see_other("/users"),
-            Err(error) => page::api_error(state, Some(viewer), &error.into()),
-        },
-        Err(error) if error.status() == StatusCode::CONFLICT => {
-            page::see_other_with(state, "/users", Flash::failed(page::api_message(&error)))
-        }
-        Err(error) => page::api_error(state, Some(viewer), &error),
+    match state.admin().update_user(id, &update.into_change()).await {
+        Ok(user) => page::see_other_with(state, "/users", Flash::done(done(&user))),
+        Err(error @ admin::AdminError::LastAdmin) => page::see_other_with(
+            state,
+            "/users",
+            Flash::failed(page::api_message(&error.into())),
+        ),
+        Err(error) => page::api_error(state, Some(viewer), &error.into()),
     }
 }
 
@@ -291,16 +285,17 @@ pub(crate) async fn delete(
         }
         Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
     };
-    let admin = Admin(viewer.actor.clone());
-    match crate::api::users::remove(State(state.clone()), admin, ApiPath(id)).await {
+    match state.admin().remove_user(id).await {
         Ok(_) => page::see_other_with(
             &state,
             "/users",
             Flash::done(format!("{email} was deleted.")),
         ),
-        Err(error) if error.status() == StatusCode::CONFLICT => {
-            page::see_other_with(&state, "/users", Flash::failed(page::api_message(&error)))
-        }
-        Err(error) => page::api_error(&state, Some(&viewer), &error),
+        Err(error @ admin::AdminError::LastAdmin) => page::see_other_with(
+            &state,
+            "/users",
+            Flash::failed(page::api_message(&error.into())),
+        ),
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
     }
 }

@@ -1,0 +1,142 @@
+//! What the administration rules refuse, typed so each adapter can say it in its own
+//! words: the API names the JSON field, the UI puts the sentence beside the form's field,
+//! the CLI names the flag.
+
+use store::StoreError;
+
+/// The setting an error is about. [`Field::name`] is the JSON API's field name; the UI
+/// and the CLI map each field to their own label or flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Name,
+    Host,
+    Port,
+    Tls,
+    Username,
+    Secret,
+    AuthMethod,
+    Policy,
+    DeleteAfterDays,
+    Start,
+    BatchMessages,
+    BatchBytes,
+    MaxSize,
+    Oversize,
+    CaFile,
+    TrustedCertificate,
+    AllowInsecureAuth,
+    PollInterval,
+    Email,
+    DisplayName,
+    Password,
+    Role,
+    TokenName,
+}
+
+impl Field {
+    /// The field's name in the JSON API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Name => "name",
+            Field::Host => "host",
+            Field::Port => "port",
+            Field::Tls => "tls",
+            Field::Username => "username",
+            Field::Secret => "password",
+            Field::AuthMethod => "auth_method",
+            Field::Policy => "policy",
+            Field::DeleteAfterDays => "delete_after_days",
+            Field::Start => "start",
+            Field::BatchMessages => "batch_messages",
+            Field::BatchBytes => "batch_bytes",
+            Field::MaxSize => "max_size",
+            Field::Oversize => "oversize",
+            Field::CaFile => "ca_file",
+            Field::TrustedCertificate => "trusted_certificate",
+            Field::AllowInsecureAuth => "allow_insecure_auth",
+            Field::PollInterval => "poll_interval_secs",
+            Field::Email => "email",
+            Field::DisplayName => "name",
+            Field::Password => "password",
+            Field::Role => "role",
+            Field::TokenName => "name",
+        }
+    }
+}
+
+/// Why an administrative change was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// A setting breaks a rule. `problem` completes a sentence whose subject is the field
+    /// ("must be between 1 and 100000"), so each adapter can put its own name in front.
+    #[error("{} {problem}", field.name())]
+    Invalid { field: Field, problem: String },
+    /// The change would send the stored secret somewhere it was not meant to go (another
+    /// host, port, user, TLS mode, certificate): the secret must be given again.
+    #[error(
+        "changing {} needs the password or token again, so the stored one is never sent where it was not meant to go",
+        field.name()
+    )]
+    SecretRequired { field: Field },
+    #[error("there is already a mailbox named {0:?}")]
+    MailboxNameTaken(String),
+    #[error("there is no mailbox {0}")]
+    MailboxNotFound(String),
+    #[error("there is already a user with the address {0}")]
+    EmailTaken(String),
+    #[error("there is no user {0}")]
+    UserNotFound(String),
+    #[error("there is no live API token #{0} (it may be revoked already)")]
+    TokenNotFound(i64),
+    /// The change would leave no admin who can sign in.
+    #[error("this is the last admin who can sign in; make another user an admin first")]
+    LastAdmin,
+    /// "Fetch now" needs the scheduler of `popdesk serve`.
+    #[error(
+        "the scheduler is not running in this popdesk process, so it cannot fetch now; use `popdesk serve`, or `popdesk mailbox fetch` on the command line"
+    )]
+    SchedulerNotRunning,
+    /// Our failure, not the caller's (the database, the disk).
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("the password could not be hashed: {0}")]
+    Hashing(String),
+}
+
+impl AdminError {
+    pub(crate) fn invalid(field: Field, problem: impl Into<String>) -> AdminError {
+        AdminError::Invalid {
+            field,
+            problem: problem.into(),
+        }
+    }
+
+    /// The field the error is about, if it is about one.
+    pub fn field(&self) -> Option<Field> {
+        match self {
+            AdminError::Invalid { field, .. } | AdminError::SecretRequired { field } => {
+                Some(*field)
+            }
+            AdminError::MailboxNameTaken(_) => Some(Field::Name),
+            AdminError::EmailTaken(_) => Some(Field::Email),
+            _ => None,
+        }
+    }
+
+    /// Whether the caller can fix it by changing the input (as opposed to our failure).
+    pub fn is_caller_error(&self) -> bool {
+        !matches!(self, AdminError::Store(_) | AdminError::Hashing(_))
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(error: StoreError) -> AdminError {
+        match error {
+            StoreError::MailboxExists(name) => AdminError::MailboxNameTaken(name),
+            StoreError::MailboxNotFound(id) => AdminError::MailboxNotFound(format!("#{id}")),
+            StoreError::UserExists(email) => AdminError::EmailTaken(email),
+            StoreError::UserNotFound(id) => AdminError::UserNotFound(format!("#{id}")),
+            other => AdminError::Store(other),
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! Mailbox administration: create, change, remove, test the connection, fetch now.
+//!
+//! Every adapter describes what the admin asked for as a [`MailboxChange`]; the service
+//! fills in defaults, parses the text settings into their types once, checks the rules
+//! ([`rules`]), applies the secret rule ([`SecretRule`]), stores the result and tells the
+//! scheduler.
+
+pub mod connection;
+pub mod rules;
+mod secret_rule;
+
+use secrecy::{ExposeSecret as _, SecretString};
+use store::{
+    AuthMethod, CertFingerprint, Mailbox, MailboxSettings, Oversize, Policy, StartMode, TlsMode,
+};
+
+use self::connection::ConnectionReport;
+pub use self::secret_rule::SecretRule;
+use crate::Administration;
+use crate::error::{AdminError, Field};
+
+/// What an admin asks to set. `None` leaves a setting as it is (or, for a new mailbox,
+/// takes the default); `Some(None)` clears a setting that can be empty. Choices are text
+/// (`"starttls"`, `"cram-md5"`), numbers are as typed, so every adapter hands over the
+/// same thing and gets the same refusal.
+#[derive(Debug, Default, Clone)]
+pub struct MailboxChange {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u64>,
+    pub tls: Option<String>,
+    pub username: Option<String>,
+    /// The password or OAuth2 access token.
+    pub secret: Option<SecretString>,
+    pub auth_method: Option<String>,
+    pub policy: Option<String>,
+    pub delete_after_days: Option<Option<u64>>,
+    pub start: Option<String>,
+    pub batch_messages: Option<u64>,
+    pub batch_bytes: Option<u64>,
+    pub max_size: Option<u64>,
+    pub oversize: Option<String>,
+    pub ca_file: Option<Option<String>>,
+    /// A SHA-256 fingerprint (hex, colons allowed).
+    pub trusted_certificate: Option<Option<String>>,
+    pub allow_insecure_auth: Option<bool>,
+    pub enabled: Option<bool>,
+    pub poll_interval_secs: Option<u64>,
+}
+
+fn choice<T: std::str::FromStr>(field: Field, text: &str, expected: &str) -> Result<T, AdminError> {
+    text.trim()
+        .to_ascii_lowercase()
+        .parse()
+        .map_err(|_| AdminError::invalid(field, format!("must be one of: {expected}")))
+}
+
+fn tls_mode(text: &str) -> Result<TlsMode, AdminError> {
+    choice(Field::Tls, text, "implicit, starttls, none")
+}
+
+fn auth_method(text: &str) -> Result<AuthMethod, AdminError> {
+    let names: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_setting()).collect();
+    choice(Field::AuthMethod, text, &names.join(", "))
+}
+
+/// A fingerprint as typed; blank clears it.
+fn fingerprint(text: Option<String>) -> Result<Option<CertFingerprint>, AdminError> {
+    match text.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|e: pop3::FingerprintError| {
+            AdminError::invalid(
+                Field::TrustedCertificate,
+                format!("must be a SHA-256 fingerprint: {e}"),
+            )
+        }),
+    }
+}
+
+/// A text setting that may be empty; blank means none.
+fn optional_text(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+impl MailboxChange {
+    /// The settings after this change: `base` is the stored mailbox, or None for a new
+    /// one (which starts from the defaults and must name a host, a user and a secret).
+    pub fn apply(&self, base: Option<&MailboxSettings>) -> Result<MailboxSettings, AdminError> {
+        let creating = base.is_none();
+        let mut s = base.cloned().unwrap_or_default();
+        if let Some(name) = &self.name {
+            s.name = name.trim().to_string();
+        }
+        if let Some(host) = &self.host {
+            s.host = host.trim().to_string();
+        }
+        if let Some(tls) = &self.tls {
+            s.tls = tls_mode(tls)?;
+        }
+        match self.port {
+            Some(port) => s.port = rules::port(port)?,
+            // A new mailbox takes the usual port of its TLS mode.
+            None if creating => {
+                s.port = match s.tls {
+                    TlsMode::Implicit => 995,
+                    TlsMode::StartTls | TlsMode::None => 110,
+                }
+            }
+            None => {}
+        }
+        if let Some(username) = &self.username {
+            s.username = username.trim().to_string();
+        }
+        if let Some(method) = &self.auth_method {
+            s.auth_method = auth_method(method)?;
+        }
+        let keep = match self
+            .policy
+            .as_deref()
+            .map(|p| p.trim().to_ascii_lowercase())
+        {
+            None => matches!(s.policy, Policy::Keep { .. }),
+            Some(p) if p == "keep" => true,
+            Some(p) if p == "delete" => false,
+            Some(_) => {
+                return Err(AdminError::invalid(
+                    Field::Policy,
+                    "must be one of: delete, keep",
+                ));
+            }
+        };
+        let days = match self.delete_after_days {
+            Some(Some(days)) => Some(rules::number::<u32>(
+                Field::DeleteAfterDays,
+                days,
+                &rules::DELETE_AFTER_DAYS,
+            )?),
+            Some(None) => None,
+            None => match s.policy {
+                Policy::Keep { delete_after_days } => delete_after_days,
+                Policy::Delete => None,
+            },
+        };
+        s.policy = if keep {
+            Policy::Keep {
+                delete_after_days: days,
+            }
+        } else if matches!(self.delete_after_days, Some(Some(_))) {
+            // With the delete policy every message goes as soon as it is stored: a number
+            // of days would be silently meaningless.
+            return Err(AdminError::invalid(
+                Field::DeleteAfterDays,
+                "applies only when mail is kept on the server (the keep policy)",
+            ));
+        } else {
+            Policy::Delete
+        };
+        if let Some(start) = &self.start {
+            s.start = choice::<StartMode>(Field::Start, start, "all, now")?;
+        }
+        if let Some(n) = self.batch_messages {
+            s.batch_messages = rules::number(Field::BatchMessages, n, &rules::BATCH_MESSAGES)?;
+        }
+        if let Some(n) = self.batch_bytes {
+            s.batch_bytes = n;
+        }
+        if let Some(n) = self.max_size {
+            s.max_size = n;
+        }
+        if let Some(oversize) = &self.oversize {
+            s.oversize = choice::<Oversize>(Field::Oversize, oversize, "skip, download")?;
+        }
+        if let Some(ca_file) = &self.ca_file {
+            s.ca_file = optional_text(ca_file.clone());
+        }
+        if let Some(pin) = &self.trusted_certificate {
+            s.trusted_certificate = fingerprint(pin.clone())?;
+        }
+        if let Some(allow) = self.allow_insecure_auth {
+            s.allow_insecure_auth = allow;
+        }
+        if let Some(enabled) = self.enabled {
+            s.enabled = enabled;
+        }
+        if let Some(secs) = self.poll_interval_secs {
+            s.poll_interval_secs = rules::number(Field::PollInterval, secs, &rules::POLL_INTERVAL)?;
+        }
+        rules::check(&s)?;
+        if let Some(secret) = &self.secret {
+            rules::secret(secret.expose_secret())?;
+        } else if creating {
+            return Err(AdminError::invalid(Field::Secret, "is required"));
+        }
+        Ok(s)
+    }
+}
+
+impl Administration {
+    /// The mailbox with this id.
+    pub async fn mailbox(&self, id: i64) -> Result<Mailbox, AdminError> {
+        self.store
+            .mailbox_by_id(id)
+            .await?
+            .ok_or_else(|| AdminError::MailboxNotFound(format!("#{id}")))
+    }
+
+    /// The mailbox with this name.
+    pub async fn mailbox_named(&self, name: &str) -> Result<Mailbox, AdminError> {
+        self.store
+            .mailbox(name)
+            .await?
+            .ok_or_else(|| AdminError::MailboxNotFound(format!("named {name:?}")))
+    }
+
+    /// The settings and secret a new mailbox would have, checked, without storing it.
+    pub fn new_mailbox_settings(
+        &self,
+        change: &MailboxChange,
+    ) -> Result<(MailboxSettings, SecretString), AdminError> {
+        let settings = change.apply(None)?;
+        let secret = change
+            .secret
+            .clone()
+            .ok_or_else(|| AdminError::invalid(Field::Secret, "is required"))?;
+        Ok((settings, secret))
+    }
+
+    /// Adds a mailbox; the scheduler picks it up at once.
+    pub async fn create_mailbox(&self, change: &MailboxChange) -> Result<Mailbox, AdminError> {
+        let (settings, secret) = self.new_mailbox_settings(change)?;
+        let mailbox = self
+            .store
+            .add_mailbox(&settings, &secret, self.now())
+            .await?;
+        tracing::info!(mailbox = %mailbox.settings.name, id = mailbox.id, "mailbox added");
+        self.reload();
+        Ok(mailbox)
+    }
+
+    /// Changes a mailbox. Any change clears its "needs attention" mark, so the scheduler
+    /// tries it again: the admin has looked at it.
+    pub async fn update_mailbox(
+        &self,
+        id: i64,
+        change: &MailboxChange,
+    ) -> Result<Mailbox, AdminError> {
+        let current = self.mailbox(id).await?;
+        let settings = change.apply(Some(&current.settings))?;
+        SecretRule::check(&current.settings, &settings, change.secret.is_some())?;
+        let mailbox = self
+            .store
+            .update_mailbox(id, &settings, change.secret.as_ref(), self.now())
+            .await?;
+        tracing::info!(mailbox = %mailbox.settings.name, id, "mailbox changed");
+        self.reload();
+        Ok(mailbox)
+    }
+
+    /// Turns scheduled fetching on or off.
+    pub async fn set_mailbox_enabled(&self, id: i64, enabled: bool) -> Result<Mailbox, AdminError> {
+        self.update_mailbox(
+            id,
+            &MailboxChange {
+                enabled: Some(enabled),
+                ..MailboxChange::default()
+            },
+        )
+        .await
+    }
+
+    /// Pins the certificate the server presented, so a self-signed server is trusted.
+    /// Like any change of what is trusted, it needs the secret again.
+    pub async fn trust_certificate(
+        &self,
+        id: i64,
+        fingerprint: &str,
+        secret: Option<SecretString>,
+    ) -> Result<Mailbox, AdminError> {
+        self.update_mailbox(
+            id,
+            &MailboxChange {
+                trusted_certificate: Some(Some(fingerprint.to_string())),
+                secret,
+                ..MailboxChange::default()
+            },
+        )
+        .await
+    }
+
+    /// Removes a mailbox with its settings, secret, ledger and fetch history. Its stored
+    /// messages and tickets stay.
+    pub async fn remove_mailbox(&self, id: i64) -> Result<Mailbox, AdminError> {
+        let mailbox = self.mailbox(id).await?;
+        if !self.store.remove_mailbox_by_id(id).await? {
+            return Err(AdminError::MailboxNotFound(format!("#{id}")));
+        }
+        tracing::info!(mailbox = %mailbox.settings.name, id, "mailbox removed");
+        self.reload();
+        Ok(mailbox)
+    }
+
+    /// Tests a stored mailbox with its stored secret: it goes only where it was meant to.
+    pub async fn test_mailbox(&self, id: i64) -> Result<ConnectionReport, AdminError> {
+        let mailbox = self.mailbox(id).await?;
+        let secret = self.store.mailbox_secret(id).await?;
+        Ok(connection::test(&mailbox.settings, &secret, &self.session).await)
+    }
+
+    /// Tests the settings of a mailbox not yet stored, with the secret typed for it.
+    pub async fn test_new_mailbox(
+        &self,
+        change: &MailboxChange,
+    ) -> Result<ConnectionReport, AdminError> {
+        let (settings, secret) = self.new_mailbox_settings(change)?;
+        Ok(connection::test(&settings, &secret, &self.session).await)
+    }
+
+    /// Fetches the mailbox out of turn through the scheduler.
+    pub async fn fetch_now(&self, id: i64) -> Result<(), AdminError> {
+        self.mailbox(id).await?;
+        let scheduler = self
+            .scheduler
+            .as_ref()
+            .ok_or(AdminError::SchedulerNotRunning)?;
+        scheduler.fetch_now(id).map_err(|error| match error {
+            intake::schedule::FetchNowError::UnknownMailbox(_) => {
+                AdminError::MailboxNotFound(format!("#{id}"))
+            }
+            intake::schedule::FetchNowError::NotRunning => AdminError::SchedulerNotRunning,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_mailbox() -> MailboxChange {
+        MailboxChange {
+            name: Some("support".into()),
+            host: Some(" pop.example.com ".into()),
+            username: Some("support@example.com".into()),
+            secret: Some(SecretString::from("hunter2")),
+            ..MailboxChange::default()
+        }
+    }
+
+    #[test]
+    fn a_new_mailbox_takes_the_defaults_and_the_port_of_its_tls_mode() {
+        let s = new_mailbox().apply(None).expect("valid");
+        assert_eq!(
+            (s.host.as_str(), s.port, s.tls),
+            ("pop.example.com", 995, TlsMode::Implicit)
+        );
+        let s = MailboxChange {
+            tls: Some("starttls".into()),
+            ..new_mailbox()
+        }
+        .apply(None)
+        .expect("valid");
+        assert_eq!(s.port, 110);
+    }
+
+    #[test]
+    fn a_new_mailbox_needs_a_secret() {
+        let change = MailboxChange {
+            secret: None,
+            ..new_mailbox()
+        };
+        assert_eq!(
+            change.apply(None).err().and_then(|e| e.field()),
+            Some(Field::Secret)
+        );
+    }
+
+    #[test]
+    fn unknown_choices_name_their_field_and_the_valid_values() {
+        let change = MailboxChange {
+            auth_method: Some("kerberos".into()),
+            ..new_mailbox()
+        };
+        let error = change.apply(None).err().map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some(
+                "auth_method must be one of: auto, user, apop, plain, login, cram-md5, xoauth2, oauthbearer"
+            )
+        );
+        let change = MailboxChange {
+            tls: Some("ssl3".into()),
+            ..new_mailbox()
+        };
+        assert_eq!(
+            change.apply(None).err().and_then(|e| e.field()),
+            Some(Field::Tls)
+        );
+    }
+
+    #[test]
+    fn days_to_keep_are_refused_with_the_delete_policy() {
+        let change = MailboxChange {
+            policy: Some("delete".into()),
+            delete_after_days: Some(Some(7)),
+            ..new_mailbox()
+        };
+        assert_eq!(
+            change.apply(None).err().and_then(|e| e.field()),
+            Some(Field::DeleteAfterDays)
+        );
+        let change = MailboxChange {
+            policy: Some("keep".into()),
+            delete_after_days: Some(Some(7)),
+            ..new_mailbox()
+        };
+        assert_eq!(
+            change.apply(None).ok().map(|s| s.policy),
+            Some(Policy::Keep {
+                delete_after_days: Some(7)
+            })
+        );
+    }
+
+    #[test]
+    fn switching_to_delete_drops_the_kept_days() {
+        let kept = MailboxChange {
+            policy: Some("keep".into()),
+            delete_after_days: Some(Some(7)),
+            ..new_mailbox()
+        }
+        .apply(None)
+        .expect("valid");
+        let change = MailboxChange {
+            policy: Some("delete".into()),
+            ..MailboxChange::default()
+        };
+        assert_eq!(
+            change.apply(Some(&kept)).ok().map(|s| s.policy),
+            Some(Policy::Delete)
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_parsed_once_and_blank_clears_them() {
+        let pin = "AB:".repeat(31) + "AB";
+        let s = MailboxChange {
+            trusted_certificate: Some(Some(pin.to_lowercase())),
+            ..new_mailbox()
+        }
+        .apply(None)
+        .expect("valid");
+        assert_eq!(s.trusted_certificate.map(|f| f.to_string()), Some(pin));
+        let cleared = MailboxChange {
+            trusted_certificate: Some(Some(" ".into())),
+            ..MailboxChange::default()
+        }
+        .apply(Some(&s))
+        .expect("valid");
+        assert_eq!(cleared.trusted_certificate, None);
+        let bad = MailboxChange {
+            trusted_certificate: Some(Some("abc".into())),
+            ..new_mailbox()
+        };
+        assert_eq!(
+            bad.apply(None).err().and_then(|e| e.field()),
+            Some(Field::TrustedCertificate)
+        );
+    }
+}
