@@ -94,6 +94,15 @@ impl TestCa {
     }
 }
 
+impl std::fmt::Debug for ServerCert {
+    /// The certificate only: a key has no business in a test's output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCert")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ServerCert {
     /// A certificate that signs itself, for `names` (IP addresses become IP SANs), the
     /// kind a small server makes for itself. `ca_true` marks it CA:TRUE, as
