@@ -7,6 +7,14 @@
 //! file, and be stopped when it changes.
 
 use std::process::Command;
+use std::sync::Arc;
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject as _;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use pop3::{
     AuthMethod, CertFingerprint, CertificateProblem, Client, ConnectOptions, Credentials, Error,
@@ -184,4 +192,54 @@ async fn a_server_that_changes_its_certificate_is_refused_naming_both_fingerprin
     // The admin trusts the new certificate: the pin is updated, and all is well.
     pinned.pinned_certificate = Some(new_fingerprint);
     session_works(&pinned).await;
+}
+
+/// A hand-written TLS server presenting one certificate while signing with another key:
+/// a fault no real server produces (Dovecot refuses a key that does not match), but
+/// exactly what an impostor who copied a public certificate would do.
+#[derive(Debug)]
+struct ImpostorKey(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for ImpostorKey {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+}
+
+#[tokio::test]
+async fn a_pinned_certificate_is_refused_from_a_server_without_its_key() {
+    let copied = ServerCert::self_signed(&["localhost"], true);
+    let impostor = ServerCert::self_signed(&["localhost"], true);
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let key = PrivateKeyDer::from_pem_slice(impostor.key_pem.as_bytes()).expect("a PEM key");
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .expect("a usable key");
+    let served = CertifiedKey::new(vec![copied.cert_der()], signing_key);
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(ImpostorKey(Arc::new(served))));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let _ = TlsAcceptor::from(Arc::new(config)).accept(tcp).await;
+    });
+
+    let mut pinned = ConnectOptions::new("localhost", port, Security::Implicit);
+    pinned.pinned_certificate = Some(CertFingerprint::of(&copied.cert_der()));
+    let error = refusal(&pinned).await;
+    assert!(error.is_tls() && !error.is_transient(), "{error}");
+    // The fingerprint matched; the handshake signature did not.
+    assert!(
+        matches!(
+            error.certificate_problem(),
+            Some(CertificateProblem::Other(why)) if why.contains("signature")
+        ),
+        "{error}"
+    );
+    let _ = server.await;
 }

@@ -190,6 +190,11 @@ pub(crate) fn refusal(
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
             CertificateProblem::NotYetValid
         }
+        CertificateError::BadSignature => CertificateProblem::Other(
+            "a signature does not verify: the certificate's own, or the server's proof \
+             that it holds the certificate's key"
+                .into(),
+        ),
         CertificateError::Other(OtherError(inner)) => {
             if let Some(pin) = inner.downcast_ref::<PinMismatch>() {
                 CertificateProblem::PinMismatch {
