@@ -137,3 +137,26 @@ fn run_bounded(mut command: Command) -> (bool, String) {
     }
     (status.success(), output)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_openssl_certificate_is_new_and_comes_with_its_key() {
+        let first = ServerCert::openssl_self_signed();
+        let second = ServerCert::openssl_self_signed();
+        assert!(!same_pem(&first.cert_pem, &second.cert_pem));
+        assert!(first.key_pem.contains("PRIVATE KEY"), "{}", first.key_pem);
+        assert!(!first.cert_der().is_empty());
+    }
+
+    #[test]
+    fn pem_texts_compare_by_content_not_line_breaks() {
+        assert!(same_pem(
+            "-----BEGIN X-----\nAB\nCD\n",
+            "-----BEGIN X-----\nABCD"
+        ));
+        assert!(!same_pem("AB", "AC"));
+    }
+}
