@@ -2,6 +2,7 @@
 
 use std::{fmt, io};
 
+use crate::certificate::{CertificateProblem, CertificateRefusal, PresentedCertificate};
 use crate::codec::{CommandKind, RespCode};
 
 /// A `-ERR` reply.
@@ -76,6 +77,9 @@ pub enum Error {
     Timeout(TimeoutKind),
     #[error("TLS with the server failed: {0}")]
     Tls(io::Error),
+    /// The server's certificate was refused; says why and what it presented.
+    #[error("TLS with the server failed: {0}")]
+    Certificate(Box<CertificateRefusal>),
     #[error("invalid TLS settings: {0}")]
     TlsConfig(String),
     #[error("{0}")]
@@ -168,8 +172,29 @@ impl Error {
     pub fn is_tls(&self) -> bool {
         matches!(
             self,
-            Error::Tls(_) | Error::TlsConfig(_) | Error::StlsNotOffered | Error::StlsBufferNotEmpty
+            Error::Tls(_)
+                | Error::Certificate(_)
+                | Error::TlsConfig(_)
+                | Error::StlsNotOffered
+                | Error::StlsBufferNotEmpty
         )
+    }
+
+    /// The certificate the server presented, when it was refused: what a UI shows
+    /// before offering to trust it (by [`PresentedCertificate::fingerprint`]).
+    pub fn presented_certificate(&self) -> Option<&PresentedCertificate> {
+        match self {
+            Error::Certificate(refusal) => Some(&refusal.presented),
+            _ => None,
+        }
+    }
+
+    /// Why the server's certificate was refused, if that is what failed.
+    pub fn certificate_problem(&self) -> Option<&CertificateProblem> {
+        match self {
+            Error::Certificate(refusal) => Some(&refusal.problem),
+            _ => None,
+        }
     }
 
     /// The `-ERR` behind this error, if it is one.

@@ -7,7 +7,9 @@
 //!   connect, read and session time limits; `RETR`/`TOP` streamed into any `AsyncWrite`
 //!   with dot-unstuffing; batches pipelined when the server advertises PIPELINING.
 //! - Errors that say what to do: [`Error::is_transient`], [`Error::is_auth`],
-//!   [`Error::resp_code`], [`Error::is_timeout`].
+//!   [`Error::resp_code`], [`Error::is_timeout`]; a refused certificate says why
+//!   ([`Error::certificate_problem`]) and what the server presented
+//!   ([`Error::presented_certificate`]), so an admin can decide to trust it.
 //! - Secrets stay out of traces: the `pop3::wire` debug trace redacts passwords, APOP
 //!   digests and SASL data.
 //!
@@ -30,6 +32,7 @@
 //! ```
 
 pub mod auth;
+mod certificate;
 mod client;
 pub mod codec;
 mod error;
@@ -38,6 +41,7 @@ mod session;
 mod types;
 
 pub use auth::{AuthMethod, Credentials};
+pub use certificate::{CertificateProblem, CertificateRefusal, PresentedCertificate};
 pub use client::{Client, ConnectOptions, MessageSink, Security, Timeouts};
 pub use codec::{CommandKind, RespCode};
 pub use error::{Error, ProtocolError, ServerError, TimeoutKind};

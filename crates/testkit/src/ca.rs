@@ -12,6 +12,7 @@ use rcgen::{
     KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject as _;
 
 /// A certificate authority that exists only for one test (or one process).
 pub struct TestCa {
@@ -75,17 +76,7 @@ impl TestCa {
         );
         let mut params = CertificateParams::default();
         params.distinguished_name.push(DnType::CommonName, names[0]);
-        params.subject_alt_names = names
-            .iter()
-            .map(|name| match name.parse::<IpAddr>() {
-                Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName(
-                    (*name)
-                        .try_into()
-                        .unwrap_or_else(|e| panic!("testkit: bad DNS name {name:?}: {e}")),
-                ),
-            })
-            .collect();
+        params.subject_alt_names = names.iter().map(|name| san(name)).collect();
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
@@ -100,6 +91,63 @@ impl TestCa {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         }
+    }
+}
+
+impl std::fmt::Debug for ServerCert {
+    /// The certificate only: a key has no business in a test's output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCert")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerCert {
+    /// A certificate that signs itself, for `names` (IP addresses become IP SANs), the
+    /// kind a small server makes for itself. `ca_true` marks it CA:TRUE, as
+    /// `openssl req -x509` does with OpenSSL's default config.
+    ///
+    /// # Panics
+    /// If `names` is empty, a name is not a valid DNS name, or signing fails.
+    pub fn self_signed(names: &[&str], ca_true: bool) -> ServerCert {
+        assert!(
+            !names.is_empty(),
+            "testkit: a server certificate needs a name"
+        );
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, names[0]);
+        params.subject_alt_names = names.iter().map(|name| san(name)).collect();
+        if ca_true {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
+        let key = KeyPair::generate().expect("testkit: generate server key");
+        let cert = params
+            .self_signed(&key)
+            .expect("testkit: self-sign a server certificate");
+        ServerCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    /// The certificate, DER: what a fingerprint is taken of.
+    ///
+    /// # Panics
+    /// If `cert_pem` holds no certificate.
+    pub fn cert_der(&self) -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
+            .expect("testkit: the server certificate is PEM")
+    }
+}
+
+fn san(name: &str) -> SanType {
+    match name.parse::<IpAddr>() {
+        Ok(ip) => SanType::IpAddress(ip),
+        Err(_) => SanType::DnsName(
+            name.try_into()
+                .unwrap_or_else(|e| panic!("testkit: bad DNS name {name:?}: {e}")),
+        ),
     }
 }
 

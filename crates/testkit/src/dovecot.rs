@@ -18,11 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process_group};
+use rustix::process::{Pid, Signal, kill_process, kill_process_group};
 use tempfile::TempDir;
 
-use crate::ca::TestCa;
+use crate::ca::{ServerCert, TestCa};
 use crate::maildir::{self, MailOwner};
+use crate::openssl::{same_pem, served_certificate_pem};
 
 /// How long Dovecot may take to accept connections before the test fails.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -51,6 +52,7 @@ pub struct DovecotBuilder {
     oauth2_url: Option<String>,
     lock_session: bool,
     cert_names: Option<Vec<String>>,
+    server_cert: Option<ServerCert>,
     extra_config: String,
 }
 
@@ -89,6 +91,15 @@ impl DovecotBuilder {
     /// rejects a certificate for another host.
     pub fn cert_names(mut self, names: &[&str]) -> Self {
         self.cert_names = Some(names.iter().map(|n| (*n).to_owned()).collect());
+        self
+    }
+
+    /// Serves `cert` (e.g. [`ServerCert::openssl_self_signed`]) instead of a certificate
+    /// from the test CA. [`Dovecot::tls_client_config`] then trusts nothing the server
+    /// presents; clients trust the certificate itself, e.g. through
+    /// [`Dovecot::server_cert_pem_path`].
+    pub fn server_cert(mut self, cert: ServerCert) -> Self {
+        self.server_cert = Some(cert);
         self
     }
 
@@ -182,6 +193,44 @@ impl Dovecot {
     /// The CA certificate as a PEM file, for clients that take a path.
     pub fn ca_pem_path(&self) -> PathBuf {
         self.dir.path().join("tls/ca.pem")
+    }
+
+    /// The server certificate being served, as a PEM file.
+    pub fn server_cert_pem_path(&self) -> PathBuf {
+        self.dir.path().join("tls/server.pem")
+    }
+
+    /// Switches the running server to `cert`, as an admin renewing a certificate does:
+    /// rewrites the certificate and key files and reloads Dovecot (SIGHUP, what
+    /// `doveadm reload` sends). Returns once the POP3S port serves the new certificate.
+    ///
+    /// # Panics
+    /// If the files cannot be written or the new certificate is not served within 20 s.
+    pub fn replace_server_cert(&self, cert: &ServerCert) {
+        let tls = self.dir.path().join("tls");
+        write_file(&tls.join("server.key"), &cert.key_pem, 0o600);
+        write_file(&tls.join("server.pem"), &cert.cert_pem, 0o644);
+        let master = Pid::from_raw(self.child.id().try_into().unwrap_or(0))
+            .expect("testkit: Dovecot's master has a process id");
+        kill_process(master, Signal::HUP).expect("testkit: SIGHUP Dovecot to reload");
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            let served = served_certificate_pem(self.pop3s);
+            if served
+                .as_deref()
+                .is_some_and(|pem| same_pem(pem, &cert.cert_pem))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "testkit: Dovecot still serves another certificate {STARTUP_TIMEOUT:?} after \
+                 the reload:\n{}\n--- dovecot.log ---\n{}",
+                served.unwrap_or_default(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// A rustls client config whose only trust root is the test CA.
@@ -324,7 +373,10 @@ impl Dovecot {
             .clone()
             .unwrap_or_else(|| vec!["localhost".into(), "127.0.0.1".into()]);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let cert = ca.issue(&names);
+        let cert = match &options.server_cert {
+            Some(cert) => cert.clone(),
+            None => ca.issue(&names),
+        };
         let tls = dir.path().join("tls");
         write_file(&tls.join("ca.pem"), &ca.cert_pem(), 0o644);
         write_file(&tls.join("server.pem"), &cert.cert_pem, 0o644);

@@ -6,7 +6,10 @@
 //!
 //! - [`Dovecot`]: a private Dovecot per test on loopback ports, with POP3 (offering
 //!   STLS) and POP3S, a certificate from a throwaway [`TestCa`], users, and Maildirs the
-//!   test fills directly with [`Dovecot::deliver`].
+//!   test fills directly with [`Dovecot::deliver`]. It can serve instead a self-signed
+//!   certificate made by the real `openssl req -x509`
+//!   ([`ServerCert::openssl_self_signed`]) and switch to another while running
+//!   ([`Dovecot::replace_server_cert`]).
 //! - [`OAuthIntrospection`]: the token endpoint Dovecot asks when a client logs in with
 //!   XOAUTH2 or OAUTHBEARER.
 //! - [`FaultProxy`]: a hand-written proxy in front of Dovecot for the faults a real
@@ -36,10 +39,12 @@ mod dovecot;
 mod fault_proxy;
 mod maildir;
 mod oauth;
+mod openssl;
 mod raw;
 
 pub use ca::{ServerCert, TestCa};
 pub use dovecot::{Dovecot, DovecotBuilder};
 pub use fault_proxy::{Fault, FaultProxy};
 pub use oauth::{IntrospectionRequest, OAuthIntrospection};
+pub use openssl::openssl_bin;
 pub use raw::RawSession;

@@ -3,6 +3,7 @@
 mod batch;
 mod login;
 mod options;
+mod server_cert;
 mod transport;
 
 use std::future::poll_fn;
@@ -67,10 +68,10 @@ impl Client {
 
         let stream = match options.security {
             Security::Implicit => {
-                let connector = transport::connector(options)?;
+                let tls_setup = transport::connector(options)?;
                 let tls = timeout_at(
                     connect_deadline,
-                    transport::handshake(&connector, &options.host, tcp),
+                    transport::handshake(&tls_setup, &options.host, tcp),
                 )
                 .await
                 .map_err(|_| Error::Timeout(TimeoutKind::Connect))??;
@@ -114,7 +115,7 @@ impl Client {
             self.broken = true;
             return Err(Error::StlsBufferNotEmpty);
         }
-        let connector = transport::connector(&self.options)?;
+        let tls_setup = transport::connector(&self.options)?;
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             self.broken = true;
             return Err(Error::Broken);
@@ -125,7 +126,7 @@ impl Client {
         );
         let tls = match timeout_at(
             deadline,
-            transport::handshake(&connector, &self.options.host, tcp),
+            transport::handshake(&tls_setup, &self.options.host, tcp),
         )
         .await
         {

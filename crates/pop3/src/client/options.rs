@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::fingerprint::CertFingerprint;
+
 /// How the connection is encrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
@@ -62,7 +64,17 @@ pub struct ConnectOptions {
     pub security: Security,
     /// A PEM file of extra trusted CA certificates (for servers with an internal CA). The
     /// system's roots stay trusted; verification and the host name check stay on.
+    ///
+    /// It may also hold the server's own self-signed certificate (even one marked
+    /// CA:TRUE, as `openssl req -x509` makes them): a server presenting exactly that
+    /// certificate is trusted, as long as it names the host.
     pub ca_file: Option<PathBuf>,
+    /// Trust exactly one certificate, by the SHA-256 fingerprint of its DER bytes (like
+    /// mpop's `--tls-fingerprint`), whatever its issuer, names or dates. Any other
+    /// certificate is refused, even one the roots would trust: the server changed its
+    /// certificate and the admin decides. The roots and `ca_file` are not consulted.
+    /// The TLS handshake's signatures are still checked against the pinned certificate.
+    pub pinned_certificate: Option<CertFingerprint>,
     pub timeouts: Timeouts,
     /// Allow secrets (passwords, tokens) over an unencrypted connection.
     pub allow_insecure_auth: bool,
@@ -81,6 +93,7 @@ impl ConnectOptions {
             port,
             security,
             ca_file: None,
+            pinned_certificate: None,
             timeouts: Timeouts::default(),
             allow_insecure_auth: false,
             pipelining: true,

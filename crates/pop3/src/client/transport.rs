@@ -2,12 +2,13 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 
 use rustls::ClientConfig;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::ServerCertVerifier;
+use rustls::crypto::CryptoProvider;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -16,6 +17,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::options::ConnectOptions;
+use super::server_cert::{Presented, ServerCertCheck, Trust, refusal};
 use crate::error::Error;
 
 /// The connection, before or after TLS.
@@ -80,16 +82,36 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// Builds the TLS connector: the platform's roots (webpki-roots where the system has
-/// none), plus the caller's CA file. There is deliberately no "accept anything" switch.
-pub(crate) fn connector(options: &ConnectOptions) -> Result<TlsConnector, Error> {
-    static DEFAULT: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
-    let config = match &options.ca_file {
-        None => DEFAULT
-            .get_or_init(|| build_config(Vec::new()))
-            .clone()
-            .map_err(Error::TlsConfig)?,
-        Some(path) => {
+/// TLS for one connection: the connector, and the certificate its verifier saw.
+///
+/// A connection gets its own `ClientConfig` because the verifier keeps that connection's
+/// certificate for the error. It also means no TLS session is resumed from another
+/// connection, so every connection's certificate is checked (a resumed session skips
+/// the check). Loading the system roots is the costly part and is done once.
+pub(crate) struct TlsSetup {
+    connector: TlsConnector,
+    presented: Presented,
+}
+
+/// Sets up TLS for one connection: the platform's roots (webpki-roots where the system
+/// has none) plus the caller's CA file, or only the pinned certificate. There is
+/// deliberately no "accept anything" switch.
+pub(crate) fn connector(options: &ConnectOptions) -> Result<TlsSetup, Error> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    static SYSTEM_ROOTS: OnceLock<Result<Arc<dyn ServerCertVerifier>, String>> = OnceLock::new();
+    let provider = PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .clone();
+    let trust = match (&options.pinned_certificate, &options.ca_file) {
+        (Some(pin), _) => Trust::Pinned(*pin),
+        (None, None) => Trust::Roots {
+            chain: SYSTEM_ROOTS
+                .get_or_init(|| chain_verifier(Vec::new(), &provider))
+                .clone()
+                .map_err(Error::TlsConfig)?,
+            exact: Arc::from([]),
+        },
+        (None, Some(path)) => {
             let extra = CertificateDer::pem_file_iter(path)
                 .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
                 .map_err(|e| {
@@ -101,61 +123,80 @@ pub(crate) fn connector(options: &ConnectOptions) -> Result<TlsConnector, Error>
                     path.display()
                 )));
             }
-            build_config(extra).map_err(Error::TlsConfig)?
+            Trust::Roots {
+                chain: chain_verifier(extra.clone(), &provider).map_err(Error::TlsConfig)?,
+                exact: extra.into(),
+            }
         }
     };
-    Ok(TlsConnector::from(config))
-}
-
-fn build_config(extra_roots: Vec<CertificateDer<'static>>) -> Result<Arc<ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier: Arc<dyn ServerCertVerifier> =
-        match rustls_platform_verifier::Verifier::new_with_extra_roots(
-            extra_roots.clone(),
-            provider.clone(),
-        ) {
-            Ok(verifier) => Arc::new(verifier),
-            // No system roots (a bare container): fall back to the Mozilla roots.
-            Err(_) => {
-                let mut roots = rustls::RootCertStore::empty();
-                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                for cert in extra_roots {
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("unusable CA certificate: {e}"))?;
-                }
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| e.to_string())?
-            }
-        };
+    let (verifier, presented) = ServerCertCheck::new(trust, provider.clone());
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Error::TlsConfig(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
+        .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    Ok(Arc::new(config))
+    Ok(TlsSetup {
+        connector: TlsConnector::from(Arc::new(config)),
+        presented,
+    })
+}
+
+/// Chain verification against the system's roots plus `extra_roots`.
+fn chain_verifier(
+    extra_roots: Vec<CertificateDer<'static>>,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ServerCertVerifier>, String> {
+    match rustls_platform_verifier::Verifier::new_with_extra_roots(
+        extra_roots.clone(),
+        provider.clone(),
+    ) {
+        Ok(verifier) => Ok(Arc::new(verifier)),
+        // No system roots (a bare container): fall back to the Mozilla roots.
+        Err(_) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            for cert in extra_roots {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("unusable CA certificate: {e}"))?;
+            }
+            let verifier: Arc<dyn ServerCertVerifier> =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| e.to_string())?;
+            Ok(verifier)
+        }
+    }
 }
 
 /// Runs the TLS handshake over `tcp`, checking the certificate against `host`.
 pub(crate) async fn handshake(
-    connector: &TlsConnector,
+    tls: &TlsSetup,
     host: &str,
     tcp: TcpStream,
 ) -> Result<TlsStream<TcpStream>, Error> {
     let name = ServerName::try_from(host.to_string())
         .map_err(|_| Error::TlsConfig(format!("{host:?} is not a valid server name")))?;
-    connector.connect(name, tcp).await.map_err(|error| {
+    tls.connector.connect(name, tcp).await.map_err(|error| {
         // A rustls error (certificate, protocol) is about TLS; anything else is the
         // network failing during the handshake.
-        if error
+        let Some(tls_error) = error
             .get_ref()
-            .is_some_and(|inner| inner.is::<rustls::Error>())
-        {
-            Error::Tls(error)
-        } else {
-            Error::ConnectionLost(error)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        else {
+            return Error::ConnectionLost(error);
+        };
+        let presented = tls
+            .presented
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match (tls_error, presented) {
+            (rustls::Error::InvalidCertificate(problem), Some(cert)) => {
+                Error::Certificate(Box::new(refusal(problem, &cert, host)))
+            }
+            _ => Error::Tls(error),
         }
     })
 }
