@@ -47,7 +47,7 @@ pub fn session_plan(
     let method = settings.auth_method;
     let mut options = ConnectOptions::new(settings.host.clone(), settings.port, security);
     options.ca_file = settings.ca_file.as_ref().map(PathBuf::from);
-    // options.pinned_certificate = settings.trusted_certificate; (TLS pinning lands next)
+    options.pinned_certificate = settings.trusted_certificate;
     options.allow_insecure_auth = settings.allow_insecure_auth;
     options.timeouts = session.timeouts;
     options.pipelining = session.pipelining;

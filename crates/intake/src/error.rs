@@ -79,10 +79,13 @@ fn pop3_advice(error: &pop3::Error) -> String {
             return format!("{error}: {advice}");
         }
     }
-    if error.is_tls() {
+    if error.presented_certificate().is_some() {
         return format!(
-            "{error}; check the host name, the TLS mode, or give the server's CA with --ca-file"
+            "{error}; trust the server's certificate by its fingerprint (\"Test connection\" shows it), or give the CA that signed it as the mailbox's CA file"
         );
+    }
+    if error.is_tls() {
+        return format!("{error}; check the host name and the TLS mode");
     }
     if error.is_timeout() {
         return format!("{error}; popdesk will retry");

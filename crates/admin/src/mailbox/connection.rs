@@ -34,6 +34,9 @@ pub struct ServerFacts {
 pub struct ConnectionProblem {
     pub summary: String,
     pub detail: String,
+    /// The certificate the server presented, when it was not trusted: what an admin
+    /// checks before "Trust this certificate".
+    pub certificate: Option<pop3::PresentedCertificate>,
 }
 
 /// What a connection test found.
@@ -87,6 +90,7 @@ pub(crate) async fn test(
                 TEST_TIMEOUT.as_secs()
             ),
             detail: format!("the test was stopped after {} s", TEST_TIMEOUT.as_secs()),
+            certificate: None,
         }),
     }
 }
@@ -94,6 +98,10 @@ pub(crate) async fn test(
 /// One sentence for people, from a fetch error.
 pub fn explain(settings: &MailboxSettings, error: &FetchError) -> ConnectionProblem {
     let detail = error.to_string();
+    let certificate = match error {
+        FetchError::Pop3(error) => error.presented_certificate().cloned(),
+        _ => None,
+    };
     let summary = match error {
         FetchError::Pop3(error) => explain_pop3(settings, error),
         _ => None,
@@ -109,7 +117,11 @@ pub fn explain(settings: &MailboxSettings, error: &FetchError) -> ConnectionProb
         }
         sentence
     });
-    ConnectionProblem { summary, detail }
+    ConnectionProblem {
+        summary,
+        detail,
+        certificate,
+    }
 }
 
 fn explain_pop3(settings: &MailboxSettings, error: &pop3::Error) -> Option<String> {
@@ -120,6 +132,22 @@ fn explain_pop3(settings: &MailboxSettings, error: &pop3::Error) -> Option<Strin
             "The server refused the sign-in. Check the username and the password (or token), and type the password again."
                 .to_string(),
         );
+    }
+    if let Some(problem) = error.certificate_problem() {
+        use pop3::CertificateProblem as P;
+        let sentence = match problem {
+            P::PinMismatch { .. } => "The server presented a different certificate from the one this mailbox trusts. If the server's certificate was replaced on purpose, check the new fingerprint below and trust it; otherwise someone may be in between.".to_string(),
+            P::SelfSigned => "The server's certificate is self-signed, so no authority vouches for it. If this is your own server, compare the fingerprint below with the server's and trust it.".to_string(),
+            P::UnknownIssuer => "The server's certificate is signed by an authority popdesk does not know. Give that authority's certificate as the CA certificate file, or compare the fingerprint below with the server's and trust it.".to_string(),
+            P::NotValidForName => format!(
+                "The server's certificate is not made out for “{}”. Use the host name the certificate names, or trust this exact certificate by its fingerprint.",
+                settings.host
+            ),
+            P::Expired => "The server's certificate has expired. Ask the server's administrator to renew it.".to_string(),
+            P::NotYetValid => "The server's certificate is not valid yet. Check the clock of the machine popdesk runs on.".to_string(),
+            _ => "popdesk does not trust the server's certificate. Compare the fingerprint below with the server's and trust it, or give the CA certificate file.".to_string(),
+        };
+        return Some(sentence);
     }
     let sentence = match error {
         pop3::Error::Connect { source, .. } => match source.kind() {

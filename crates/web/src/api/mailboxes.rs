@@ -444,6 +444,22 @@ pub struct ConnectionTest {
     /// Whether the server has UIDL (the keep policy needs it).
     pub has_uidl: Option<bool>,
     pub pipelining: Option<bool>,
+    /// The certificate the server presented when popdesk did not trust it: check its
+    /// fingerprint, then set it as the mailbox's `trusted_certificate` to trust it.
+    pub certificate: Option<CertificateView>,
+}
+
+/// A server certificate as a connection test saw it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertificateView {
+    pub subject: String,
+    pub issuer: String,
+    /// Validity, Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// SHA-256 of the certificate, `AB:CD:...`.
+    pub fingerprint: String,
+    pub self_signed: bool,
 }
 
 impl From<ConnectionReport> for ConnectionTest {
@@ -461,9 +477,18 @@ impl From<ConnectionReport> for ConnectionTest {
                 size: Some(found.size),
                 has_uidl: Some(found.has_uidl),
                 pipelining: Some(found.pipelining),
+                certificate: None,
             },
             ConnectionReport::Failed(problem) => ConnectionTest {
                 ok: false,
+                certificate: problem.certificate.map(|c| CertificateView {
+                    subject: c.subject,
+                    issuer: c.issuer,
+                    not_before: c.not_before,
+                    not_after: c.not_after,
+                    fingerprint: c.fingerprint.to_string(),
+                    self_signed: c.self_signed,
+                }),
                 error: Some(problem.summary),
                 detail: Some(problem.detail),
                 ..ConnectionTest::default()

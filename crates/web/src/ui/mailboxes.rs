@@ -777,8 +777,23 @@ fn yes_no(value: bool) -> &'static str {
 }
 
 /// The certificate a failed test met, for "Trust this certificate".
-fn certificate_view(_problem: &admin::ConnectionProblem) -> Option<CertificateView> {
-    None
+fn certificate_view(problem: &admin::ConnectionProblem) -> Option<CertificateView> {
+    let cert = problem.certificate.as_ref()?;
+    let day = |secs: i64| {
+        let when = When::new(secs.saturating_mul(1000), 0);
+        when.text
+    };
+    Some(CertificateView {
+        subject: cert.subject.clone(),
+        issuer: if cert.self_signed {
+            format!("{} (self-signed)", cert.issuer)
+        } else {
+            cert.issuer.clone()
+        },
+        valid_from: day(cert.not_before),
+        valid_until: day(cert.not_after),
+        fingerprint: cert.fingerprint.to_string(),
+    })
 }
 
 impl From<ConnectionReport> for TestResult {
