@@ -420,14 +420,30 @@ async fn poll_mailbox(
         result,
     });
     if let TaskResult::Ran { result, .. } = &finished.result {
-        metrics::record_run(
-            &mailbox.settings.name,
-            result,
-            began.elapsed(),
-            finished.finished_at,
-        );
+        let took = began.elapsed();
+        log_run(&mailbox.settings.name, result, took);
+        metrics::record_run(&mailbox.settings.name, result, took, finished.finished_at);
     }
     finished
+}
+
+/// One line per scheduled run at the default level, so an operator sees mail coming in
+/// without turning on debug logs. Runs that did not get under way (another process holds
+/// the lease, the server refused us) are logged by [`Scheduler::settle`] as failures.
+fn log_run(mailbox: &str, result: &Result<FetchReport, FetchError>, took: Duration) {
+    let Ok(report) = result else {
+        return;
+    };
+    // Hundredths of a second are plenty, and keep the line short.
+    let seconds = (took.as_secs_f64() * 100.0).round() / 100.0;
+    tracing::info!(
+        mailbox,
+        outcome = report.outcome.as_str(),
+        downloaded = report.counts.downloaded,
+        deleted = report.counts.deleted,
+        seconds,
+        "fetch run finished"
+    );
 }
 
 impl Slot {
