@@ -83,10 +83,28 @@ impl RestartBackoff {
 /// part has ended. Each run is a task of its own (so a panic is caught as a
 /// [`JoinError`]); `start` is called once per run.
 ///
+/// The part is on the board as running from this call on (not only once the returned
+/// future is first polled), so `/healthz` never answers without it.
+///
 /// The part must end by itself soon after `shutdown` is cancelled (it gets the token, or
 /// a child of it, through `start`); this waits for it, so that shutdown stays clean.
 /// Dropping the returned future aborts the run in flight.
-pub async fn supervise<F, Fut>(
+pub fn supervise<F, Fut>(
+    part: PartName,
+    health: HealthBoard,
+    policy: RestartPolicy,
+    shutdown: CancellationToken,
+    start: F,
+) -> impl Future<Output = ()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    health.set(part, PartHealth::Running);
+    keep_running(part, health, policy, shutdown, start)
+}
+
+async fn keep_running<F, Fut>(
     part: PartName,
     health: HealthBoard,
     policy: RestartPolicy,
@@ -253,6 +271,19 @@ mod tests {
         supervisor.await.expect("the supervisor ends");
         assert_eq!(board.get("scheduler"), Some(PartHealth::Stopped));
         assert_eq!(starts.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_part_is_on_the_board_before_its_supervisor_first_runs() {
+        let board = HealthBoard::new();
+        let _not_polled = supervise(
+            "processor",
+            board.clone(),
+            policy(),
+            CancellationToken::new(),
+            || async {},
+        );
+        assert_eq!(board.get("processor"), Some(PartHealth::Running));
     }
 
     #[tokio::test(start_paused = true)]
