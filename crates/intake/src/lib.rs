@@ -6,23 +6,28 @@
 //! - [`probe`] is `mailbox test`: connect and log in, change nothing.
 //! - [`Processor`] turns stored raw messages into ticket entries.
 //! - [`Scheduler`] polls every enabled mailbox on its interval (`popdesk serve`).
+//! - [`supervise`] restarts the scheduler or the processor when its task dies, and
+//!   [`health`] says meanwhile which part is down (`/healthz`).
 
 pub mod clock;
 mod connect;
 mod error;
 mod fetch;
 mod headers;
+pub mod health;
 mod lease;
 pub mod plan;
 pub mod process;
 pub mod schedule;
 mod sink;
+pub mod supervise;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connect::{Probe, SessionOptions, SessionPlan, probe, session_plan};
 pub use error::FetchError;
 pub use fetch::{FetchReport, Fetcher, Progress};
 pub use headers::message_id;
+pub use health::{HealthBoard, PartHealth};
 pub use lease::LEASE_TTL_MS;
 pub use process::{ProcessReport, Processor, ProcessorConfig};
 pub use schedule::{

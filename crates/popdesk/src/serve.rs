@@ -6,15 +6,26 @@
 //! recorded as cancelled; then the database is closed. A second signal, or a shutdown
 //! that takes longer than [`SHUTDOWN_GRACE`], ends the process at once: what is committed
 //! is safe, and the server keeps every message whose deletion was not committed.
+//!
+//! The scheduler and the processor run under [`supervise`]: when one of their tasks ends
+//! unexpectedly (a panic, an early return) the cause is logged, `/healthz` answers 503
+//! naming it, and it is started again with backoff. Shutdown stops them for good.
+//!
+//! Test fault: with `POPDESK_TEST_PANIC_SCHEDULER=after-first-run` in the environment
+//! the scheduler's task panics once, as soon as its first fetch run has finished, so a
+//! test can watch it being restarted (`crates/popdesk/tests/serve.rs`). Nothing else
+//! reads that variable, and popdesk says at start-up when it is set.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use intake::schedule::{Scheduler, SchedulerConfig};
-use intake::{Fetcher, SystemClock};
+use intake::schedule::{Scheduler, SchedulerConfig, SchedulerHandle};
+use intake::supervise::{RestartPolicy, supervise};
+use intake::{Clock as _, Fetcher, HealthBoard, SystemClock};
 use store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -31,10 +42,15 @@ const PROCESS_EVERY: Duration = Duration::from_secs(5);
 /// How often expired sign-in sessions are forgotten.
 const SESSION_CLEANUP_EVERY: Duration = Duration::from_secs(3600);
 
+/// The test fault described in the module's documentation.
+const PANIC_SCHEDULER_VAR: &str = "POPDESK_TEST_PANIC_SCHEDULER";
+const PANIC_SCHEDULER_AFTER_FIRST_RUN: &str = "after-first-run";
+
 pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Result<ExitCode> {
     let metrics = web::install_metrics_recorder();
     // The # HELP lines of the fetch metrics, so /metrics explains itself.
     intake::schedule::metrics::describe();
+    intake::supervise::describe_metrics();
     let clock = Arc::new(SystemClock);
     let processor = crate::commands::tickets::processor(&store, common);
     let shutdown = CancellationToken::new();
@@ -56,9 +72,11 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
         trusted_origins: service.trusted_origins.clone(),
         ..web::WebConfig::default()
     };
+    let health = HealthBoard::new();
     let state = web::AppState::new(store.clone(), web_config)
-        .with_scheduler(handle)
-        .with_metrics(metrics);
+        .with_scheduler(handle.clone())
+        .with_metrics(metrics)
+        .with_health(health.clone());
     let app = web::app(state);
 
     let listener = tokio::net::TcpListener::bind(service.listen)
@@ -77,8 +95,23 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
         );
     }
 
-    let scheduler_task = tokio::spawn(scheduler.run(shutdown.clone()));
-    let processing_task = tokio::spawn(process_loop(processor, shutdown.clone()));
+    let scheduler_task = tokio::spawn(supervise(
+        "scheduler",
+        health.clone(),
+        RestartPolicy::default(),
+        shutdown.clone(),
+        scheduler_runs(scheduler, handle, shutdown.clone()),
+    ));
+    let processing_task = tokio::spawn(supervise(
+        "processor",
+        health,
+        RestartPolicy::default(),
+        shutdown.clone(),
+        {
+            let shutdown = shutdown.clone();
+            move || process_loop(processor.clone(), shutdown.clone())
+        },
+    ));
     let cleanup_task = tokio::spawn(session_cleanup(store.clone(), shutdown.clone()));
     tokio::spawn(wait_for_signals(shutdown.clone()));
 
@@ -91,9 +124,16 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
     // The server also ends when its listener fails; everything else stops with it.
     shutdown.cancel();
     let stopped = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        let _ = scheduler_task.await;
-        let _ = processing_task.await;
-        let _ = cleanup_task.await;
+        // The supervisors log what their parts did; they only fail if they panic.
+        for (part, task) in [
+            ("scheduler", scheduler_task),
+            ("processor", processing_task),
+            ("session cleanup", cleanup_task),
+        ] {
+            if let Err(error) = task.await {
+                tracing::error!(part, %error, "a background task failed while stopping");
+            }
+        }
     })
     .await;
     if stopped.is_err() {
@@ -106,6 +146,66 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
     served.context("the web server stopped")?;
     tracing::info!("popdesk stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What [`supervise`] starts for the scheduler: a run of the same scheduler each time,
+/// so the web's handle keeps working across restarts. Carries the test fault.
+fn scheduler_runs(
+    scheduler: Scheduler,
+    handle: SchedulerHandle,
+    shutdown: CancellationToken,
+) -> impl FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    let fault = Arc::new(AtomicBool::new(panic_scheduler_requested()));
+    move || {
+        let run = scheduler.clone().run(shutdown.clone());
+        if !fault.swap(false, Ordering::SeqCst) {
+            return Box::pin(run);
+        }
+        let handle = handle.clone();
+        Box::pin(async move {
+            let started_at = SystemClock.now_ms();
+            tokio::select! {
+                () = run => {}
+                () = first_run_finished(&handle, started_at) => {
+                    panic!("{PANIC_SCHEDULER_VAR}={PANIC_SCHEDULER_AFTER_FIRST_RUN}: the scheduler panics once, as the test asked");
+                }
+            }
+        })
+    }
+}
+
+/// Whether the test fault is asked for; says so, since it makes popdesk misbehave.
+fn panic_scheduler_requested() -> bool {
+    match std::env::var(PANIC_SCHEDULER_VAR) {
+        Ok(value) if value == PANIC_SCHEDULER_AFTER_FIRST_RUN => {
+            tracing::warn!(
+                "{PANIC_SCHEDULER_VAR} is set: the scheduler will panic once after its first fetch run (a test fault)"
+            );
+            true
+        }
+        Ok(value) => {
+            tracing::warn!(
+                value,
+                "{PANIC_SCHEDULER_VAR} is set to an unknown value and ignored (the test fault is `{PANIC_SCHEDULER_AFTER_FIRST_RUN}`)"
+            );
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+/// Returns once a fetch run started at or after `since` (ms) has finished.
+async fn first_run_finished(handle: &SchedulerHandle, since: i64) {
+    loop {
+        let finished = handle.statuses().iter().any(|schedule| {
+            schedule.state != intake::ScheduleState::Running
+                && schedule.last_poll_at.is_some_and(|at| at >= since)
+        });
+        if finished {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The first SIGTERM or Ctrl-C starts a clean shutdown; a second one ends the process.

@@ -6,6 +6,9 @@
 //! - Configuration: a flag beats its environment variable, which beats the file.
 //! - The first admin made with `popdesk user add` can sign in over the API, and the
 //!   password appears in no log line (promise 7).
+//! - Supervision: a scheduler task that panics is restarted; `/healthz` says 503 naming
+//!   it meanwhile, the web keeps answering, and mail is fetched again afterwards. The
+//!   panic is the binary's documented test fault `POPDESK_TEST_PANIC_SCHEDULER`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -298,4 +301,170 @@ fn the_first_admin_from_the_command_line_signs_in_and_no_log_line_shows_a_secret
     for secret in [password, session_token] {
         assert!(!stopped.stderr.contains(secret), "a secret in the log");
     }
+}
+
+/// Signs in over the API; returns the session cookie (`name=value`).
+fn sign_in(addr: SocketAddr, email: &str, password: &str) -> String {
+    let body = format!("{{\"email\":\"{email}\",\"password\":\"{password}\"}}");
+    let (status, head, _) = http(
+        addr,
+        "POST",
+        "/api/v1/session",
+        &[("Content-Type", "application/json")],
+        &body,
+    )
+    .expect("an answer");
+    assert_eq!(status, 200, "{head}");
+    head.lines()
+        .find_map(|line| line.strip_prefix("set-cookie: "))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .expect("cookie pair")
+        .to_string()
+}
+
+#[test]
+fn a_scheduler_that_panics_is_restarted_and_healthz_names_it_meanwhile() {
+    let first: Vec<_> = (0..3).map(|n| sized_message("before", n, 2_000)).collect();
+    let later: Vec<_> = (0..2).map(|n| sized_message("after", n, 2_000)).collect();
+    let dovecot = dovecot_with(&first);
+    let data = tempfile::tempdir().expect("data dir");
+    let popdesk = Popdesk::new(data.path().join("data"));
+    popdesk.add_mailbox(
+        "support",
+        Security::Plaintext {
+            addr: dovecot.pop3_addr(),
+        },
+        &[],
+    );
+    let password = "correct horse battery staple";
+    let added = popdesk
+        .spawn_with(
+            &[
+                "user",
+                "add",
+                "admin@example.org",
+                "--role",
+                "admin",
+                "--password-env",
+                "PW",
+            ],
+            &[("PW", password)],
+        )
+        .wait(Duration::from_secs(60));
+    assert!(added.status.success(), "{}", added.stderr);
+
+    let listen = format!("127.0.0.1:{}", free_port());
+    let addr: SocketAddr = listen.parse().expect("address");
+    let serving = popdesk.spawn_with(
+        &["serve", "--listen", &listen],
+        &[("POPDESK_TEST_PANIC_SCHEDULER", "after-first-run")],
+    );
+
+    // The first run fetches everything; the scheduler panics straight after it. Watch
+    // /healthz the whole time: 200, then 503 naming the scheduler while it waits for its
+    // restart (about a second), then 200 again.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut answers: Vec<(u16, serde_json::Value)> = Vec::new();
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no 503 then 200 within the deadline; /healthz said {answers:?}, messages on the server: {}",
+            dovecot.message_count(USER)
+        );
+        let Some((status, _, body)) = http(addr, "GET", "/healthz", &[], "") else {
+            // Not listening yet.
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let json: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("/healthz is not JSON ({e}): {body}"));
+        if answers.last() != Some(&(status, json.clone())) {
+            answers.push((status, json));
+        }
+        let degraded = answers.iter().any(|(status, _)| *status == 503);
+        if degraded && status == 200 {
+            break;
+        }
+        // Short: the 503 window is about a second, and it must not slip by under load.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let healthy = serde_json::json!({
+        "status": "ok", "database": "ok", "scheduler": "ok", "processor": "ok"
+    });
+    let restarting = serde_json::json!({
+        "status": "degraded", "database": "ok", "scheduler": "restarting", "processor": "ok"
+    });
+    assert!(
+        answers.contains(&(503, restarting.clone())),
+        "/healthz said {answers:?}"
+    );
+    assert_eq!(answers.last(), Some(&(200, healthy.clone())), "{answers:?}");
+    for (status, json) in &answers {
+        assert!(
+            (*status, json) == (200, &healthy) || (*status, json) == (503, &restarting),
+            "unexpected /healthz answer {status} {json} among {answers:?}"
+        );
+    }
+    assert_eq!(dovecot.message_count(USER), 0, "the first run fetched all");
+
+    // The restarted scheduler still takes "fetch now" from the web (the handle the web
+    // holds survived the restart) and fetches new mail.
+    dovecot.deliver_many(USER, later.iter().map(|m| &m.delivered));
+    let cookie = sign_in(addr, "admin@example.org", password);
+    let (status, _, list) =
+        http(addr, "GET", "/api/v1/mailboxes", &[("Cookie", &cookie)], "").expect("an answer");
+    assert_eq!(status, 200, "{list}");
+    let list: serde_json::Value = serde_json::from_str(&list).expect("JSON");
+    let id = list
+        .as_array()
+        .and_then(|all| all.iter().find(|m| m["name"] == "support"))
+        .and_then(|m| m["id"].as_i64())
+        .unwrap_or_else(|| panic!("no mailbox support in {list}"));
+    let origin = format!("http://{addr}");
+    let (status, _, queued) = http(
+        addr,
+        "POST",
+        &format!("/api/v1/mailboxes/{id}/fetch"),
+        &[("Cookie", &cookie), ("Origin", &origin)],
+        "",
+    )
+    .expect("an answer");
+    assert_eq!(status, 202, "{queued}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while dovecot.message_count(USER) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted scheduler never fetched the new mail"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    sigterm(&serving);
+    let stopped = serving.wait(Duration::from_secs(40));
+    assert!(stopped.status.success(), "{}", stopped.stderr);
+    for expected in [
+        // The cause, as the supervisor logs it.
+        "scheduler ended unexpectedly; starting it again",
+        "the scheduler panics once, as the test asked",
+        // One summary line per run at the default level.
+        "fetch run finished",
+        "downloaded=3",
+        "downloaded=2",
+    ] {
+        assert!(
+            stopped.stderr.contains(expected),
+            "no {expected:?} in the log:\n{}",
+            stopped.stderr
+        );
+    }
+    assert!(
+        !stopped.stderr.contains("during shutdown"),
+        "nothing failed while stopping:\n{}",
+        stopped.stderr
+    );
+    let all: Vec<_> = first.into_iter().chain(later).collect();
+    let done = inspect(popdesk.data(), "support");
+    common::assert_stored_exactly_once(&done, &all, &dovecot, 0, "after the restart");
 }

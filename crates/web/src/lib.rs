@@ -31,7 +31,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use intake::schedule::SchedulerHandle;
-use intake::{Clock, SessionOptions, SystemClock};
+use intake::{Clock, HealthBoard, SessionOptions, SystemClock};
 use metrics_exporter_prometheus::PrometheusHandle;
 use store::Store;
 use tokio::sync::OnceCell;
@@ -98,6 +98,7 @@ pub struct AppState {
     config: Arc<WebConfig>,
     scheduler: Option<SchedulerHandle>,
     metrics: Option<PrometheusHandle>,
+    health: Option<HealthBoard>,
     clock: Arc<dyn Clock>,
     sign_in: Arc<auth::rate_limit::SignInLimiter>,
     cross_site: Arc<auth::csrf::CrossSiteLayer>,
@@ -120,6 +121,7 @@ impl AppState {
             config: Arc::new(config),
             scheduler: None,
             metrics: None,
+            health: None,
             clock: Arc::new(SystemClock),
             sign_in: Arc::new(sign_in),
             cross_site: Arc::new(cross_site),
@@ -138,6 +140,13 @@ impl AppState {
     /// [`install_metrics_recorder`]).
     pub fn with_metrics(mut self, handle: PrometheusHandle) -> AppState {
         self.metrics = Some(handle);
+        self
+    }
+
+    /// The background parts' health (scheduler, processor), reported by `/healthz`.
+    /// Without it `/healthz` checks only the database.
+    pub fn with_health(mut self, health: HealthBoard) -> AppState {
+        self.health = Some(health);
         self
     }
 
@@ -191,6 +200,10 @@ impl AppState {
 
     pub(crate) fn password_cost(&self) -> PasswordCost {
         self.config.password_cost
+    }
+
+    pub(crate) fn health(&self) -> Option<&HealthBoard> {
+        self.health.as_ref()
     }
 
     pub(crate) fn metrics_handle(&self) -> Option<&PrometheusHandle> {

@@ -1,10 +1,16 @@
 //! Operations: `/healthz` for load balancers and `/metrics` for Prometheus.
 //!
+//! `/healthz` checks the database and, when the binary gave the state a
+//! [`HealthBoard`](intake::HealthBoard) ([`AppState::with_health`]), the background
+//! parts (scheduler, processor): a part that died and waits for its restart makes it 503
+//! with the part named, although the web itself still answers.
+//!
 //! The binary installs the Prometheus recorder once ([`install_metrics_recorder`]);
 //! fetch runs (intake) and requests (here) record through the `metrics` facade. Gauges
 //! that the database knows best (the processing backlog, each mailbox's last success)
 //! are read at scrape time, so they are right straight after a restart.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -16,6 +22,8 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use intake::HealthBoard;
 
 use crate::AppState;
 use crate::auth::actor::identify;
@@ -57,51 +65,65 @@ pub fn install_metrics_recorder() -> PrometheusHandle {
         .clone()
 }
 
-/// `/healthz`'s answer.
+/// `/healthz`'s answer, e.g. `{"status":"degraded","database":"ok","scheduler":"restarting","processor":"ok"}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// "ok" or "unavailable".
+    /// "ok"; "degraded" when a background part is down; "unavailable" when the
+    /// database does not answer.
     pub status: String,
     /// "ok" or "unreachable".
     pub database: String,
+    /// One key per background part the process runs (`scheduler`, `processor`): "ok",
+    /// "restarting" (it ended unexpectedly and is started again shortly) or "stopped"
+    /// (shutting down). Absent in a process that runs no background parts.
+    #[serde(flatten)]
+    pub parts: BTreeMap<String, String>,
 }
 
-/// The process is up and the database answers (200), or not (503). Public.
+/// The process is up, the database answers and every background part runs (200), or
+/// not (503, naming what is down). Public.
 #[utoipa::path(
     get, path = "/healthz", tag = "operations",
     security(()),
     responses(
-        (status = 200, description = "Up, database reachable", body = Health),
-        (status = 503, description = "The database does not answer", body = Health),
+        (status = 200, description = "Up, database reachable, background parts running", body = Health),
+        (status = 503, description = "The database does not answer, or a background part is down", body = Health),
     )
 )]
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let database = tokio::time::timeout(HEALTH_TIMEOUT, state.store().ping()).await;
-    let (status, health) = match database {
-        Ok(Ok(())) => (StatusCode::OK, ("ok", "ok")),
+    let database_ok = match database {
+        Ok(Ok(())) => true,
         Ok(Err(error)) => {
             tracing::warn!(%error, "health check: the database does not answer");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                ("unavailable", "unreachable"),
-            )
+            false
         }
         Err(_) => {
             tracing::warn!("health check: the database did not answer in time");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                ("unavailable", "unreachable"),
-            )
+            false
         }
     };
-    let mut response = (
-        status,
-        Json(Health {
-            status: health.0.to_string(),
-            database: health.1.to_string(),
-        }),
-    )
-        .into_response();
+    // Only the word: the cause of a restart (a panic message) is for the log, and this
+    // route is public.
+    let parts = state
+        .health()
+        .map(HealthBoard::snapshot)
+        .unwrap_or_default();
+    let parts_ok = parts.iter().all(|(_, part)| part.is_running());
+    let (status, word) = match (database_ok, parts_ok) {
+        (true, true) => (StatusCode::OK, "ok"),
+        (true, false) => (StatusCode::SERVICE_UNAVAILABLE, "degraded"),
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    };
+    let health = Health {
+        status: word.to_string(),
+        database: if database_ok { "ok" } else { "unreachable" }.to_string(),
+        parts: parts
+            .into_iter()
+            .map(|(name, part)| (name.to_string(), part.as_str().to_string()))
+            .collect(),
+    };
+    let mut response = (status, Json(health)).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use store::{FetchRun, Mailbox, RunOutcome, Store};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +32,11 @@ const HISTORY: u32 = 50;
 const MIN_SLEEP: Duration = Duration::from_millis(5);
 
 /// Owns the polling loop; [`Scheduler::run`] drives it until shutdown.
+///
+/// A clone is the same scheduler (same board, same handles), so when a run ends
+/// unexpectedly (a panic) a clone can run again and the handles the web service holds
+/// keep working. One run at a time: a second waits for the first to end.
+#[derive(Clone)]
 pub struct Scheduler {
     store: Store,
     fetcher: Fetcher,
@@ -39,7 +44,8 @@ pub struct Scheduler {
     config: SchedulerConfig,
     timing: Timing,
     shared: Arc<Shared>,
-    commands: mpsc::UnboundedReceiver<Command>,
+    /// Shared by the clones, held by the run in progress.
+    commands: Arc<Mutex<mpsc::UnboundedReceiver<Command>>>,
 }
 
 /// What a mailbox's task hands back to the loop.
@@ -86,18 +92,25 @@ impl Scheduler {
             config,
             timing,
             shared,
-            commands,
+            commands: Arc::new(Mutex::new(commands)),
         };
         (scheduler, handle)
     }
 
     /// Polls until `shutdown` fires, then waits for the fetches in flight to stop at
     /// their safe points (each run's token is a child of `shutdown`) and returns.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    ///
+    /// Called again after an earlier run ended abnormally, it carries on with the board
+    /// as that run left it (last results, backoff, pending "fetch now" requests).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let commands = self.commands.clone();
+        let mut commands = commands.lock().await;
+        let _phase = AbandonedPhase(self.shared.clone());
         let permits = Arc::new(Semaphore::new(self.config.max_concurrent.max(1)));
         let mut tasks: JoinSet<Finished> = JoinSet::new();
         // Which mailbox a task runs, for a task that panicked.
         let mut task_mailboxes: HashMap<tokio::task::Id, i64> = HashMap::new();
+        self.forget_abandoned_runs();
         let mut next_reload = Instant::now() + self.reload().await;
         {
             let mut board = self.shared.board();
@@ -121,7 +134,7 @@ impl Scheduler {
                 Some(joined) = tasks.join_next_with_id() => {
                     self.settle(joined, &mut task_mailboxes);
                 }
-                Some(command) = self.commands.recv() => {
+                Some(command) = commands.recv() => {
                     if command == Command::Reload {
                         next_reload = Instant::now() + self.reload().await;
                     }
@@ -142,6 +155,24 @@ impl Scheduler {
         }
         self.shared.board().phase = Phase::Stopped;
         tracing::info!("scheduler stopped");
+    }
+
+    /// A run that ended abnormally dropped its fetch tasks (which stopped where they
+    /// were, like a killed process: nothing is deleted that is not stored). Their
+    /// mailboxes are not running any more; they are polled again soon. (Their leases
+    /// expire on their own: until then such a mailbox is reported busy.)
+    fn forget_abandoned_runs(&self) {
+        let now = self.clock.now_ms();
+        let mut board = self.shared.board();
+        for slot in board.mailboxes.values_mut().filter(|slot| slot.running) {
+            tracing::warn!(
+                mailbox = %slot.name,
+                "a fetch was abandoned when the scheduler stopped unexpectedly"
+            );
+            slot.running = false;
+            slot.reloaded_while_running = false;
+            slot.next_due = Some(self.timing.first_poll(now, slot.interval_ms, random_unit()));
+        }
     }
 
     /// Starts every due mailbox there is a permit for, the longest-due first.
@@ -341,6 +372,20 @@ impl Scheduler {
     }
 }
 
+/// Puts the board back to "starting" when a run is dropped before it stopped (it
+/// panicked): the handles then queue requests for the next run instead of reporting a
+/// loop that is gone as running.
+struct AbandonedPhase(Arc<Shared>);
+
+impl Drop for AbandonedPhase {
+    fn drop(&mut self) {
+        let mut board = self.0.board();
+        if board.phase != Phase::Stopped {
+            board.phase = Phase::Starting;
+        }
+    }
+}
+
 /// One scheduled fetch, in its own task. The permit is held until the run is over.
 async fn poll_mailbox(
     store: Store,
@@ -375,14 +420,30 @@ async fn poll_mailbox(
         result,
     });
     if let TaskResult::Ran { result, .. } = &finished.result {
-        metrics::record_run(
-            &mailbox.settings.name,
-            result,
-            began.elapsed(),
-            finished.finished_at,
-        );
+        let took = began.elapsed();
+        log_run(&mailbox.settings.name, result, took);
+        metrics::record_run(&mailbox.settings.name, result, took, finished.finished_at);
     }
     finished
+}
+
+/// One line per scheduled run at the default level, so an operator sees mail coming in
+/// without turning on debug logs. Runs that did not get under way (another process holds
+/// the lease, the server refused us) are logged by [`Scheduler::settle`] as failures.
+fn log_run(mailbox: &str, result: &Result<FetchReport, FetchError>, took: Duration) {
+    let Ok(report) = result else {
+        return;
+    };
+    // Hundredths of a second are plenty, and keep the line short.
+    let seconds = (took.as_secs_f64() * 100.0).round() / 100.0;
+    tracing::info!(
+        mailbox,
+        outcome = report.outcome.as_str(),
+        downloaded = report.counts.downloaded,
+        deleted = report.counts.deleted,
+        seconds,
+        "fetch run finished"
+    );
 }
 
 impl Slot {

@@ -23,6 +23,47 @@ async fn healthz_says_whether_the_database_answers() {
 }
 
 #[tokio::test]
+async fn healthz_names_a_background_part_that_is_down_without_its_cause() {
+    let board = intake::HealthBoard::new();
+    let desk = Desk::with(common::config(), |state| state.with_health(board.clone())).await;
+    board.set("scheduler", intake::PartHealth::Running);
+    board.set("processor", intake::PartHealth::Running);
+    let reply = desk.get("/healthz").send().await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.json(),
+        json!({"status": "ok", "database": "ok", "scheduler": "ok", "processor": "ok"})
+    );
+
+    board.set(
+        "scheduler",
+        intake::PartHealth::Restarting {
+            cause: "it panicked: secret detail".into(),
+        },
+    );
+    let reply = desk.get("/healthz").send().await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        reply.json(),
+        json!({"status": "degraded", "database": "ok", "scheduler": "restarting", "processor": "ok"})
+    );
+
+    board.set("scheduler", intake::PartHealth::Running);
+    let reply = desk.get("/healthz").send().await;
+    assert_eq!(reply.status, StatusCode::OK);
+
+    // The database matters most: unavailable, whatever the parts say.
+    board.set("processor", intake::PartHealth::Stopped);
+    desk.store.close().await;
+    let reply = desk.get("/healthz").send().await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        reply.json(),
+        json!({"status": "unavailable", "database": "unreachable", "scheduler": "ok", "processor": "stopped"})
+    );
+}
+
+#[tokio::test]
 async fn metrics_show_the_backlog_and_last_success_and_need_credentials() {
     let handle = web::install_metrics_recorder();
     // Calling it again is fine and gives the same recorder.
