@@ -558,10 +558,15 @@ fn from_htmx(headers: &HeaderMap) -> bool {
 
 /// A form shown again: 422 for a plain post; 200 for htmx, which swaps only 2xx answers.
 fn form_status(headers: &HeaderMap) -> StatusCode {
-    if from_htmx(headers) {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+    refused_status(headers, None)
+}
+
+/// The status of a form shown again because of this refusal (409 for a taken name).
+fn refused_status(headers: &HeaderMap, error: Option<&AdminError>) -> StatusCode {
+    match error {
+        _ if from_htmx(headers) => StatusCode::OK,
+        Some(AdminError::MailboxNameTaken(_)) => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 
@@ -647,6 +652,16 @@ pub(crate) async fn create(
             new_page(&viewer, preset, Some(form)),
         )
     };
+    let refused = |error: &AdminError| {
+        let (sentence, field) = form_error(error);
+        let form = MailboxForm::new_from(preset.unwrap_or(&presets::GENERIC))
+            .refill(&fields, sentence, field);
+        page::show(
+            &state,
+            refused_status(&headers, Some(error)),
+            new_page(&viewer, preset, Some(form)),
+        )
+    };
     let mut change = match change_from(&fields, false) {
         Ok(change) => change,
         Err((error, field)) => return again(error, field, None),
@@ -663,10 +678,7 @@ pub(crate) async fn create(
         "enabled" => None,
         _ => match admin.test_new_mailbox(&change).await {
             Ok(report) => Some(report),
-            Err(error) if error.is_caller_error() => {
-                let (error, field) = form_error(&error);
-                return again(error, field, None);
-            }
+            Err(error) if error.is_caller_error() => return refused(&error),
             Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
         },
     };
@@ -708,10 +720,7 @@ pub(crate) async fn create(
                 Flash::done(note),
             )
         }
-        Err(error) if error.is_caller_error() => {
-            let (error, field) = form_error(&error);
-            again(error, field, None)
-        }
+        Err(error) if error.is_caller_error() => refused(&error),
         Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
     }
 }
@@ -919,6 +928,7 @@ pub(crate) async fn update(
         Ok(mailbox) => mailbox,
         Err(response) => return response,
     };
+    let mut status = form_status(&headers);
     let refused = match change_from(&fields, true) {
         Ok(change) => match state.admin().update_mailbox(id, &change).await {
             Ok(_) => {
@@ -929,13 +939,15 @@ pub(crate) async fn update(
                     Flash::done("Changes saved."),
                 );
             }
-            Err(error) if error.is_caller_error() => form_error(&error),
+            Err(error) if error.is_caller_error() => {
+                status = refused_status(&headers, Some(&error));
+                form_error(&error)
+            }
             Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
         },
         Err(refused) => refused,
     };
     let form = MailboxForm::edit(&mailbox).refill(&fields, refused.0, refused.1);
-    let status = form_status(&headers);
     mailbox_page(&state, &viewer, mailbox, None, Some(form), status).await
 }
 

@@ -296,7 +296,9 @@ async fn test_connection_reports_the_server_or_the_error_in_words() {
     let body = reply.json();
     assert_eq!(body["ok"], false);
     let error = body["error"].as_str().expect("error");
-    assert!(error.contains("refused the login"), "{error}");
+    assert!(error.contains("refused the sign-in"), "{error}");
+    let detail = body["detail"].as_str().expect("the technical detail");
+    assert!(detail.contains("refused the login"), "{detail}");
     assert!(
         !error.contains("wrong-password"),
         "no secret in the error: {error}"
