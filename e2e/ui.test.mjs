@@ -41,6 +41,8 @@ const env = requireEnv([
   'ATTACHMENT_NAME',
   'ATTACHMENT_CONTENT',
   'ARTIFACTS',
+  'SELF_SIGNED_PORT',
+  'SELF_SIGNED_FINGERPRINT',
 ]);
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const BASE = new URL(env.BASE_URL);
@@ -299,7 +301,7 @@ describe('an admin and an agent at work', () => {
     assert.equal(before.length, MAIL_COUNT, `Dovecot holds the test mails: ${before}`);
     await page.getByRole('button', { name: 'Test connection' }).click();
     await page.waitForLoadState('load');
-    await page.getByText(new RegExp(`\\b${MAIL_COUNT} messages\\b`)).first().waitFor({ timeout: 20_000 });
+    await page.locator('#test-result').getByText(new RegExp(`\\b${MAIL_COUNT} messages\\b`)).first().waitFor({ timeout: 20_000 });
     const text = await page.locator('main').innerText();
     assert.match(text, /\bUIDL\b/, 'the capabilities Dovecot announced are listed');
     assert.match(text, /\bPIPELINING\b/, 'the capabilities Dovecot announced are listed');
@@ -526,6 +528,16 @@ describe('an admin and an agent at work', () => {
     await page.getByLabel('Password or token', { exact: true }).fill('not-the-mailbox-password');
     await page.getByLabel('CA certificate file', { exact: true }).fill(env.CA_FILE);
     await page.getByRole('button', { name: 'Add mailbox' }).click();
+    // "Add mailbox" tests first: the refusal shows in place (htmx), the password stays
+    // typed, and the admin chooses to save it anyway.
+    await page.getByRole('alert').filter({ hasText: /connection test failed.*refused the sign-in/i }).waitFor();
+    assert.equal(
+      await page.getByLabel('Password or token', { exact: true }).inputValue(),
+      'not-the-mailbox-password',
+      'the password input was not re-rendered',
+    );
+    await screenshot(page, ARTIFACTS, '06-add-mailbox-test-failed');
+    await page.getByRole('button', { name: 'Save and keep trying' }).click();
     await page.waitForURL((url) => /^\/mailboxes\/\d+$/.test(url.pathname));
     const mailboxUrl = page.url();
     await page.getByRole('button', { name: 'Fetch now' }).click();
@@ -548,6 +560,38 @@ describe('an admin and an agent at work', () => {
     const row = page.getByRole('row').filter({ hasText: 'Wrong password' });
     assert.match(await row.innerText(), /authentication failed/i, 'the list shows the error at a glance');
     await screenshot(page, ARTIFACTS, '04-mailboxes');
+  });
+
+  step('a self-signed server: Test connection shows its certificate, "Trust this certificate" pins it', async () => {
+    await page.goto(new URL('/mailboxes/new?preset=generic', BASE).href);
+    await page.getByLabel('Name', { exact: true }).fill('Self-signed');
+    await page.getByLabel('Host', { exact: true }).fill(env.DOVECOT_HOST);
+    await page.getByLabel('Port', { exact: true }).fill(env.SELF_SIGNED_PORT);
+    await page.getByLabel('Username', { exact: true }).fill(env.MAILBOX_USER);
+    await page.getByLabel('Password or token', { exact: true }).fill(env.MAILBOX_PASSWORD);
+    await page.getByLabel('Enabled', { exact: true }).uncheck();
+    await page.getByRole('button', { name: 'Add mailbox' }).click();
+    await page.getByRole('alert').filter({ hasText: /self-signed/i }).waitFor();
+    await page.getByRole('button', { name: 'Save anyway (disabled)' }).click();
+    await page.waitForURL((url) => /^\/mailboxes\/\d+$/.test(url.pathname));
+    const mailboxUrl = page.url();
+
+    await page.getByRole('button', { name: 'Test connection' }).click();
+    const shown = page.locator('#test-result code.fingerprint');
+    await shown.waitFor({ timeout: 20_000 });
+    assert.equal(await shown.innerText(), env.SELF_SIGNED_FINGERPRINT, 'the fingerprint of the certificate the server presented');
+    const facts = await page.locator('#test-result').innerText();
+    assert.match(facts, /Subject/, 'the subject is shown');
+    assert.match(facts, /Valid/, 'the validity dates are shown');
+    await screenshot(page, ARTIFACTS, '06-untrusted-certificate');
+    await page.locator('#trust-password').fill(env.MAILBOX_PASSWORD);
+    await page.getByRole('button', { name: 'Trust this certificate' }).click();
+    await page.waitForURL(mailboxUrl);
+    await page.getByRole('status').filter({ hasText: /Certificate trusted/ }).waitFor();
+
+    await page.getByRole('button', { name: 'Test connection' }).click();
+    await page.getByText('Connected and signed in').waitFor({ timeout: 20_000 });
+    await checkPage(page, 'mailbox with a trusted self-signed certificate');
   });
 
   step('an XSS probe in a mail body runs nothing and loads nothing', async () => {

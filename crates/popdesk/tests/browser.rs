@@ -67,6 +67,14 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
     }
     assert_eq!(dovecot.message_count(USER), mail.len());
 
+    // A second server with a self-signed, CA:TRUE certificate made by `openssl req -x509`,
+    // for "Trust this certificate".
+    let self_signed_cert = testkit::ServerCert::openssl_self_signed();
+    let self_signed_fingerprint =
+        pop3::CertFingerprint::of(self_signed_cert.cert_der().as_ref()).to_string();
+    let self_signed = Dovecot::builder().server_cert(self_signed_cert).start();
+    self_signed.add_user(USER, PASSWORD);
+
     let data = tempfile::tempdir().expect("data dir");
     let popdesk = Popdesk::new(data.path().join("main"));
     let added = popdesk
@@ -117,6 +125,11 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
             ("ATTACHMENT_CONTENT", REPORT_TXT.to_string()),
             ("ARTIFACTS", artifacts.display().to_string()),
             ("CHROMIUM", CHROMIUM.to_string()),
+            (
+                "SELF_SIGNED_PORT",
+                self_signed.pop3s_addr().port().to_string(),
+            ),
+            ("SELF_SIGNED_FINGERPRINT", self_signed_fingerprint),
         ],
     );
     let (success, output) = node.finish(NODE_TIMEOUT);
