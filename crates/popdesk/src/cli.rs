@@ -60,6 +60,9 @@ pub enum LogFormat {
     Json,
 }
 
+// The mailbox options make one variant large; the parsed command exists once, on the
+// stack of `main`, so boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the service: web UI and API, the scheduler that polls every mailbox, and the
