@@ -1,6 +1,7 @@
 //! Where retrieved messages go during a batch: straight into the blob store, hashed on
 //! the way, with the first octets kept to find the Message-ID.
 
+use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -24,6 +25,8 @@ pub struct BatchSink<'a> {
     pub downloaded: Vec<Downloaded>,
     pub refused: Vec<(u32, ServerError)>,
     on_message: &'a mut (dyn FnMut(u64) + Send),
+    /// The most octets each message may have (see [`crate::failing::body_limit`]).
+    limits: Option<&'a HashMap<u32, u64>>,
 }
 
 impl<'a> BatchSink<'a> {
@@ -33,7 +36,23 @@ impl<'a> BatchSink<'a> {
             downloaded: Vec::new(),
             refused: Vec::new(),
             on_message,
+            limits: None,
         }
+    }
+
+    /// Bodies longer than these are cut off ([`pop3::Error::BodyTooLong`]).
+    pub fn with_limits(mut self, limits: &'a HashMap<u32, u64>) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// The first of `numbers` that neither arrived whole nor was refused: the message
+    /// whose download a failure broke off (`retr_batch` goes in order).
+    pub fn unfinished(&self, numbers: &[u32]) -> Option<u32> {
+        numbers.iter().copied().find(|number| {
+            !self.downloaded.iter().any(|m| m.number == *number)
+                && !self.refused.iter().any(|(n, _)| n == number)
+        })
     }
 }
 
@@ -68,6 +87,52 @@ impl MessageSink for BatchSink<'_> {
         tracing::warn!(number, %error, "server refused to retrieve a message");
         self.refused.push((number, error));
         Ok(())
+    }
+
+    fn max_octets(&self, number: u32) -> Option<u64> {
+        self.limits.and_then(|limits| limits.get(&number).copied())
+    }
+}
+
+/// `TOP n 0` of a failing message, kept in memory up to a limit: what the admin sees of
+/// a message that cannot be downloaded.
+pub struct HeaderSink {
+    limit: u64,
+    /// The header section, when the server gave it.
+    pub headers: Option<Vec<u8>>,
+    /// The server refused `TOP` (or does not have it).
+    pub refused: bool,
+}
+
+impl HeaderSink {
+    pub fn new(limit: u64) -> HeaderSink {
+        HeaderSink {
+            limit,
+            headers: None,
+            refused: false,
+        }
+    }
+}
+
+impl MessageSink for HeaderSink {
+    type Writer = Vec<u8>;
+
+    async fn open(&mut self, _number: u32) -> io::Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+
+    async fn finish(&mut self, writer: Vec<u8>, _retrieved: Retrieved) -> io::Result<()> {
+        self.headers = Some(writer);
+        Ok(())
+    }
+
+    async fn refused(&mut self, _number: u32, _error: ServerError) -> io::Result<()> {
+        self.refused = true;
+        Ok(())
+    }
+
+    fn max_octets(&self, _number: u32) -> Option<u64> {
+        Some(self.limit)
     }
 }
 
