@@ -512,7 +512,7 @@ impl Run<'_> {
                         .await?;
                     return Ok(SessionEnd::Again);
                 }
-                Err(error) => return self.message_failed(Some(message), error).await,
+                Err(error) => return self.message_failed(Some(message), 0, error).await,
             }
         }
 
@@ -538,7 +538,7 @@ impl Run<'_> {
         let mut headers = Vec::new();
         let mut downloaded = Vec::new();
         // The failure that broke the downloads off, and the message it struck.
-        let mut interrupted: Option<(Option<u32>, pop3::Error)> = None;
+        let mut interrupted: Option<(Option<u32>, u64, pop3::Error)> = None;
         // Downloading changes nothing on the server and commits nothing here: a cancel
         // drops the batch (its temp files go with their writers) and the connection,
         // without QUIT.
@@ -555,7 +555,7 @@ impl Run<'_> {
                 if error.is_sink() {
                     return Err(sink_error(error));
                 }
-                interrupted = Some((Some(message.number), error));
+                interrupted = Some((Some(message.number), sink.octets_in_progress(), error));
                 break;
             }
         }
@@ -570,7 +570,7 @@ impl Run<'_> {
                 if error.is_sink() {
                     return Err(sink_error(error));
                 }
-                interrupted = Some((sink.unfinished(&numbers), error));
+                interrupted = Some((sink.unfinished(&numbers), sink.octets_in_progress(), error));
             }
             headers.append(&mut sink.downloaded);
         }
@@ -584,18 +584,18 @@ impl Run<'_> {
                 if error.is_sink() {
                     return Err(sink_error(error));
                 }
-                interrupted = Some((sink.unfinished(&numbers), error));
+                interrupted = Some((sink.unfinished(&numbers), sink.octets_in_progress(), error));
             }
             downloaded.append(&mut sink.downloaded);
         }
         self.progress = progress;
 
         let numbers_committed = self.commit(headers, downloaded, &by_number).await?;
-        if let Some((number, error)) = interrupted {
+        if let Some((number, octets, error)) = interrupted {
             // The connection is broken: dropped without QUIT, so nothing of this session
             // is hidden or deleted; what was committed is deleted by a later session.
             let message = number.and_then(|n| by_number.get(&n).copied());
-            return self.message_failed(message, error).await;
+            return self.message_failed(message, octets, error).await;
         }
 
         // Delete what is committed (policy delete) and what the policy says is old enough.
@@ -722,6 +722,7 @@ impl Run<'_> {
     async fn message_failed(
         &mut self,
         message: Option<&Listed>,
+        octets: u64,
         error: pop3::Error,
     ) -> Result<SessionEnd, FetchError> {
         let (Some(message), Some(kind)) = (message, failure_kind(&error)) else {
@@ -729,6 +730,12 @@ impl Run<'_> {
         };
         let Some(uid) = message.uid.clone() else {
             return Err(error.into());
+        };
+        // Cut off at its limit, a body always breaks off at the same place, however the
+        // octets before it were split into reads.
+        let octets = match error {
+            pop3::Error::BodyTooLong { limit, .. } => limit,
+            _ => octets,
         };
         let text = error.to_string();
         let failing = self
@@ -740,6 +747,7 @@ impl Run<'_> {
                     size: message.size,
                     kind,
                     error: &text,
+                    octets,
                 },
                 self.fetcher.clock.now_ms(),
                 self.fetcher.set_aside_after,

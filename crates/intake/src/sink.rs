@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use pop3::{MessageSink, Retrieved, ServerError};
@@ -27,6 +29,8 @@ pub struct BatchSink<'a> {
     on_message: &'a mut (dyn FnMut(u64) + Send),
     /// The most octets each message may have (see [`crate::failing::body_limit`]).
     limits: Option<&'a HashMap<u32, u64>>,
+    /// Octets written of the message opened last: where a failure broke it off.
+    in_progress: Arc<AtomicU64>,
 }
 
 impl<'a> BatchSink<'a> {
@@ -37,7 +41,14 @@ impl<'a> BatchSink<'a> {
             refused: Vec::new(),
             on_message,
             limits: None,
+            in_progress: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Octets of the message opened last that were written: after a failure, how far
+    /// into the message it broke off.
+    pub fn octets_in_progress(&self) -> u64 {
+        self.in_progress.load(Ordering::Relaxed)
     }
 
     /// Bodies longer than these are cut off ([`pop3::Error::BodyTooLong`]).
@@ -61,15 +72,21 @@ impl MessageSink for BatchSink<'_> {
 
     async fn open(&mut self, number: u32) -> io::Result<CapturingWriter> {
         let blob = self.blobs.writer().await.map_err(io::Error::other)?;
+        self.in_progress.store(0, Ordering::Relaxed);
         Ok(CapturingWriter {
             number,
             blob,
             head: Vec::new(),
+            written: Arc::clone(&self.in_progress),
         })
     }
 
     async fn finish(&mut self, writer: CapturingWriter, retrieved: Retrieved) -> io::Result<()> {
-        let CapturingWriter { number, blob, head } = writer;
+        let CapturingWriter {
+            number, blob, head, ..
+        } = writer;
+        // Whole: a failure from here on strikes the next message, before its first octet.
+        self.in_progress.store(0, Ordering::Relaxed);
         let blob = blob.finish().await.map_err(io::Error::other)?;
         debug_assert_eq!(blob.size, retrieved.octets);
         (self.on_message)(blob.size);
@@ -141,6 +158,7 @@ pub struct CapturingWriter {
     number: u32,
     blob: BlobWriter,
     head: Vec<u8>,
+    written: Arc<AtomicU64>,
 }
 
 impl AsyncWrite for CapturingWriter {
@@ -154,6 +172,7 @@ impl AsyncWrite for CapturingWriter {
             Poll::Ready(Ok(written)) => {
                 let room = HEADER_CAPTURE.saturating_sub(this.head.len());
                 this.head.extend_from_slice(&buf[..written.min(room)]);
+                this.written.fetch_add(written as u64, Ordering::Relaxed);
                 Poll::Ready(Ok(written))
             }
             other => other,

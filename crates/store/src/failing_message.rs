@@ -41,6 +41,8 @@ pub struct RetrievalAttempt {
     pub kind: FailureKind,
     /// The error in words, as the fetch run recorded it.
     pub error: String,
+    /// Octets of the message that arrived before it broke off.
+    pub octets: u64,
 }
 
 /// A message of a mailbox whose download failed at least once and that is not stored.
@@ -78,7 +80,13 @@ pub struct FailedRetrieval<'a> {
     pub size: u64,
     pub kind: FailureKind,
     pub error: &'a str,
+    /// Octets of the message that arrived before it broke off.
+    pub octets: u64,
 }
+
+/// Two failures this close in the message (in octets) broke off at the same place: a
+/// corrupt file or a scanner stops at the same spot every time, a flaky network does not.
+pub const SAME_PLACE_OCTETS: u64 = 4 * 1024;
 
 const COLUMNS: &str = "mailbox_id, uid, size, headers, headers_tried, first_failed_at, \
                        set_aside_at, retry_once";
@@ -104,6 +112,7 @@ fn attempt_from_row(row: &AnyRow) -> Result<(String, RetrievalAttempt), StoreErr
             at: column(row, "attempted_at")?,
             kind: FailureKind::from_stored(&column::<String>(row, "kind")?)?,
             error: column(row, "error")?,
+            octets: from_db(column(row, "octets")?),
         },
     ))
 }
@@ -161,7 +170,7 @@ impl Store {
             return Ok(messages);
         }
         let rows = sqlx::query(
-            "SELECT uid, attempted_at, kind, error FROM failing_message_attempts \
+            "SELECT uid, attempted_at, kind, error, octets FROM failing_message_attempts \
              WHERE mailbox_id = $1 ORDER BY id",
         )
         .bind(mailbox_id)
@@ -205,8 +214,9 @@ impl Store {
     }
 
     /// Records a failed try at downloading a message and decides whether it is now set
-    /// aside: when its last `set_aside_after` attempts all failed the same way, or at
-    /// once after the admin's "try again". Returns the message as it now stands.
+    /// aside: when its last `set_aside_after` attempts all failed the same way (same
+    /// kind, within [`SAME_PLACE_OCTETS`] of the same place), or at once after the
+    /// admin's "try again". Returns the message as it now stands.
     pub async fn record_failed_retrieval(
         &self,
         mailbox_id: i64,
@@ -231,14 +241,15 @@ impl Store {
         .await
         .map_err(StoreError::db(action))?;
         sqlx::query(
-            "INSERT INTO failing_message_attempts (mailbox_id, uid, attempted_at, kind, error) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO failing_message_attempts (mailbox_id, uid, attempted_at, kind, error, \
+             octets) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(mailbox_id)
         .bind(failure.uid)
         .bind(now)
         .bind(failure.kind.as_str())
         .bind(without_nul(failure.error))
+        .bind(to_db("octets", failure.octets)?)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::db(action))?;
@@ -254,8 +265,8 @@ impl Store {
         if message.set_aside_at.is_none() {
             let needed = set_aside_after.max(1);
             let recent = sqlx::query(
-                "SELECT kind FROM failing_message_attempts WHERE mailbox_id = $1 AND uid = $2 \
-                 ORDER BY id DESC LIMIT $3",
+                "SELECT kind, octets FROM failing_message_attempts \
+                 WHERE mailbox_id = $1 AND uid = $2 ORDER BY id DESC LIMIT $3",
             )
             .bind(mailbox_id)
             .bind(failure.uid)
@@ -265,7 +276,10 @@ impl Store {
             .map_err(StoreError::db(action))?;
             let mut same_way = 0u32;
             for row in &recent {
-                if column::<String>(row, "kind")? != failure.kind.as_str() {
+                let octets = from_db(column(row, "octets")?);
+                if column::<String>(row, "kind")? != failure.kind.as_str()
+                    || octets.abs_diff(failure.octets) > SAME_PLACE_OCTETS
+                {
                     break;
                 }
                 same_way += 1;
@@ -286,7 +300,7 @@ impl Store {
             }
         }
         let attempts = sqlx::query(
-            "SELECT uid, attempted_at, kind, error FROM failing_message_attempts \
+            "SELECT uid, attempted_at, kind, error, octets FROM failing_message_attempts \
              WHERE mailbox_id = $1 AND uid = $2 ORDER BY id",
         )
         .bind(mailbox_id)

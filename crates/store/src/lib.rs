@@ -39,7 +39,9 @@ pub use blob::{BlobStore, BlobWriter, FinishedBlob};
 pub use db::{Backend, Store};
 pub use error::StoreError;
 pub use event::{TicketEvent, TicketEventKind};
-pub use failing_message::{FailedRetrieval, FailingMessage, FailureKind, RetrievalAttempt};
+pub use failing_message::{
+    FailedRetrieval, FailingMessage, FailureKind, RetrievalAttempt, SAME_PLACE_OCTETS,
+};
 pub use fetch_run::{FetchRun, RunCounts, RunOutcome};
 pub use lease::{LeaseHolder, LeaseOutcome};
 pub use ledger::{CommitOutcome, LedgerEntry, LedgerState};

@@ -25,6 +25,7 @@ fn cut(uid: &str) -> FailedRetrieval<'_> {
         size: 4321,
         kind: FailureKind::Connection,
         error: "the server closed the connection",
+        octets: 2000,
     }
 }
 

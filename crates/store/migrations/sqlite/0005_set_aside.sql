@@ -30,6 +30,9 @@ CREATE TABLE failing_message_attempts (
     -- how it failed, for "the same way": connection, timeout, too_long, protocol
     kind         TEXT    NOT NULL,
     error        TEXT    NOT NULL,
+    -- octets of the message that arrived before it broke off: "the same way" is also
+    -- "at the same place", which a flaky network is not
+    octets       INTEGER NOT NULL DEFAULT 0,
     FOREIGN KEY (mailbox_id, uid) REFERENCES failing_messages (mailbox_id, uid)
         ON DELETE CASCADE
 );
