@@ -2,6 +2,7 @@
 //! probe that does only that.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use pop3::{AuthMethod, Client, ConnectOptions, Credentials, Security, Timeouts};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -17,10 +18,28 @@ pub struct SessionOptions {
     pub pipelining: bool,
 }
 
+/// Overrides the POP3 read timeout (whole seconds): how long a server may stay silent
+/// while a reply is due, and so how soon a message that stalls mid-body counts as failed.
+/// For servers slower than the default allows, and for tests of stalling servers.
+pub const READ_TIMEOUT_VAR: &str = "POPDESK_POP3_READ_TIMEOUT_SECS";
+
 impl Default for SessionOptions {
+    /// The client's default time limits, with the read timeout from
+    /// [`READ_TIMEOUT_VAR`] when it is set to a positive number.
     fn default() -> Self {
+        let mut timeouts = Timeouts::default();
+        match std::env::var(READ_TIMEOUT_VAR)
+            .ok()
+            .map(|v| v.trim().parse::<u64>())
+        {
+            Some(Ok(secs)) if secs > 0 => timeouts.read = Duration::from_secs(secs),
+            Some(_) => tracing::warn!(
+                "{READ_TIMEOUT_VAR} is not a positive number of seconds; using the default read timeout"
+            ),
+            None => {}
+        }
         SessionOptions {
-            timeouts: Timeouts::default(),
+            timeouts,
             pipelining: true,
         }
     }

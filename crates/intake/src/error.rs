@@ -14,6 +14,20 @@ pub enum FetchError {
     Pop3(#[from] pop3::Error),
     #[error("{}", store_advice(.0))]
     Store(#[from] StoreError),
+    /// One message's download broke off (connection cut, server silent, body longer
+    /// than announced). What arrived whole before it is stored; the next run tries this
+    /// message again on its own.
+    #[error(
+        "message {number} (UIDL {uid}, {size} octets) could not be downloaded: {source}; it stays on the server, and the next run tries it again on its own (failed {attempts} time(s); set aside after {set_aside_after} runs in a row fail it the same way)"
+    )]
+    MessageFailed {
+        number: u32,
+        uid: String,
+        size: u64,
+        attempts: usize,
+        set_aside_after: u32,
+        source: pop3::Error,
+    },
     #[error(
         "the server does not support UIDL, which the keep policy needs to recognise mail it has already fetched; use the delete policy for this mailbox"
     )]
@@ -40,6 +54,8 @@ impl FetchError {
             FetchError::Busy { .. } | FetchError::LeaseLost => RunOutcome::Transient,
             FetchError::Pop3(error) if error.is_transient() => RunOutcome::Transient,
             FetchError::Pop3(_) => RunOutcome::Permanent,
+            // The mailbox works; one message did not, and has its own record.
+            FetchError::MessageFailed { .. } => RunOutcome::Transient,
             // Disk full and database trouble heal when space or service comes back.
             FetchError::Store(_) => RunOutcome::Transient,
             FetchError::KeepNeedsUidl | FetchError::Settings(_) => RunOutcome::Permanent,

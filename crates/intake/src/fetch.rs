@@ -19,18 +19,19 @@ use std::sync::Arc;
 
 use pop3::{Client, QuitOutcome};
 use store::{
-    CommitOutcome, Mailbox, NewRawMessage, Policy, RawStatus, RunCounts, RunOutcome, StartMode,
-    Store,
+    CommitOutcome, FailedRetrieval, FailingMessage, Mailbox, NewRawMessage, Policy, RawStatus,
+    RunCounts, RunOutcome, StartMode, Store,
 };
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::connect::{SessionOptions, open_session, session_plan};
 use crate::error::FetchError;
+use crate::failing::{HEADER_LIMIT, SET_ASIDE_AFTER, body_limit, failure_kind};
 use crate::lease::LeaseGuard;
 use crate::plan::{Listed, Plan, Rules, plan_session};
 use crate::process::{ProcessReport, Processor};
-use crate::sink::{BatchSink, Downloaded};
+use crate::sink::{BatchSink, Downloaded, HeaderSink};
 
 /// Progress of a run, for a progress bar.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,6 +59,14 @@ pub struct FetchReport {
     /// announces one, a run uses a single session (one login) and the next run carries
     /// on with what is left.
     pub login_delay_secs: Option<u64>,
+    /// The UIDL of the message whose download broke off and ended this run (it is tried
+    /// again, on its own, next run). The mailbox itself works: the scheduler does not
+    /// back off as for a server that is down.
+    pub failed_message: Option<String>,
+    /// UIDLs set aside by this run (see [`crate::failing`]).
+    pub set_aside_now: Vec<String>,
+    /// Messages of the mailbox set aside after this run (all runs so far).
+    pub set_aside: u64,
 }
 
 type ProgressFn = dyn Fn(Progress) + Send + Sync;
@@ -71,6 +80,7 @@ pub struct Fetcher {
     progress: Option<Arc<ProgressFn>>,
     processor: Option<Processor>,
     cancel: Option<CancellationToken>,
+    set_aside_after: u32,
 }
 
 impl Fetcher {
@@ -82,7 +92,15 @@ impl Fetcher {
             progress: None,
             processor: None,
             cancel: None,
+            set_aside_after: SET_ASIDE_AFTER,
         }
+    }
+
+    /// Sets aside a message once this many runs in a row failed to download it the same
+    /// way (default [`SET_ASIDE_AFTER`]; at least 1).
+    pub fn with_set_aside_after(mut self, runs: u32) -> Fetcher {
+        self.set_aside_after = runs.max(1);
+        self
     }
 
     /// Stops runs at a safe point once `token` is cancelled (popdesk is shutting down).
@@ -136,6 +154,8 @@ impl Fetcher {
             unconfirmed_deletes: 0,
             quit_problem: None,
             login_delay_secs: None,
+            failed_message: None,
+            set_aside_now: Vec::new(),
             // A token nobody cancels when none was given: one code path.
             cancel: self.cancel.clone().unwrap_or_default(),
         };
@@ -143,6 +163,20 @@ impl Fetcher {
         let counts = run.counts;
         let processing = run.processing;
         let login_delay_secs = run.login_delay_secs;
+        let failed_message = run.failed_message.take();
+        let set_aside_now = std::mem::take(&mut run.set_aside_now);
+        let set_aside_note = (!set_aside_now.is_empty()).then(|| {
+            set_aside_now
+                .iter()
+                .map(|(uid, error)| {
+                    format!(
+                        "message UIDL {uid} was set aside after failing to download in {} runs ({error}); it stays on the server until an admin asks to try again",
+                        self.set_aside_after
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
         let (outcome, error) = match &result {
             // Nothing was lost, but an admin should see a server that never confirms
             // its deletions: its mailbox would only grow.
@@ -154,7 +188,7 @@ impl Fetcher {
                     run.quit_problem.as_deref().unwrap_or("no answer to QUIT")
                 )),
             ),
-            Ok(()) => (RunOutcome::Success, None),
+            Ok(()) => (RunOutcome::Success, set_aside_note),
             Err(error) => (error.outcome(), Some(error.to_string())),
         };
         if let Some(error) = &error {
@@ -181,6 +215,13 @@ impl Fetcher {
                 .set_attention(mailbox.id, attention.as_deref(), self.clock.now_ms())
                 .await?;
         }
+        let set_aside = match self.store.set_aside_count(mailbox.id).await {
+            Ok(count) => count,
+            Err(error) => {
+                tracing::warn!(%error, "could not count the set-aside messages");
+                0
+            }
+        };
         lease.release().await;
         Ok(FetchReport {
             run_id,
@@ -189,6 +230,9 @@ impl Fetcher {
             error,
             processing,
             login_delay_secs,
+            failed_message,
+            set_aside_now: set_aside_now.into_iter().map(|(uid, _)| uid).collect(),
+            set_aside,
         })
     }
 }
@@ -208,7 +252,28 @@ struct Run<'a> {
     quit_problem: Option<String>,
     /// The LOGIN-DELAY the server announced after login, in seconds.
     login_delay_secs: Option<u64>,
+    /// The UIDL of the message whose failed download ended the run.
+    failed_message: Option<String>,
+    /// Messages set aside in this run: UIDL and the last error.
+    set_aside_now: Vec<(String, String)>,
     cancel: CancellationToken,
+}
+
+/// What one session is to do.
+struct SessionWork {
+    plan: Plan,
+    /// Failing messages still tried: each retrieved first, on its own, lock-step.
+    probes: Vec<Listed>,
+    /// Failing messages whose `TOP n 0` was not tried yet, and whether each is set aside.
+    headers: Vec<(Listed, bool)>,
+}
+
+/// How a session ended, when it did not fail the run.
+enum SessionEnd {
+    Done,
+    /// A message was set aside on a connection that is now gone: a fresh session carries
+    /// on with the rest.
+    Again,
 }
 
 impl Run<'_> {
@@ -268,7 +333,8 @@ impl Run<'_> {
                 let _ = client.quit().await;
                 return Ok(());
             }
-            let session_plan = self.plan(&listed).await?;
+            let work = self.plan(&listed).await?;
+            let session_plan = &work.plan;
             if self.cancel.is_cancelled() {
                 // Nothing retrieved yet: drop the connection without QUIT.
                 return Err(FetchError::Cancelled);
@@ -276,12 +342,16 @@ impl Run<'_> {
             if first_session {
                 self.progress.total = (session_plan.download.len()
                     + session_plan.remaining
-                    + session_plan.headers_only.len()) as u64;
+                    + session_plan.headers_only.len()
+                    + work.probes.len()) as u64;
                 self.report_progress();
             }
             let more = session_plan.remaining > 0 && !session_plan.download.is_empty();
             let stored_before = self.counts.downloaded;
-            self.session(client, &listed, session_plan).await?;
+            let again = matches!(
+                self.session(client, &listed, work).await?,
+                SessionEnd::Again
+            );
             if !has_uidl {
                 last_without_uidl = Some((listed.len(), self.counts.downloaded > stored_before));
             }
@@ -312,7 +382,7 @@ impl Run<'_> {
                 }
             }
             first_session = false;
-            if !more {
+            if !more && !again {
                 return Ok(());
             }
             if self.login_delay_secs.is_some_and(|delay| delay > 0) {
@@ -328,7 +398,11 @@ impl Run<'_> {
         }
     }
 
-    async fn plan(&mut self, listed: &[Listed]) -> Result<Plan, FetchError> {
+    /// Plans one session: what the ledger and the policy say, with failing messages taken
+    /// out of the batch — those still tried come first, on their own (`probes`); those
+    /// set aside are left alone. `headers` are failing messages whose `TOP n 0` was not
+    /// tried yet.
+    async fn plan(&mut self, listed: &[Listed]) -> Result<SessionWork, FetchError> {
         let settings = &self.mailbox.settings;
         let ledger: HashMap<String, store::LedgerEntry> = self
             .store()
@@ -345,6 +419,42 @@ impl Run<'_> {
                 self.counts.already_known += 1;
             }
         }
+        let mut failing: HashMap<String, FailingMessage> = self
+            .store()
+            .failing_messages(self.mailbox.id)
+            .await?
+            .into_iter()
+            .map(|message| (message.uid.clone(), message))
+            .collect();
+        if !failing.is_empty() && listed.iter().any(|m| m.uid.is_some()) {
+            // Messages removed on the server meanwhile are no longer failing.
+            let present: Vec<String> = listed.iter().filter_map(|m| m.uid.clone()).collect();
+            if self
+                .store()
+                .forget_absent_failing(self.mailbox.id, &present)
+                .await?
+                > 0
+            {
+                failing.retain(|uid, _| present.contains(uid));
+            }
+        }
+        let mut eligible = Vec::with_capacity(listed.len());
+        let mut probes = Vec::new();
+        let mut headers = Vec::new();
+        for message in listed {
+            let uid = message.uid.as_deref().unwrap_or_default();
+            match failing.get(uid) {
+                Some(failing) if !ledger.contains_key(uid) => {
+                    if !failing.headers_tried {
+                        headers.push((message.clone(), failing.is_set_aside()));
+                    }
+                    if !failing.is_set_aside() {
+                        probes.push(message.clone());
+                    }
+                }
+                _ => eligible.push(message.clone()),
+            }
+        }
         let rules = Rules {
             policy: settings.policy,
             max_size: settings.max_size,
@@ -353,18 +463,59 @@ impl Run<'_> {
             batch_bytes: settings.batch_bytes,
             now: self.fetcher.clock.now_ms(),
         };
-        Ok(plan_session(listed, &ledger, &rules))
+        Ok(SessionWork {
+            plan: plan_session(&eligible, &ledger, &rules),
+            probes,
+            headers,
+        })
     }
 
     /// One session's batch: download, persist, commit, delete, quit.
+    ///
+    /// A download that breaks off keeps what arrived whole: it is committed (durable,
+    /// in the ledger) and the connection is then dropped without QUIT, as after any
+    /// failure. The message it broke off is charged with the failure
+    /// ([`Run::message_failed`]).
     async fn session(
         &mut self,
         mut client: Client,
         listed: &[Listed],
-        plan: Plan,
-    ) -> Result<(), FetchError> {
+        work: SessionWork,
+    ) -> Result<SessionEnd, FetchError> {
+        let SessionWork {
+            plan,
+            probes,
+            headers: header_probes,
+        } = work;
         let by_number: HashMap<u32, &Listed> = listed.iter().map(|m| (m.number, m)).collect();
         let blobs = self.store().blobs().clone();
+
+        // What a failing message looks like, for the admin, before it is tried again
+        // (the try may break the connection).
+        for (message, set_aside) in &header_probes {
+            let uid = message.uid.as_deref().unwrap_or_default();
+            let mut sink = HeaderSink::new(body_limit(message.size.min(HEADER_LIMIT)));
+            let numbers = [message.number];
+            match interruptible(&self.cancel, client.top_batch(&numbers, 0, &mut sink)).await? {
+                Ok(()) => {
+                    let text = sink
+                        .headers
+                        .map(|octets| String::from_utf8_lossy(&octets).into_owned());
+                    self.store()
+                        .record_failing_headers(self.mailbox.id, uid, text.as_deref())
+                        .await?;
+                }
+                // Set aside already: no headers then, and a fresh session for the rest.
+                Err(_) if *set_aside => {
+                    self.store()
+                        .record_failing_headers(self.mailbox.id, uid, None)
+                        .await?;
+                    return Ok(SessionEnd::Again);
+                }
+                Err(error) => return self.message_failed(Some(message), 0, error).await,
+            }
+        }
+
         let mut progress = self.progress;
         let progress_fn = self.fetcher.progress.clone();
         let mut on_message = |bytes: u64| {
@@ -374,104 +525,77 @@ impl Run<'_> {
                 report(progress);
             }
         };
-
-        // Oversized messages: headers only, and they stay on the server.
-        let mut headers_sink = BatchSink::new(&blobs, &mut on_message);
-        let numbers: Vec<u32> = plan.headers_only.iter().map(|m| m.number).collect();
+        let limits: HashMap<u32, u64> = listed
+            .iter()
+            .map(|m| (m.number, body_limit(m.size)))
+            .collect();
+        let max_size = self.mailbox.settings.max_size;
+        let header_limits: HashMap<u32, u64> = plan
+            .headers_only
+            .iter()
+            .map(|m| (m.number, body_limit(m.size.min(max_size))))
+            .collect();
+        let mut headers = Vec::new();
+        let mut downloaded = Vec::new();
+        // The failure that broke the downloads off, and the message it struck.
+        let mut interrupted: Option<(Option<u32>, u64, pop3::Error)> = None;
         // Downloading changes nothing on the server and commits nothing here: a cancel
         // drops the batch (its temp files go with their writers) and the connection,
         // without QUIT.
-        cancellable(&self.cancel, async {
-            client
-                .top_batch(&numbers, 0, &mut headers_sink)
-                .await
-                .map_err(sink_error)
-        })
-        .await?;
-        let headers = std::mem::take(&mut headers_sink.downloaded);
-        drop(headers_sink);
 
-        let mut sink = BatchSink::new(&blobs, &mut on_message);
-        let numbers: Vec<u32> = plan.download.iter().map(|m| m.number).collect();
-        cancellable(&self.cancel, async {
-            client
-                .retr_batch(&numbers, &mut sink)
-                .await
-                .map_err(sink_error)
-        })
-        .await?;
-        let downloaded = std::mem::take(&mut sink.downloaded);
-        drop(sink);
+        // Messages that failed in an earlier run, each on its own and lock-step: one
+        // that fails again is told apart from a network that failed once.
+        for message in &probes {
+            let numbers = [message.number];
+            let mut sink = BatchSink::new(&blobs, &mut on_message).with_limits(&limits);
+            let result =
+                interruptible(&self.cancel, client.retr_batch(&numbers, &mut sink)).await?;
+            downloaded.append(&mut sink.downloaded);
+            if let Err(error) = result {
+                if error.is_sink() {
+                    return Err(sink_error(error));
+                }
+                interrupted = Some((Some(message.number), sink.octets_in_progress(), error));
+                break;
+            }
+        }
+
+        // Oversized messages: headers only, and they stay on the server.
+        if interrupted.is_none() {
+            let numbers: Vec<u32> = plan.headers_only.iter().map(|m| m.number).collect();
+            let mut sink = BatchSink::new(&blobs, &mut on_message).with_limits(&header_limits);
+            let result =
+                interruptible(&self.cancel, client.top_batch(&numbers, 0, &mut sink)).await?;
+            if let Err(error) = result {
+                if error.is_sink() {
+                    return Err(sink_error(error));
+                }
+                interrupted = Some((sink.unfinished(&numbers), sink.octets_in_progress(), error));
+            }
+            headers.append(&mut sink.downloaded);
+        }
+
+        if interrupted.is_none() {
+            let numbers: Vec<u32> = plan.download.iter().map(|m| m.number).collect();
+            let mut sink = BatchSink::new(&blobs, &mut on_message).with_limits(&limits);
+            let result =
+                interruptible(&self.cancel, client.retr_batch(&numbers, &mut sink)).await?;
+            if let Err(error) = result {
+                if error.is_sink() {
+                    return Err(sink_error(error));
+                }
+                interrupted = Some((sink.unfinished(&numbers), sink.octets_in_progress(), error));
+            }
+            downloaded.append(&mut sink.downloaded);
+        }
         self.progress = progress;
 
-        // Durable before anything is deleted: files into place, directories fsync'd,
-        // then one transaction for the whole batch.
-        let mut items = Vec::with_capacity(headers.len() + downloaded.len());
-        let mut blobs_to_persist = Vec::with_capacity(items.capacity());
-        let mut numbers_committed = Vec::with_capacity(items.capacity());
-        for (message, status) in headers
-            .into_iter()
-            .map(|m| (m, RawStatus::TooLarge))
-            .chain(downloaded.into_iter().map(|m| (m, RawStatus::Stored)))
-        {
-            let Downloaded {
-                number,
-                blob,
-                message_id,
-            } = message;
-            let listed = by_number.get(&number);
-            let server_size = listed.map(|m| m.size);
-            let status = match (status, server_size) {
-                (RawStatus::Stored, Some(size)) if size > self.mailbox.settings.max_size => {
-                    RawStatus::TooLarge
-                }
-                (status, _) => status,
-            };
-            items.push(NewRawMessage {
-                uid: listed.and_then(|m| m.uid.clone()),
-                sha256: blob.sha256.clone(),
-                size: blob.size,
-                server_size,
-                message_id,
-                status,
-            });
-            numbers_committed.push((number, status));
-            blobs_to_persist.push(blob);
-        }
-        if !items.is_empty() {
-            blobs.persist(blobs_to_persist).await?;
-        }
-        let outcomes = if items.is_empty() {
-            Vec::new()
-        } else {
-            self.store()
-                .commit_batch(self.mailbox.id, &items, self.fetcher.clock.now_ms())
-                .await?
-        };
-        // Counted below as downloaded, duplicate or too large: when a later session of
-        // this run lists them again (their deletion did not happen), they are not also
-        // "already known".
-        for item in &items {
-            if let Some(uid) = &item.uid {
-                self.known_seen.insert(uid.clone());
-            }
-        }
-        for (item, outcome) in items.iter().zip(&outcomes) {
-            match (item.status, outcome) {
-                (RawStatus::TooLarge, _) if item.size < item.server_size.unwrap_or(0) => {
-                    self.counts.too_large += 1
-                }
-                (_, CommitOutcome::Duplicate { .. }) => self.counts.duplicates += 1,
-                (RawStatus::TooLarge, CommitOutcome::Stored { .. }) => {
-                    self.counts.too_large += 1;
-                    self.counts.downloaded += 1;
-                    self.counts.bytes += item.size;
-                }
-                (RawStatus::Stored, CommitOutcome::Stored { .. }) => {
-                    self.counts.downloaded += 1;
-                    self.counts.bytes += item.size;
-                }
-            }
+        let numbers_committed = self.commit(headers, downloaded, &by_number).await?;
+        if let Some((number, octets, error)) = interrupted {
+            // The connection is broken: dropped without QUIT, so nothing of this session
+            // is hidden or deleted; what was committed is deleted by a later session.
+            let message = number.and_then(|n| by_number.get(&n).copied());
+            return self.message_failed(message, octets, error).await;
         }
 
         // Delete what is committed (policy delete) and what the policy says is old enough.
@@ -510,7 +634,145 @@ impl Run<'_> {
                 }
             }
         }
-        Ok(())
+        Ok(SessionEnd::Done)
+    }
+
+    /// Makes downloaded messages durable — files into place, directories fsync'd, then
+    /// one transaction — and counts them. Returns each message's number and status.
+    async fn commit(
+        &mut self,
+        headers: Vec<Downloaded>,
+        downloaded: Vec<Downloaded>,
+        by_number: &HashMap<u32, &Listed>,
+    ) -> Result<Vec<(u32, RawStatus)>, FetchError> {
+        let blobs = self.store().blobs().clone();
+        let mut items = Vec::with_capacity(headers.len() + downloaded.len());
+        let mut blobs_to_persist = Vec::with_capacity(items.capacity());
+        let mut numbers_committed = Vec::with_capacity(items.capacity());
+        for (message, status) in headers
+            .into_iter()
+            .map(|m| (m, RawStatus::TooLarge))
+            .chain(downloaded.into_iter().map(|m| (m, RawStatus::Stored)))
+        {
+            let Downloaded {
+                number,
+                blob,
+                message_id,
+            } = message;
+            let listed = by_number.get(&number);
+            let server_size = listed.map(|m| m.size);
+            let status = match (status, server_size) {
+                (RawStatus::Stored, Some(size)) if size > self.mailbox.settings.max_size => {
+                    RawStatus::TooLarge
+                }
+                (status, _) => status,
+            };
+            items.push(NewRawMessage {
+                uid: listed.and_then(|m| m.uid.clone()),
+                sha256: blob.sha256.clone(),
+                size: blob.size,
+                server_size,
+                message_id,
+                status,
+            });
+            numbers_committed.push((number, status));
+            blobs_to_persist.push(blob);
+        }
+        if items.is_empty() {
+            return Ok(numbers_committed);
+        }
+        blobs.persist(blobs_to_persist).await?;
+        let outcomes = self
+            .store()
+            .commit_batch(self.mailbox.id, &items, self.fetcher.clock.now_ms())
+            .await?;
+        // Counted below as downloaded, duplicate or too large: when a later session of
+        // this run lists them again (their deletion did not happen), they are not also
+        // "already known".
+        for item in &items {
+            if let Some(uid) = &item.uid {
+                self.known_seen.insert(uid.clone());
+            }
+        }
+        for (item, outcome) in items.iter().zip(&outcomes) {
+            match (item.status, outcome) {
+                (RawStatus::TooLarge, _) if item.size < item.server_size.unwrap_or(0) => {
+                    self.counts.too_large += 1
+                }
+                (_, CommitOutcome::Duplicate { .. }) => self.counts.duplicates += 1,
+                (RawStatus::TooLarge, CommitOutcome::Stored { .. }) => {
+                    self.counts.too_large += 1;
+                    self.counts.downloaded += 1;
+                    self.counts.bytes += item.size;
+                }
+                (RawStatus::Stored, CommitOutcome::Stored { .. }) => {
+                    self.counts.downloaded += 1;
+                    self.counts.bytes += item.size;
+                }
+            }
+        }
+        Ok(numbers_committed)
+    }
+
+    /// Charges a broken-off download to the message it struck. A message that has now
+    /// failed the same way often enough is set aside and the run goes on with a fresh
+    /// session; otherwise the run ends, and the next one tries the message first, on its
+    /// own. A failure that is not the message's (or a message without UIDL, which cannot
+    /// be recognised next time) is the session's, as before.
+    async fn message_failed(
+        &mut self,
+        message: Option<&Listed>,
+        octets: u64,
+        error: pop3::Error,
+    ) -> Result<SessionEnd, FetchError> {
+        let (Some(message), Some(kind)) = (message, failure_kind(&error)) else {
+            return Err(error.into());
+        };
+        let Some(uid) = message.uid.clone() else {
+            return Err(error.into());
+        };
+        // Cut off at its limit, a body always breaks off at the same place, however the
+        // octets before it were split into reads.
+        let octets = match error {
+            pop3::Error::BodyTooLong { limit, .. } => limit,
+            _ => octets,
+        };
+        let text = error.to_string();
+        let failing = self
+            .store()
+            .record_failed_retrieval(
+                self.mailbox.id,
+                &FailedRetrieval {
+                    uid: &uid,
+                    size: message.size,
+                    kind,
+                    error: &text,
+                    octets,
+                },
+                self.fetcher.clock.now_ms(),
+                self.fetcher.set_aside_after,
+            )
+            .await?;
+        if failing.is_set_aside() {
+            tracing::warn!(
+                mailbox = %self.mailbox.settings.name,
+                uid = %uid,
+                attempts = failing.attempts.len(),
+                error = %text,
+                "message set aside: it stays on the server and is no longer retrieved"
+            );
+            self.set_aside_now.push((uid, text));
+            return Ok(SessionEnd::Again);
+        }
+        self.failed_message = Some(uid.clone());
+        Err(FetchError::MessageFailed {
+            number: message.number,
+            uid,
+            size: message.size,
+            attempts: failing.attempts.len(),
+            set_aside_after: self.fetcher.set_aside_after,
+            source: error,
+        })
     }
 
     fn report_progress(&self) {
@@ -531,6 +793,19 @@ async fn cancellable<T>(
         biased;
         () = cancel.cancelled() => Err(FetchError::Cancelled),
         result = step => result,
+    }
+}
+
+/// Like [`cancellable`], for a download step whose own error the caller looks at (which
+/// message it broke off, whether what arrived before it is kept).
+async fn interruptible<T>(
+    cancel: &CancellationToken,
+    step: impl Future<Output = Result<T, pop3::Error>>,
+) -> Result<Result<T, pop3::Error>, FetchError> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(FetchError::Cancelled),
+        result = step => Ok(result),
     }
 }
 

@@ -2,6 +2,8 @@
 //! twice (promises 1 to 6 of DESIGN.md).
 //!
 //! - [`Fetcher::fetch`] runs one fetch of one mailbox under its lease.
+//! - [`failing`]: a message whose download breaks off is tried again on its own and,
+//!   failing the same way run after run, set aside so the rest of the mailbox flows.
 //! - [`plan::plan_session`] decides, without I/O, what a session downloads and deletes.
 //! - [`probe`] is `mailbox test`: connect and log in, change nothing.
 //! - [`Processor`] turns stored raw messages into ticket entries.
@@ -12,6 +14,7 @@
 pub mod clock;
 mod connect;
 mod error;
+pub mod failing;
 mod fetch;
 mod headers;
 pub mod health;
@@ -23,8 +26,9 @@ mod sink;
 pub mod supervise;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use connect::{Probe, SessionOptions, SessionPlan, probe, session_plan};
+pub use connect::{Probe, READ_TIMEOUT_VAR, SessionOptions, SessionPlan, probe, session_plan};
 pub use error::FetchError;
+pub use failing::SET_ASIDE_AFTER;
 pub use fetch::{FetchReport, Fetcher, Progress};
 pub use headers::message_id;
 pub use health::{HealthBoard, PartHealth};

@@ -1,8 +1,11 @@
 //! Where retrieved messages go during a batch: straight into the blob store, hashed on
 //! the way, with the first octets kept to find the Message-ID.
 
+use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use pop3::{MessageSink, Retrieved, ServerError};
@@ -24,6 +27,10 @@ pub struct BatchSink<'a> {
     pub downloaded: Vec<Downloaded>,
     pub refused: Vec<(u32, ServerError)>,
     on_message: &'a mut (dyn FnMut(u64) + Send),
+    /// The most octets each message may have (see [`crate::failing::body_limit`]).
+    limits: Option<&'a HashMap<u32, u64>>,
+    /// Octets written of the message opened last: where a failure broke it off.
+    in_progress: Arc<AtomicU64>,
 }
 
 impl<'a> BatchSink<'a> {
@@ -33,7 +40,30 @@ impl<'a> BatchSink<'a> {
             downloaded: Vec::new(),
             refused: Vec::new(),
             on_message,
+            limits: None,
+            in_progress: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Octets of the message opened last that were written: after a failure, how far
+    /// into the message it broke off.
+    pub fn octets_in_progress(&self) -> u64 {
+        self.in_progress.load(Ordering::Relaxed)
+    }
+
+    /// Bodies longer than these are cut off ([`pop3::Error::BodyTooLong`]).
+    pub fn with_limits(mut self, limits: &'a HashMap<u32, u64>) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// The first of `numbers` that neither arrived whole nor was refused: the message
+    /// whose download a failure broke off (`retr_batch` goes in order).
+    pub fn unfinished(&self, numbers: &[u32]) -> Option<u32> {
+        numbers.iter().copied().find(|number| {
+            !self.downloaded.iter().any(|m| m.number == *number)
+                && !self.refused.iter().any(|(n, _)| n == number)
+        })
     }
 }
 
@@ -42,15 +72,21 @@ impl MessageSink for BatchSink<'_> {
 
     async fn open(&mut self, number: u32) -> io::Result<CapturingWriter> {
         let blob = self.blobs.writer().await.map_err(io::Error::other)?;
+        self.in_progress.store(0, Ordering::Relaxed);
         Ok(CapturingWriter {
             number,
             blob,
             head: Vec::new(),
+            written: Arc::clone(&self.in_progress),
         })
     }
 
     async fn finish(&mut self, writer: CapturingWriter, retrieved: Retrieved) -> io::Result<()> {
-        let CapturingWriter { number, blob, head } = writer;
+        let CapturingWriter {
+            number, blob, head, ..
+        } = writer;
+        // Whole: a failure from here on strikes the next message, before its first octet.
+        self.in_progress.store(0, Ordering::Relaxed);
         let blob = blob.finish().await.map_err(io::Error::other)?;
         debug_assert_eq!(blob.size, retrieved.octets);
         (self.on_message)(blob.size);
@@ -69,6 +105,52 @@ impl MessageSink for BatchSink<'_> {
         self.refused.push((number, error));
         Ok(())
     }
+
+    fn max_octets(&self, number: u32) -> Option<u64> {
+        self.limits.and_then(|limits| limits.get(&number).copied())
+    }
+}
+
+/// `TOP n 0` of a failing message, kept in memory up to a limit: what the admin sees of
+/// a message that cannot be downloaded.
+pub struct HeaderSink {
+    limit: u64,
+    /// The header section, when the server gave it.
+    pub headers: Option<Vec<u8>>,
+    /// The server refused `TOP` (or does not have it).
+    pub refused: bool,
+}
+
+impl HeaderSink {
+    pub fn new(limit: u64) -> HeaderSink {
+        HeaderSink {
+            limit,
+            headers: None,
+            refused: false,
+        }
+    }
+}
+
+impl MessageSink for HeaderSink {
+    type Writer = Vec<u8>;
+
+    async fn open(&mut self, _number: u32) -> io::Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+
+    async fn finish(&mut self, writer: Vec<u8>, _retrieved: Retrieved) -> io::Result<()> {
+        self.headers = Some(writer);
+        Ok(())
+    }
+
+    async fn refused(&mut self, _number: u32, _error: ServerError) -> io::Result<()> {
+        self.refused = true;
+        Ok(())
+    }
+
+    fn max_octets(&self, _number: u32) -> Option<u64> {
+        Some(self.limit)
+    }
 }
 
 /// A blob writer that also keeps the message's first octets.
@@ -76,6 +158,7 @@ pub struct CapturingWriter {
     number: u32,
     blob: BlobWriter,
     head: Vec<u8>,
+    written: Arc<AtomicU64>,
 }
 
 impl AsyncWrite for CapturingWriter {
@@ -89,6 +172,7 @@ impl AsyncWrite for CapturingWriter {
             Poll::Ready(Ok(written)) => {
                 let room = HEADER_CAPTURE.saturating_sub(this.head.len());
                 this.head.extend_from_slice(&buf[..written.min(room)]);
+                this.written.fetch_add(written as u64, Ordering::Relaxed);
                 Poll::Ready(Ok(written))
             }
             other => other,

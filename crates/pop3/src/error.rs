@@ -106,6 +106,13 @@ pub enum Error {
     NotSupported(&'static str),
     #[error("writing the message out failed: {0}")]
     Sink(io::Error),
+    /// The server sent more of a message than the caller allowed (see
+    /// [`MessageSink::max_octets`](crate::MessageSink::max_octets)): more than it
+    /// announced in `LIST`, or a body without end. Reading stopped there.
+    #[error(
+        "the server sent more of message {number} than the {limit} octets allowed for it (its LIST size plus a margin); stopped reading it"
+    )]
+    BodyTooLong { number: u32, limit: u64 },
     #[error("the connection is unusable after an earlier error")]
     Broken,
 }
@@ -127,6 +134,7 @@ impl Error {
             | Error::ConnectionLost(_)
             | Error::ConnectionClosed
             | Error::Timeout(_)
+            | Error::BodyTooLong { .. }
             | Error::Broken => true,
             Error::Server(server) => match &server.code {
                 Some(code) => code.is_transient(),
@@ -203,6 +211,11 @@ impl Error {
             Error::Server(server) => Some(server),
             _ => None,
         }
+    }
+
+    /// Whether a body was cut off at its allowed size ([`Error::BodyTooLong`]).
+    pub fn is_body_too_long(&self) -> bool {
+        matches!(self, Error::BodyTooLong { .. })
     }
 
     /// Whether the writer given to `RETR`/`TOP` failed (e.g. the disk is full).

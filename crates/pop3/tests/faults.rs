@@ -236,6 +236,67 @@ async fn connection_cut_mid_pipelined_retr_batch_finishes_only_complete_messages
     .await;
 }
 
+/// Like `Collected`, with a limit on every body.
+struct Capped {
+    inner: Collected,
+    limit: u64,
+}
+
+impl MessageSink for Capped {
+    type Writer = Vec<u8>;
+
+    async fn open(&mut self, number: u32) -> io::Result<Vec<u8>> {
+        self.inner.open(number).await
+    }
+
+    async fn finish(&mut self, writer: Vec<u8>, retrieved: Retrieved) -> io::Result<()> {
+        self.inner.finish(writer, retrieved).await
+    }
+
+    async fn refused(&mut self, number: u32, error: ServerError) -> io::Result<()> {
+        self.inner.refused(number, error).await
+    }
+
+    fn max_octets(&self, _number: u32) -> Option<u64> {
+        Some(self.limit)
+    }
+}
+
+#[tokio::test]
+async fn body_longer_than_allowed_is_cut_off_and_the_session_never_reused() {
+    bounded(async {
+        // Messages 1 and 3 fit; message 2 is four times the limit (a server that sends
+        // more than it announced, or without end): promise 6, bounded by size too.
+        let mut messages = plain_messages(3, 2000);
+        messages[1] = plain_messages(1, 8000).remove(0);
+        let server = FaultyServer::start(Script::new().messages(messages.clone())).await;
+        let mut client = logged_in(&server).await;
+        let mut sink = Capped {
+            inner: Collected::default(),
+            limit: 2500,
+        };
+        let error = failure(
+            client.retr_batch(&[1, 2, 3], &mut sink).await,
+            "a batch with a body over its limit",
+        );
+        assert!(
+            matches!(
+                error,
+                Error::BodyTooLong {
+                    number: 2,
+                    limit: 2500
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.is_body_too_long() && error.is_transient());
+        assert_eq!(sink.inner.finished_numbers(), [1]);
+        assert_eq!(sink.inner.opened, [1, 2]);
+        assert_unusable(client).await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn refused_message_in_a_pipelined_batch_is_reported_and_the_rest_still_arrive() {
     bounded(async {

@@ -140,7 +140,8 @@ impl Store {
 
     /// Commits one batch in ONE transaction: for each item its raw message row (or the
     /// existing one with the same octets in this mailbox: a duplicate) and, when it has a
-    /// UIDL, its ledger row. Returns one outcome per item, in order. If it fails, nothing
+    /// UIDL, its ledger row; a message that had failed before is no longer failing (see
+    /// [`Store::failing_messages`]). Returns one outcome per item, in order. If it fails, nothing
     /// of the batch is visible.
     ///
     /// Call it only after [`BlobStore::persist`](crate::BlobStore::persist) returned for
@@ -226,6 +227,27 @@ impl Store {
                 .map_err(StoreError::db(action))?;
             }
             outcomes.push(outcome);
+        }
+        // A message that failed before and arrived now is no longer failing.
+        let uids: Vec<&str> = items
+            .iter()
+            .filter_map(|item| item.uid.as_deref())
+            .collect();
+        for chunk in uids.chunks(CHUNK) {
+            for table in ["failing_message_attempts", "failing_messages"] {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE mailbox_id = $1 AND uid IN ({})",
+                    placeholders(2, chunk.len())
+                );
+                let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id);
+                for uid in chunk {
+                    query = query.bind(*uid);
+                }
+                query
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db(action))?;
+            }
         }
         tx.commit().await.map_err(StoreError::db(action))?;
         Ok(outcomes)

@@ -6,6 +6,9 @@
 //!   fetcher per mailbox across processes.
 //! - Tickets, their entries and requesters, and the processing status of every raw
 //!   message; the processor writes a batch of decisions in one [`ProcessingTx`].
+//! - Messages the server cannot hand out ([`FailingMessage`]): each failed download
+//!   attempt, and whether the message is set aside (left on the server, no longer
+//!   retrieved) until the admin asks to try again.
 //! - [`BlobStore`]: the raw bytes of every message, content-addressed by sha256 on the
 //!   file system (temp file, fsync, rename, directory fsync).
 //! - The people who sign in ([`User`] with a [`Role`]), their sessions and API tokens,
@@ -20,6 +23,7 @@ mod blob;
 mod db;
 mod error;
 mod event;
+mod failing_message;
 mod fetch_run;
 mod lease;
 mod ledger;
@@ -35,6 +39,9 @@ pub use blob::{BlobStore, BlobWriter, FinishedBlob};
 pub use db::{Backend, Store};
 pub use error::StoreError;
 pub use event::{TicketEvent, TicketEventKind};
+pub use failing_message::{
+    FailedRetrieval, FailingMessage, FailureKind, RetrievalAttempt, SAME_PLACE_OCTETS,
+};
 pub use fetch_run::{FetchRun, RunCounts, RunOutcome};
 pub use lease::{LeaseHolder, LeaseOutcome};
 pub use ledger::{CommitOutcome, LedgerEntry, LedgerState};

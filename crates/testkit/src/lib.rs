@@ -14,6 +14,9 @@
 //!   XOAUTH2 or OAUTHBEARER.
 //! - [`FaultProxy`]: a hand-written proxy in front of Dovecot for the faults a real
 //!   server cannot produce (a cut mid-`RETR`, `QUIT` answered `-ERR`, no `UIDL`).
+//! - [`FaultyPop3`]: a hand-written fake POP3 server for one message's faults (a body cut
+//!   off every time, longer than announced, or stalled), which no real server does on
+//!   demand.
 //! - [`RawSession`]: a hand-driven POP3 connection for setting up server state and
 //!   checking it independently of the client under test.
 //!
@@ -37,6 +40,7 @@
 mod ca;
 mod dovecot;
 mod fault_proxy;
+mod faulty_pop3;
 mod maildir;
 mod oauth;
 mod openssl;
@@ -45,6 +49,7 @@ mod raw;
 pub use ca::{ServerCert, TestCa};
 pub use dovecot::{Dovecot, DovecotBuilder};
 pub use fault_proxy::{Fault, FaultProxy};
+pub use faulty_pop3::{FaultyPop3, MessageFault};
 pub use oauth::{IntrospectionRequest, OAuthIntrospection};
 pub use openssl::openssl_bin;
 pub use raw::RawSession;

@@ -34,6 +34,10 @@ pub const FETCH_DURATION_SECONDS: &str = "popdesk_fetch_duration_seconds";
 pub const MAILBOX_LAST_SUCCESS_TIMESTAMP_SECONDS: &str =
     "popdesk_mailbox_last_success_timestamp_seconds";
 
+/// Gauge: messages of the mailbox that are set aside — left on the server because their
+/// download failed the same way run after run — until an admin asks to try again.
+pub const MAILBOX_SET_ASIDE_MESSAGES: &str = "popdesk_mailbox_set_aside_messages";
+
 /// Registers the descriptions (Prometheus `# HELP` lines). Call once after installing a
 /// recorder; the series work without it.
 pub fn describe() {
@@ -61,6 +65,10 @@ pub fn describe() {
         Unit::Seconds,
         "When the mailbox's last successful fetch run finished (Unix time)."
     );
+    describe_gauge!(
+        MAILBOX_SET_ASIDE_MESSAGES,
+        "Messages left on the server because they cannot be downloaded (set aside), by mailbox."
+    );
 }
 
 /// Records one run (or attempt) of `mailbox`.
@@ -86,6 +94,7 @@ pub(crate) fn record_run(
     counter!(FETCH_BYTES_TOTAL, &[label()]).increment(counts.bytes);
     counter!(MESSAGES_FAILED_TOTAL, &[label()]).increment(report.processing.failed);
     histogram!(FETCH_DURATION_SECONDS, &[label()]).record(duration.as_secs_f64());
+    record_set_aside(mailbox, report.set_aside);
     if report.outcome == store::RunOutcome::Success {
         record_last_success(mailbox, finished_at_ms);
     }
@@ -96,6 +105,11 @@ pub(crate) fn record_run(
 pub(crate) fn record_last_success(mailbox: &str, at_ms: i64) {
     gauge!(MAILBOX_LAST_SUCCESS_TIMESTAMP_SECONDS, "mailbox" => mailbox.to_string())
         .set(at_ms as f64 / 1000.0);
+}
+
+/// Sets the set-aside gauge (also at start-up, from the store).
+pub(crate) fn record_set_aside(mailbox: &str, count: u64) {
+    gauge!(MAILBOX_SET_ASIDE_MESSAGES, "mailbox" => mailbox.to_string()).set(count as f64);
 }
 
 #[cfg(test)]
@@ -205,6 +219,9 @@ mod tests {
                 ..ProcessReport::default()
             },
             login_delay_secs: None,
+            failed_message: None,
+            set_aside_now: vec!["u2".to_string()],
+            set_aside: 1,
         }
     }
 
@@ -246,6 +263,7 @@ mod tests {
             (MESSAGES_FAILED_TOTAL, 2.0),
             (FETCH_DURATION_SECONDS, 1.5),
             (MAILBOX_LAST_SUCCESS_TIMESTAMP_SECONDS, 1_800_000_000.0),
+            (MAILBOX_SET_ASIDE_MESSAGES, 1.0),
         ] {
             assert_eq!(
                 value(&notebook.0, name),

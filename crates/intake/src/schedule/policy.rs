@@ -12,7 +12,11 @@
 //!   run that logged in (the login was no later than that);
 //! - a permanent failure plans nothing: the mailbox waits for the admin;
 //! - another process fetching the mailbox (lease busy) is no failure: try at the next
-//!   interval.
+//!   interval;
+//! - a run ended by one message whose download broke off is no failure of the mailbox
+//!   either: the next run (one interval on) tries that message alone and, should it fail
+//!   the same way a few runs in a row, sets it aside and carries on with the rest —
+//!   backing off would only delay that.
 
 use std::time::Duration;
 
@@ -32,6 +36,8 @@ pub enum RunEnd {
     Permanent,
     /// Another fetcher holds the mailbox's lease.
     Busy,
+    /// One message's download broke off; the mailbox itself answers.
+    MessageFailed,
     /// Stopped at a safe point because popdesk is shutting down.
     Cancelled,
 }
@@ -101,7 +107,7 @@ impl Timing {
             RunEnd::Transient => {
                 run.finished_at + interval.max(self.backoff(run.consecutive_failures, unit))
             }
-            RunEnd::Busy => run.finished_at + interval,
+            RunEnd::Busy | RunEnd::MessageFailed => run.finished_at + interval,
             // Only while shutting down; should the loop go on, carry on at once.
             RunEnd::Cancelled => run.finished_at,
         };
@@ -216,6 +222,12 @@ mod tests {
     #[test]
     fn a_busy_lease_is_tried_again_at_the_next_interval_not_backed_off() {
         let next = timing().next_poll(RunEnd::Busy, &run(MIN, 7), 0.5);
+        assert_eq!(next, Some(T0 + 2_000 + MIN));
+    }
+
+    #[test]
+    fn a_failing_message_is_tried_again_at_the_next_interval_not_backed_off() {
+        let next = timing().next_poll(RunEnd::MessageFailed, &run(MIN, 0), 0.5);
         assert_eq!(next, Some(T0 + 2_000 + MIN));
     }
 

@@ -329,6 +329,15 @@ impl Scheduler {
         };
         // History for mailboxes new to the board, read before taking the lock.
         let known: Vec<i64> = self.shared.board().mailboxes.keys().copied().collect();
+        let mut set_aside = HashMap::new();
+        if mailboxes.iter().any(|m| !known.contains(&m.id)) {
+            match self.store.set_aside_counts().await {
+                Ok(counts) => set_aside.extend(counts),
+                Err(error) => {
+                    tracing::warn!(%error, "could not count the set-aside messages");
+                }
+            }
+        }
         let mut histories = HashMap::new();
         for mailbox in mailboxes.iter().filter(|m| !known.contains(&m.id)) {
             match self.store.runs(mailbox.id, HISTORY).await {
@@ -355,6 +364,10 @@ impl Scheduler {
                     if let Some(at) = slot.last_success_at {
                         metrics::record_last_success(&slot.name, at);
                     }
+                    metrics::record_set_aside(
+                        &slot.name,
+                        set_aside.get(&mailbox.id).copied().unwrap_or(0),
+                    );
                     board.mailboxes.insert(mailbox.id, slot);
                 }
             }
@@ -545,6 +558,13 @@ impl Slot {
                         RunEnd::Permanent
                     }
                     RunOutcome::Cancelled => RunEnd::Cancelled,
+                    // The server answered and what arrived whole is stored: not the
+                    // mailbox's failure, so no streak and no backoff.
+                    RunOutcome::Transient if report.failed_message.is_some() => {
+                        self.consecutive_failures = 0;
+                        self.needs_attention = None;
+                        RunEnd::MessageFailed
+                    }
                     RunOutcome::Transient | RunOutcome::Interrupted | RunOutcome::Running => {
                         self.consecutive_failures += 1;
                         // The fetcher cleared any earlier problem: the login went through

@@ -33,6 +33,15 @@ pub trait MessageSink {
 
     /// The server refused this message (`-ERR` to its RETR). The batch goes on.
     fn refused(&mut self, number: u32, error: ServerError) -> impl Future<Output = io::Result<()>>;
+
+    /// The most octets this message's body may have. A server that sends more (it
+    /// announced less in `LIST`, or streams without end) is stopped there with
+    /// [`Error::BodyTooLong`] and the connection is not used again, so neither the disk
+    /// nor the session deadline is at the server's mercy. `None`: no limit.
+    fn max_octets(&self, number: u32) -> Option<u64> {
+        let _ = number;
+        None
+    }
 }
 
 impl Client {
@@ -83,8 +92,9 @@ impl Client {
             };
             match self.next_event().await? {
                 Event::BodyStart { .. } => {
+                    let limit = sink.max_octets(number);
                     let mut writer = self.sink_result(sink.open(number).await)?;
-                    let retrieved = self.stream_body(number, &mut writer).await?;
+                    let retrieved = self.stream_body(number, &mut writer, limit).await?;
                     self.sink_result(sink.finish(writer, retrieved).await)?;
                 }
                 Event::Err(refused) => self.sink_result(sink.refused(number, refused).await)?,

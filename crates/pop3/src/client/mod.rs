@@ -330,18 +330,33 @@ impl Client {
             Event::Err(refused) => return Err(refused.into()),
             other => return Err(self.out_of_step(CommandKind::Retr, other)),
         }
-        self.stream_body(number, out).await
+        self.stream_body(number, out, None).await
     }
 
     /// Copies body chunks to `out` until the terminator; the `+OK` was already read.
-    async fn stream_body<W>(&mut self, number: u32, out: &mut W) -> Result<Retrieved, Error>
+    /// Past `limit` octets it stops before writing the chunk that would cross it.
+    async fn stream_body<W>(
+        &mut self,
+        number: u32,
+        out: &mut W,
+        limit: Option<u64>,
+    ) -> Result<Retrieved, Error>
     where
         W: AsyncWrite + Unpin + ?Sized,
     {
+        let mut written = 0u64;
         loop {
             match self.next_event().await? {
                 Event::BodyData => {
                     let chunk = self.session.take_body();
+                    written = written.saturating_add(chunk.len() as u64);
+                    if let Some(limit) = limit
+                        && written > limit
+                    {
+                        // The rest of the body is still on the wire.
+                        self.broken = true;
+                        return Err(Error::BodyTooLong { number, limit });
+                    }
                     if let Err(error) = out.write_all(&chunk).await {
                         self.broken = true;
                         return Err(Error::Sink(error));
