@@ -82,6 +82,8 @@ pub enum AdminError {
     MailboxNameTaken(String),
     #[error("there is no mailbox {0}")]
     MailboxNotFound(String),
+    #[error("mailbox #{mailbox_id} has no set-aside message with UIDL {uid:?}")]
+    SetAsideNotFound { mailbox_id: i64, uid: String },
     #[error("there is already a user with the address {0}")]
     EmailTaken(String),
     #[error("there is no user {0}")]

@@ -247,6 +247,12 @@ pub enum MailboxCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Retrieve a set-aside message once more at the next fetch (after the server was fixed).
+    TryAgain {
+        name: String,
+        /// The message's UIDL, as `mailbox show` lists it.
+        uid: String,
+    },
     /// Remove a mailbox (its stored messages are kept).
     Remove { name: String },
 }

@@ -161,6 +161,23 @@ fn a_message_cut_off_every_time_is_set_aside_and_the_rest_is_stored() {
         aside[0].attempts[0].error.contains("closed the connection"),
         "{aside:?}"
     );
+    // The admin is told: `mailbox show` lists it with its error.
+    let name = popdesk.run_ok(&["mailbox", "list", "--json"]).stdout;
+    let name: serde_json::Value = serde_json::from_str(&name).expect("json");
+    let name = name[0]["name"].as_str().expect("a mailbox").to_string();
+    let shown = popdesk.show(&name);
+    let listed = &shown["cannot_download"][0];
+    assert_eq!(listed["uid"], "u2", "{shown}");
+    assert_eq!(listed["set_aside"], true);
+    assert!(
+        listed["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("closed the connection"),
+        "{shown}"
+    );
+    let text = popdesk.run_ok(&["mailbox", "show", &name]).stdout;
+    assert!(text.contains("CANNOT DOWNLOAD: message u2"), "{text}");
 }
 
 #[test]
@@ -199,9 +216,18 @@ fn try_again_after_the_server_was_fixed_stores_the_message_once() {
     }
     assert_eq!(set_aside(&popdesk).len(), 1);
     server.set_fault("u2", MessageFault::None);
-    assert!(with_store(&popdesk, async |store, id| {
-        store.try_set_aside_again(id, "u2").await.unwrap()
-    }));
+    let name = popdesk.run_ok(&["mailbox", "list", "--json"]).stdout;
+    let name: serde_json::Value = serde_json::from_str(&name).expect("json");
+    let name = name[0]["name"].as_str().expect("a mailbox").to_string();
+    // An unknown UIDL is refused in words; the set-aside one is queued.
+    let unknown = popdesk.run(&["mailbox", "try-again", &name, "u9"]);
+    assert_eq!(unknown.status.code(), Some(1), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("no set-aside message"),
+        "{}",
+        unknown.stderr
+    );
+    popdesk.run_ok(&["mailbox", "try-again", &name, "u2"]);
     let retried = fetch(&popdesk, &[]);
     assert!(retried.status.success(), "{}", retried.stderr);
     assert_eq!(stored(&popdesk), ids(&[1, 2, 3]));

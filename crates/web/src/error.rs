@@ -212,9 +212,10 @@ impl From<admin::AdminError> for ApiError {
             E::MailboxNameTaken(_) | E::EmailTaken(_) | E::LastAdmin => {
                 ApiError::conflict(error.to_string())
             }
-            E::MailboxNotFound(_) | E::UserNotFound(_) | E::TokenNotFound(_) => {
-                ApiError::not_found(error.to_string())
-            }
+            E::MailboxNotFound(_)
+            | E::UserNotFound(_)
+            | E::TokenNotFound(_)
+            | E::SetAsideNotFound { .. } => ApiError::not_found(error.to_string()),
             E::SchedulerNotRunning => ApiError::unavailable(error.to_string()),
             E::Hashing(_) | E::Store(_) => ApiError::internal(&error),
         };

@@ -29,6 +29,7 @@ Times are milliseconds since the Unix epoch. Errors are {\"error\": {\"code\", \
         messages::attachment, messages::cid,
         mailboxes::list, mailboxes::create, mailboxes::show, mailboxes::update,
         mailboxes::remove, mailboxes::test, mailboxes::fetch_now, mailboxes::runs,
+        mailboxes::failing, mailboxes::try_again,
         users::list, users::create, users::show, users::update, users::remove,
         tokens::list, tokens::create, tokens::revoke,
         session::sign_in, session::show, session::sign_out, session::change_password,

@@ -2239,3 +2239,56 @@ async fn unknown_addresses_get_the_404_page_and_api_ones_json() {
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert!(api.header("content-type").starts_with("application/json"));
 }
+
+/// Issue #13: a message the server breaks off every time is set aside; the mailbox page,
+/// the list and the API say so, with each attempt's error, and "Try again" queues it.
+#[tokio::test]
+async fn set_aside_messages_are_shown_with_their_errors_and_can_be_tried_again() {
+    let desk = Desk::new().await;
+    let admin = desk.admin().await;
+    let id = desk.mailbox("support").await;
+    for n in 0..3 {
+        desk.store
+            .record_failed_retrieval(
+                id,
+                &store::FailedRetrieval {
+                    uid: "uid-corrupt",
+                    size: 20_000,
+                    kind: store::FailureKind::Connection,
+                    error: "the server closed the connection",
+                    octets: 8_000,
+                },
+                NOW + n,
+                3,
+            )
+            .await
+            .expect("record");
+    }
+    let page = desk.get(&format!("/mailboxes/{id}"), Some(&admin)).await;
+    page.assert_admin_page("mailbox with a set-aside message");
+    assert!(
+        page.body.contains("1 message cannot be downloaded"),
+        "health says it"
+    );
+    assert!(page.body.contains("uid-corrupt"), "the UIDL is listed");
+    assert!(
+        page.body.contains("The server closed the connection"),
+        "each attempt's error"
+    );
+    let list = desk.get("/mailboxes", Some(&admin)).await;
+    assert!(
+        list.body.contains("1 message cannot be downloaded"),
+        "the list says it too"
+    );
+
+    let retry = desk
+        .post(
+            &format!("/mailboxes/{id}/failing/retry"),
+            &[("uid", "uid-corrupt")],
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(retry.status, StatusCode::SEE_OTHER);
+    let failing = desk.store.failing_messages(id).await.expect("failing");
+    assert!(failing[0].retry_once, "queued for one more try");
+}

@@ -315,6 +315,34 @@ impl Administration {
         Ok(connection::test(&settings, &secret, &self.session).await)
     }
 
+    /// The messages of this mailbox that could not be downloaded, set aside or still being
+    /// retried, with every attempt.
+    pub async fn failing_messages(
+        &self,
+        id: i64,
+    ) -> Result<Vec<store::FailingMessage>, AdminError> {
+        self.mailbox(id).await?;
+        Ok(self.store.failing_messages(id).await?)
+    }
+
+    /// "Try again": the next run retrieves this set-aside message once more, on its own
+    /// (the admin fixed the server); the scheduler is asked to run it now.
+    pub async fn try_set_aside_again(&self, id: i64, uid: &str) -> Result<(), AdminError> {
+        self.mailbox(id).await?;
+        if !self.store.try_set_aside_again(id, uid).await? {
+            return Err(AdminError::SetAsideNotFound {
+                mailbox_id: id,
+                uid: uid.to_string(),
+            });
+        }
+        tracing::info!(mailbox_id = id, uid, "set-aside message to be tried again");
+        if let Some(scheduler) = &self.scheduler {
+            // Without a running scheduler the next `mailbox fetch` tries it.
+            let _ = scheduler.fetch_now(id);
+        }
+        Ok(())
+    }
+
     /// Fetches the mailbox out of turn through the scheduler.
     pub async fn fetch_now(&self, id: i64) -> Result<(), AdminError> {
         self.mailbox(id).await?;

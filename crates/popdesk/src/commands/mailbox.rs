@@ -35,6 +35,15 @@ pub async fn run(
             no_process,
         } => fetch(store, name.as_deref(), all, !no_process, common).await,
         MailboxCommand::Runs { name, limit, json } => runs(store, &name, limit, json).await,
+        MailboxCommand::TryAgain { name, uid } => {
+            let mailbox = admin.mailbox_named(&name).await.map_err(refusal)?;
+            admin
+                .try_set_aside_again(mailbox.id, &uid)
+                .await
+                .map_err(refusal)?;
+            println!("{name}: message {uid} is tried again at the next fetch");
+            Ok(ExitCode::SUCCESS)
+        }
         MailboxCommand::Remove { name } => {
             let mailbox = admin.mailbox_named(&name).await.map_err(refusal)?;
             admin.remove_mailbox(mailbox.id).await.map_err(refusal)?;
@@ -226,6 +235,9 @@ struct MailboxView<'a> {
     enabled: bool,
     poll_interval_secs: u32,
     needs_attention: Option<&'a str>,
+    /// Messages on the server that could not be downloaded (set aside or being retried).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cannot_download: Vec<FailingView>,
     last_run: Option<RunView>,
 }
 
@@ -256,9 +268,19 @@ impl<'a> MailboxView<'a> {
             enabled: s.enabled,
             poll_interval_secs: s.poll_interval_secs,
             needs_attention: mailbox.needs_attention.as_deref(),
+            cannot_download: Vec::new(),
             last_run: last_run.map(RunView::new),
         }
     }
+}
+
+#[derive(Serialize)]
+struct FailingView {
+    uid: String,
+    size: u64,
+    set_aside: bool,
+    attempts: usize,
+    last_error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -349,7 +371,19 @@ async fn list(store: &Store, json: bool) -> anyhow::Result<ExitCode> {
 async fn show(store: &Store, name: &str, json: bool) -> anyhow::Result<ExitCode> {
     let mailbox = find(store, name).await?;
     let run = last_run(store, &mailbox).await?;
-    let view = MailboxView::new(&mailbox, run.as_ref());
+    let mut view = MailboxView::new(&mailbox, run.as_ref());
+    view.cannot_download = store
+        .failing_messages(mailbox.id)
+        .await?
+        .into_iter()
+        .map(|m| FailingView {
+            set_aside: m.is_set_aside(),
+            attempts: m.attempts.len(),
+            last_error: m.attempts.last().map(|a| a.error.clone()),
+            uid: m.uid,
+            size: m.size,
+        })
+        .collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(ExitCode::SUCCESS);
@@ -381,6 +415,28 @@ async fn show(store: &Store, name: &str, json: bool) -> anyhow::Result<ExitCode>
     println!("enabled:     {}", if view.enabled { "yes" } else { "no" });
     if let Some(reason) = view.needs_attention {
         println!("ATTENTION:   {reason}");
+    }
+    for failing in &view.cannot_download {
+        println!(
+            "CANNOT DOWNLOAD: message {} ({}), {} after {} attempts: {}{}",
+            failing.uid,
+            output::size(failing.size),
+            if failing.set_aside {
+                "set aside"
+            } else {
+                "being retried"
+            },
+            failing.attempts,
+            failing.last_error.as_deref().unwrap_or("no error recorded"),
+            if failing.set_aside {
+                format!(
+                    " (`popdesk mailbox try-again {} {}` once the server is fixed)",
+                    view.name, failing.uid
+                )
+            } else {
+                String::new()
+            }
+        );
     }
     match &view.last_run {
         Some(run) => println!(

@@ -251,6 +251,8 @@ pub struct MailboxView {
     pub needs_attention: Option<String>,
     /// Whether the first run is done.
     pub started: bool,
+    /// Messages set aside because they cannot be downloaded (see `/failing`).
+    pub set_aside: u64,
     pub created_at: i64,
     pub updated_at: i64,
     /// Where the mailbox stands in the schedule; null when no scheduler runs in this
@@ -260,7 +262,7 @@ pub struct MailboxView {
 }
 
 impl MailboxView {
-    fn new(mailbox: Mailbox, schedule: Option<MailboxSchedule>) -> MailboxView {
+    fn new(mailbox: Mailbox, schedule: Option<MailboxSchedule>, set_aside: u64) -> MailboxView {
         let s = mailbox.settings;
         let delete_after_days = match s.policy {
             Policy::Delete => None,
@@ -288,6 +290,7 @@ impl MailboxView {
             poll_interval_secs: s.poll_interval_secs,
             needs_attention: mailbox.needs_attention,
             started: mailbox.started,
+            set_aside,
             created_at: mailbox.created_at,
             updated_at: mailbox.updated_at,
             schedule,
@@ -295,9 +298,10 @@ impl MailboxView {
     }
 }
 
-fn view(state: &AppState, mailbox: Mailbox) -> MailboxView {
+async fn view(state: &AppState, mailbox: Mailbox) -> ApiResult<MailboxView> {
     let schedule = state.scheduler().and_then(|s| s.status(mailbox.id));
-    MailboxView::new(mailbox, schedule)
+    let set_aside = state.store().set_aside_count(mailbox.id).await?;
+    Ok(MailboxView::new(mailbox, schedule, set_aside))
 }
 
 /// All mailboxes, by name.
@@ -314,8 +318,21 @@ pub async fn list(
     _admin: Admin,
 ) -> ApiResult<Json<Vec<MailboxView>>> {
     let mailboxes = state.store().mailboxes().await?;
+    let counts: std::collections::HashMap<i64, u64> = state
+        .store()
+        .set_aside_counts()
+        .await?
+        .into_iter()
+        .collect();
     Ok(Json(
-        mailboxes.into_iter().map(|m| view(&state, m)).collect(),
+        mailboxes
+            .into_iter()
+            .map(|m| {
+                let schedule = state.scheduler().and_then(|s| s.status(m.id));
+                let set_aside = counts.get(&m.id).copied().unwrap_or(0);
+                MailboxView::new(m, schedule, set_aside)
+            })
+            .collect(),
     ))
 }
 
@@ -341,7 +358,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let mailbox = state.admin().create_mailbox(&new.into_change()).await?;
     let location = format!("/api/v1/mailboxes/{}", mailbox.id);
-    let mut response = (StatusCode::CREATED, Json(view(&state, mailbox))).into_response();
+    let mut response = (StatusCode::CREATED, Json(view(&state, mailbox).await?)).into_response();
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -366,7 +383,7 @@ pub async fn show(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<MailboxView>> {
     let mailbox = state.admin().mailbox(id).await?;
-    Ok(Json(view(&state, mailbox)))
+    Ok(Json(view(&state, mailbox).await?))
 }
 
 /// Changes a mailbox. Any change clears its "needs attention" mark, so the scheduler
@@ -397,7 +414,7 @@ pub async fn update(
         .admin()
         .update_mailbox(id, &change.into_change())
         .await?;
-    Ok(Json(view(&state, mailbox)))
+    Ok(Json(view(&state, mailbox).await?))
 }
 
 /// Removes a mailbox with its settings, secret, ledger and fetch history. Its stored
@@ -651,4 +668,114 @@ pub async fn runs(
     state.admin().mailbox(id).await?;
     let runs = state.store().runs(id, limit).await?;
     Ok(Json(runs.iter().map(RunView::from).collect()))
+}
+
+/// One attempt to download a message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptView {
+    pub at: i64,
+    /// connection, timeout, too_long or protocol.
+    pub kind: String,
+    pub error: String,
+    /// How far into the message it got, in octets.
+    pub octets: u64,
+}
+
+/// A message on the server that could not be downloaded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailingMessageView {
+    /// The server's UIDL of the message.
+    pub uid: String,
+    /// Its size as the server listed it, octets.
+    pub size: u64,
+    /// Its headers (TOP n 0), when the server gave them.
+    pub headers: Option<String>,
+    pub first_failed_at: i64,
+    /// When it was set aside: left on the server and no longer retrieved. Null while it
+    /// is still being retried.
+    pub set_aside_at: Option<i64>,
+    /// "Try again" was asked for: the next run retrieves it once more.
+    pub retry_once: bool,
+    pub attempts: Vec<AttemptView>,
+}
+
+impl From<store::FailingMessage> for FailingMessageView {
+    fn from(m: store::FailingMessage) -> FailingMessageView {
+        FailingMessageView {
+            uid: m.uid,
+            size: m.size,
+            headers: m.headers,
+            first_failed_at: m.first_failed_at,
+            set_aside_at: m.set_aside_at,
+            retry_once: m.retry_once,
+            attempts: m
+                .attempts
+                .into_iter()
+                .map(|a| AttemptView {
+                    at: a.at,
+                    kind: a.kind.to_string(),
+                    error: a.error,
+                    octets: a.octets,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The mailbox's messages that could not be downloaded (set aside, or still being
+/// retried), with each attempt and its error.
+#[utoipa::path(
+    get, path = "/api/v1/mailboxes/{id}/failing", tag = "mailboxes",
+    params(("id" = i64, Path, description = "The mailbox id")),
+    responses(
+        (status = 200, description = "Messages that could not be downloaded", body = Vec<FailingMessageView>),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
+        (status = 401, description = "No session or token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such mailbox", body = ErrorBody),
+    )
+)]
+pub async fn failing(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<FailingMessageView>>> {
+    let messages = state.admin().failing_messages(id).await?;
+    Ok(Json(
+        messages.into_iter().map(FailingMessageView::from).collect(),
+    ))
+}
+
+/// Which set-aside message to try again.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TryAgain {
+    /// The message's UIDL.
+    #[schema(min_length = 1, max_length = 1000)]
+    pub uid: String,
+}
+
+/// "Try again" for a set-aside message (after the server was fixed): the next run
+/// retrieves it once more, on its own; stored normally if it now downloads.
+#[utoipa::path(
+    post, path = "/api/v1/mailboxes/{id}/failing/retry", tag = "mailboxes",
+    params(("id" = i64, Path, description = "The mailbox id")),
+    request_body = TryAgain,
+    responses(
+        (status = 204, description = "It will be tried again"),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "No session or token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a cross-site request", body = ErrorBody),
+        (status = 404, description = "No such mailbox or set-aside message", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    )
+)]
+pub async fn try_again(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<TryAgain>,
+) -> ApiResult<StatusCode> {
+    state.admin().try_set_aside_again(id, &body.uid).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -68,6 +68,8 @@ fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/mailboxes/{id}/test", post(mailboxes::test)),
         ("/mailboxes/{id}/fetch", post(mailboxes::fetch_now)),
         ("/mailboxes/{id}/runs", get(mailboxes::runs)),
+        ("/mailboxes/{id}/failing", get(mailboxes::failing)),
+        ("/mailboxes/{id}/failing/retry", post(mailboxes::try_again)),
         ("/users", get(users::list).post(users::create)),
         (
             "/users/{id}",

@@ -49,6 +49,8 @@ pub(crate) struct Health {
     /// What the server listed at the last successful fetch (a refused login lists
     /// nothing, which says nothing about the server).
     on_server: Option<String>,
+    /// "1 message cannot be downloaded", when the server holds messages set aside.
+    set_aside: Option<String>,
     /// Why mail is not coming in, in words: what needs the admin, or the last error.
     error: Option<String>,
 }
@@ -166,6 +168,11 @@ async fn health(
                 )
             }),
         error,
+        set_aside: match state.store().set_aside_count(mailbox.id).await? {
+            0 => None,
+            1 => Some("1 message cannot be downloaded".to_string()),
+            n => Some(format!("{n} messages cannot be downloaded")),
+        },
     })
 }
 
@@ -850,6 +857,34 @@ pub(crate) struct MailboxPage {
     runs: Vec<RunRow>,
     test: Option<TestResult>,
     form: MailboxForm,
+    failing: Vec<FailingRow>,
+}
+
+/// A message on the server that could not be downloaded, as the mailbox page lists it.
+pub(crate) struct FailingRow {
+    uid: String,
+    size: String,
+    headers: Option<String>,
+    set_aside: bool,
+    retry_once: bool,
+    attempts: Vec<(When, String)>,
+}
+
+impl FailingRow {
+    fn new(message: store::FailingMessage, now: i64) -> FailingRow {
+        FailingRow {
+            set_aside: message.is_set_aside(),
+            uid: message.uid,
+            size: size(message.size),
+            headers: message.headers,
+            retry_once: message.retry_once,
+            attempts: message
+                .attempts
+                .into_iter()
+                .map(|a| (When::new(a.at, now), crate::ui::display::sentence(&a.error)))
+                .collect(),
+        }
+    }
 }
 impl_page!(
     MailboxesPage,
@@ -883,10 +918,11 @@ async fn mailbox_page(
         let runs = state.store().runs(mailbox.id, HISTORY).await?;
         let successes = last_successes(state).await?;
         let health = health(state, &mailbox, &runs, &successes).await?;
-        Ok::<_, store::StoreError>((runs, health))
+        let failing = state.store().failing_messages(mailbox.id).await?;
+        Ok::<_, store::StoreError>((runs, health, failing))
     }
     .await;
-    let (runs, health) = match loaded {
+    let (runs, health, failing) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => return page::api_error(state, Some(viewer), &error.into()),
     };
@@ -900,6 +936,10 @@ async fn mailbox_page(
         runs: runs.iter().map(|run| RunRow::new(run, now)).collect(),
         test,
         form: form.unwrap_or_else(|| MailboxForm::edit(&mailbox)),
+        failing: failing
+            .into_iter()
+            .map(|m| FailingRow::new(m, now))
+            .collect(),
     };
     page::show(state, status, page)
 }
@@ -1018,6 +1058,35 @@ pub(crate) async fn set_enabled(
             } else {
                 "Mailbox disabled: popdesk does not poll it until you enable it."
             }),
+        ),
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
+    }
+}
+
+/// "Try again" on a set-aside message.
+#[derive(Debug, Deserialize)]
+pub(crate) struct TryAgainFields {
+    uid: String,
+}
+
+/// Asks for a set-aside message to be retrieved once more (the server was fixed).
+pub(crate) async fn try_again(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+    CheckedForm(fields): CheckedForm<TryAgainFields>,
+) -> Response {
+    let back = format!("/mailboxes/{id}");
+    match state.admin().try_set_aside_again(id, &fields.uid).await {
+        Ok(()) => page::see_other_with(
+            &state,
+            &back,
+            Flash::done("popdesk tries that message again at the next fetch."),
+        ),
+        Err(error @ AdminError::SetAsideNotFound { .. }) => page::see_other_with(
+            &state,
+            &back,
+            Flash::failed(crate::ui::display::sentence(&error.to_string())),
         ),
         Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
     }

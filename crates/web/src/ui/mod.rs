@@ -121,6 +121,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/mailboxes/{id}/test", post(mailboxes::test))
         .route("/mailboxes/{id}/trust", post(mailboxes::trust))
+        .route("/mailboxes/{id}/failing/retry", post(mailboxes::try_again))
         .route("/mailboxes/{id}/fetch", post(mailboxes::fetch))
         .route("/mailboxes/{id}/enabled", post(mailboxes::set_enabled))
         .route(
