@@ -458,7 +458,7 @@ async fn test(admin: &Administration, name: &str) -> anyhow::Result<ExitCode> {
     let probe = match admin.test_mailbox(mailbox.id).await.map_err(refusal)? {
         ConnectionReport::Connected(found) => found,
         ConnectionReport::Failed(problem) => {
-            bail!("{}\n(details: {})", problem.summary, problem.detail);
+            bail!("{} (details: {})", problem.summary, problem.detail);
         }
     };
     println!("server:       {}", probe.greeting);

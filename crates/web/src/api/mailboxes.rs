@@ -767,7 +767,9 @@ pub struct TryAgain {
         (status = 401, description = "No session or token", body = ErrorBody),
         (status = 403, description = "Not an admin, or a cross-site request", body = ErrorBody),
         (status = 404, description = "No such mailbox or set-aside message", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "The body does not name a UIDL", body = ErrorBody),
     )
 )]
 pub async fn try_again(
