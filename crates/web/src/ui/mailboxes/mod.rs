@@ -1,0 +1,527 @@
+//! Mailboxes (admin): health at a glance, add with a provider preset, edit, test the
+//! connection, fetch now, enable/disable, delete, and the fetch history.
+//!
+//! An adapter over [`admin::Administration`], like the API: the form becomes a
+//! [`MailboxChange`], the service's refusal a sentence beside the form's field.
+
+use admin::{AdminError, ConnectionReport};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use secrecy::SecretString;
+use serde::Deserialize;
+use store::Mailbox;
+
+use crate::AppState;
+use crate::ui::flash::Flash;
+use crate::ui::form::{CheckedForm, EnabledForm, NoFields, PagePath, PageQuery, filled};
+use crate::ui::page::{self, Layout, Section, impl_page};
+use crate::ui::presets::{self, Preset};
+use crate::ui::viewer::{AdminViewer, Viewer};
+
+mod form;
+mod health;
+
+use self::form::{
+    FailedTest, MailboxFields, MailboxForm, TestResult, certificate_view, change_from, form_error,
+    form_status, refused_status, saved,
+};
+use self::health::{FailingRow, HISTORY, Health, RunRow, health, last_successes};
+
+/// One mailbox in the list.
+pub(crate) struct MailboxRow {
+    id: i64,
+    name: String,
+    server: String,
+    health: Health,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "mailboxes.html")]
+pub(crate) struct MailboxesPage {
+    layout: Layout,
+    rows: Vec<MailboxRow>,
+}
+
+/// Every mailbox with its health.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+) -> Response {
+    let rows = async {
+        let successes = last_successes(&state).await?;
+        let mut rows = Vec::new();
+        for mailbox in state.store().mailboxes().await? {
+            let runs = state.store().runs(mailbox.id, 1).await?;
+            rows.push(MailboxRow {
+                id: mailbox.id,
+                name: mailbox.settings.name.clone(),
+                server: format!("{}:{}", mailbox.settings.host, mailbox.settings.port),
+                health: health(&state, &mailbox, &runs, &successes).await?,
+            });
+        }
+        Ok::<_, store::StoreError>(rows)
+    }
+    .await;
+    match rows {
+        Ok(rows) => page::show(
+            &state,
+            StatusCode::OK,
+            MailboxesPage {
+                layout: Layout::signed_in(&viewer, "Mailboxes", Section::Mailboxes),
+                rows,
+            },
+        ),
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "mailbox_new.html")]
+pub(crate) struct NewMailboxPage {
+    layout: Layout,
+    presets: Vec<&'static Preset>,
+    preset: Option<&'static Preset>,
+    form: MailboxForm,
+}
+
+impl NewMailboxPage {
+    /// Whether the preset button `key` is the one chosen.
+    fn is_current(&self, key: &str) -> bool {
+        self.preset.is_some_and(|preset| preset.key == key)
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PresetQuery {
+    preset: Option<String>,
+}
+
+fn new_page(
+    viewer: &Viewer,
+    preset: Option<&'static Preset>,
+    form: Option<MailboxForm>,
+) -> NewMailboxPage {
+    NewMailboxPage {
+        layout: Layout::signed_in(viewer, "Add a mailbox", Section::Mailboxes),
+        presets: presets::ALL.to_vec(),
+        preset,
+        form: form.unwrap_or_else(|| MailboxForm::new_from(preset.unwrap_or(&presets::GENERIC))),
+    }
+}
+
+/// The choice of presets, or the form prefilled from one.
+pub(crate) async fn new_form(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PageQuery(query): PageQuery<PresetQuery>,
+) -> Response {
+    let preset = query.preset.as_deref().and_then(presets::find);
+    page::show(&state, StatusCode::OK, new_page(&viewer, preset, None))
+}
+
+/// Adds a mailbox and goes to its page. The connection is tested first; when the test
+/// fails the form comes back with the reason and the choice to save it anyway, disabled
+/// or still trying.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    headers: HeaderMap,
+    CheckedForm(fields): CheckedForm<MailboxFields>,
+) -> Response {
+    let preset = presets::find(&fields.preset);
+    let again = |error: String, error_field: String, failed: Option<FailedTest>| {
+        let mut form = MailboxForm::new_from(preset.unwrap_or(&presets::GENERIC)).refill(
+            &fields,
+            error,
+            error_field,
+        );
+        form.test_failed = failed;
+        page::show(
+            &state,
+            form_status(&headers),
+            new_page(&viewer, preset, Some(form)),
+        )
+    };
+    let refused = |error: &AdminError| {
+        let (sentence, field) = form_error(error);
+        let form = MailboxForm::new_from(preset.unwrap_or(&presets::GENERIC))
+            .refill(&fields, sentence, field);
+        page::show(
+            &state,
+            refused_status(&headers, Some(error)),
+            new_page(&viewer, preset, Some(form)),
+        )
+    };
+    let mut change = match change_from(&fields, false) {
+        Ok(change) => change,
+        Err((error, field)) => return again(error, field, None),
+    };
+    if let Some(pin) = filled(Some(&fields.trust_fingerprint)) {
+        change.trusted_certificate = Some(Some(pin));
+    }
+    let admin = state.admin();
+    let tested = match fields.save_anyway.as_str() {
+        "disabled" => {
+            change.enabled = Some(false);
+            None
+        }
+        "enabled" => None,
+        _ => match admin.test_new_mailbox(&change).await {
+            Ok(report) => Some(report),
+            Err(error) if error.is_caller_error() => return refused(&error),
+            Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
+        },
+    };
+    if let Some(ConnectionReport::Failed(problem)) = &tested {
+        let failed = FailedTest {
+            detail: problem.detail.clone(),
+            certificate: certificate_view(problem),
+        };
+        return again(
+            format!("The connection test failed: {}", problem.summary),
+            String::new(),
+            Some(failed),
+        );
+    }
+    match admin.create_mailbox(&change).await {
+        Ok(mailbox) => {
+            let note = match (&tested, mailbox.settings.enabled) {
+                (Some(ConnectionReport::Connected(found)), _) => format!(
+                    "Mailbox “{}” added: popdesk signed in and found {} on the server.",
+                    mailbox.settings.name,
+                    match found.messages {
+                        1 => "1 message".to_string(),
+                        n => format!("{n} messages"),
+                    }
+                ),
+                (_, false) => format!(
+                    "Mailbox “{}” saved, disabled: enable it once the connection test passes.",
+                    mailbox.settings.name
+                ),
+                (_, true) => format!(
+                    "Mailbox “{}” saved: popdesk keeps trying and shows what goes wrong on this page.",
+                    mailbox.settings.name
+                ),
+            };
+            saved(
+                &state,
+                &headers,
+                &format!("/mailboxes/{}", mailbox.id),
+                Flash::done(note),
+            )
+        }
+        Err(error) if error.is_caller_error() => refused(&error),
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "mailbox.html")]
+pub(crate) struct MailboxPage {
+    layout: Layout,
+    id: i64,
+    name: String,
+    server: String,
+    health: Health,
+    runs: Vec<RunRow>,
+    test: Option<TestResult>,
+    form: MailboxForm,
+    failing: Vec<FailingRow>,
+}
+
+impl_page!(
+    MailboxesPage,
+    NewMailboxPage,
+    MailboxPage,
+    DeleteMailboxPage
+);
+
+async fn find(state: &AppState, viewer: &Viewer, id: i64) -> Result<Mailbox, Response> {
+    match state.admin().mailbox(id).await {
+        Ok(mailbox) => Ok(mailbox),
+        Err(AdminError::MailboxNotFound(_)) => Err(page::not_found(
+            state,
+            Some(viewer),
+            format!("There is no mailbox #{id}. It may have been deleted."),
+        )),
+        Err(error) => Err(page::api_error(state, Some(viewer), &error.into())),
+    }
+}
+
+/// The mailbox page: with a test result, or the edit form as posted.
+async fn mailbox_page(
+    state: &AppState,
+    viewer: &Viewer,
+    mailbox: Mailbox,
+    test: Option<TestResult>,
+    form: Option<MailboxForm>,
+    status: StatusCode,
+) -> Response {
+    let loaded = async {
+        let runs = state.store().runs(mailbox.id, HISTORY).await?;
+        let successes = last_successes(state).await?;
+        let health = health(state, &mailbox, &runs, &successes).await?;
+        let failing = state.store().failing_messages(mailbox.id).await?;
+        Ok::<_, store::StoreError>((runs, health, failing))
+    }
+    .await;
+    let (runs, health, failing) = match loaded {
+        Ok(loaded) => loaded,
+        Err(error) => return page::api_error(state, Some(viewer), &error.into()),
+    };
+    let now = state.now();
+    let page = MailboxPage {
+        layout: Layout::signed_in(viewer, mailbox.settings.name.clone(), Section::Mailboxes),
+        id: mailbox.id,
+        name: mailbox.settings.name.clone(),
+        server: format!("{}:{}", mailbox.settings.host, mailbox.settings.port),
+        health,
+        runs: runs.iter().map(|run| RunRow::new(run, now)).collect(),
+        test,
+        form: form.unwrap_or_else(|| MailboxForm::edit(&mailbox)),
+        failing: failing
+            .into_iter()
+            .map(|m| FailingRow::new(m, now))
+            .collect(),
+    };
+    page::show(state, status, page)
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+) -> Response {
+    match find(&state, &viewer, id).await {
+        Ok(mailbox) => mailbox_page(&state, &viewer, mailbox, None, None, StatusCode::OK).await,
+        Err(response) => response,
+    }
+}
+
+/// Saves the edit form. A blank password keeps the stored one, unless the change would
+/// send it somewhere new (the secret rule).
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+    headers: HeaderMap,
+    CheckedForm(fields): CheckedForm<MailboxFields>,
+) -> Response {
+    let mailbox = match find(&state, &viewer, id).await {
+        Ok(mailbox) => mailbox,
+        Err(response) => return response,
+    };
+    let mut status = form_status(&headers);
+    let refused = match change_from(&fields, true) {
+        Ok(change) => match state.admin().update_mailbox(id, &change).await {
+            Ok(_) => {
+                return saved(
+                    &state,
+                    &headers,
+                    &format!("/mailboxes/{id}"),
+                    Flash::done("Changes saved."),
+                );
+            }
+            Err(error) if error.is_caller_error() => {
+                status = refused_status(&headers, Some(&error));
+                form_error(&error)
+            }
+            Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
+        },
+        Err(refused) => refused,
+    };
+    let form = MailboxForm::edit(&mailbox).refill(&fields, refused.0, refused.1);
+    mailbox_page(&state, &viewer, mailbox, None, Some(form), status).await
+}
+
+/// Connects, signs in and reads the mailbox's size, changing nothing; shows the mailbox
+/// page with the result (htmx swaps only the result into the page).
+pub(crate) async fn test(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+    CheckedForm(NoFields {}): CheckedForm<NoFields>,
+) -> Response {
+    let mailbox = match find(&state, &viewer, id).await {
+        Ok(mailbox) => mailbox,
+        Err(response) => return response,
+    };
+    match state.admin().test_mailbox(id).await {
+        Ok(report) => {
+            mailbox_page(
+                &state,
+                &viewer,
+                mailbox,
+                Some(report.into()),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
+    }
+}
+
+/// "Fetch now" through the scheduler.
+pub(crate) async fn fetch(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+    CheckedForm(NoFields {}): CheckedForm<NoFields>,
+) -> Response {
+    let back = format!("/mailboxes/{id}");
+    match state.admin().fetch_now(id).await {
+        Ok(()) => page::see_other_with(&state, &back, Flash::done("Fetch started")),
+        Err(error @ AdminError::SchedulerNotRunning) => page::see_other_with(
+            &state,
+            &back,
+            Flash::failed(crate::ui::display::sentence(&error.to_string())),
+        ),
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
+    }
+}
+
+/// Turns scheduled fetching on or off.
+pub(crate) async fn set_enabled(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+    CheckedForm(form): CheckedForm<EnabledForm>,
+) -> Response {
+    let enabled = match form.enabled(&state, &viewer) {
+        Ok(enabled) => enabled,
+        Err(page) => return page,
+    };
+    match state.admin().set_mailbox_enabled(id, enabled).await {
+        Ok(_) => page::see_other_with(
+            &state,
+            &format!("/mailboxes/{id}"),
+            Flash::done(if enabled {
+                "Mailbox enabled: popdesk polls it again."
+            } else {
+                "Mailbox disabled: popdesk does not poll it until you enable it."
+            }),
+        ),
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
+    }
+}
+
+/// "Try again" on a set-aside message.
+#[derive(Debug, Deserialize)]
+pub(crate) struct TryAgainFields {
+    uid: String,
+}
+
+/// Asks for a set-aside message to be retrieved once more (the server was fixed).
+pub(crate) async fn try_again(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+    CheckedForm(fields): CheckedForm<TryAgainFields>,
+) -> Response {
+    let back = format!("/mailboxes/{id}");
+    match state.admin().try_set_aside_again(id, &fields.uid).await {
+        Ok(()) => page::see_other_with(
+            &state,
+            &back,
+            Flash::done("popdesk tries that message again at the next fetch."),
+        ),
+        Err(error @ AdminError::SetAsideNotFound { .. }) => page::see_other_with(
+            &state,
+            &back,
+            Flash::failed(crate::ui::display::sentence(&error.to_string())),
+        ),
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
+    }
+}
+
+/// "Trust this certificate": the fingerprint the test showed, and the password again
+/// (what is trusted decides where the password goes: the secret rule).
+#[derive(Debug, Deserialize)]
+pub(crate) struct TrustFields {
+    fingerprint: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// Pins the certificate the server presented.
+pub(crate) async fn trust(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+    CheckedForm(fields): CheckedForm<TrustFields>,
+) -> Response {
+    let back = format!("/mailboxes/{id}");
+    let secret = (!fields.password.is_empty()).then(|| SecretString::from(fields.password));
+    match state
+        .admin()
+        .trust_certificate(id, &fields.fingerprint, secret)
+        .await
+    {
+        Ok(_) => page::see_other_with(
+            &state,
+            &back,
+            Flash::done("Certificate trusted. Test the connection again to check."),
+        ),
+        Err(error) if error.is_caller_error() => {
+            page::see_other_with(&state, &back, Flash::failed(form_error(&error).0))
+        }
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "mailbox_delete.html")]
+pub(crate) struct DeleteMailboxPage {
+    layout: Layout,
+    id: i64,
+    name: String,
+}
+
+/// Asks before deleting (a page, so it works without JavaScript).
+pub(crate) async fn confirm_delete(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+) -> Response {
+    match find(&state, &viewer, id).await {
+        Ok(mailbox) => page::show(
+            &state,
+            StatusCode::OK,
+            DeleteMailboxPage {
+                layout: Layout::signed_in(&viewer, "Delete mailbox", Section::Mailboxes),
+                id,
+                name: mailbox.settings.name,
+            },
+        ),
+        Err(response) => response,
+    }
+}
+
+/// Deletes the mailbox (its settings, secret, ledger and history; tickets stay).
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+    CheckedForm(NoFields {}): CheckedForm<NoFields>,
+) -> Response {
+    match state.admin().remove_mailbox(id).await {
+        Ok(mailbox) => page::see_other_with(
+            &state,
+            "/mailboxes",
+            Flash::done(format!(
+                "Mailbox “{}” deleted. Its tickets and stored messages stay.",
+                mailbox.settings.name
+            )),
+        ),
+        Err(AdminError::MailboxNotFound(_)) => page::not_found(
+            &state,
+            Some(&viewer),
+            format!("There is no mailbox #{id}. It may have been deleted."),
+        ),
+        Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
+    }
+}
