@@ -606,6 +606,42 @@ impl ProcessingTx {
         Ok(())
     }
 
+    /// Marks where one message's writes begin, so that [`undo_message`](Self::undo_message)
+    /// can take them back and leave the rest of the batch as it was (a savepoint). After a
+    /// statement failed, PostgreSQL refuses every further one in the transaction until it
+    /// is rolled back to such a point: without it one message's refused data would cost
+    /// the whole batch.
+    pub async fn begin_message(&mut self) -> Result<(), StoreError> {
+        self.savepoint("SAVEPOINT message", "mark the start of a message's writes")
+            .await
+    }
+
+    /// Keeps what this message wrote since [`begin_message`](Self::begin_message).
+    pub async fn keep_message(&mut self) -> Result<(), StoreError> {
+        self.savepoint("RELEASE SAVEPOINT message", "keep a message's writes")
+            .await
+    }
+
+    /// Takes back everything written since [`begin_message`](Self::begin_message), also
+    /// after a statement failed; the transaction is usable again and the earlier messages'
+    /// writes stay.
+    pub async fn undo_message(&mut self) -> Result<(), StoreError> {
+        self.savepoint(
+            "ROLLBACK TO SAVEPOINT message",
+            "take back a failed message's writes",
+        )
+        .await?;
+        self.keep_message().await
+    }
+
+    async fn savepoint(&mut self, sql: &'static str, action: &'static str) -> Result<(), StoreError> {
+        sqlx::query(sql)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::db(action))?;
+        Ok(())
+    }
+
     /// Commits the batch: all its decisions become visible at once, durably.
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx
