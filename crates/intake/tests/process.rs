@@ -643,3 +643,57 @@ async fn a_message_the_database_refuses_is_failed_and_every_later_one_is_process
     a_message_the_database_refuses_is_failed_and_every_later_one_is_processed(Backend::Postgres)
         .await;
 }
+
+/// A message made to fail processing on PostgreSQL, with no help from the test: a sender
+/// address too long for PostgreSQL to index (a btree entry holds at most about 2.7 kB;
+/// SQLite has no such limit). Real mail can carry one. Before issue 13 its error stopped
+/// the processor, and every message after it stayed pending; now that one message is
+/// failed with the database's words and every later one is processed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_sender_address_too_long_to_index_fails_only_that_message() {
+    let desk = Desk::on(Backend::Postgres).await;
+    let support = desk.mailbox("support", "support@example.com").await;
+    // Random, so PostgreSQL cannot compress it under the limit.
+    let mut bytes = [0u8; 4000];
+    getrandom::fill(&mut bytes).expect("random bytes");
+    let local: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let first = desk
+        .deliver(
+            support,
+            &mail("first@x", "ann@example.org", "First", "", "Hi."),
+        )
+        .await;
+    let huge = desk
+        .deliver(
+            support,
+            &mail("long@x", &format!("{local}@example.org"), "Long", "", "Hi."),
+        )
+        .await;
+    let mut later = Vec::new();
+    for i in 0..3 {
+        let id = format!("later{i}@x");
+        let from = format!("customer{i}@example.org");
+        later.push(
+            desk.deliver(support, &mail(&id, &from, "Later", "", "Hi."))
+                .await,
+        );
+    }
+
+    let report = desk.process().await;
+    assert_eq!((report.processed, report.failed), (4, 1), "{report:?}");
+    let (status, reason) = desk.status_of(huge).await;
+    assert_eq!(status, ProcessStatus::Failed);
+    assert!(reason.contains("refused the data"), "{reason}");
+    assert!(reason.contains("index row size"), "{reason}");
+    assert_eq!(desk.status_of(first).await.0, ProcessStatus::Processed);
+    for raw in later {
+        assert_eq!(desk.status_of(raw).await.0, ProcessStatus::Processed);
+    }
+    assert_eq!(
+        desk.store
+            .count_pending_raw_messages()
+            .await
+            .expect("count"),
+        0
+    );
+}
