@@ -634,7 +634,11 @@ impl ProcessingTx {
         self.keep_message().await
     }
 
-    async fn savepoint(&mut self, sql: &'static str, action: &'static str) -> Result<(), StoreError> {
+    async fn savepoint(
+        &mut self,
+        sql: &'static str,
+        action: &'static str,
+    ) -> Result<(), StoreError> {
         sqlx::query(sql)
             .execute(&mut *self.tx)
             .await

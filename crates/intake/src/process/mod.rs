@@ -4,7 +4,8 @@
 //! this stage can run, fail and run again on any stored message. It keeps promise 2 (one
 //! message, one ticket entry: idempotent by raw message, and by Message-ID within a
 //! mailbox) and promise 5 (a message that cannot be processed — even one that makes a
-//! parser panic — is marked failed with its reason, and the next one goes on).
+//! parser panic, or whose data the database refuses — is marked failed with its reason,
+//! and the next one goes on).
 
 mod subject;
 
@@ -121,7 +122,9 @@ impl Processor {
     }
 
     /// Processes every pending message, oldest first, in batches. `Err` only when the
-    /// store fails; a message's own failure is recorded and the next one goes on.
+    /// store fails (unreachable, disk full, a lock conflict that outlasted its retries);
+    /// a message's own failure, its data refused by the database included, is recorded
+    /// and the next one goes on.
     pub async fn process_pending(&self) -> Result<ProcessReport, StoreError> {
         let context = self.classify_context().await?;
         let mut report = ProcessReport::default();
