@@ -1,29 +1,38 @@
 //! The processor: stored raw messages become ticket entries. Each test names the promise
 //! of DESIGN.md it protects (2: one message, one ticket entry; 5: bad input never blocks).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use common::TestStore;
 use intake::{ManualClock, ProcessReport, Processor, ProcessorConfig};
 use secrecy::SecretString;
+use sqlx::Connection as _;
 use store::{
-    EntryKind, MailboxSettings, NewRawMessage, ProcessStatus, RawStatus, Store, TicketStatus,
+    Backend, EntryKind, MailboxSettings, NewRawMessage, ProcessStatus, RawStatus, Store,
+    TicketStatus,
 };
-use tempfile::TempDir;
 use tokio::io::AsyncWriteExt as _;
 
 const NOW: i64 = 1_800_000_000_000;
 
 struct Desk {
+    // Fields drop in order: the store's users before the store and its database.
     store: Store,
     processor: Processor,
-    _data: TempDir,
+    db: TestStore,
 }
 
 impl Desk {
     async fn new() -> Desk {
-        let data = TempDir::new().expect("temp dir");
-        let store = Store::open(data.path(), None).await.expect("open store");
+        Desk::on(Backend::Sqlite).await
+    }
+
+    async fn on(backend: Backend) -> Desk {
+        let db = TestStore::new(backend).await;
+        let store = db.store.clone();
         let processor = Processor::new(
             store.clone(),
             Arc::new(ManualClock::new(NOW)),
@@ -32,7 +41,7 @@ impl Desk {
         Desk {
             store,
             processor,
-            _data: data,
+            db,
         }
     }
 
@@ -419,8 +428,8 @@ async fn a_failing_message_does_not_block_the_next_and_is_reprocessed_into_its_t
 
 #[tokio::test]
 async fn entries_keep_inline_images_forwards_and_skip_huge_mail() {
-    let data = TempDir::new().expect("temp dir");
-    let store = Store::open(data.path(), None).await.expect("open store");
+    let db = TestStore::new(Backend::Sqlite).await;
+    let store = db.store.clone();
     let config = ProcessorConfig {
         max_parse_size: 4_000,
         ..ProcessorConfig::default()
@@ -428,7 +437,7 @@ async fn entries_keep_inline_images_forwards_and_skip_huge_mail() {
     let desk = Desk {
         processor: Processor::new(store.clone(), Arc::new(ManualClock::new(NOW)), config),
         store,
-        _data: data,
+        db,
     };
     let support = desk.mailbox("support", "support@example.com").await;
     let inline = b"From: a@example.org\r\nSubject: Screenshot\r\nMessage-ID: <img@a>\r\n\
@@ -488,4 +497,203 @@ Content-Type: text/plain\r\n\r\nSee below.\r\n--F\r\nContent-Type: message/rfc82
     assert_eq!(forwarded.subject.as_deref(), Some("Printer broken"));
     assert_eq!(forwarded.from.as_deref(), Some("alice@example.org"));
     assert_eq!(forwarded.message_id.as_deref(), Some("orig@a"));
+}
+
+/// The subject a test database refuses in a ticket entry.
+const REFUSED: &str = "refused by the test database";
+
+/// Makes the database refuse a ticket entry with the subject [`REFUSED`], behind the
+/// store's back: a CHECK constraint on PostgreSQL, a trigger on SQLite. A real database,
+/// made to refuse one row on demand, stands for data it cannot hold whatever the
+/// store makes of it first.
+async fn refuse_entries_with_the_refused_subject(desk: &Desk) {
+    let sql = match desk.db.backend {
+        Backend::Postgres => {
+            "ALTER TABLE ticket_entries ADD CONSTRAINT test_only_refused \
+             CHECK (subject IS DISTINCT FROM 'refused by the test database')"
+        }
+        Backend::Sqlite => {
+            "CREATE TRIGGER test_only_refused BEFORE INSERT ON ticket_entries \
+             WHEN NEW.subject = 'refused by the test database' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test database'); END"
+        }
+    };
+    let mut conn = desk.db.raw_connection().await;
+    sqlx::query(sql)
+        .execute(&mut conn)
+        .await
+        .expect("add the test-only refusal");
+    conn.close().await.expect("close");
+}
+
+/// Promise 5 (issue 13): the database refuses what one message holds. That message is
+/// marked failed with the database's words, whatever it had written in the batch is taken
+/// back (no ticket without its entry), and every message after it — in the same batch —
+/// is processed. Run again, nothing is retried.
+async fn a_message_the_database_refuses_is_failed_and_every_later_one_is_processed(
+    backend: Backend,
+) {
+    let desk = Desk::on(backend).await;
+    let support = desk.mailbox("support", "support@example.com").await;
+    refuse_entries_with_the_refused_subject(&desk).await;
+    let alice = "Alice <alice@example.org>";
+    let before = desk
+        .deliver(
+            support,
+            &mail("r1@a", alice, "Printer broken", "", "It jams."),
+        )
+        .await;
+    let refused = desk
+        .deliver(
+            support,
+            &mail("r2@b", "bob@example.org", REFUSED, "", "Hello."),
+        )
+        .await;
+    let mut after = Vec::new();
+    for (i, step) in [
+        mail(
+            "r3@a",
+            alice,
+            "Re: Printer broken",
+            "In-Reply-To: <r1@a>\r\n",
+            "Still.",
+        ),
+        mail("r4@c", "carol@example.org", "VPN down", "", "No tunnel."),
+        mail(
+            "r5@b",
+            "bob@example.org",
+            "Re: refused",
+            "In-Reply-To: <r2@b>\r\n",
+            "?",
+        ),
+    ]
+    .iter()
+    .enumerate()
+    {
+        after.push((i, desk.deliver(support, step).await));
+    }
+
+    let report = desk.process().await;
+    assert_eq!(
+        (report.processed, report.failed, report.tickets_opened),
+        (4, 1, 3),
+        "one failed, every other processed: {report:?}"
+    );
+    let (status, reason) = desk.status_of(refused).await;
+    assert_eq!(status, ProcessStatus::Failed);
+    assert!(reason.contains("refused"), "{reason}");
+    assert!(!reason.contains("another process"), "{reason}");
+    let record = desk
+        .store
+        .processing_record(refused)
+        .await
+        .expect("record")
+        .expect("exists");
+    assert!(
+        record.log.iter().any(|line| line.starts_with("failed: ")),
+        "{:?}",
+        record.log
+    );
+    assert_eq!(desk.status_of(before).await.0, ProcessStatus::Processed);
+    for (i, raw) in &after {
+        let (status, reason) = desk.status_of(*raw).await;
+        assert_eq!(
+            status,
+            ProcessStatus::Processed,
+            "message {i} after: {reason}"
+        );
+    }
+    // The ticket opened for the refused message went with its entry.
+    let all = desk
+        .store
+        .tickets(&store::TicketFilter {
+            limit: 100,
+            ..store::TicketFilter::default()
+        })
+        .await
+        .expect("tickets");
+    assert_eq!(all.len(), 3, "{all:#?}");
+    assert!(all.iter().all(|t| t.subject != REFUSED), "{all:#?}");
+    assert_eq!(
+        desk.ticket_of("r1@a").await,
+        desk.ticket_of("r3@a").await,
+        "the reply in the same batch threads onto the ticket opened before the refusal"
+    );
+    assert!(desk.ticket_of("r5@b").await.is_some());
+
+    // Nothing is left pending to retry.
+    assert_eq!(desk.process().await, ProcessReport::default());
+    assert_eq!(
+        desk.store
+            .count_pending_raw_messages()
+            .await
+            .expect("count"),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_database_refuses_is_failed_and_every_later_one_is_processed_on_sqlite() {
+    a_message_the_database_refuses_is_failed_and_every_later_one_is_processed(Backend::Sqlite)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_database_refuses_is_failed_and_every_later_one_is_processed_on_postgres() {
+    a_message_the_database_refuses_is_failed_and_every_later_one_is_processed(Backend::Postgres)
+        .await;
+}
+
+/// A message made to fail processing on PostgreSQL, with no help from the test: a sender
+/// address too long for PostgreSQL to index (a btree entry holds at most about 2.7 kB;
+/// SQLite has no such limit). Real mail can carry one. Before issue 13 its error stopped
+/// the processor, and every message after it stayed pending; now that one message is
+/// failed with the database's words and every later one is processed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_sender_address_too_long_to_index_fails_only_that_message() {
+    let desk = Desk::on(Backend::Postgres).await;
+    let support = desk.mailbox("support", "support@example.com").await;
+    // Random, so PostgreSQL cannot compress it under the limit.
+    let mut bytes = [0u8; 4000];
+    getrandom::fill(&mut bytes).expect("random bytes");
+    let local: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let first = desk
+        .deliver(
+            support,
+            &mail("first@x", "ann@example.org", "First", "", "Hi."),
+        )
+        .await;
+    let huge = desk
+        .deliver(
+            support,
+            &mail("long@x", &format!("{local}@example.org"), "Long", "", "Hi."),
+        )
+        .await;
+    let mut later = Vec::new();
+    for i in 0..3 {
+        let id = format!("later{i}@x");
+        let from = format!("customer{i}@example.org");
+        later.push(
+            desk.deliver(support, &mail(&id, &from, "Later", "", "Hi."))
+                .await,
+        );
+    }
+
+    let report = desk.process().await;
+    assert_eq!((report.processed, report.failed), (4, 1), "{report:?}");
+    let (status, reason) = desk.status_of(huge).await;
+    assert_eq!(status, ProcessStatus::Failed);
+    assert!(reason.contains("refused the data"), "{reason}");
+    assert!(reason.contains("index row size"), "{reason}");
+    assert_eq!(desk.status_of(first).await.0, ProcessStatus::Processed);
+    for raw in later {
+        assert_eq!(desk.status_of(raw).await.0, ProcessStatus::Processed);
+    }
+    assert_eq!(
+        desk.store
+            .count_pending_raw_messages()
+            .await
+            .expect("count"),
+        0
+    );
 }

@@ -177,12 +177,27 @@ impl StoreError {
     /// busy — and nothing of it was committed: running the whole transaction again (a
     /// processing batch, say) is safe and will most likely succeed.
     pub fn is_retryable(&self) -> bool {
+        self.database_fault() == Some(DbFault::LockConflict)
+    }
+
+    /// True when the database refused the data itself — a value it cannot hold
+    /// (PostgreSQL class 22), a constraint it breaks (class 23), a value over a size
+    /// limit (54000, SQLite's TOOBIG, CONSTRAINT, MISMATCH), a number over 2^63 — so the
+    /// same data fails the same way every time, whichever process runs it. The processor
+    /// marks the message that carried it failed, with this error as the reason, and goes
+    /// on with the next: one message's data must not hold the queue (promise 5).
+    pub fn is_refused_data(&self) -> bool {
+        matches!(self, StoreError::TooLarge { .. })
+            || self.database_fault() == Some(DbFault::RefusedData)
+    }
+
+    fn database_fault(&self) -> Option<DbFault> {
         match self {
             StoreError::Database {
                 source: sqlx::Error::Database(db),
                 ..
-            } => db.code().is_some_and(|c| is_lock_conflict(&c)),
-            _ => false,
+            } => Some(db_fault(db.as_ref())),
+            _ => None,
         }
     }
 
@@ -229,8 +244,73 @@ impl From<io::Error> for StoreError {
 
 const ENOSPC: i32 = 28;
 const EDQUOT: i32 = 122;
-const SQLITE_FULL: i32 = 13;
-const PG_DISK_FULL: &str = "53100";
+
+/// What a database error says about the operation, read from the backend's own codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DbFault {
+    /// Lost a race with another transaction; running it again is safe.
+    LockConflict,
+    /// The data itself was refused; running it again fails the same way.
+    RefusedData,
+    DiskFull,
+    /// Anything else: the database or the connection, not the data.
+    Other,
+}
+
+/// Classifies by the backend that raised the error. The codes must be read per backend:
+/// both are digit strings, and a PostgreSQL SQLSTATE read as a SQLite result code
+/// means something else entirely (22021, "invalid byte sequence", has 5 = SQLITE_BUSY
+/// in its low byte, which once made a NUL in one mail look like a lock conflict to
+/// retry forever).
+fn db_fault(db: &(dyn sqlx::error::DatabaseError + 'static)) -> DbFault {
+    let Some(code) = db.code() else {
+        return DbFault::Other;
+    };
+    if db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        postgres_fault(&code)
+    } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        sqlite_fault(&code)
+    } else {
+        DbFault::Other
+    }
+}
+
+/// PostgreSQL SQLSTATEs (appendix A of its manual).
+fn postgres_fault(sqlstate: &str) -> DbFault {
+    match sqlstate {
+        // serialization_failure, deadlock_detected, lock_not_available
+        "40001" | "40P01" | "55P03" => DbFault::LockConflict,
+        // disk_full
+        "53100" => DbFault::DiskFull,
+        // program_limit_exceeded: a value too large for an index row, say. Only the
+        // class's general code: its others (statement too complex, too many columns or
+        // arguments) are the statement's fault, not the data's.
+        "54000" => DbFault::RefusedData,
+        // data_exception, integrity_constraint_violation
+        _ if sqlstate.starts_with("22") || sqlstate.starts_with("23") => DbFault::RefusedData,
+        _ => DbFault::Other,
+    }
+}
+
+/// SQLite result codes, reported as the (extended) number; the primary code is its low
+/// byte.
+fn sqlite_fault(code: &str) -> DbFault {
+    const BUSY: i32 = 5;
+    const LOCKED: i32 = 6;
+    const FULL: i32 = 13;
+    const TOOBIG: i32 = 18;
+    const CONSTRAINT: i32 = 19;
+    const MISMATCH: i32 = 20;
+    match code.parse::<i32>().map(|n| n & 0xff) {
+        Ok(BUSY | LOCKED) => DbFault::LockConflict,
+        Ok(FULL) => DbFault::DiskFull,
+        Ok(TOOBIG | CONSTRAINT | MISMATCH) => DbFault::RefusedData,
+        _ => DbFault::Other,
+    }
+}
 
 fn io_is_disk_full(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(ENOSPC) | Some(EDQUOT))
@@ -245,14 +325,7 @@ fn io_is_disk_full(e: &io::Error) -> bool {
 fn sqlx_is_disk_full(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(io) => io_is_disk_full(io),
-        sqlx::Error::Database(db) => match db.code() {
-            // SQLite reports (extended) result codes as numbers; the primary code is the
-            // low byte.
-            Some(code) => {
-                code == PG_DISK_FULL || code.parse::<i32>().is_ok_and(|n| n & 0xff == SQLITE_FULL)
-            }
-            None => false,
-        },
+        sqlx::Error::Database(db) => db_fault(db.as_ref()) == DbFault::DiskFull,
         other => chain_is_disk_full(other),
     }
 }
@@ -273,13 +346,6 @@ fn error_is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
 
 fn chain_is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
     e.source().is_some_and(error_is_disk_full)
-}
-
-/// SQLITE_BUSY (5) / SQLITE_LOCKED (6) with any extended code; PostgreSQL
-/// lock_not_available, deadlock_detected, serialization_failure.
-fn is_lock_conflict(code: &str) -> bool {
-    code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
-        || matches!(code, "55P03" | "40P01" | "40001")
 }
 
 fn io_sentence(action: &str, path: &Path, source: &io::Error) -> String {
@@ -311,11 +377,17 @@ fn database_sentence(action: &str, source: &sqlx::Error) -> String {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => format!(
             "the database could not {action} because it is unreachable ({source}); check that it is running and retry"
         ),
-        sqlx::Error::Database(db) if db.code().is_some_and(|c| is_lock_conflict(&c)) => {
-            format!(
+        sqlx::Error::Database(db) => match db_fault(db.as_ref()) {
+            DbFault::LockConflict => format!(
                 "the database could not {action} because another process's work got in its way (a lock held too long, or a deadlock: {source}); retry"
-            )
-        }
+            ),
+            DbFault::RefusedData => format!(
+                "the database refused the data to {action} ({source}); the same data is refused every time, so retrying will not help"
+            ),
+            DbFault::DiskFull | DbFault::Other => format!(
+                "the database could not {action}: {source}; retry, and report it if it keeps happening"
+            ),
+        },
         _ => format!(
             "the database could not {action}: {source}; retry, and report it if it keeps happening"
         ),
@@ -375,6 +447,60 @@ mod tests {
                 .starts_with("the disk is full: could not write a raw message to the blob store;"),
             "{plain}"
         );
+    }
+
+    #[test]
+    fn a_postgres_data_exception_is_refused_data_not_a_lock_conflict() {
+        // 22021 is character_not_in_repertoire (a U+0000 in text); its low byte is 5,
+        // SQLITE_BUSY's number.
+        assert_eq!(postgres_fault("22021"), DbFault::RefusedData);
+        assert_eq!(postgres_fault("22001"), DbFault::RefusedData);
+        assert_eq!(postgres_fault("23505"), DbFault::RefusedData);
+        assert_eq!(postgres_fault("23514"), DbFault::RefusedData);
+        assert_eq!(postgres_fault("54000"), DbFault::RefusedData);
+    }
+
+    #[test]
+    fn postgres_lock_conflicts_and_deadlocks_are_retried() {
+        for code in ["40001", "40P01", "55P03"] {
+            assert_eq!(postgres_fault(code), DbFault::LockConflict, "{code}");
+        }
+    }
+
+    #[test]
+    fn postgres_errors_of_the_server_are_neither() {
+        // undefined_table, too_many_connections, admin_shutdown, statement_too_complex
+        for code in ["42P01", "53300", "57P01", "54001"] {
+            assert_eq!(postgres_fault(code), DbFault::Other, "{code}");
+        }
+        assert_eq!(postgres_fault("53100"), DbFault::DiskFull);
+        // A SQLite-looking number from PostgreSQL is not read as SQLite's.
+        assert_eq!(postgres_fault("00005"), DbFault::Other);
+    }
+
+    #[test]
+    fn sqlite_codes_are_read_by_their_primary_code() {
+        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED, SQLITE_LOCKED_SHAREDCACHE
+        for code in ["5", "517", "6", "262"] {
+            assert_eq!(sqlite_fault(code), DbFault::LockConflict, "{code}");
+        }
+        // SQLITE_CONSTRAINT_CHECK, SQLITE_CONSTRAINT_TRIGGER, SQLITE_TOOBIG
+        for code in ["275", "1811", "18"] {
+            assert_eq!(sqlite_fault(code), DbFault::RefusedData, "{code}");
+        }
+        assert_eq!(sqlite_fault("13"), DbFault::DiskFull);
+        assert_eq!(sqlite_fault("1"), DbFault::Other);
+        assert_eq!(sqlite_fault("40P01"), DbFault::Other);
+    }
+
+    #[test]
+    fn a_number_too_large_is_refused_data() {
+        let e = StoreError::TooLarge {
+            field: "attachment size",
+            value: u64::MAX,
+        };
+        assert!(e.is_refused_data());
+        assert!(!e.is_retryable());
     }
 
     #[test]

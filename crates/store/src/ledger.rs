@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 
 use crate::blob::is_sha256_hex;
 use crate::raw_message::{NewRawMessage, RawStatus};
-use crate::text::{column, text_enum, to_db};
+use crate::text::{column, db_text_opt, text_enum, to_db};
 use crate::{Store, StoreError};
 
 /// What the fetcher did with a UIDL.
@@ -179,7 +179,7 @@ impl Store {
                     .map(|s| to_db("message size", s))
                     .transpose()?,
             )
-            .bind(item.message_id.as_deref())
+            .bind(db_text_opt(item.message_id.as_deref()))
             .bind(item.status.as_str())
             .bind(now)
             .fetch_optional(&mut *tx)

@@ -16,7 +16,9 @@
 //! - [`SecretBox`]: XChaCha20-Poly1305 sealing of mailbox passwords and tokens at rest.
 //!
 //! Timestamps are integer milliseconds since the Unix epoch, always passed in by the
-//! caller so tests can drive the clock.
+//! caller so tests can drive the clock. Text from mail reaches the database only through
+//! one function (`text::db_text`: U+0000 becomes U+FFFD, which PostgreSQL would refuse
+//! and SQLite would take), so both backends store the same text.
 
 mod account;
 mod blob;

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use crate::raw_message::{RawMessage, raw_columns, raw_from_row};
-use crate::text::{column, text_enum};
+use crate::text::{column, db_text, db_text_opt, text_enum};
 use crate::ticket::{
     NewTicketEntry, Person, Ticket, TicketEntry, TicketStatus, attachments_json, entry_columns,
     entry_from_row, ticket_from_row, ticket_select,
@@ -333,7 +333,7 @@ impl ProcessingTx {
             );
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id);
             for id in chunk {
-                query = query.bind(id.as_str());
+                query = query.bind(db_text(id));
             }
             let rows = query
                 .fetch_all(&mut *self.tx)
@@ -347,7 +347,7 @@ impl ProcessingTx {
             }
             let Some((id, ticket_id)) = chunk
                 .iter()
-                .find_map(|id| found.get(id).map(|&ticket_id| (id, ticket_id)))
+                .find_map(|id| found.get(&db_text(id)).map(|&ticket_id| (id, ticket_id)))
             else {
                 continue;
             };
@@ -395,7 +395,7 @@ impl ProcessingTx {
         );
         let row = sqlx::query(sql)
             .bind(mailbox_id)
-            .bind(message_id)
+            .bind(db_text(message_id))
             .fetch_optional(&mut *self.tx)
             .await
             .map_err(StoreError::db("read a ticket entry"))?;
@@ -410,8 +410,8 @@ impl ProcessingTx {
         name: Option<&str>,
     ) -> Result<Person, StoreError> {
         let action = "record a requester";
-        let address = address.trim().to_lowercase();
-        let name = name.map(str::trim).filter(|n| !n.is_empty());
+        let address = db_text(&address.trim().to_lowercase());
+        let name = db_text_opt(name.map(str::trim).filter(|n| !n.is_empty()));
         // Read first: the common case (a known customer) then takes no row lock, so
         // concurrent processors do not queue behind each other's batches.
         let row = sqlx::query("SELECT id, address, name FROM people WHERE address = $1")
@@ -434,7 +434,7 @@ impl ProcessingTx {
              RETURNING id, address, name",
         )
         .bind(&address)
-        .bind(name)
+        .bind(name.as_deref())
         .bind(now)
         .fetch_one(&mut *self.tx)
         .await
@@ -458,7 +458,7 @@ impl ProcessingTx {
         )
         .bind(number)
         .bind(mailbox_id)
-        .bind(subject)
+        .bind(db_text(subject))
         .bind(requester_id)
         .bind(TicketStatus::New.as_str())
         .bind(now)
@@ -523,15 +523,15 @@ impl ProcessingTx {
         .bind(ticket_id)
         .bind(mailbox_id)
         .bind(entry.raw_message_id)
-        .bind(&entry.message_id)
+        .bind(db_text(&entry.message_id))
         .bind(entry.kind.as_str())
-        .bind(entry.from_address.as_deref())
-        .bind(entry.from_name.as_deref())
-        .bind(entry.subject.as_deref())
+        .bind(db_text_opt(entry.from_address.as_deref()))
+        .bind(db_text_opt(entry.from_name.as_deref()))
+        .bind(db_text_opt(entry.subject.as_deref()))
         .bind(entry.sent_at)
-        .bind(&entry.reply_text)
-        .bind(&entry.text_body)
-        .bind(entry.html_body.as_deref())
+        .bind(db_text(&entry.reply_text))
+        .bind(db_text(&entry.text_body))
+        .bind(db_text_opt(entry.html_body.as_deref()))
         .bind(attachments)
         .bind(now)
         .fetch_optional(&mut *self.tx)
@@ -586,13 +586,13 @@ impl ProcessingTx {
         record: &ProcessRecord,
         now: i64,
     ) -> Result<(), StoreError> {
-        let log = record.log.join("\n");
+        let log = db_text(&record.log.join("\n"));
         let done = sqlx::query(
             "UPDATE raw_messages SET process_status = $1, process_reason = $2, \
              process_ticket_id = $3, process_log = $4, processed_at = $5 WHERE id = $6",
         )
         .bind(record.status.as_str())
-        .bind(&record.reason)
+        .bind(db_text(&record.reason))
         .bind(record.ticket_id)
         .bind(log)
         .bind(now)
@@ -603,6 +603,46 @@ impl ProcessingTx {
         if done.rows_affected() == 0 {
             return Err(StoreError::RawMessageNotFound(raw_message_id));
         }
+        Ok(())
+    }
+
+    /// Marks where one message's writes begin, so that [`undo_message`](Self::undo_message)
+    /// can take them back and leave the rest of the batch as it was (a savepoint). After a
+    /// statement failed, PostgreSQL refuses every further one in the transaction until it
+    /// is rolled back to such a point: without it one message's refused data would cost
+    /// the whole batch.
+    pub async fn begin_message(&mut self) -> Result<(), StoreError> {
+        self.savepoint("SAVEPOINT message", "mark the start of a message's writes")
+            .await
+    }
+
+    /// Keeps what this message wrote since [`begin_message`](Self::begin_message).
+    pub async fn keep_message(&mut self) -> Result<(), StoreError> {
+        self.savepoint("RELEASE SAVEPOINT message", "keep a message's writes")
+            .await
+    }
+
+    /// Takes back everything written since [`begin_message`](Self::begin_message), also
+    /// after a statement failed; the transaction is usable again and the earlier messages'
+    /// writes stay.
+    pub async fn undo_message(&mut self) -> Result<(), StoreError> {
+        self.savepoint(
+            "ROLLBACK TO SAVEPOINT message",
+            "take back a failed message's writes",
+        )
+        .await?;
+        self.keep_message().await
+    }
+
+    async fn savepoint(
+        &mut self,
+        sql: &'static str,
+        action: &'static str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::db(action))?;
         Ok(())
     }
 

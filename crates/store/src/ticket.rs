@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
-use crate::text::{column, from_db, text_enum, to_db};
+use crate::text::{column, db_text, db_text_opt, from_db, text_enum, to_db};
 use crate::{Store, StoreError};
 
 /// Where a ticket stands.
@@ -267,7 +267,7 @@ fn filter_sql(filter: &TicketFilter) -> (String, Vec<Bind>) {
         conditions.push(format!("t.mailbox_id = ${}", binds.len()));
     }
     if let Some(requester) = &filter.requester {
-        binds.push(Bind::Text(requester.trim().to_lowercase()));
+        binds.push(Bind::Text(db_text(&requester.trim().to_lowercase())));
         conditions.push(format!("p.address = ${}", binds.len()));
     }
     if let Some(text) = filter
@@ -277,7 +277,7 @@ fn filter_sql(filter: &TicketFilter) -> (String, Vec<Bind>) {
         .filter(|t| !t.is_empty())
     {
         // LIKE's wildcards in the searched text are meant literally.
-        let escaped = text
+        let escaped = db_text(text)
             .to_lowercase()
             .replace('\\', "\\\\")
             .replace('%', "\\%")
@@ -304,10 +304,32 @@ pub(crate) fn attachments_json(attachments: &[EntryAttachment]) -> Result<String
     for attachment in attachments {
         to_db("attachment size", attachment.size)?;
     }
-    serde_json::to_string(attachments).map_err(|e| StoreError::Unreadable {
+    // JSON would carry a U+0000 as `\u0000`, which PostgreSQL takes in a text column, but
+    // it would come back as U+0000 on read: the names are made safe like every other text
+    // from mail, so both backends give back the same list.
+    let attachments: Vec<EntryAttachment> = attachments.iter().map(attachment_for_db).collect();
+    serde_json::to_string(&attachments).map_err(|e| StoreError::Unreadable {
         what: "attachment list of a ticket entry",
         detail: e.to_string(),
     })
+}
+
+/// An attachment description with every text made safe by [`db_text`].
+fn attachment_for_db(attachment: &EntryAttachment) -> EntryAttachment {
+    EntryAttachment {
+        name: db_text_opt(attachment.name.as_deref()),
+        content_type: db_text(&attachment.content_type),
+        size: attachment.size,
+        sha256: attachment.sha256.clone(),
+        content_id: db_text_opt(attachment.content_id.as_deref()),
+        inline: attachment.inline,
+        forwarded: attachment.forwarded.as_ref().map(|f| ForwardedMessage {
+            from: db_text_opt(f.from.as_deref()),
+            subject: db_text_opt(f.subject.as_deref()),
+            date: f.date,
+            message_id: db_text_opt(f.message_id.as_deref()),
+        }),
+    }
 }
 
 impl Store {

@@ -4,7 +4,8 @@
 //! this stage can run, fail and run again on any stored message. It keeps promise 2 (one
 //! message, one ticket entry: idempotent by raw message, and by Message-ID within a
 //! mailbox) and promise 5 (a message that cannot be processed — even one that makes a
-//! parser panic — is marked failed with its reason, and the next one goes on).
+//! parser panic, or whose data the database refuses — is marked failed with its reason,
+//! and the next one goes on).
 
 mod subject;
 
@@ -121,7 +122,9 @@ impl Processor {
     }
 
     /// Processes every pending message, oldest first, in batches. `Err` only when the
-    /// store fails; a message's own failure is recorded and the next one goes on.
+    /// store fails (unreachable, disk full, a lock conflict that outlasted its retries);
+    /// a message's own failure, its data refused by the database included, is recorded
+    /// and the next one goes on.
     pub async fn process_pending(&self) -> Result<ProcessReport, StoreError> {
         let context = self.classify_context().await?;
         let mut report = ProcessReport::default();
@@ -187,6 +190,12 @@ impl Processor {
     }
 
     /// Decides one batch in one transaction; returns how many messages it decided.
+    ///
+    /// Each message's writes can be taken back on their own: when the database refuses
+    /// what one message holds ([`StoreError::is_refused_data`]), that message is marked
+    /// failed with the database's words and the batch goes on with the next (promise 5).
+    /// Any other error ends the batch, uncommitted: a lock conflict is retried by the
+    /// caller, anything else is the store's failure, not a message's.
     async fn decide_batch(
         &self,
         prepared: &[Prepared],
@@ -197,22 +206,33 @@ impl Processor {
         let ids: Vec<i64> = prepared.iter().map(|p| p.raw.id).collect();
         // Only what is still pending and not in another processor's open batch.
         let claimed = tx.claim_raw_messages(&ids).await?;
-        let mut keep = Vec::new();
+        // Messages whose new entries point at their attachments. Their blobs leave the map
+        // only once the batch is about to commit: a batch that fails before that and is
+        // run again still has them to persist.
+        let mut new_entries = Vec::new();
         for message in prepared.iter().filter(|p| claimed.contains(&p.raw.id)) {
-            let decision = self.decide(&mut tx, message, report).await?;
-            if decision.new_entry {
-                keep.extend(blobs.remove(&message.raw.id).unwrap_or_default());
-            }
-            let record = ProcessRecord {
-                status: decision.status,
-                reason: decision.reason,
-                ticket_id: decision.ticket_id,
-                log: message.log.clone(),
-                processed_at: None,
+            tx.begin_message().await?;
+            let mut message_report = ProcessReport::default();
+            let status = match self
+                .decide_and_record(&mut tx, message, &mut message_report)
+                .await
+            {
+                Ok((status, new_entry)) => {
+                    tx.keep_message().await?;
+                    report.add(&message_report);
+                    if new_entry {
+                        new_entries.push(message.raw.id);
+                    }
+                    status
+                }
+                Err(error) if error.is_refused_data() => {
+                    tx.undo_message().await?;
+                    self.record_refused(&mut tx, message, &error).await?;
+                    ProcessStatus::Failed
+                }
+                Err(error) => return Err(error),
             };
-            tx.record_processing(message.raw.id, &record, self.clock.now_ms())
-                .await?;
-            match record.status {
+            match status {
                 ProcessStatus::Processed => report.processed += 1,
                 ProcessStatus::Ignored => report.ignored += 1,
                 ProcessStatus::Failed => report.failed += 1,
@@ -222,9 +242,70 @@ impl Processor {
         // The attachments of new entries are on disk before the entries commit, so no
         // entry ever points at a missing file. Those of messages that got no entry are
         // dropped with their temp files: nothing points at them.
+        let keep = new_entries
+            .iter()
+            .flat_map(|id| blobs.remove(id).unwrap_or_default())
+            .collect();
         self.store.blobs().persist(keep).await?;
         tx.commit().await?;
         Ok(claimed.len())
+    }
+
+    /// Decides one message and records the decision; returns its status and whether it
+    /// added a ticket entry.
+    async fn decide_and_record(
+        &self,
+        tx: &mut ProcessingTx,
+        message: &Prepared,
+        report: &mut ProcessReport,
+    ) -> Result<(ProcessStatus, bool), StoreError> {
+        let decision = self.decide(tx, message, report).await?;
+        let record = ProcessRecord {
+            status: decision.status,
+            reason: decision.reason,
+            ticket_id: decision.ticket_id,
+            log: message.log.clone(),
+            processed_at: None,
+        };
+        tx.record_processing(message.raw.id, &record, self.clock.now_ms())
+            .await?;
+        Ok((record.status, decision.new_entry))
+    }
+
+    /// Marks a message failed because the database refused what it holds; its writes
+    /// were taken back. Should the log itself be what is refused, the message is failed
+    /// without it.
+    async fn record_refused(
+        &self,
+        tx: &mut ProcessingTx,
+        message: &Prepared,
+        error: &StoreError,
+    ) -> Result<(), StoreError> {
+        let reason = format!("not made a ticket: {error}");
+        let mut log = message.log.clone();
+        log.push(format!("failed: {error}"));
+        let record = ProcessRecord {
+            status: ProcessStatus::Failed,
+            reason,
+            ticket_id: None,
+            log,
+            processed_at: None,
+        };
+        let now = self.clock.now_ms();
+        tx.begin_message().await?;
+        match tx.record_processing(message.raw.id, &record, now).await {
+            Ok(()) => tx.keep_message().await,
+            Err(again) if again.is_refused_data() => {
+                tx.undo_message().await?;
+                let bare = ProcessRecord {
+                    reason: "not made a ticket: the database refused what this message holds, and its processing log".to_string(),
+                    log: Vec::new(),
+                    ..record
+                };
+                tx.record_processing(message.raw.id, &bare, now).await
+            }
+            Err(again) => Err(again),
+        }
     }
 
     async fn classify_context(&self) -> Result<ClassifyContext, StoreError> {
