@@ -242,7 +242,21 @@ fn try_again_after_the_server_was_fixed_stores_the_message_once() {
 #[test]
 fn serve_sets_a_message_aside_and_keeps_polling_the_mailbox() {
     let (server, popdesk, _data) = setup(MessageFault::CloseMidBody, 20_000);
-    with_store(&popdesk, async |store, id| {
+    let serving = serve_polling_every_second(&popdesk, &[]);
+    wait_until(&server, &["u2"], "message 2 set aside");
+    let stopped = serving.kill();
+    assert!(stopped.killed() || stopped.status.success());
+    assert_eq!(stored(&popdesk), ids(&[1, 3]));
+    let aside = set_aside(&popdesk);
+    assert_eq!(aside.len(), 1);
+    assert_eq!(aside[0].uid, "u2");
+    assert_eq!(aside[0].attempts.len(), 3);
+}
+
+/// `popdesk serve` on the mailbox, polling it every second (no backoff for a failing
+/// message, so three runs come quickly).
+fn serve_polling_every_second(popdesk: &Popdesk, env: &[(&str, &str)]) -> common::Running {
+    with_store(popdesk, async |store, id| {
         let mut settings = store.mailbox_by_id(id).await.unwrap().unwrap().settings;
         settings.poll_interval_secs = 1;
         store.update_mailbox(id, &settings, None, 0).await.unwrap();
@@ -253,22 +267,70 @@ fn serve_sets_a_message_aside_and_keeps_polling_the_mailbox() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let serving = popdesk.spawn(&["serve", "--listen", &listen]);
-    // Three runs one interval apart (no backoff), with room for a loaded machine.
-    let deadline = Instant::now() + Duration::from_secs(45);
-    while server.uids() != ["u2"] {
+    popdesk.spawn_with(&["serve", "--listen", &listen], env)
+}
+
+/// Waits (with room for a loaded machine) until the server holds exactly these UIDLs.
+fn wait_until(server: &FaultyPop3, uids: &[&str], what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.uids() != uids {
         assert!(
             Instant::now() < deadline,
-            "message 2 was not set aside in time; server holds {:?}",
+            "{what}: not in time; the server holds {:?}",
             server.uids()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let stopped = serving.kill();
-    assert!(stopped.killed() || stopped.status.success());
-    assert_eq!(stored(&popdesk), ids(&[1, 3]));
+}
+
+#[test]
+fn serve_sets_aside_a_body_twice_its_announced_size_keeping_nothing_of_it() {
+    let (server, popdesk, _data) = setup(MessageFault::TwiceAnnounced, 200_000);
+    let serving = serve_polling_every_second(&popdesk, &[]);
+    wait_until(&server, &["u2"], "the over-long message set aside");
+    serving.kill();
+    assert_eq!(
+        stored(&popdesk),
+        ids(&[1, 3]),
+        "nothing of message 2 is stored"
+    );
     let aside = set_aside(&popdesk);
-    assert_eq!(aside.len(), 1);
-    assert_eq!(aside[0].uid, "u2");
-    assert_eq!(aside[0].attempts.len(), 3);
+    assert_eq!(aside[0].attempts[0].kind, store::FailureKind::TooLong);
+}
+
+#[test]
+fn serve_sets_aside_a_body_that_stalls_mid_way() {
+    let (server, popdesk, _data) = setup(MessageFault::StallMidBody, 20_000);
+    let serving = serve_polling_every_second(&popdesk, &[(intake::READ_TIMEOUT_VAR, "2")]);
+    wait_until(&server, &["u2"], "the stalling message set aside");
+    serving.kill();
+    assert_eq!(stored(&popdesk), ids(&[1, 3]));
+    assert_eq!(
+        set_aside(&popdesk)[0].attempts[0].kind,
+        store::FailureKind::Timeout
+    );
+}
+
+#[test]
+fn serve_stores_a_message_cut_off_once_at_the_next_poll() {
+    let (server, popdesk, _data) = setup(MessageFault::CloseMidBody, 20_000);
+    server.fault_times("u2", Some(1));
+    let serving = serve_polling_every_second(&popdesk, &[]);
+    wait_until(&server, &[], "every message stored");
+    serving.kill();
+    assert_eq!(stored(&popdesk), ids(&[1, 2, 3]));
+    assert!(set_aside(&popdesk).is_empty(), "never set aside");
+}
+
+#[test]
+fn serve_stores_a_set_aside_message_once_after_try_again() {
+    let (server, popdesk, _data) = setup(MessageFault::CloseMidBody, 20_000);
+    let serving = serve_polling_every_second(&popdesk, &[]);
+    wait_until(&server, &["u2"], "message 2 set aside");
+    server.set_fault("u2", MessageFault::None);
+    popdesk.run_ok(&["mailbox", "try-again", MAILBOX, "u2"]);
+    wait_until(&server, &[], "message 2 stored after try again");
+    serving.kill();
+    assert_eq!(stored(&popdesk), ids(&[1, 2, 3]), "stored once");
+    assert!(failing(&popdesk).is_empty());
 }

@@ -2280,6 +2280,19 @@ async fn set_aside_messages_are_shown_with_their_errors_and_can_be_tried_again()
         list.body.contains("1 message cannot be downloaded"),
         "the list says it too"
     );
+    let api = desk
+        .get(&format!("/api/v1/mailboxes/{id}/failing"), Some(&admin))
+        .await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+    assert!(api.body.contains("\"uid\":\"uid-corrupt\""), "{}", api.body);
+    assert!(
+        api.body.contains("the server closed the connection"),
+        "the API gives each error"
+    );
+    let mailbox = desk
+        .get(&format!("/api/v1/mailboxes/{id}"), Some(&admin))
+        .await;
+    assert!(mailbox.body.contains("\"set_aside\":1"), "{}", mailbox.body);
 
     let retry = desk
         .post(
