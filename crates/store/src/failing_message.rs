@@ -11,7 +11,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
 use crate::ledger::lock_mailbox;
-use crate::text::{column, from_db, text_enum, to_db};
+use crate::text::{column, db_text, from_db, text_enum, to_db};
 use crate::{Store, StoreError};
 
 /// How a retrieval failed, coarsely: "the same way" means the same kind.
@@ -121,11 +121,6 @@ fn attempt_from_row(row: &AnyRow) -> Result<(String, RetrievalAttempt), StoreErr
             octets: from_db(column(row, "octets")?),
         },
     ))
-}
-
-/// PostgreSQL's text columns refuse U+0000; a server's header bytes may hold one.
-fn without_nul(text: &str) -> String {
-    text.replace('\0', "\u{FFFD}")
 }
 
 impl Store {
@@ -254,7 +249,7 @@ impl Store {
         .bind(failure.uid)
         .bind(now)
         .bind(failure.kind.as_str())
-        .bind(without_nul(failure.error))
+        .bind(db_text(failure.error))
         .bind(to_db("octets", failure.octets)?)
         .execute(&mut *tx)
         .await
@@ -333,7 +328,7 @@ impl Store {
             "UPDATE failing_messages SET headers = $1, headers_tried = 1 \
              WHERE mailbox_id = $2 AND uid = $3",
         )
-        .bind(headers.map(without_nul))
+        .bind(headers.map(db_text))
         .bind(mailbox_id)
         .bind(uid)
         .execute(self.pool())
