@@ -25,10 +25,13 @@ pub struct NewToken<'a> {
 /// A token name: trimmed, 1 to 100 characters.
 pub fn check_token_name(name: &str) -> Result<String, AdminError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_TOKEN_NAME_CHARS {
+    if name.is_empty()
+        || name.chars().count() > MAX_TOKEN_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
         return Err(AdminError::invalid(
             Field::TokenName,
-            format!("must be 1 to {MAX_TOKEN_NAME_CHARS} characters"),
+            format!("must be 1 to {MAX_TOKEN_NAME_CHARS} characters, without control characters"),
         ));
     }
     Ok(name.to_string())
@@ -72,5 +75,6 @@ mod tests {
         assert_eq!(check_token_name(" ci ").ok().as_deref(), Some("ci"));
         assert!(check_token_name("  ").is_err());
         assert!(check_token_name(&"x".repeat(101)).is_err());
+        assert!(check_token_name("ci\0").is_err());
     }
 }

@@ -41,6 +41,13 @@ pub fn check_name(name: Option<&str>) -> Result<Option<String>, AdminError> {
             format!("must be at most {MAX_NAME_CHARS} characters"),
         ));
     }
+    // PostgreSQL's text columns refuse U+0000, and no name needs a control character.
+    if name.is_some_and(|n| n.chars().any(char::is_control)) {
+        return Err(AdminError::invalid(
+            Field::DisplayName,
+            "must not contain control characters",
+        ));
+    }
     Ok(name.map(str::to_string))
 }
 
@@ -244,6 +251,7 @@ mod tests {
     fn blank_names_are_no_name_and_long_ones_are_refused() {
         assert_eq!(check_name(Some("  ")).ok(), Some(None));
         assert!(check_name(Some(&"x".repeat(201))).is_err());
+        assert!(check_name(Some("Ann\0Admin")).is_err());
     }
 
     #[test]
