@@ -80,12 +80,14 @@ pub(crate) async fn last_successes(
 }
 
 /// The health of a mailbox from the store and the scheduler. `runs` are its newest
-/// runs, newest first.
+/// runs, newest first; `set_aside` how many of its messages are set aside (the callers
+/// have it already: the list counts all mailboxes at once, the page lists them).
 pub(crate) async fn health(
     state: &AppState,
     mailbox: &Mailbox,
     runs: &[FetchRun],
     last_successes: &HashMap<i64, i64>,
+    set_aside: u64,
 ) -> Result<Health, store::StoreError> {
     let now = state.now();
     let schedule = state.scheduler().and_then(|s| s.status(mailbox.id));
@@ -152,7 +154,7 @@ pub(crate) async fn health(
                 )
             }),
         error,
-        set_aside: match state.store().set_aside_count(mailbox.id).await? {
+        set_aside: match set_aside {
             0 => None,
             1 => Some("1 message cannot be downloaded".to_string()),
             n => Some(format!("{n} messages cannot be downloaded")),

@@ -52,14 +52,22 @@ pub(crate) async fn list(
 ) -> Response {
     let rows = async {
         let successes = last_successes(&state).await?;
+        // One query for every mailbox's count, not one per row.
+        let set_aside: std::collections::HashMap<i64, u64> = state
+            .store()
+            .set_aside_counts()
+            .await?
+            .into_iter()
+            .collect();
         let mut rows = Vec::new();
         for mailbox in state.store().mailboxes().await? {
             let runs = state.store().runs(mailbox.id, 1).await?;
+            let set_aside = set_aside.get(&mailbox.id).copied().unwrap_or(0);
             rows.push(MailboxRow {
                 id: mailbox.id,
                 name: mailbox.settings.name.clone(),
                 server: format!("{}:{}", mailbox.settings.host, mailbox.settings.port),
-                health: health(&state, &mailbox, &runs, &successes).await?,
+                health: health(&state, &mailbox, &runs, &successes, set_aside).await?,
             });
         }
         Ok::<_, store::StoreError>(rows)
@@ -263,8 +271,10 @@ async fn mailbox_page(
     let loaded = async {
         let runs = state.store().runs(mailbox.id, HISTORY).await?;
         let successes = last_successes(state).await?;
-        let health = health(state, &mailbox, &runs, &successes).await?;
         let failing = state.store().failing_messages(mailbox.id).await?;
+        let set_aside = failing.iter().filter(|m| m.is_set_aside()).count();
+        let set_aside = u64::try_from(set_aside).unwrap_or(u64::MAX);
+        let health = health(state, &mailbox, &runs, &successes, set_aside).await?;
         Ok::<_, store::StoreError>((runs, health, failing))
     }
     .await;
