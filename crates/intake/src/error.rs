@@ -95,6 +95,23 @@ fn pop3_advice(error: &pop3::Error) -> String {
             return format!("{error}: {advice}");
         }
     }
+    if let pop3::Error::Connect { address, source } = error {
+        // The OS's words ("Connection refused (os error 111)") are for the log; the run's
+        // error is shown on the mailbox page and must say what to do.
+        let what = match source.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                "nothing answers there (connection refused); check the host and the port, and that the mail server is running".to_string()
+            }
+            std::io::ErrorKind::TimedOut => {
+                "no answer in time; check the host and the port, a firewall may be dropping the connection".to_string()
+            }
+            _ if source.to_string().contains("lookup") => {
+                "the host name could not be found; check its spelling".to_string()
+            }
+            _ => format!("{source}; check the host and the port"),
+        };
+        return format!("could not connect to {address}: {what}; popdesk will retry");
+    }
     if error.presented_certificate().is_some() {
         return format!(
             "{error}; trust the server's certificate by its fingerprint (\"Test connection\" shows it), or give the CA that signed it as the mailbox's CA file"
