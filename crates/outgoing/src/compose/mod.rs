@@ -1,0 +1,1 @@
+//! Composing outgoing messages (filled in by the composer work).
