@@ -39,6 +39,10 @@ pub enum StoreError {
     #[error("ticket #{0} does not exist; reload the ticket list and try again")]
     TicketNotFound(i64),
 
+    /// An outgoing message id that is not in the database.
+    #[error("outgoing message #{0} does not exist; list the outbox to find its id")]
+    OutboxMessageNotFound(i64),
+
     /// A raw message id that is not in the database.
     #[error("message #{0} does not exist; list the messages to find its id")]
     RawMessageNotFound(i64),

@@ -15,8 +15,10 @@ pub enum TicketEventKind {
     Note,
     /// The status was changed by a person (or an API client).
     Status,
+    /// An answer to the customer, sent by email through the outbox.
+    Reply,
 }
-text_enum!(TicketEventKind, "ticket event kind", { Note => "note", Status => "status" });
+text_enum!(TicketEventKind, "ticket event kind", { Note => "note", Status => "status", Reply => "reply" });
 
 /// One thing a person did on a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,11 +34,13 @@ pub struct TicketEvent {
     pub body: Option<String>,
     pub from_status: Option<TicketStatus>,
     pub to_status: Option<TicketStatus>,
+    /// A reply's outgoing message (its state, its bytes).
+    pub outbox_id: Option<i64>,
     pub created_at: i64,
 }
 
-const EVENT_COLUMNS: &str =
-    "id, ticket_id, kind, author_id, author, body, from_status, to_status, created_at";
+pub(crate) const EVENT_COLUMNS: &str =
+    "id, ticket_id, kind, author_id, author, body, from_status, to_status, outbox_id, created_at";
 
 fn status_column(row: &AnyRow, name: &str) -> Result<Option<TicketStatus>, StoreError> {
     column::<Option<String>>(row, name)?
@@ -44,7 +48,7 @@ fn status_column(row: &AnyRow, name: &str) -> Result<Option<TicketStatus>, Store
         .transpose()
 }
 
-fn event_from_row(row: &AnyRow) -> Result<TicketEvent, StoreError> {
+pub(crate) fn event_from_row(row: &AnyRow) -> Result<TicketEvent, StoreError> {
     Ok(TicketEvent {
         id: column(row, "id")?,
         ticket_id: column(row, "ticket_id")?,
@@ -54,6 +58,7 @@ fn event_from_row(row: &AnyRow) -> Result<TicketEvent, StoreError> {
         body: column(row, "body")?,
         from_status: status_column(row, "from_status")?,
         to_status: status_column(row, "to_status")?,
+        outbox_id: column(row, "outbox_id")?,
         created_at: column(row, "created_at")?,
     })
 }

@@ -30,9 +30,11 @@ mod fetch_run;
 mod lease;
 mod ledger;
 mod mailbox;
+mod outbox;
 mod processing;
 mod raw_message;
 mod secret;
+mod sending;
 mod text;
 mod ticket;
 
@@ -50,9 +52,14 @@ pub use ledger::{CommitOutcome, LedgerEntry, LedgerState};
 pub use mailbox::{
     AuthMethod, CertFingerprint, Mailbox, MailboxSettings, Oversize, Policy, StartMode, TlsMode,
 };
+pub use outbox::{
+    AcknowledgementOutcome, NewOutboxMessage, OutboxKind, OutboxMessage, OutboxState,
+    WantedAcknowledgement,
+};
 pub use processing::{ProcessRecord, ProcessStatus, ProcessingTx};
 pub use raw_message::{NewRawMessage, RawMessage, RawStatus};
 pub use secret::SecretBox;
+pub use sending::{SendingSettings, SmtpAuth, SmtpSecretChange};
 pub use ticket::{
     EntryAttachment, EntryKind, ForwardedMessage, NewTicketEntry, Person, Ticket, TicketEntry,
     TicketFilter, TicketStatus,

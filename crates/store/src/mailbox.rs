@@ -8,6 +8,7 @@ pub use pop3::{AuthMethod, CertFingerprint};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::AnyRow;
 
+use crate::sending::{SendingSettings, sending_from_row, sending_values};
 use crate::text::{column, from_db, text_enum, to_db};
 use crate::{Store, StoreError};
 
@@ -126,6 +127,8 @@ pub struct MailboxSettings {
     pub enabled: bool,
     /// Seconds between the scheduler's polls of this mailbox.
     pub poll_interval_secs: u32,
+    /// Where replies leave from; `None` until the admin sets up sending.
+    pub sending: Option<SendingSettings>,
 }
 
 impl Default for MailboxSettings {
@@ -148,6 +151,7 @@ impl Default for MailboxSettings {
             allow_insecure_auth: false,
             enabled: true,
             poll_interval_secs: 60,
+            sending: None,
         }
     }
 }
@@ -171,7 +175,8 @@ macro_rules! mailbox_columns {
         "id, name, host, port, tls, username, auth_method, policy, delete_after_days, \
          start_mode, batch_messages, batch_bytes, max_size, oversize, ca_file, \
          trusted_certificate, allow_insecure_auth, enabled, poll_interval_secs, needs_attention, started, created_at, \
-         updated_at"
+         updated_at, send_address, send_display_name, smtp_host, smtp_port, smtp_tls, smtp_auth, \
+         smtp_username, smtp_allow_insecure_auth, acknowledge"
     };
 }
 
@@ -222,6 +227,7 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox, StoreError> {
             enabled: column::<i64>(row, "enabled")? != 0,
             poll_interval_secs: u32::try_from(column::<i64>(row, "poll_interval_secs")?)
                 .unwrap_or(u32::MAX),
+            sending: sending_from_row(row)?,
         },
         needs_attention: column(row, "needs_attention")?,
         started: column::<i64>(row, "started")? != 0,
@@ -240,6 +246,7 @@ impl Store {
         now: i64,
     ) -> Result<Mailbox, StoreError> {
         let sealed = self.secret_box().seal(secret.expose_secret());
+        let send = sending_values(settings.sending.as_ref());
         let delete_after_days = match settings.policy {
             Policy::Keep { delete_after_days } => delete_after_days.map(i64::from),
             Policy::Delete => None,
@@ -248,9 +255,11 @@ impl Store {
             "INSERT INTO mailboxes (name, host, port, tls, username, auth_method, policy, \
              delete_after_days, start_mode, batch_messages, batch_bytes, max_size, oversize, \
              ca_file, allow_insecure_auth, enabled, secret, needs_attention, started, \
-             created_at, updated_at, poll_interval_secs, trusted_certificate) \
+             created_at, updated_at, poll_interval_secs, trusted_certificate, send_address, \
+             send_display_name, smtp_host, smtp_port, smtp_tls, smtp_auth, smtp_username, \
+             smtp_allow_insecure_auth, acknowledge) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, NULL, 0, $18, $18, $19, $20) \
+             $17, NULL, 0, $18, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) \
              ON CONFLICT (name) DO NOTHING RETURNING id",
         )
         .bind(&settings.name)
@@ -273,6 +282,15 @@ impl Store {
         .bind(now)
         .bind(i64::from(settings.poll_interval_secs))
         .bind(settings.trusted_certificate.map(|f| f.to_string()))
+        .bind(send.0)
+        .bind(send.1)
+        .bind(send.2)
+        .bind(send.3)
+        .bind(send.4)
+        .bind(send.5)
+        .bind(send.6)
+        .bind(send.7)
+        .bind(send.8)
         .fetch_optional(self.pool())
         .await
         .map_err(StoreError::db("add the mailbox"))?;
@@ -367,6 +385,7 @@ impl Store {
             Policy::Keep { delete_after_days } => delete_after_days.map(i64::from),
             Policy::Delete => None,
         };
+        let send = sending_values(settings.sending.as_ref());
         if let Some(other) = self.mailbox(&settings.name).await?
             && other.id != id
         {
@@ -378,7 +397,10 @@ impl Store {
              batch_messages = $10, batch_bytes = $11, max_size = $12, oversize = $13, \
              ca_file = $14, allow_insecure_auth = $15, enabled = $16, \
              poll_interval_secs = $17, updated_at = $18, needs_attention = NULL, \
-             trusted_certificate = $20 WHERE id = $19",
+             trusted_certificate = $20, send_address = $21, send_display_name = $22, \
+             smtp_host = $23, smtp_port = $24, smtp_tls = $25, smtp_auth = $26, \
+             smtp_username = $27, smtp_allow_insecure_auth = $28, acknowledge = $29 \
+             WHERE id = $19",
         )
         .bind(&settings.name)
         .bind(&settings.host)
@@ -400,6 +422,15 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(settings.trusted_certificate.map(|f| f.to_string()))
+        .bind(send.0)
+        .bind(send.1)
+        .bind(send.2)
+        .bind(send.3)
+        .bind(send.4)
+        .bind(send.5)
+        .bind(send.6)
+        .bind(send.7)
+        .bind(send.8)
         .execute(self.pool())
         .await
         .map_err(StoreError::db("update the mailbox"))?;

@@ -327,9 +327,15 @@ impl ProcessingTx {
                 .map(|i| format!("${}", i + 2))
                 .collect::<Vec<_>>()
                 .join(", ");
+            // Our own replies count like the customer's mail (promise 9): an answer to
+            // one of them belongs to its ticket.
             let sql = format!(
-                "SELECT message_id, ticket_id FROM ticket_entries \
-                 WHERE mailbox_id = $1 AND message_id IN ({placeholders}) ORDER BY id"
+                "SELECT message_id, ticket_id FROM (\
+                 SELECT message_id, ticket_id, 0 AS source, id FROM ticket_entries \
+                 WHERE mailbox_id = $1 AND message_id IN ({placeholders}) \
+                 UNION ALL SELECT message_id, ticket_id, 1 AS source, id FROM outbox \
+                 WHERE mailbox_id = $1 AND message_id IN ({placeholders})) AS known \
+                 ORDER BY source, id"
             );
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id);
             for id in chunk {
@@ -360,6 +366,41 @@ impl ProcessingTx {
             return Ok(Some((ticket_from_row(&row)?, id.clone())));
         }
         Ok(None)
+    }
+
+    /// The ticket of the outgoing message popdesk sent with this Message-ID, in any
+    /// mailbox: mail carrying it is our own coming back (promise 9).
+    pub async fn sent_by_us(&mut self, message_id: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        let row = sqlx::query("SELECT id, ticket_id FROM outbox WHERE message_id = $1")
+            .bind(db_text(message_id))
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(StoreError::db("look up an outgoing message"))?;
+        row.map(|row| Ok((column(&row, "id")?, column(&row, "ticket_id")?)))
+            .transpose()
+    }
+
+    /// Asks for an acknowledgement of a new ticket (its mailbox sends them); the sender
+    /// decides, under promise 10's rules, whether it goes out.
+    pub async fn want_acknowledgement(
+        &mut self,
+        ticket_id: i64,
+        mailbox_id: i64,
+        address: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO acknowledgements_wanted (ticket_id, mailbox_id, address, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (ticket_id) DO NOTHING",
+        )
+        .bind(ticket_id)
+        .bind(mailbox_id)
+        .bind(db_text(&address.trim().to_lowercase()))
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::db("ask for an acknowledgement"))?;
+        Ok(())
     }
 
     /// The ticket entry made from this raw message, if any (what makes processing

@@ -9,7 +9,7 @@
 
 mod subject;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use mail::{Classification, ClassifyContext, Confidence, MessageKind, ParsedMessage};
@@ -80,6 +80,13 @@ pub struct Processor {
     config: ProcessorConfig,
 }
 
+/// What one processing run knows about the mailboxes.
+struct RunContext {
+    classify: ClassifyContext,
+    /// Mailboxes that acknowledge new tickets.
+    acknowledging: HashSet<i64>,
+}
+
 /// One message read and parsed, ready for the threading decision.
 struct Prepared {
     raw: RawMessage,
@@ -126,7 +133,8 @@ impl Processor {
     /// a message's own failure, its data refused by the database included, is recorded
     /// and the next one goes on.
     pub async fn process_pending(&self) -> Result<ProcessReport, StoreError> {
-        let context = self.classify_context().await?;
+        let run = self.run_context().await?;
+        let context = run.classify.clone();
         let mut report = ProcessReport::default();
         loop {
             let pending = self.store.pending_raw_messages(self.config.batch).await?;
@@ -169,7 +177,7 @@ impl Processor {
             let decided = loop {
                 let mut batch_report = ProcessReport::default();
                 match self
-                    .decide_batch(&prepared, &mut blobs, &mut batch_report)
+                    .decide_batch(&run, &prepared, &mut blobs, &mut batch_report)
                     .await
                 {
                     Ok(decided) => {
@@ -198,6 +206,7 @@ impl Processor {
     /// caller, anything else is the store's failure, not a message's.
     async fn decide_batch(
         &self,
+        run: &RunContext,
         prepared: &[Prepared],
         blobs: &mut HashMap<i64, Vec<FinishedBlob>>,
         report: &mut ProcessReport,
@@ -214,7 +223,7 @@ impl Processor {
             tx.begin_message().await?;
             let mut message_report = ProcessReport::default();
             let status = match self
-                .decide_and_record(&mut tx, message, &mut message_report)
+                .decide_and_record(run, &mut tx, message, &mut message_report)
                 .await
             {
                 Ok((status, new_entry)) => {
@@ -255,11 +264,12 @@ impl Processor {
     /// added a ticket entry.
     async fn decide_and_record(
         &self,
+        run: &RunContext,
         tx: &mut ProcessingTx,
         message: &Prepared,
         report: &mut ProcessReport,
     ) -> Result<(ProcessStatus, bool), StoreError> {
-        let decision = self.decide(tx, message, report).await?;
+        let decision = self.decide(run, tx, message, report).await?;
         let record = ProcessRecord {
             status: decision.status,
             reason: decision.reason,
@@ -308,14 +318,46 @@ impl Processor {
         }
     }
 
-    async fn classify_context(&self) -> Result<ClassifyContext, StoreError> {
+    async fn run_context(&self) -> Result<RunContext, StoreError> {
         let mut own_addresses = self.config.own_addresses.clone();
+        let mut acknowledging = HashSet::new();
         for mailbox in self.store.mailboxes().await? {
             if mailbox.settings.username.contains('@') {
                 own_addresses.push(mailbox.settings.username.to_lowercase());
             }
+            if let Some(sending) = &mailbox.settings.sending {
+                own_addresses.push(sending.address.to_lowercase());
+                if sending.acknowledge {
+                    acknowledging.insert(mailbox.id);
+                }
+            }
         }
-        Ok(ClassifyContext { own_addresses })
+        Ok(RunContext {
+            classify: ClassifyContext { own_addresses },
+            acknowledging,
+        })
+    }
+
+    /// Asks for an acknowledgement of a ticket just opened, when the mail that opened it
+    /// was written by a person (promise 10: never to automatic mail, bounces or lists;
+    /// the sender checks the address and the rate). Returns what to add to the reason.
+    async fn want_acknowledgement(
+        &self,
+        tx: &mut ProcessingTx,
+        ticket: &Ticket,
+        parsed: &Parsed,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        let classification = &parsed.classification;
+        if classification.kind != MessageKind::Normal || !classification.signals.is_empty() {
+            return Ok("; no acknowledgement: not a person's mail".to_string());
+        }
+        if ticket.requester.address.ends_with("@popdesk.invalid") {
+            return Ok("; no acknowledgement: no sender address".to_string());
+        }
+        tx.want_acknowledgement(ticket.id, ticket.mailbox_id, &ticket.requester.address, now)
+            .await?;
+        Ok("; acknowledgement wanted".to_string())
     }
 
     /// Reads and parses one message and stores its attachments' bytes (not yet
@@ -454,6 +496,7 @@ impl Processor {
     /// Where the message goes: threading and ticket rules, inside the batch's transaction.
     async fn decide(
         &self,
+        run: &RunContext,
         tx: &mut ProcessingTx,
         prepared: &Prepared,
         report: &mut ProcessReport,
@@ -509,6 +552,22 @@ impl Processor {
             });
         }
 
+        // Our own reply coming back (Gmail serves sent mail over POP3, a Bcc to
+        // ourselves, a list that echoes): already in the thread as the reply it is.
+        if !message.message_id_synthetic
+            && let Some((outbox_id, ticket_id)) = tx.sent_by_us(&message.message_id).await?
+        {
+            return Ok(Decision {
+                status: ProcessStatus::Ignored,
+                reason: format!(
+                    "popdesk sent this message itself (outgoing message #{outbox_id}, Message-ID <{}>); it is already on its ticket as a reply",
+                    message.message_id
+                ),
+                ticket_id: Some(ticket_id),
+                new_entry: false,
+            });
+        }
+
         let kind = match &parsed.classification.kind {
             MessageKind::FromOurselves => {
                 return Ok(ignored(&parsed.classification.reason));
@@ -557,9 +616,13 @@ impl Processor {
                 report.tickets_opened += 1;
                 tx.add_entry(opened.id, mailbox_id, &entry(raw, parsed, kind), now)
                     .await?;
+                let mut reason = format!("opened ticket #{}", opened.number);
+                if run.acknowledging.contains(&mailbox_id) {
+                    reason.push_str(&self.want_acknowledgement(tx, &opened, parsed, now).await?);
+                }
                 return Ok(Decision {
                     status: ProcessStatus::Processed,
-                    reason: format!("opened ticket #{}", opened.number),
+                    reason,
                     ticket_id: Some(opened.id),
                     new_entry: true,
                 });
