@@ -31,6 +31,16 @@ pub enum Field {
     Password,
     Role,
     TokenName,
+    /// The address replies come from; blank turns sending off.
+    SendAddress,
+    SendDisplayName,
+    SmtpHost,
+    SmtpPort,
+    SmtpTls,
+    SmtpAuth,
+    SmtpUsername,
+    SmtpSecret,
+    SmtpAllowInsecureAuth,
 }
 
 impl Field {
@@ -60,6 +70,15 @@ impl Field {
             Field::Password => "password",
             Field::Role => "role",
             Field::TokenName => "name",
+            Field::SendAddress => "address",
+            Field::SendDisplayName => "display_name",
+            Field::SmtpHost => "smtp_host",
+            Field::SmtpPort => "smtp_port",
+            Field::SmtpTls => "smtp_tls",
+            Field::SmtpAuth => "smtp_auth",
+            Field::SmtpUsername => "smtp_username",
+            Field::SmtpSecret => "smtp_password",
+            Field::SmtpAllowInsecureAuth => "smtp_allow_insecure_auth",
         }
     }
 }

@@ -15,11 +15,13 @@ pub mod acknowledge;
 pub mod compose;
 pub mod replies;
 pub mod sender;
+mod service;
 pub mod smtp;
 
 pub use acknowledge::{AcknowledgementConfig, Acknowledger};
 pub use replies::{QueuedReply, Replies, ReplyConfig, ReplyError, ReplyRequest};
 pub use sender::{SendReport, Sender, SenderConfig};
+pub use service::{Outgoing, SEND_EVERY};
 pub use smtp::{Failure, SendingTest, SmtpTarget, SmtpTimeouts, test_sending};
 
 /// Now, in ms since the Unix epoch (the store's time unit).

@@ -47,6 +47,16 @@ pub struct Cli {
     )]
     pub own_addresses: Vec<String>,
 
+    /// How long a reply that meets temporary failures (4xx, network) is retried, in hours
+    /// [default: 24].
+    #[arg(long, env = "POPDESK_SEND_RETRY_HOURS", global = true)]
+    pub send_retry_hours: Option<f64>,
+
+    /// The first pause after a temporary sending failure, in seconds; it doubles after
+    /// each one, up to an hour [default: 60].
+    #[arg(long, env = "POPDESK_SEND_FIRST_RETRY_SECS", global = true)]
+    pub send_first_retry_secs: Option<u64>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -83,6 +93,9 @@ pub enum Command {
     /// Stored messages and what processing did with them.
     #[command(subcommand)]
     Message(MessageCommand),
+    /// Outgoing mail: replies and acknowledgements, and whether they were sent.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +176,60 @@ pub enum TicketCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Answer the customer by email: the reply is queued in the outbox and sent at once.
+    /// Exits 0 when the server accepted it, 75 when it stays queued for a retry.
+    Reply(ReplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplyArgs {
+    pub number: i64,
+    /// The reply's text from this file (`-` for standard input).
+    #[arg(long, conflicts_with = "body", required_unless_present = "body")]
+    pub body_file: Option<PathBuf>,
+    /// The reply's text.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// Also send to this address (repeat for more).
+    #[arg(long, value_name = "ADDR")]
+    pub cc: Vec<String>,
+    /// Keep the customer's Cc (minus popdesk's own addresses).
+    #[arg(long)]
+    pub reply_all: bool,
+    /// Attach this file (repeat for more).
+    #[arg(long, value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// The ticket's status once the reply is queued [default: pending].
+    #[arg(long, value_enum)]
+    pub status: Option<TicketStatusArg>,
+    /// Queue it only; `popdesk serve` (or `outbox send`) sends it.
+    #[arg(long)]
+    pub no_send: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Outgoing messages (replies, acknowledgements), newest first.
+    List {
+        #[arg(long, value_enum)]
+        state: Option<OutboxStateArg>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a failed message again ("Send again": the same message, the same Message-ID)
+    /// and send it now.
+    Retry { id: i64 },
+    /// Send everything that is due now (what `popdesk serve` does on its own).
+    Send,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutboxStateArg {
+    Queued,
+    Sent,
+    Failed,
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,6 +294,9 @@ pub enum MailboxCommand {
     },
     /// Connect and log in, print what the server offers; changes nothing.
     Test { name: String },
+    /// Connect to the mailbox's SMTP server, start TLS, sign in and QUIT: whether replies
+    /// can leave. No mail is sent.
+    TestSending { name: String },
     /// Fetch new mail now (one run).
     Fetch {
         /// The mailbox to fetch.
@@ -329,6 +399,69 @@ pub struct MailboxOptions {
     /// Stop the scheduler polling the mailbox.
     #[arg(long)]
     pub disable: bool,
+
+    /// Sending: the address replies come from (and customers write to). Turns sending on.
+    #[arg(long, conflicts_with = "no_address", help_heading = "Sending replies")]
+    pub address: Option<String>,
+    /// Turn sending off (replies cannot be written on this mailbox's tickets).
+    #[arg(long, help_heading = "Sending replies")]
+    pub no_address: bool,
+    /// The name shown beside the address, e.g. "Example Support".
+    #[arg(long, help_heading = "Sending replies")]
+    pub display_name: Option<String>,
+    /// The SMTP server, e.g. smtp.gmail.com (Gmail) or smtp.office365.com (Microsoft 365).
+    #[arg(long, help_heading = "Sending replies")]
+    pub smtp_host: Option<String>,
+    /// Defaults to 465 for implicit TLS, 587 for STARTTLS.
+    #[arg(long, help_heading = "Sending replies")]
+    pub smtp_port: Option<u64>,
+    /// implicit (port 465), starttls (port 587, the default), or none.
+    #[arg(long, help_heading = "Sending replies")]
+    pub smtp_tls: Option<String>,
+    /// auto (PLAIN or LOGIN, the default), plain, login, xoauth2, none.
+    #[arg(long, help_heading = "Sending replies")]
+    pub smtp_auth: Option<String>,
+    /// Sign in to SMTP as this user (default: the POP3 user and password).
+    #[arg(
+        long,
+        conflicts_with = "no_smtp_user",
+        help_heading = "Sending replies"
+    )]
+    pub smtp_user: Option<String>,
+    /// Reuse the POP3 user and password for SMTP again.
+    #[arg(long, help_heading = "Sending replies")]
+    pub no_smtp_user: bool,
+    /// Read the SMTP password (or token) from this environment variable.
+    #[arg(
+        long,
+        value_name = "VAR",
+        conflicts_with = "smtp_password_file",
+        help_heading = "Sending replies"
+    )]
+    pub smtp_password_env: Option<String>,
+    /// Read the SMTP password (or token) from the first line of this file.
+    #[arg(long, help_heading = "Sending replies")]
+    pub smtp_password_file: Option<PathBuf>,
+    /// Allow the SMTP password over an unencrypted connection. Only for trusted networks.
+    #[arg(
+        long,
+        conflicts_with = "no_smtp_allow_insecure_auth",
+        help_heading = "Sending replies"
+    )]
+    pub smtp_allow_insecure_auth: bool,
+    /// Refuse the SMTP password over an unencrypted connection again.
+    #[arg(long, help_heading = "Sending replies")]
+    pub no_smtp_allow_insecure_auth: bool,
+    /// Acknowledge new tickets by mail ("we got your message, your reference is [#N]").
+    #[arg(
+        long,
+        conflicts_with = "no_acknowledge",
+        help_heading = "Sending replies"
+    )]
+    pub acknowledge: bool,
+    /// Stop acknowledging new tickets.
+    #[arg(long, help_heading = "Sending replies")]
+    pub no_acknowledge: bool,
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,11 @@ pub struct FileConfig {
     pub backoff_max_secs: Option<u64>,
     pub ticket_prefix: Option<String>,
     pub own_addresses: Option<Vec<String>>,
+    pub send_retry_hours: Option<f64>,
+    pub send_first_retry_secs: Option<u64>,
+    pub max_attachments_mb: Option<u64>,
+    pub acknowledge_period_hours: Option<f64>,
+    pub acknowledgement_text: Option<String>,
 }
 
 impl FileConfig {
@@ -65,6 +70,19 @@ pub struct Common {
     pub log_format: LogFormat,
     pub ticket_prefix: String,
     pub own_addresses: Vec<String>,
+    pub outgoing: OutgoingSettings,
+}
+
+/// How replies and acknowledgements are written and sent.
+#[derive(Debug, Clone)]
+pub struct OutgoingSettings {
+    /// Temporary failures are retried this long after a reply is queued.
+    pub retry_for: Duration,
+    /// The first pause after a temporary failure (it doubles, up to an hour).
+    pub first_retry: Duration,
+    pub max_attachments_bytes: u64,
+    pub acknowledge_period: Duration,
+    pub acknowledgement_text: String,
 }
 
 /// Settings of `popdesk serve`.
@@ -90,7 +108,45 @@ pub fn common(cli: &Cli, file: &FileConfig) -> anyhow::Result<Common> {
         .map(|prefix| prefix.trim().to_string())
         .filter(|prefix| !prefix.is_empty())
         .unwrap_or_else(|| "#".to_string());
+    let hours = |value: f64, key: &str| -> anyhow::Result<Duration> {
+        if !(value.is_finite() && value > 0.0 && value <= 24.0 * 365.0) {
+            bail!("{key} must be a number of hours between 0 and 8760");
+        }
+        Ok(Duration::from_secs_f64(value * 3600.0))
+    };
+    let retry_for = hours(
+        cli.send_retry_hours
+            .or(file.send_retry_hours)
+            .unwrap_or(24.0),
+        "send_retry_hours",
+    )?;
+    let first_retry_secs = cli
+        .send_first_retry_secs
+        .or(file.send_first_retry_secs)
+        .unwrap_or(60);
+    if first_retry_secs == 0 {
+        bail!("send_first_retry_secs must be at least 1");
+    }
+    let max_attachments_mb = file.max_attachments_mb.unwrap_or(25);
+    if max_attachments_mb == 0 {
+        bail!("max_attachments_mb must be at least 1");
+    }
+    let outgoing = OutgoingSettings {
+        retry_for,
+        first_retry: Duration::from_secs(first_retry_secs),
+        max_attachments_bytes: max_attachments_mb * 1024 * 1024,
+        acknowledge_period: hours(
+            file.acknowledge_period_hours.unwrap_or(24.0),
+            "acknowledge_period_hours",
+        )?,
+        acknowledgement_text: file
+            .acknowledgement_text
+            .clone()
+            .filter(|text| !text.trim().is_empty())
+            .unwrap_or_else(|| outgoing::acknowledge::DEFAULT_TEXT.to_string()),
+    };
     Ok(Common {
+        outgoing,
         data: cli
             .data
             .clone()
@@ -224,5 +280,29 @@ mod tests {
         let missing = FileConfig::load(Some(&dir.path().join("nope.toml")))
             .expect_err("a missing file is an error");
         assert!(format!("{missing:#}").contains("nope.toml"));
+    }
+}
+
+impl Common {
+    /// Outgoing mail with these settings.
+    pub fn outgoing(&self, store: &store::Store) -> outgoing::Outgoing {
+        let o = &self.outgoing;
+        outgoing::Outgoing::new(
+            store.clone(),
+            outgoing::ReplyConfig {
+                ticket_prefix: self.ticket_prefix.clone(),
+                max_attachments_bytes: o.max_attachments_bytes,
+            },
+            outgoing::AcknowledgementConfig {
+                ticket_prefix: self.ticket_prefix.clone(),
+                period: o.acknowledge_period,
+                text: o.acknowledgement_text.clone(),
+            },
+            outgoing::SenderConfig {
+                retry_for: o.retry_for,
+                first_retry: o.first_retry,
+                ..outgoing::SenderConfig::default()
+            },
+        )
     }
 }

@@ -75,7 +75,8 @@ async fn run(
         Command::User(command) => commands::users::run(&store, command).await,
         Command::Mailbox(command) => commands::mailbox::run(&store, command, &common).await,
         Command::Process => commands::tickets::process(&store, &common).await,
-        Command::Ticket(command) => commands::tickets::ticket(&store, command).await,
+        Command::Ticket(command) => commands::tickets::ticket(&store, command, &common).await,
+        Command::Outbox(command) => commands::outbox::run(&store, command, &common).await,
         Command::Message(command) => commands::tickets::message(&store, command, &common).await,
     }
 }

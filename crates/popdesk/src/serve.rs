@@ -73,7 +73,9 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
         ..web::WebConfig::default()
     };
     let health = HealthBoard::new();
+    let outgoing = common.outgoing(&store);
     let state = web::AppState::new(store.clone(), web_config)
+        .with_outgoing(outgoing.clone())
         .with_scheduler(handle.clone())
         .with_metrics(metrics)
         .with_health(health.clone());
@@ -104,12 +106,26 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
     ));
     let processing_task = tokio::spawn(supervise(
         "processor",
-        health,
+        health.clone(),
         RestartPolicy::default(),
         shutdown.clone(),
         {
             let shutdown = shutdown.clone();
             move || process_loop(processor.clone(), shutdown.clone())
+        },
+    ));
+    let sending_task = tokio::spawn(supervise(
+        "sender",
+        health.clone(),
+        RestartPolicy::default(),
+        shutdown.clone(),
+        {
+            let shutdown = shutdown.clone();
+            move || {
+                let outgoing = outgoing.clone();
+                let shutdown = shutdown.clone();
+                async move { outgoing.run(shutdown.cancelled_owned()).await }
+            }
         },
     ));
     let cleanup_task = tokio::spawn(session_cleanup(store.clone(), shutdown.clone()));
@@ -128,6 +144,7 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
         for (part, task) in [
             ("scheduler", scheduler_task),
             ("processor", processing_task),
+            ("sender", sending_task),
             ("session cleanup", cleanup_task),
         ] {
             if let Err(error) = task.await {

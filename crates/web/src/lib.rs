@@ -102,6 +102,8 @@ pub struct AppState {
     clock: Arc<dyn Clock>,
     sign_in: Arc<auth::rate_limit::SignInLimiter>,
     cross_site: Arc<auth::csrf::CrossSiteLayer>,
+    /// Replies by email: the reply rules and the outbox sender's wake-up.
+    outgoing: Option<outgoing::Outgoing>,
     /// A hash to verify against when an address has no account, so an unknown address
     /// costs the same time as a wrong password and does not reveal itself.
     dummy_hash: Arc<OnceCell<String>>,
@@ -122,11 +124,18 @@ impl AppState {
             scheduler: None,
             metrics: None,
             health: None,
+            outgoing: None,
             clock: Arc::new(SystemClock),
             sign_in: Arc::new(sign_in),
             cross_site: Arc::new(cross_site),
             dummy_hash: Arc::new(OnceCell::new()),
         }
+    }
+
+    /// Outgoing mail: replies are queued through it and its sender woken.
+    pub fn with_outgoing(mut self, outgoing: outgoing::Outgoing) -> AppState {
+        self.outgoing = Some(outgoing);
+        self
     }
 
     /// The running scheduler: "fetch now", schedule status, reload after mailbox changes.

@@ -11,7 +11,8 @@ mod secret_rule;
 
 use secrecy::{ExposeSecret as _, SecretString};
 use store::{
-    AuthMethod, CertFingerprint, Mailbox, MailboxSettings, Oversize, Policy, StartMode, TlsMode,
+    AuthMethod, CertFingerprint, Mailbox, MailboxSettings, Oversize, Policy, SendingSettings,
+    SmtpAuth, SmtpSecretChange, StartMode, TlsMode,
 };
 
 use self::connection::ConnectionReport;
@@ -46,6 +47,21 @@ pub struct MailboxChange {
     pub allow_insecure_auth: Option<bool>,
     pub enabled: Option<bool>,
     pub poll_interval_secs: Option<u64>,
+    /// Sending (replies): the address replies come from. Blank (or `Some(None)`) turns
+    /// sending off; the other sending settings then do not apply.
+    pub send_address: Option<Option<String>>,
+    pub send_display_name: Option<Option<String>>,
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u64>,
+    pub smtp_tls: Option<String>,
+    pub smtp_auth: Option<String>,
+    /// Blank: the POP3 username and secret are reused.
+    pub smtp_username: Option<Option<String>>,
+    /// The SMTP password or token, when SMTP has a username of its own.
+    pub smtp_secret: Option<SecretString>,
+    pub smtp_allow_insecure_auth: Option<bool>,
+    /// Acknowledge new tickets by mail.
+    pub acknowledge: Option<bool>,
 }
 
 fn choice<T: std::str::FromStr>(field: Field, text: &str, expected: &str) -> Result<T, AdminError> {
@@ -74,6 +90,59 @@ fn fingerprint(text: Option<String>) -> Result<Option<CertFingerprint>, AdminErr
                 format!("must be a SHA-256 fingerprint: {e}"),
             )
         }),
+    }
+}
+
+/// What happens to the stored SMTP secret, under the secret rule: a secret is only ever
+/// sent where it was first meant to go, so pointing SMTP somewhere new needs the secret
+/// SMTP signs in with typed again (its own, or the POP3 one it reuses).
+fn smtp_secret_change<'a>(
+    old: Option<&MailboxSettings>,
+    new: &MailboxSettings,
+    change: &'a MailboxChange,
+    has_own: bool,
+) -> Result<SmtpSecretChange<'a>, AdminError> {
+    let Some(sending) = &new.sending else {
+        return Ok(match change.smtp_secret.as_ref() {
+            _ if has_own => SmtpSecretChange::Clear,
+            _ => SmtpSecretChange::Keep,
+        });
+    };
+    let creating = old.is_none();
+    let moved = match old {
+        None => None,
+        Some(old) => SecretRule::smtp_needs_secret(old, new),
+    };
+    match &sending.smtp_username {
+        Some(_) => {
+            if let Some(secret) = &change.smtp_secret {
+                return Ok(SmtpSecretChange::Set(secret));
+            }
+            if creating || !has_own {
+                return Err(AdminError::invalid(
+                    Field::SmtpSecret,
+                    "is required when sending signs in with its own username",
+                ));
+            }
+            match moved {
+                Some(field) => Err(AdminError::SecretRequired { field }),
+                None => Ok(SmtpSecretChange::Keep),
+            }
+        }
+        None => {
+            // The POP3 secret goes to the SMTP server: it must be given when SMTP moves
+            // (a new mailbox always gives it).
+            if let Some(field) = moved
+                && change.secret.is_none()
+            {
+                return Err(AdminError::SecretRequired { field });
+            }
+            Ok(if has_own {
+                SmtpSecretChange::Clear
+            } else {
+                SmtpSecretChange::Keep
+            })
+        }
     }
 }
 
@@ -185,13 +254,89 @@ impl MailboxChange {
         if let Some(secs) = self.poll_interval_secs {
             s.poll_interval_secs = rules::number(Field::PollInterval, secs, &rules::POLL_INTERVAL)?;
         }
+        s.sending = self.apply_sending(&s)?;
         rules::check(&s)?;
+        if let Some(secret) = &self.smtp_secret {
+            rules::smtp_secret(secret.expose_secret())?;
+        }
         if let Some(secret) = &self.secret {
             rules::secret(secret.expose_secret())?;
         } else if creating {
             return Err(AdminError::invalid(Field::Secret, "is required"));
         }
         Ok(s)
+    }
+}
+
+impl MailboxChange {
+    /// The sending settings after this change, given the rest of the mailbox's settings
+    /// (already changed).
+    fn apply_sending(&self, s: &MailboxSettings) -> Result<Option<SendingSettings>, AdminError> {
+        let address = match &self.send_address {
+            Some(address) => optional_text(address.clone()),
+            None => s.sending.as_ref().map(|sending| sending.address.clone()),
+        };
+        let Some(address) = address else {
+            if self
+                .smtp_host
+                .as_deref()
+                .is_some_and(|h| !h.trim().is_empty())
+            {
+                return Err(AdminError::invalid(
+                    Field::SendAddress,
+                    "is needed to send: the address replies come from (usually the mailbox's own address)",
+                ));
+            }
+            return Ok(None);
+        };
+        let setting_up = s.sending.is_none();
+        let mut sending = s.sending.clone().unwrap_or_else(|| SendingSettings {
+            address: String::new(),
+            display_name: None,
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_tls: TlsMode::StartTls,
+            smtp_auth: if s.auth_method.uses_token() {
+                SmtpAuth::Xoauth2
+            } else {
+                SmtpAuth::Auto
+            },
+            smtp_username: None,
+            smtp_allow_insecure_auth: false,
+            acknowledge: false,
+        });
+        sending.address = address;
+        if let Some(name) = &self.send_display_name {
+            sending.display_name = optional_text(name.clone());
+        }
+        if let Some(host) = &self.smtp_host {
+            sending.smtp_host = host.trim().to_string();
+        }
+        if let Some(tls) = &self.smtp_tls {
+            sending.smtp_tls = choice(Field::SmtpTls, tls, "implicit, starttls, none")?;
+        }
+        match self.smtp_port {
+            Some(port) => sending.smtp_port = rules::number(Field::SmtpPort, port, &(1..=65_535))?,
+            // New sending settings take the usual port of their TLS mode.
+            None if setting_up => {
+                sending.smtp_port = SendingSettings::default_port(sending.smtp_tls)
+            }
+            None => {}
+        }
+        if let Some(auth) = &self.smtp_auth {
+            sending.smtp_auth = choice(Field::SmtpAuth, auth, "auto, plain, login, xoauth2, none")?;
+        }
+        if let Some(username) = &self.smtp_username {
+            sending.smtp_username = optional_text(username.clone());
+        }
+        if let Some(allow) = self.smtp_allow_insecure_auth {
+            sending.smtp_allow_insecure_auth = allow;
+        }
+        if let Some(acknowledge) = self.acknowledge {
+            sending.acknowledge = acknowledge;
+        }
+        rules::sending(&sending)?;
+        Ok(Some(sending))
     }
 }
 
@@ -228,10 +373,12 @@ impl Administration {
     /// Adds a mailbox; the scheduler picks it up at once.
     pub async fn create_mailbox(&self, change: &MailboxChange) -> Result<Mailbox, AdminError> {
         let (settings, secret) = self.new_mailbox_settings(change)?;
+        let smtp_secret = smtp_secret_change(None, &settings, change, false)?;
         let mailbox = self
             .store
             .add_mailbox(&settings, &secret, self.now())
             .await?;
+        self.store.set_smtp_secret(mailbox.id, smtp_secret).await?;
         tracing::info!(mailbox = %mailbox.settings.name, id = mailbox.id, "mailbox added");
         self.reload();
         Ok(mailbox)
@@ -247,10 +394,13 @@ impl Administration {
         let current = self.mailbox(id).await?;
         let settings = change.apply(Some(&current.settings))?;
         SecretRule::check(&current.settings, &settings, change.secret.is_some())?;
+        let has_own = self.store.has_own_smtp_secret(id).await?;
+        let smtp_secret = smtp_secret_change(Some(&current.settings), &settings, change, has_own)?;
         let mailbox = self
             .store
             .update_mailbox(id, &settings, change.secret.as_ref(), self.now())
             .await?;
+        self.store.set_smtp_secret(id, smtp_secret).await?;
         tracing::info!(mailbox = %mailbox.settings.name, id, "mailbox changed");
         self.reload();
         Ok(mailbox)
@@ -304,6 +454,25 @@ impl Administration {
         let mailbox = self.mailbox(id).await?;
         let secret = self.store.mailbox_secret(id).await?;
         Ok(connection::test(&mailbox.settings, &secret, &self.session).await)
+    }
+
+    /// "Test sending": connects to the stored mailbox's SMTP server, starts TLS, signs in
+    /// with the stored secret and says `QUIT`. No mail is sent. The outer error is the
+    /// caller's (no such mailbox, sending not set up); the inner one is what SMTP said.
+    pub async fn test_sending(
+        &self,
+        id: i64,
+    ) -> Result<Result<outgoing::SendingTest, outgoing::Failure>, AdminError> {
+        let mailbox = self.mailbox(id).await?;
+        let target = outgoing::SmtpTarget::for_mailbox(&self.store, &mailbox)
+            .await?
+            .ok_or_else(|| {
+                AdminError::invalid(
+                    Field::SendAddress,
+                    "is not set: sending is off for this mailbox, so there is nothing to test",
+                )
+            })?;
+        Ok(outgoing::test_sending(&target, outgoing::SmtpTimeouts::default()).await)
     }
 
     /// Tests the settings of a mailbox not yet stored, with the secret typed for it.

@@ -1,7 +1,7 @@
 //! Each rule a mailbox's settings must meet, once. [`check`] runs them all; the web UI,
 //! the JSON API and the command line reach them only through the service.
 
-use store::{MailboxSettings, Policy, TlsMode};
+use store::{MailboxSettings, Policy, SendingSettings, SmtpAuth, TlsMode};
 
 use crate::error::{AdminError, Field};
 
@@ -87,15 +87,19 @@ pub(crate) fn port(port: u64) -> Result<u16, AdminError> {
 }
 
 pub(crate) fn username(username: &str) -> Result<(), AdminError> {
+    username_for(Field::Username, username)
+}
+
+fn username_for(field: Field, username: &str) -> Result<(), AdminError> {
     if username.is_empty() || username.chars().count() > MAX_USERNAME_CHARS {
         return Err(AdminError::invalid(
-            Field::Username,
+            field,
             format!("must be 1 to {MAX_USERNAME_CHARS} characters"),
         ));
     }
     if username.chars().any(char::is_control) {
         return Err(AdminError::invalid(
-            Field::Username,
+            field,
             "must not contain control characters or line breaks",
         ));
     }
@@ -103,17 +107,85 @@ pub(crate) fn username(username: &str) -> Result<(), AdminError> {
 }
 
 pub(crate) fn secret(secret: &str) -> Result<(), AdminError> {
+    secret_for(Field::Secret, secret)
+}
+
+fn secret_for(field: Field, secret: &str) -> Result<(), AdminError> {
     if secret.is_empty() || secret.chars().count() > MAX_SECRET_CHARS {
         return Err(AdminError::invalid(
-            Field::Secret,
+            field,
             format!("must be 1 to {MAX_SECRET_CHARS} characters"),
         ));
     }
     // A line break would end the POP3 command and start another.
     if secret.contains(['\r', '\n', '\0']) {
+        return Err(AdminError::invalid(field, "must not contain line breaks"));
+    }
+    Ok(())
+}
+
+/// RFC 5321's limit on a path, which an address must fit in.
+pub const MAX_ADDRESS_LEN: usize = 254;
+
+/// A plain address a server will accept in `MAIL FROM`: one `@`, something on each
+/// side, no spaces, brackets or control characters.
+pub fn is_address(address: &str) -> bool {
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return false;
+    };
+    address.len() <= MAX_ADDRESS_LEN
+        && !local.is_empty()
+        && !domain.is_empty()
+        && !local.contains('@')
+        && (domain.contains('.') || domain == "localhost")
+        && address.is_ascii()
+        && !address
+            .chars()
+            .any(|c| c.is_ascii_whitespace() || c.is_control() || "<>(),;:\\\"[]".contains(c))
+}
+
+pub(crate) fn smtp_secret(secret: &str) -> Result<(), AdminError> {
+    secret_for(Field::SmtpSecret, secret)
+}
+
+/// The rules of sending settings.
+pub(crate) fn sending(sending: &SendingSettings) -> Result<(), AdminError> {
+    if !is_address(&sending.address) {
         return Err(AdminError::invalid(
-            Field::Secret,
-            "must not contain line breaks",
+            Field::SendAddress,
+            "must be an email address such as support@example.com",
+        ));
+    }
+    if let Some(name) = &sending.display_name
+        && (name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control))
+    {
+        return Err(AdminError::invalid(
+            Field::SendDisplayName,
+            format!("must be at most {MAX_NAME_CHARS} characters, without line breaks"),
+        ));
+    }
+    if sending.smtp_host.is_empty() {
+        return Err(AdminError::invalid(
+            Field::SmtpHost,
+            "is needed to send: the SMTP server replies leave through (e.g. smtp.gmail.com)",
+        ));
+    }
+    host(&sending.smtp_host).map_err(|_| {
+        AdminError::invalid(
+            Field::SmtpHost,
+            "must be a host name or an IP address, without spaces or slashes",
+        )
+    })?;
+    if let Some(username) = &sending.smtp_username {
+        username_for(Field::SmtpUsername, username)?;
+    }
+    if sending.smtp_tls == TlsMode::None
+        && sending.smtp_auth != SmtpAuth::None
+        && !sending.smtp_allow_insecure_auth
+    {
+        return Err(AdminError::invalid(
+            Field::SmtpTls,
+            "must be implicit or starttls to sign in, unless signing in over an unencrypted connection is explicitly allowed",
         ));
     }
     Ok(())

@@ -36,6 +36,49 @@ impl SecretRule {
         .find_map(|(changed, field)| changed.then_some(field))
     }
 
+    /// The first sending setting whose change would send the secret SMTP signs in with
+    /// somewhere new; setting sending up for the first time counts as a change.
+    pub fn smtp_needs_secret(old: &MailboxSettings, new: &MailboxSettings) -> Option<Field> {
+        let new_sending = new.sending.as_ref()?;
+        if new_sending.smtp_auth == store::SmtpAuth::None {
+            return None;
+        }
+        let Some(old_sending) = &old.sending else {
+            return Some(Field::SmtpHost);
+        };
+        [
+            (
+                old_sending.smtp_host != new_sending.smtp_host,
+                Field::SmtpHost,
+            ),
+            (
+                old_sending.smtp_port != new_sending.smtp_port,
+                Field::SmtpPort,
+            ),
+            (old_sending.smtp_tls != new_sending.smtp_tls, Field::SmtpTls),
+            (
+                old_sending.smtp_auth != new_sending.smtp_auth,
+                Field::SmtpAuth,
+            ),
+            (
+                old_sending.smtp_username != new_sending.smtp_username,
+                Field::SmtpUsername,
+            ),
+            (
+                old_sending.smtp_allow_insecure_auth != new_sending.smtp_allow_insecure_auth,
+                Field::SmtpAllowInsecureAuth,
+            ),
+            (old.ca_file != new.ca_file, Field::CaFile),
+            // The reused POP3 username is where the secret goes too.
+            (
+                new_sending.smtp_username.is_none() && old.username != new.username,
+                Field::Username,
+            ),
+        ]
+        .into_iter()
+        .find_map(|(changed, field)| changed.then_some(field))
+    }
+
     /// Refuses a change that needs the secret when none was given.
     pub fn check(
         old: &MailboxSettings,

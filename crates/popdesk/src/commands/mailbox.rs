@@ -29,6 +29,7 @@ pub async fn run(
         MailboxCommand::List { json } => list(store, json).await,
         MailboxCommand::Show { name, json } => show(store, &name, json).await,
         MailboxCommand::Test { name } => test(&admin, &name).await,
+        MailboxCommand::TestSending { name } => test_sending(&admin, &name).await,
         MailboxCommand::Fetch {
             name,
             all,
@@ -60,6 +61,27 @@ async fn find(store: &Store, name: &str) -> anyhow::Result<Mailbox> {
         .ok_or_else(|| anyhow!("there is no mailbox named {name:?} (see `popdesk mailbox list`)"))
 }
 
+async fn test_sending(admin: &Administration, name: &str) -> anyhow::Result<ExitCode> {
+    let mailbox = admin.mailbox_named(name).await.map_err(refusal)?;
+    match admin.test_sending(mailbox.id).await.map_err(refusal)? {
+        Ok(test) => {
+            println!(
+                "{name}: sending works: {}:{} ({}), signed in as {} (auth {}); no mail was sent",
+                test.host, test.port, test.tls, test.username, test.auth
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            eprintln!("{name}: sending does not work: {failure}");
+            Ok(if failure.is_permanent() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::from(EXIT_TEMPORARY)
+            })
+        }
+    }
+}
+
 pub(crate) fn now_ms() -> i64 {
     intake::Clock::now_ms(&SystemClock)
 }
@@ -85,6 +107,15 @@ fn refusal(error: AdminError) -> anyhow::Error {
         Field::AllowInsecureAuth => "--allow-insecure-auth",
         Field::PollInterval => "--poll-interval",
         Field::Role => "--role",
+        Field::SendAddress => "--address",
+        Field::SendDisplayName => "--display-name",
+        Field::SmtpHost => "--smtp-host",
+        Field::SmtpPort => "--smtp-port",
+        Field::SmtpTls => "--smtp-tls",
+        Field::SmtpAuth => "--smtp-auth",
+        Field::SmtpUsername => "--smtp-user",
+        Field::SmtpSecret => "the SMTP password (--smtp-password-env or --smtp-password-file)",
+        Field::SmtpAllowInsecureAuth => "--smtp-allow-insecure-auth",
     };
     match error {
         AdminError::Invalid { field, problem } => anyhow!("{} {problem}", flag(field)),
@@ -144,6 +175,30 @@ fn change_from(options: &MailboxOptions, creating: bool) -> anyhow::Result<Mailb
         allow_insecure_auth: flag(options.allow_insecure_auth, options.no_allow_insecure_auth),
         enabled: flag(options.enable, options.disable),
         poll_interval_secs: options.poll_interval,
+        send_address: match (&options.address, options.no_address) {
+            (Some(address), _) => Some(Some(address.clone())),
+            (None, true) => Some(None),
+            (None, false) => None,
+        },
+        send_display_name: options.display_name.clone().map(Some),
+        smtp_host: options.smtp_host.clone(),
+        smtp_port: options.smtp_port,
+        smtp_tls: options.smtp_tls.clone(),
+        smtp_auth: options.smtp_auth.clone(),
+        smtp_username: match (&options.smtp_user, options.no_smtp_user) {
+            (Some(user), _) => Some(Some(user.clone())),
+            (None, true) => Some(None),
+            (None, false) => None,
+        },
+        smtp_secret: read_optional_secret(
+            options.smtp_password_env.as_deref(),
+            options.smtp_password_file.as_deref(),
+        )?,
+        smtp_allow_insecure_auth: flag(
+            options.smtp_allow_insecure_auth,
+            options.no_smtp_allow_insecure_auth,
+        ),
+        acknowledge: flag(options.acknowledge, options.no_acknowledge),
     })
 }
 
@@ -178,10 +233,12 @@ async fn update_mailbox(admin: &Administration, update: UpdateMailbox) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-/// The secret never comes from an argument (it would show in `ps` and shell history). A
-/// new mailbox asks for it on a terminal; a change only takes one when it is given.
-fn read_secret(options: &MailboxOptions, creating: bool) -> anyhow::Result<Option<SecretString>> {
-    if let Some(var) = &options.password_env {
+/// A secret from an environment variable or the first line of a file, when one is named.
+fn read_optional_secret(
+    env: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<Option<SecretString>> {
+    if let Some(var) = env {
         let value =
             std::env::var(var).map_err(|_| anyhow!("the environment variable {var} is not set"))?;
         if value.is_empty() {
@@ -189,7 +246,7 @@ fn read_secret(options: &MailboxOptions, creating: bool) -> anyhow::Result<Optio
         }
         return Ok(Some(SecretString::from(value)));
     }
-    if let Some(path) = &options.password_file {
+    if let Some(path) = file {
         let content = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the password file {}", path.display()))?;
         let line = content.lines().next().unwrap_or("").to_string();
@@ -197,6 +254,18 @@ fn read_secret(options: &MailboxOptions, creating: bool) -> anyhow::Result<Optio
             bail!("the password file {} is empty", path.display());
         }
         return Ok(Some(SecretString::from(line)));
+    }
+    Ok(None)
+}
+
+/// The secret never comes from an argument (it would show in `ps` and shell history). A
+/// new mailbox asks for it on a terminal; a change only takes one when it is given.
+fn read_secret(options: &MailboxOptions, creating: bool) -> anyhow::Result<Option<SecretString>> {
+    if let Some(secret) = read_optional_secret(
+        options.password_env.as_deref(),
+        options.password_file.as_deref(),
+    )? {
+        return Ok(Some(secret));
     }
     if !creating {
         return Ok(None);
@@ -235,6 +304,8 @@ struct MailboxView<'a> {
     enabled: bool,
     poll_interval_secs: u32,
     needs_attention: Option<&'a str>,
+    /// Where replies leave from; absent when sending is off.
+    sending: Option<SendingView<'a>>,
     /// Messages on the server that could not be downloaded (set aside or being retried).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     cannot_download: Vec<FailingView>,
@@ -268,10 +339,37 @@ impl<'a> MailboxView<'a> {
             enabled: s.enabled,
             poll_interval_secs: s.poll_interval_secs,
             needs_attention: mailbox.needs_attention.as_deref(),
+            sending: s.sending.as_ref().map(|sending| SendingView {
+                address: &sending.address,
+                display_name: sending.display_name.as_deref(),
+                smtp_host: &sending.smtp_host,
+                smtp_port: sending.smtp_port,
+                smtp_tls: sending.smtp_tls.as_str(),
+                smtp_auth: sending.smtp_auth.as_str(),
+                smtp_user: sending.smtp_username.as_deref().unwrap_or(&s.username),
+                smtp_own_user: sending.smtp_username.is_some(),
+                smtp_allow_insecure_auth: sending.smtp_allow_insecure_auth,
+                acknowledge: sending.acknowledge,
+            }),
             cannot_download: Vec::new(),
             last_run: last_run.map(RunView::new),
         }
     }
+}
+
+#[derive(Serialize)]
+struct SendingView<'a> {
+    address: &'a str,
+    display_name: Option<&'a str>,
+    smtp_host: &'a str,
+    smtp_port: u16,
+    smtp_tls: &'static str,
+    smtp_auth: &'static str,
+    smtp_user: &'a str,
+    /// Whether SMTP signs in with a user and secret of its own (else the POP3 ones).
+    smtp_own_user: bool,
+    smtp_allow_insecure_auth: bool,
+    acknowledge: bool,
 }
 
 #[derive(Serialize)]
@@ -413,6 +511,37 @@ async fn show(store: &Store, name: &str, json: bool) -> anyhow::Result<ExitCode>
         println!("insecure:    password allowed without TLS");
     }
     println!("enabled:     {}", if view.enabled { "yes" } else { "no" });
+    match &view.sending {
+        Some(sending) => {
+            let from = match sending.display_name {
+                Some(name) => format!("{name} <{}>", sending.address),
+                None => sending.address.to_string(),
+            };
+            println!("sends as:    {from}");
+            println!(
+                "SMTP:        {}:{} ({}), user {}{} (auth {})",
+                sending.smtp_host,
+                sending.smtp_port,
+                sending.smtp_tls,
+                sending.smtp_user,
+                if sending.smtp_own_user {
+                    ""
+                } else {
+                    ", the POP3 login"
+                },
+                sending.smtp_auth
+            );
+            println!(
+                "acknowledge: {}",
+                if sending.acknowledge {
+                    "new tickets"
+                } else {
+                    "no"
+                }
+            );
+        }
+        None => println!("sending:     off (add --address and --smtp-host to answer by email)"),
+    }
     if let Some(reason) = view.needs_attention {
         println!("ATTENTION:   {reason}");
     }

@@ -1,3 +1,4 @@
 pub mod mailbox;
+pub mod outbox;
 pub mod tickets;
 pub mod users;

@@ -41,7 +41,7 @@ pub async fn process(store: &Store, common: &Common) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-fn ticket_status(arg: TicketStatusArg) -> TicketStatus {
+pub(crate) fn ticket_status(arg: TicketStatusArg) -> TicketStatus {
     match arg {
         TicketStatusArg::New => TicketStatus::New,
         TicketStatusArg::Open => TicketStatus::Open,
@@ -136,9 +136,14 @@ fn ticket_view(ticket: &Ticket, names: &std::collections::HashMap<i64, String>) 
     }
 }
 
-pub async fn ticket(store: &Store, command: TicketCommand) -> anyhow::Result<ExitCode> {
+pub async fn ticket(
+    store: &Store,
+    command: TicketCommand,
+    common: &Common,
+) -> anyhow::Result<ExitCode> {
     let names = mailbox_names(store).await?;
     match command {
+        TicketCommand::Reply(args) => crate::commands::outbox::reply(store, args, common).await,
         TicketCommand::List {
             status,
             mailbox,

@@ -137,6 +137,7 @@ impl NewMailbox {
             allow_insecure_auth: self.allow_insecure_auth,
             enabled: self.enabled,
             poll_interval_secs: self.poll_interval_secs,
+            ..MailboxChange::default()
         }
     }
 }
@@ -214,6 +215,7 @@ impl MailboxUpdate {
             allow_insecure_auth: self.allow_insecure_auth,
             enabled: self.enabled,
             poll_interval_secs: self.poll_interval_secs,
+            ..MailboxChange::default()
         }
     }
 }

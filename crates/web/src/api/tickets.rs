@@ -340,6 +340,8 @@ impl From<&TicketEntry> for EntryView {
 pub enum EventKindView {
     Note,
     Status,
+    /// An answer to the customer by email.
+    Reply,
 }
 
 /// A note or a status change, by a person or an API token.
@@ -364,6 +366,7 @@ impl From<&TicketEvent> for EventView {
             kind: match event.kind {
                 TicketEventKind::Note => EventKindView::Note,
                 TicketEventKind::Status => EventKindView::Status,
+                TicketEventKind::Reply => EventKindView::Reply,
             },
             author_id: event.author_id,
             author: event.author.clone(),

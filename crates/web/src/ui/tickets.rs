@@ -435,6 +435,8 @@ fn event_item(event: &TicketEvent, now: i64) -> Option<ThreadItem> {
             to: status_label(event.to_status?),
             when,
         })),
+        // Shown from the outbox, with its sending state.
+        TicketEventKind::Reply => None,
     }
 }
 

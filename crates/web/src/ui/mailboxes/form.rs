@@ -180,6 +180,18 @@ fn form_field(field: Field) -> (&'static str, &'static str) {
         ),
         Field::PollInterval => ("poll_interval_secs", "Poll every (seconds)"),
         Field::Role => ("role", "Role"),
+        Field::SendAddress => ("send_address", "Send from address"),
+        Field::SendDisplayName => ("send_display_name", "Sender name"),
+        Field::SmtpHost => ("smtp_host", "SMTP server"),
+        Field::SmtpPort => ("smtp_port", "SMTP port"),
+        Field::SmtpTls => ("smtp_tls", "SMTP security"),
+        Field::SmtpAuth => ("smtp_auth", "SMTP sign-in method"),
+        Field::SmtpUsername => ("smtp_username", "SMTP username"),
+        Field::SmtpSecret => ("smtp_password", "SMTP password or token"),
+        Field::SmtpAllowInsecureAuth => (
+            "smtp_allow_insecure_auth",
+            "Allow SMTP password over an unencrypted connection",
+        ),
     }
 }
 
@@ -354,6 +366,7 @@ pub(crate) fn change_from(
         allow_insecure_auth: Some(ticked(fields.allow_insecure_auth.as_ref())),
         enabled: Some(ticked(fields.enabled.as_ref())),
         poll_interval_secs: whole_number(&fields.poll_interval_secs, Field::PollInterval)?,
+        ..MailboxChange::default()
     })
 }
 
