@@ -69,12 +69,17 @@ pub(crate) fn new_boundary() -> String {
 pub(crate) fn base64_lines(data: &[u8]) -> String {
     let encoded = base64::engine::general_purpose::STANDARD.encode(data);
     let mut out = String::with_capacity(encoded.len() + encoded.len() / BASE64_LINE * 2);
-    // base64 output is ASCII, so splitting its bytes never splits a character.
-    for (i, line) in encoded.as_bytes().chunks(BASE64_LINE).enumerate() {
-        if i > 0 {
+    // base64 output is ASCII, so every index is a character boundary.
+    let mut start = 0;
+    while let Some(line) = encoded.get(start..encoded.len().min(start + BASE64_LINE)) {
+        if line.is_empty() {
+            break;
+        }
+        if start > 0 {
             out.push_str("\r\n");
         }
-        out.push_str(&String::from_utf8_lossy(line));
+        out.push_str(line);
+        start += BASE64_LINE;
     }
     out
 }

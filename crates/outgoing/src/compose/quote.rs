@@ -17,24 +17,29 @@ pub(crate) fn reply_text(body: &str, quote: Option<&Quote>) -> String {
         out.push_str(line);
         out.push_str("\r\n");
     }
-    if let Some(quote) = quote {
-        if !body_lines.is_empty() {
-            out.push_str("\r\n");
+    let Some(quote) = quote else {
+        return out;
+    };
+    let attribution = one_line(&quote.attribution);
+    let quoted = lines(&quote.text);
+    if attribution.is_empty() && quoted.is_empty() {
+        return out;
+    }
+    if !body_lines.is_empty() {
+        out.push_str("\r\n");
+    }
+    if !attribution.is_empty() {
+        out.push_str(&attribution);
+        out.push_str("\r\n");
+    }
+    for line in quoted {
+        if line.is_empty() {
+            out.push('>');
+        } else {
+            out.push_str("> ");
+            out.push_str(line);
         }
-        let attribution = one_line(&quote.attribution);
-        if !attribution.is_empty() {
-            out.push_str(&attribution);
-            out.push_str("\r\n");
-        }
-        for line in lines(&quote.text) {
-            if line.is_empty() {
-                out.push('>');
-            } else {
-                out.push_str("> ");
-                out.push_str(line);
-            }
-            out.push_str("\r\n");
-        }
+        out.push_str("\r\n");
     }
     out
 }
@@ -80,6 +85,15 @@ mod tests {
             "Thanks!\r\n\r\nOn Tue, 1 Dec 2026 10:00, Jane <j@x> wrote:\r\n\
              > Hello,\r\n>\r\n> my printer\r\n> > older\r\n"
         );
+    }
+
+    #[test]
+    fn an_empty_quote_adds_nothing() {
+        let quote = Quote {
+            attribution: " ".into(),
+            text: "\n".into(),
+        };
+        assert_eq!(reply_text("Hi", Some(&quote)), "Hi\r\n");
     }
 
     #[test]
