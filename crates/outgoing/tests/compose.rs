@@ -514,6 +514,11 @@ fn non_ascii_names_and_subjects_are_encoded_words_folded_at_78() {
         assert!(word.starts_with("=?utf-8?q?") || word.starts_with("=?utf-8?b?"));
     }
     let fields = headers(&bytes);
+    // The ticket token stays readable in the raw header, for filters and people.
+    assert!(
+        header(&fields, "Subject").is_some_and(|s| s.starts_with("Re: ") && s.ends_with(" [#12]")),
+        "{section}"
+    );
     assert!(
         header(&fields, "To").is_some_and(
             |to| to.contains("\"Bob \\\"the builder\\\" O'Neil\" <bob@customer.example>")

@@ -79,15 +79,39 @@ pub(crate) fn first_room(name: &str) -> usize {
 /// The words of an unstructured header (Subject), from text already passed through
 /// [`one_line`]. `first_room` is how long the first word may be.
 ///
-/// Printable ASCII goes as it is; anything else becomes encoded words.
+/// Printable ASCII words go as they are, so `Re:` and the `[#12]` token stay readable
+/// in the raw message; each run of other words (non-ASCII, too long to fit a line, or
+/// looking like an encoded word) becomes encoded words. A run is encoded as a whole,
+/// spaces included, because decoders drop the whitespace between adjacent encoded
+/// words but keep it between an encoded word and a plain one (RFC 2047 §6.2).
 pub(crate) fn text_words(text: &str, first_room: usize) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut run: Vec<&str> = Vec::new();
+    let flush = |run: &mut Vec<&str>, words: &mut Vec<String>| {
+        if !run.is_empty() {
+            let room = if words.is_empty() {
+                first_room
+            } else {
+                MAX_ENCODED_WORD
+            };
+            words.extend(encoded_words(&run.join(" "), room));
+            run.clear();
+        }
+    };
     if text.is_empty() {
-        return Vec::new();
+        return words;
     }
-    if is_plain(text) && words_fit(text, first_room) {
-        return text.split(' ').map(str::to_owned).collect();
+    for (i, word) in text.split(' ').enumerate() {
+        let room = if i == 0 { first_room } else { FOLD_AT - 1 };
+        if is_plain(word) && word.len() <= room {
+            flush(&mut run, &mut words);
+            words.push(word.to_owned());
+        } else {
+            run.push(word);
+        }
     }
-    encoded_words(text, first_room)
+    flush(&mut run, &mut words);
+    words
 }
 
 /// The words of a display name (an RFC 5322 `phrase`), from text already passed
@@ -256,6 +280,36 @@ mod tests {
             assert!(word.len() <= MAX_ENCODED_WORD, "{word}");
         }
         assert!(words[0].len() <= first_room("Subject"));
+    }
+
+    #[test]
+    fn only_the_words_that_need_it_are_encoded() {
+        let words = text_words("Re: Drucker brennt – schnell! [#12]", first_room("Subject"));
+        assert_eq!(
+            words,
+            [
+                "Re:",
+                "Drucker",
+                "brennt",
+                "=?utf-8?b?4oCT?=",
+                "schnell!",
+                "[#12]"
+            ]
+        );
+        // Q or B, whichever is shorter, for each run.
+        let words = text_words("Grüße aus München [#3]", first_room("Subject"));
+        assert_eq!(
+            words,
+            [
+                "=?utf-8?b?R3LDvMOfZQ==?=",
+                "aus",
+                "=?utf-8?q?M=C3=BCnchen?=",
+                "[#3]"
+            ]
+        );
+        // Adjacent words that need encoding share encoded words, space included.
+        let words = text_words("Grüße München", first_room("Subject"));
+        assert_eq!(words, ["=?utf-8?b?R3LDvMOfZSBNw7xuY2hlbg==?="]);
     }
 
     #[test]
