@@ -157,7 +157,10 @@ impl Acknowledger {
             .rsplit_once('@')
             .map_or("popdesk.invalid", |(_, domain)| domain);
         let message_id = compose::new_message_id(domain);
-        let in_reply_to = first.map(|entry| entry.message_id.clone());
+        // A synthetic or malformed id of the customer's mail is left out, not refused.
+        let in_reply_to = first
+            .map(|entry| entry.message_id.clone())
+            .filter(|id| compose::is_valid_message_id(id) && !id.ends_with("@popdesk.invalid"));
         let draft = Draft {
             from: compose::Mailbox {
                 address: sending.address.clone(),

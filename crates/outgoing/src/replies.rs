@@ -217,14 +217,19 @@ impl Replies {
             .map_or("popdesk.invalid", |(_, domain)| domain);
         let message_id = compose::new_message_id(domain);
         let (in_reply_to, references) = match (&parsed, answered) {
-            (Some(parsed), _) if !parsed.message_id_synthetic => (
-                Some(parsed.message_id.clone()),
-                compose::references_chain(
-                    &parsed.references,
-                    Some(&parsed.message_id),
-                    compose::MAX_REFERENCES,
-                ),
-            ),
+            (Some(parsed), _)
+                if !parsed.message_id_synthetic
+                    && compose::is_valid_message_id(&parsed.message_id) =>
+            {
+                (
+                    Some(parsed.message_id.clone()),
+                    compose::references_chain(
+                        &parsed.references,
+                        Some(&parsed.message_id),
+                        compose::MAX_REFERENCES,
+                    ),
+                )
+            }
             _ => (None, Vec::new()),
         };
         let quote = answered.map(|entry| Quote {
