@@ -8,8 +8,8 @@ use anyhow::{anyhow, bail};
 use intake::{Processor, ProcessorConfig, SystemClock};
 use serde::Serialize;
 use store::{
-    EntryAttachment, ProcessRecord, ProcessStatus, RawMessage, Store, Ticket, TicketEntry,
-    TicketFilter, TicketStatus,
+    EntryAttachment, OutboxMessage, OutboxState, ProcessRecord, ProcessStatus, RawMessage, Store,
+    Ticket, TicketEntry, TicketFilter, TicketStatus,
 };
 
 use crate::cli::{MessageCommand, MessageStatusArg, TicketCommand, TicketStatusArg};
@@ -199,7 +199,8 @@ pub async fn ticket(
                 .await?
                 .ok_or_else(|| anyhow!("there is no ticket #{number}"))?;
             let entries = store.ticket_entries(ticket.id).await?;
-            show_ticket(&ticket, &entries, &names, json)
+            let replies = store.ticket_outbox(ticket.id).await?;
+            show_ticket(&ticket, &entries, &replies, &names, json)
         }
     }
 }
@@ -207,6 +208,7 @@ pub async fn ticket(
 fn show_ticket(
     ticket: &Ticket,
     entries: &[TicketEntry],
+    replies: &[OutboxMessage],
     names: &std::collections::HashMap<i64, String>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -243,10 +245,13 @@ fn show_ticket(
             #[serde(flatten)]
             ticket: TicketView,
             thread: Vec<EntryView<'a>>,
+            /// What popdesk sent: replies and acknowledgements, with their state.
+            replies: Vec<ReplyView<'a>>,
         }
         let full = Full {
             ticket: ticket_view(ticket, names),
             thread: views,
+            replies: replies.iter().map(ReplyView::from).collect(),
         };
         println!("{}", serde_json::to_string_pretty(&full)?);
         return Ok(ExitCode::SUCCESS);
@@ -264,7 +269,14 @@ fn show_ticket(
         format_args!("<{}>", view.requester),
         output::time(view.created_at)
     );
+    // Mail in and mail out, in the order it happened.
+    let mut pending_replies = replies.iter().peekable();
     for entry in &views {
+        while let Some(reply) =
+            pending_replies.next_if(|r| r.queued_at <= entry.sent_at.unwrap_or(entry.received_at))
+        {
+            print_reply(reply);
+        }
         println!();
         let label = match entry.kind.as_str() {
             "bounce" => " [bounce]",
@@ -297,6 +309,9 @@ fn show_ticket(
                 output::size(a.size)
             );
         }
+    }
+    for reply in pending_replies {
+        print_reply(reply);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -438,6 +453,90 @@ pub async fn message(
                 report.processed, report.tickets_opened, report.ignored, report.failed
             );
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_reply(reply: &OutboxMessage) {
+    println!();
+    let state = match reply.state {
+        OutboxState::Sent => format!(
+            "sent {}",
+            reply.sent_at.map(output::time).unwrap_or_default()
+        ),
+        OutboxState::Queued => match &reply.last_error {
+            Some(error) => format!(
+                "queued, next attempt {} (last: {error})",
+                output::time(reply.next_attempt_at)
+            ),
+            None => "queued".to_string(),
+        },
+        OutboxState::Failed => format!(
+            "FAILED: {} (`popdesk outbox retry {}` sends it again)",
+            reply.last_error.as_deref().unwrap_or("no reason recorded"),
+            reply.id
+        ),
+    };
+    println!(
+        "── {} by {} to {} · {} · {state}",
+        reply.kind,
+        reply.author,
+        reply.recipients().collect::<Vec<_>>().join(", "),
+        output::time(reply.queued_at)
+    );
+    println!("{}", reply.body.trim_end());
+    for a in &reply.attachments {
+        println!(
+            "   📎 {} ({}, {})",
+            a.name.as_deref().unwrap_or("(unnamed)"),
+            a.content_type,
+            output::size(a.size)
+        );
+    }
+}
+
+/// A reply or acknowledgement in `ticket show --json`.
+#[derive(Serialize)]
+struct ReplyView<'a> {
+    id: i64,
+    kind: &'static str,
+    state: &'static str,
+    author: &'a str,
+    message_id: &'a str,
+    to: &'a [String],
+    cc: &'a [String],
+    subject: &'a str,
+    body: &'a str,
+    attachments: Vec<EntryAttachmentView>,
+    attempts: u32,
+    last_error: Option<&'a str>,
+    queued_at: i64,
+    sent_at: Option<i64>,
+    failed_at: Option<i64>,
+}
+
+impl<'a> From<&'a OutboxMessage> for ReplyView<'a> {
+    fn from(m: &'a OutboxMessage) -> Self {
+        ReplyView {
+            id: m.id,
+            kind: m.kind.as_str(),
+            state: m.state.as_str(),
+            author: &m.author,
+            message_id: &m.message_id,
+            to: &m.to,
+            cc: &m.cc,
+            subject: &m.subject,
+            body: &m.body,
+            attachments: m
+                .attachments
+                .iter()
+                .map(EntryAttachmentView::from)
+                .collect(),
+            attempts: m.attempts,
+            last_error: m.last_error.as_deref(),
+            queued_at: m.queued_at,
+            sent_at: m.sent_at,
+            failed_at: m.failed_at,
         }
     }
 }
