@@ -332,6 +332,62 @@ Content-Type: text/plain\r\n\r\nSee below.\r\n--F\r\nContent-Type: message/rfc82
     );
 }
 
+/// The requester's name on a ticket is the one in the mail that opened it (decoded as
+/// mail clients decode it), not the first name ever stored for the address; the
+/// person keeps the latest name, and every name stays findable.
+#[tokio::test]
+async fn the_requesters_name_is_the_one_in_the_mail_that_opened_the_ticket() {
+    let desk = Desk::new().await;
+    let mailbox = desk.mailbox("support", "support@example.com").await;
+    desk.deliver(
+        mailbox,
+        &mail("n1@s", "Sender <s@example.org>", "First", "", "one"),
+    )
+    .await;
+    desk.deliver(
+        mailbox,
+        &mail(
+            "n2@s",
+            "=?UTF-8?Q?Sender_Name_=F0=9F?= =?UTF-8?Q?=91=BB?= <S@example.org>",
+            "Second",
+            "",
+            "two",
+        ),
+    )
+    .await;
+    desk.deliver(
+        mailbox,
+        &mail(
+            "n3@s",
+            "\"S. N.\" <s@example.org>",
+            "Re: First",
+            "In-Reply-To: <n1@s>\r\n",
+            "three",
+        ),
+    )
+    .await;
+    let report = desk.process().await;
+    assert_eq!((report.processed, report.tickets_opened), (3, 2));
+    let first = desk.ticket_of("n1@s").await.expect("first ticket");
+    let second = desk.ticket_of("n2@s").await.expect("second ticket");
+    assert_eq!(desk.ticket_of("n3@s").await, Some(first));
+    assert_eq!(
+        desk.ticket(first).await.requester.name.as_deref(),
+        Some("Sender")
+    );
+    assert_eq!(
+        desk.ticket(second).await.requester.name.as_deref(),
+        Some("Sender Name 👻")
+    );
+    assert_eq!(
+        desk.store
+            .names_of_person("s@example.org")
+            .await
+            .expect("names"),
+        vec!["S. N.", "Sender Name 👻", "Sender"]
+    );
+}
+
 #[tokio::test]
 async fn processing_again_changes_nothing() {
     let desk = Desk::new().await;

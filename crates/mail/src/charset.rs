@@ -1,11 +1,12 @@
-//! Best-effort decoding for mail that lies about its charset or says nothing.
+//! Charset labels, and raw 8-bit header bytes made readable before MIME parsing.
 //!
 //! mail-parser decodes declared charsets well but falls back to lossy UTF-8, which
-//! turns every byte of an undeclared latin-1 or cp1252 text into U+FFFD. Real mail
-//! does this all the time (raw 8-bit subjects and file names, `charset=utf-8` on
-//! cp1252 text), so where the bytes are not UTF-8 we guess instead: the charset the
-//! message declares elsewhere, else windows-1252, which decodes every byte and is
-//! what "iso-8859-1" means in practice.
+//! turns every byte of an undeclared latin-1 or cp1252 header into U+FFFD. Real mail
+//! does this all the time (raw 8-bit subjects and file names), so [`prepare_raw`]
+//! decodes such header lines first: bytes inside an encoded word with that word's
+//! charset, the rest with the charset the message declares when it reads them,
+//! else the one [`crate::detect`] guesses. Body text is decided per part, later,
+//! by [`crate::detect::decode_text`].
 
 use std::borrow::Cow;
 
@@ -20,6 +21,24 @@ pub(crate) fn fallback_encoding(label: Option<&str>) -> &'static Encoding {
         Some(enc) if enc != UTF_8 && !is_utf16_or_replacement(enc) => enc,
         _ => WINDOWS_1252,
     }
+}
+
+/// The encoding a charset label names, quotes and white space forgiven; `None`
+/// for labels encoding_rs does not know and for those that cannot help with 8-bit
+/// text (the "replacement" encoding, which maps everything to one U+FFFD).
+pub(crate) fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
+    let label = label.trim().trim_matches(|c| c == '"' || c == '\'').trim();
+    Encoding::for_label(label.as_bytes()).filter(|e| *e != encoding_rs::REPLACEMENT)
+}
+
+/// Labels that promise 7-bit text: they say nothing about what 8-bit bytes are
+/// (encoding_rs maps them to windows-1252, which is a guess, not a declaration).
+pub(crate) fn promises_ascii(label: &str) -> bool {
+    let label = label.trim().trim_matches('"').to_ascii_lowercase();
+    matches!(
+        label.as_str(),
+        "us-ascii" | "ascii" | "ansi_x3.4-1968" | "iso646-us" | "us" | "iso-ir-6" | "cp367"
+    )
 }
 
 /// UTF-16 labels on 8-bit text and the "replacement" encoding (which maps
@@ -91,12 +110,11 @@ pub(crate) fn prepare_raw<'a>(raw: &'a [u8], notes: &mut Vec<String>) -> Cow<'a,
         return buf;
     }
     let header_end = header_section_end(&buf);
-    let encoding =
-        fallback_encoding(find_charset_label(buf.get(..header_end).unwrap_or_default()).as_deref());
 
-    let mut out: Vec<u8> = Vec::with_capacity(buf.len() + buf.len() / 8);
-    let mut changed_header = false;
-    let mut changed_mime = false;
+    // Pass 1: which lines are header lines with 8-bit bytes, after the bytes inside
+    // Q-encoded words were escaped (they belong to their word's charset).
+    let mut lines: Vec<(Cow<'_, [u8]>, bool, bool)> = Vec::new();
+    let mut escaped_words = false;
     let mut in_content_field = false;
     let mut offset = 0;
     for line in buf.split_inclusive(|&b| b == b'\n') {
@@ -110,10 +128,57 @@ pub(crate) fn prepare_raw<'a>(raw: &'a [u8], notes: &mut Vec<String>) -> Cow<'a,
             in_content_field = line.len() > 8 && line[..8].eq_ignore_ascii_case(b"content-");
             in_content_field
         };
-        if candidate && std::str::from_utf8(line).is_err() {
-            let (text, _) = encoding.decode_without_bom_handling(line);
-            out.extend_from_slice(text.as_bytes());
-            if in_top_header {
+        if !candidate || std::str::from_utf8(line).is_ok() {
+            lines.push((Cow::Borrowed(line), in_top_header, false));
+            continue;
+        }
+        let line = match crate::encoded_word::escape_8bit_in_q_words(line) {
+            Some(escaped) => {
+                escaped_words = true;
+                Cow::Owned(escaped)
+            }
+            None => Cow::Borrowed(line),
+        };
+        lines.push((line, in_top_header, true));
+    }
+    // A line that is UTF-8 but for a stray byte stays UTF-8 (see pass 2).
+    let eight_bit: Vec<u8> = lines
+        .iter()
+        .filter(|(line, _, candidate)| {
+            *candidate
+                && std::str::from_utf8(line).is_err()
+                && crate::detect::mostly_utf8(line).is_none()
+        })
+        .flat_map(|(line, _, _)| line.iter().copied())
+        .collect();
+    let broken_utf8 = lines.iter().any(|(line, _, candidate)| {
+        *candidate
+            && std::str::from_utf8(line).is_err()
+            && crate::detect::mostly_utf8(line).is_some()
+    });
+    if eight_bit.is_empty() && !escaped_words && !broken_utf8 {
+        return buf;
+    }
+    if escaped_words {
+        notes.push(
+            "raw 8-bit bytes inside encoded words were read with each word's own charset".into(),
+        );
+    }
+    let (encoding, why) = header_encoding(&buf, header_end, &eight_bit);
+
+    // Pass 2: the lines, 8-bit ones decoded with that charset.
+    let mut out: Vec<u8> = Vec::with_capacity(buf.len() + buf.len() / 8);
+    let mut changed_header = false;
+    let mut changed_mime = false;
+    for (line, in_top_header, candidate) in &lines {
+        if *candidate && std::str::from_utf8(line).is_err() {
+            if crate::detect::mostly_utf8(line).is_some() {
+                out.extend_from_slice(String::from_utf8_lossy(line).as_bytes());
+            } else {
+                let (text, _) = encoding.decode_without_bom_handling(line);
+                out.extend_from_slice(text.as_bytes());
+            }
+            if *in_top_header {
                 changed_header = true;
             } else {
                 changed_mime = true;
@@ -122,118 +187,56 @@ pub(crate) fn prepare_raw<'a>(raw: &'a [u8], notes: &mut Vec<String>) -> Cow<'a,
             out.extend_from_slice(line);
         }
     }
-    if changed_header || changed_mime {
+    if broken_utf8 {
+        notes.push(
+            "a header line is UTF-8 but for a few broken bytes; those are shown as U+FFFD".into(),
+        );
+    }
+    if (changed_header || changed_mime) && !eight_bit.is_empty() {
         let where_ = match (changed_header, changed_mime) {
             (true, true) => "header fields and MIME part fields",
             (true, false) => "header fields",
             _ => "MIME part fields",
         };
         notes.push(format!(
-            "raw 8-bit bytes in {where_} are not UTF-8; decoded as {}",
+            "raw 8-bit bytes in {where_} are not UTF-8; decoded as {} ({why})",
             encoding.name()
         ));
-        Cow::Owned(out)
-    } else {
-        buf
     }
+    Cow::Owned(out)
 }
 
-/// Decodes RFC 2047 encoded words, joining adjacent words of one charset before
-/// decoding them.
-///
-/// RFC 2047 wants every word to decode on its own, but Japanese mailers split
-/// ISO-2022-JP (a stateful encoding) and multi-byte UTF-8 across words; decoded one
-/// by one, such a subject turns into U+FFFD. Used when mail-parser's decoding left
-/// replacement characters. Text between words that is only white space is dropped,
-/// as RFC 2047 says.
-pub(crate) fn decode_encoded_words_joined(raw: &str) -> String {
-    let mut out = String::new();
-    let mut pending: Option<(String, Vec<u8>)> = None;
-    let mut rest = raw;
-    let flush = |pending: &mut Option<(String, Vec<u8>)>, out: &mut String| {
-        if let Some((charset, bytes)) = pending.take() {
-            let enc = Encoding::for_label(charset.trim().as_bytes()).unwrap_or(UTF_8);
-            let (text, _, _) = enc.decode(&bytes);
-            out.push_str(&text);
-        }
-    };
-    while let Some(start) = rest.find("=?") {
-        let Some(word) = parse_encoded_word(&rest[start..]) else {
-            let (before, after) = rest.split_at(start + 2);
-            flush(&mut pending, &mut out);
-            out.push_str(before);
-            rest = after;
-            continue;
-        };
-        let between = &rest[..start];
-        if !(between.trim().is_empty() && pending.is_some()) {
-            flush(&mut pending, &mut out);
-            out.push_str(between);
-        }
-        match &mut pending {
-            Some((charset, bytes)) if charset.eq_ignore_ascii_case(&word.charset) => {
-                bytes.extend_from_slice(&word.bytes);
-            }
-            _ => {
-                flush(&mut pending, &mut out);
-                pending = Some((word.charset, word.bytes));
-            }
-        }
-        rest = &rest[start + word.len..];
+/// The charset for raw 8-bit header bytes: the one the message declares (its top
+/// header, else its first part) when it reads them without errors, else a guess
+/// from the bytes. With the reason in words.
+fn header_encoding(
+    buf: &[u8],
+    header_end: usize,
+    eight_bit: &[u8],
+) -> (&'static Encoding, &'static str) {
+    let declared = find_charset_label(buf.get(..header_end).unwrap_or_default())
+        .map(|label| (label, "the charset the message declares"))
+        .or_else(|| {
+            let start = buf.get(header_end..).unwrap_or_default();
+            let prefix = start.get(..64 * 1024).unwrap_or(start);
+            find_charset_label(prefix).map(|label| (label, "the charset its first part declares"))
+        });
+    if let Some((label, why)) = &declared
+        && !promises_ascii(label)
+        && let Some(encoding) = encoding_for_label(label)
+        && encoding != UTF_8
+        && !is_utf16_or_replacement(encoding)
+        && !encoding.decode_without_bom_handling(eight_bit).1
+    {
+        return (encoding, why);
     }
-    flush(&mut pending, &mut out);
-    out.push_str(rest);
-    out
-}
-
-struct EncodedWord {
-    charset: String,
-    bytes: Vec<u8>,
-    len: usize,
-}
-
-/// Reads one `=?charset?B|Q?text?=` at the start of `s`.
-fn parse_encoded_word(s: &str) -> Option<EncodedWord> {
-    let body = s.strip_prefix("=?")?;
-    let (charset, body) = body.split_once('?')?;
-    let (encoding, body) = body.split_once('?')?;
-    let end = body.find("?=")?;
-    let text = &body[..end];
-    if text.contains(char::is_whitespace) || charset.contains(char::is_whitespace) {
-        return None;
-    }
-    // RFC 2231 language suffix: charset*lang.
-    let charset = charset.split('*').next().unwrap_or(charset).to_owned();
-    let bytes = match encoding {
-        "B" | "b" => mail_parser::decoders::base64::base64_decode(text.as_bytes())?,
-        "Q" | "q" => {
-            let mut out = Vec::with_capacity(text.len());
-            let raw = text.as_bytes();
-            let mut i = 0;
-            while let Some(&b) = raw.get(i) {
-                match b {
-                    b'_' => out.push(b' '),
-                    b'=' => {
-                        let hex = raw
-                            .get(i + 1..i + 3)
-                            .and_then(|h| std::str::from_utf8(h).ok())
-                            .and_then(|h| u8::from_str_radix(h, 16).ok())?;
-                        out.push(hex);
-                        i += 2;
-                    }
-                    _ => out.push(b),
-                }
-                i += 1;
-            }
-            out
-        }
-        _ => return None,
-    };
-    Some(EncodedWord {
-        charset,
-        bytes,
-        len: 2 + s[2..].find('?')? + 1 + encoding.len() + 1 + end + 2,
-    })
+    (
+        crate::detect::guess_legacy(eight_bit, None),
+        match declared {
+            Some(_) => "detected: the declared charset does not read them",
+            None => "detected: no charset is declared",
+        },
+    )
 }
 
 /// Length of the white-space-only lines at the start of `buf`.
@@ -322,19 +325,6 @@ mod tests {
         assert!(!starts_with_header_field(b"<html><body>"));
         assert!(!starts_with_header_field(b"-----BEGIN PGP MESSAGE-----\n"));
         assert!(!starts_with_header_field(b"This is a note: with a colon\n"));
-    }
-
-    #[test]
-    fn split_iso_2022_jp_words_are_joined_before_decoding() {
-        // "キジトラ" split in the middle of the escape sequence state.
-        let raw = "=?iso-2022-jp?B?GyRCJS0lOCVIJWkbKEI=?= x";
-        assert_eq!(decode_encoded_words_joined(raw), "キジトラ x");
-        let split = "=?utf-8?Q?=E3=82?= =?utf-8?Q?=AD?= and =?utf-8?B?w6Q=?=";
-        assert_eq!(decode_encoded_words_joined(split), "キ and ä");
-        assert_eq!(
-            decode_encoded_words_joined("plain =? text"),
-            "plain =? text"
-        );
     }
 
     #[test]

@@ -11,9 +11,13 @@
 //! It depends on nothing else in popdesk and does no I/O: the caller stores bytes,
 //! threads and makes tickets.
 
+mod binary;
 mod charset;
 mod classify;
 mod date;
+mod detect;
+mod display_name;
+mod encoded_word;
 mod error;
 mod filename;
 mod html_text;

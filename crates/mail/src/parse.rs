@@ -6,7 +6,7 @@
 //! delivery reports and `winmail.dat`.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mail_parser::decoders::base64::base64_decode;
@@ -17,7 +17,8 @@ use mail_parser::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::charset::{decode_or_fallback, fallback_encoding, find_charset_label, prepare_raw};
+use crate::charset::{find_charset_label, prepare_raw};
+use crate::detect::{TextHints, decode_text};
 use crate::html_text::sanitized_html_to_text;
 use crate::message::{Address, Attachment, ForwardedSummary, ParsedMessage};
 use crate::report::parse_delivery_report;
@@ -90,21 +91,36 @@ fn build(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
     let mut out = ParsedMessage::default();
     headers_into(&message, &mut out, &mut notes);
 
-    // Bodies.
+    // Bodies. A part can be in both the text and the HTML list (a text-only
+    // message): it is decoded, and its choice logged, once.
+    let hints = MessageHints::gather(buf, &message, out.from.as_ref());
+    let mut decoded: HashMap<u32, PartText> = HashMap::new();
+    let body_ids: Vec<u32> = message
+        .text_body
+        .iter()
+        .chain(message.html_body.iter())
+        .copied()
+        .collect();
+    for id in body_ids {
+        if let Some(part) = message.parts.get(id as usize)
+            && matches!(part.body, PartType::Text(_) | PartType::Html(_))
+            && !decoded.contains_key(&id)
+        {
+            decoded.insert(id, part_text(buf, part, id, &hints, &mut notes));
+        }
+    }
     let texts: Vec<String> = message
         .text_body
         .iter()
-        .filter_map(|&id| message.parts.get(id as usize))
-        .filter_map(|part| match &part.body {
-            PartType::Text(text) => Some(repaired_text(buf, part, text, &mut notes).into_owned()),
-            PartType::Html(html) => {
-                let html = repaired_text(buf, part, html, &mut notes);
-                Some(sanitized_html_to_text(&sanitize_html(
-                    &html,
-                    &SanitizeOptions::default(),
-                )))
+        .filter_map(|id| {
+            let part = message.parts.get(*id as usize)?;
+            match (decoded.get(id)?, &part.body) {
+                (PartText::Binary { line, .. }, _) => Some(line.clone()),
+                (PartText::Text(text), PartType::Html(_)) => Some(sanitized_html_to_text(
+                    &sanitize_html(text, &SanitizeOptions::default()),
+                )),
+                (PartText::Text(text), _) => Some(text.clone()),
             }
-            _ => None,
         })
         .collect();
     out.text_body = normalize_newlines(&texts.join("\n"))
@@ -112,20 +128,20 @@ fn build(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
         .trim_start_matches('\n')
         .to_owned();
 
-    let html_parts: Vec<&MessagePart<'_>> = message
+    let html_parts: Vec<(u32, &MessagePart<'_>)> = message
         .html_body
         .iter()
-        .filter_map(|&id| message.parts.get(id as usize))
+        .filter_map(|&id| message.parts.get(id as usize).map(|p| (id, p)))
         .collect();
-    if html_parts
-        .iter()
-        .any(|p| matches!(p.body, PartType::Html(_)))
-    {
+    if html_parts.iter().any(|(id, p)| {
+        matches!(p.body, PartType::Html(_)) && matches!(decoded.get(id), Some(PartText::Text(_)))
+    }) {
         let mut html = String::new();
-        for part in html_parts {
-            match &part.body {
-                PartType::Html(h) => html.push_str(&repaired_text(buf, part, h, &mut notes)),
-                PartType::Text(t) => html.push_str(&text_to_html(t)),
+        for (id, part) in html_parts {
+            match (decoded.get(&id), &part.body) {
+                (Some(PartText::Text(h)), PartType::Html(_)) => html.push_str(h),
+                (Some(PartText::Text(t)), PartType::Text(_)) => html.push_str(&text_to_html(t)),
+                (Some(PartText::Binary { line, .. }), _) => html.push_str(&text_to_html(line)),
                 _ => {}
             }
         }
@@ -156,6 +172,19 @@ fn build(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
             out.attachments.push(att);
         }
     }
+    // Text parts that are really files, offered as the files they are.
+    let mut binary: Vec<(u32, Attachment)> = decoded
+        .into_iter()
+        .filter_map(|(id, text)| match text {
+            // A part mail-parser already lists as an attachment is there once.
+            PartText::Binary { attachment, .. } if !message.attachments.contains(&id) => {
+                Some((id, *attachment))
+            }
+            _ => None,
+        })
+        .collect();
+    binary.sort_by_key(|(id, _)| *id);
+    out.attachments.extend(binary.into_iter().map(|(_, a)| a));
     for (index, part) in message.parts.iter().enumerate() {
         if part.is_encoding_problem && index > 0 {
             notes.push(format!(
@@ -178,8 +207,19 @@ fn build_degraded(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> Parsed
     if let Some(message) = MessageParser::default().parse_headers(buf) {
         headers_into(&message, &mut out, &mut notes);
     }
-    let (text, _) = decode_or_fallback(buf.get(end..).unwrap_or_default(), fallback_encoding(None));
-    out.text_body = normalize_newlines(&text);
+    let body = buf.get(end..).unwrap_or_default();
+    let declared = find_charset_label(buf.get(..end).unwrap_or_default());
+    let decoded = decode_text(
+        body,
+        &TextHints {
+            declared: declared.as_deref(),
+            ..TextHints::default()
+        },
+    );
+    if !decoded.is_unremarkable() {
+        notes.push(format!("the body: {}", decoded.explain()));
+    }
+    out.text_body = normalize_newlines(&decoded.text);
     out.reply_text = reply_text(&out);
     finish(out, original, notes)
 }
@@ -188,10 +228,11 @@ fn build_degraded(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> Parsed
 /// looks like HTML.
 fn build_bare(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
     notes.push("no header section found; the whole message is read as its body".to_owned());
-    let (text, fallback) = decode_or_fallback(buf, fallback_encoding(None));
-    if fallback {
-        notes.push("body is not UTF-8 and declares no charset; decoded as windows-1252".into());
+    let decoded = decode_text(buf, &TextHints::default());
+    if !decoded.is_unremarkable() {
+        notes.push(format!("the body: {}", decoded.explain()));
     }
+    let text = decoded.text;
     let mut out = ParsedMessage::default();
     let trimmed = text.trim_start();
     if trimmed.starts_with('<') && trimmed.contains('>') {
@@ -220,25 +261,27 @@ fn finish(mut out: ParsedMessage, original: &[u8], mut notes: Vec<String>) -> Pa
 }
 
 fn headers_into(message: &Message<'_>, out: &mut ParsedMessage, notes: &mut Vec<String>) {
-    out.from = addresses(message.from()).into_iter().next();
-    out.reply_to = addresses(message.reply_to());
-    out.to = addresses(message.to());
-    out.cc = addresses(message.cc());
-    out.subject = message.subject().map(|subject| {
-        if subject.contains('\u{FFFD}')
-            && let Some(raw) = message.header_raw("Subject")
-        {
-            let joined = crate::charset::decode_encoded_words_joined(raw);
-            if !joined.contains('\u{FFFD}') {
-                return one_line(&joined);
-            }
-        }
-        one_line(subject)
-    });
+    out.from = addresses(message, "From", message.from())
+        .into_iter()
+        .next();
+    out.reply_to = addresses(message, "Reply-To", message.reply_to());
+    out.to = addresses(message, "To", message.to());
+    out.cc = addresses(message, "Cc", message.cc());
+    out.subject = subject(message);
     out.date = date_ms(message, notes);
     out.message_id = message.message_id().and_then(clean_id).unwrap_or_default();
     out.in_reply_to = ids(message.in_reply_to());
     out.references = ids(message.references());
+}
+
+/// The subject decoded from the raw header the way mail clients decode it (see
+/// [`crate::encoded_word`]); mail-parser's reading when there is no raw header.
+fn subject(message: &Message<'_>) -> Option<String> {
+    let parsed = message.subject()?;
+    match message.header_raw("Subject") {
+        Some(raw) => Some(one_line(&crate::encoded_word::decode_unstructured(raw))),
+        None => Some(one_line(parsed)),
+    }
 }
 
 fn date_ms(message: &Message<'_>, notes: &mut Vec<String>) -> Option<i64> {
@@ -259,18 +302,35 @@ fn date_ms(message: &Message<'_>, notes: &mut Vec<String>) -> Option<i64> {
     }
 }
 
-fn addresses(value: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
+/// The addresses of one header field. Display names with encoded words are read
+/// again from the raw header (see [`crate::display_name`]).
+fn addresses(
+    message: &Message<'_>,
+    field: &str,
+    value: Option<&mail_parser::Address<'_>>,
+) -> Vec<Address> {
     let Some(value) = value else {
         return Vec::new();
     };
+    let names = message
+        .header_raw(field)
+        .filter(|raw| raw.contains("=?"))
+        .map(crate::display_name::display_names)
+        .unwrap_or_default();
     value
         .iter()
         .filter_map(|addr| {
             let address = addr.address().map(str::trim).unwrap_or_default();
-            let name = addr.name().map(one_line).filter(|n| !n.is_empty());
             if address.is_empty() {
                 return None;
             }
+            let ours = names
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(address))
+                .map(|(_, name)| name.clone());
+            let name = ours
+                .or_else(|| addr.name().map(one_line))
+                .filter(|n| !n.is_empty());
             Some(Address {
                 name,
                 address: one_line(address),
@@ -341,59 +401,143 @@ fn transfer_decoded<'b>(buf: &'b [u8], part: &MessagePart<'_>) -> Option<Cow<'b,
     let end = part.offset_end as usize;
     let raw = buf.get(start..end.max(start))?;
     match part.encoding {
-        Encoding::Base64 => base64_decode(raw).map(Cow::Owned),
+        Encoding::Base64 => base64_decode(base64_data(raw)).map(Cow::Owned),
         Encoding::QuotedPrintable => quoted_printable_decode(raw).map(Cow::Owned),
         Encoding::None => Some(Cow::Borrowed(raw)),
     }
 }
 
-/// The text of a text part, decoded again when mail-parser's lossy UTF-8 fallback
-/// left U+FFFD where the bytes were in some other charset.
-fn repaired_text<'t>(
+/// A base64 body up to the end of its data: RFC 2045 takes padding (`=`) as the
+/// end, so text after it on the same line (`ecO2dMOkIHZhYW4uCg== ignored`) is not
+/// decoded into garbage. Padding at a line's end is left alone: some mailers
+/// concatenate separately padded blocks.
+fn base64_data(raw: &[u8]) -> &[u8] {
+    let mut offset = 0;
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        if let Some(pad) = line.iter().position(|&b| b == b'=') {
+            let after = line.get(pad..).unwrap_or_default();
+            let rest = after.iter().skip_while(|&&b| b == b'=');
+            if rest.clone().any(|b| !b.is_ascii_whitespace()) {
+                let pad_end = pad + after.iter().take_while(|&&b| b == b'=').count();
+                return raw.get(..offset + pad_end).unwrap_or(raw);
+            }
+        }
+        offset += line.len();
+    }
+    raw
+}
+
+/// What the message as a whole says about the charsets of its text: hints for a
+/// part that declares none, or a wrong one.
+struct MessageHints {
+    /// Charsets named by the parts' `Content-Type` and the top header's encoded
+    /// words, lower-cased, first seen first.
+    charsets: Vec<String>,
+    /// The top-level domain of the sender's address: chardetng's hint.
+    tld: Option<String>,
+}
+
+impl MessageHints {
+    fn gather(buf: &[u8], message: &Message<'_>, from: Option<&Address>) -> Self {
+        let mut charsets: Vec<String> = Vec::new();
+        for part in &message.parts {
+            if let Some(label) = part.content_type().and_then(|ct| ct.attribute("charset")) {
+                let label = label.trim().to_ascii_lowercase();
+                if !label.is_empty() && !charsets.contains(&label) {
+                    charsets.push(label);
+                }
+            }
+        }
+        let header = buf
+            .get(..crate::charset::header_section_end(buf))
+            .unwrap_or_default();
+        for label in crate::encoded_word::word_charsets(&String::from_utf8_lossy(header)) {
+            if !charsets.contains(&label) {
+                charsets.push(label);
+            }
+        }
+        let tld = from
+            .and_then(|a| a.address.rsplit_once('@'))
+            .and_then(|(_, domain)| domain.trim().trim_end_matches('>').rsplit('.').next())
+            .map(str::to_ascii_lowercase)
+            .filter(|t| t.len() >= 2 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        MessageHints { charsets, tld }
+    }
+}
+
+/// A body part, decoded.
+enum PartText {
+    Text(String),
+    /// A "text" part that is a file: the line shown in its place, and the file.
+    Binary {
+        line: String,
+        attachment: Box<Attachment>,
+    },
+}
+
+/// Decodes one text or HTML body part from its bytes (see [`crate::detect`]) and
+/// logs the charset used when there was one to choose; a part that is a file
+/// becomes one (see [`crate::binary`]).
+fn part_text(
     buf: &[u8],
     part: &MessagePart<'_>,
-    decoded: &'t str,
+    id: u32,
+    hints: &MessageHints,
     notes: &mut Vec<String>,
-) -> Cow<'t, str> {
-    if !decoded.contains('\u{FFFD}') {
-        return Cow::Borrowed(decoded);
-    }
+) -> PartText {
+    let parsed = match &part.body {
+        PartType::Text(t) | PartType::Html(t) => t.as_ref(),
+        _ => "",
+    };
+    let content_type = content_type_of(part);
     let Some(bytes) = transfer_decoded(buf, part) else {
-        return Cow::Borrowed(decoded);
+        return PartText::Text(parsed.to_owned());
     };
-    if std::str::from_utf8(&bytes).is_ok() {
-        return Cow::Borrowed(decoded);
+    if let Some(kind) = crate::binary::sniff_binary(&bytes) {
+        let name = crate::filename::attachment_name(buf, part)
+            .unwrap_or_else(|| kind.file_name.to_owned());
+        notes.push(format!(
+            "part {id} is labelled {content_type} but is {}; kept as the attachment {name:?}, not shown as text",
+            kind.description
+        ));
+        let line = format!(
+            "[This part of the message is not text but {}: it is attached as \"{name}\".]",
+            kind.description
+        );
+        let data = bytes.into_owned();
+        let attachment = Attachment {
+            name: Some(name),
+            content_type: kind.content_type.to_owned(),
+            size: data.len(),
+            sha256: hex(&Sha256::digest(&data)),
+            content_id: part.content_id().and_then(clean_id),
+            inline: false,
+            forwarded: None,
+            extracted_from: None,
+            data,
+        };
+        return PartText::Binary {
+            line,
+            attachment: Box::new(attachment),
+        };
     }
-    let declared = part
-        .content_type()
-        .and_then(|ct| ct.attribute("charset"))
-        .map(str::to_owned);
-    let declared_encoding = declared
-        .as_deref()
-        .and_then(|l| encoding_rs::Encoding::for_label(l.trim().as_bytes()));
-    if declared_encoding.is_some_and(|e| e != encoding_rs::UTF_8) {
-        // mail-parser used that charset; its replacement characters are real
-        // invalid sequences in it, not a wrong label.
-        return Cow::Borrowed(decoded);
+    let declared = part.content_type().and_then(|ct| ct.attribute("charset"));
+    let meta = matches!(part.body, PartType::Html(_))
+        .then(|| find_charset_label(bytes.get(..2048).unwrap_or(&bytes)))
+        .flatten();
+    let decoded = decode_text(
+        &bytes,
+        &TextHints {
+            declared,
+            meta: meta.as_deref(),
+            message_charsets: &hints.charsets,
+            tld: hints.tld.as_deref(),
+        },
+    );
+    if !decoded.is_unremarkable() {
+        notes.push(format!("part {id} ({content_type}): {}", decoded.explain()));
     }
-    let sniffed = if matches!(part.body, PartType::Html(_)) {
-        find_charset_label(bytes.get(..2048).unwrap_or(&bytes))
-    } else {
-        None
-    };
-    let encoding = fallback_encoding(sniffed.as_deref());
-    let (text, _) = decode_or_fallback(&bytes, encoding);
-    notes.push(match declared {
-        Some(label) => format!(
-            "a text part declares charset {label:?} but is not valid in it; decoded as {}",
-            encoding.name()
-        ),
-        None => format!(
-            "a text part declares no charset and is not UTF-8; decoded as {}",
-            encoding.name()
-        ),
-    });
-    Cow::Owned(text)
+    PartText::Text(decoded.text)
 }
 
 /// Content-IDs the HTML refers to through `cid:` URLs, lower-cased.
@@ -510,8 +654,10 @@ fn content_type_of(part: &MessagePart<'_>) -> String {
 
 fn summary(message: &Message<'_>) -> ForwardedSummary {
     ForwardedSummary {
-        from: addresses(message.from()).into_iter().next(),
-        subject: message.subject().map(one_line),
+        from: addresses(message, "From", message.from())
+            .into_iter()
+            .next(),
+        subject: subject(message),
         date: message
             .date()
             .filter(|d| d.is_valid())

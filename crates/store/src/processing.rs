@@ -443,8 +443,11 @@ impl ProcessingTx {
         row.as_ref().map(entry_from_row).transpose()
     }
 
-    /// Finds or creates the person with this address (trimmed, lower-cased). A name fills
-    /// in a missing one; a known name is kept.
+    /// Finds or creates the person with this address (trimmed, lower-cased). The latest
+    /// name given becomes the person's name; no name (or a blank one) keeps the known
+    /// one. Every name a person wrote under stays on their mails' entries
+    /// ([`Store::names_of_person`]), and each ticket shows the name of the mail that
+    /// opened it.
     pub async fn person(
         &mut self,
         address: &str,
@@ -462,7 +465,7 @@ impl ProcessingTx {
             .map_err(StoreError::db(action))?;
         if let Some(row) = &row {
             let person = person_from_row(row)?;
-            if person.name.is_some() || name.is_none() {
+            if name.is_none() || person.name == name {
                 return Ok(person);
             }
         }
@@ -471,7 +474,7 @@ impl ProcessingTx {
         let now = wall_clock_ms();
         let row = sqlx::query(
             "INSERT INTO people (address, name, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (address) DO UPDATE SET name = COALESCE(people.name, excluded.name) \
+             ON CONFLICT (address) DO UPDATE SET name = COALESCE(excluded.name, people.name) \
              RETURNING id, address, name",
         )
         .bind(&address)

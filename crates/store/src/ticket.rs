@@ -183,11 +183,19 @@ impl Default for TicketFilter {
 /// `SELECT` of everything `ticket_from_row` reads, tickets aliased `t` (a macro so
 /// queries stay `&'static str` where they can). The entry count is a subquery on the
 /// (ticket_id, id) index: always right, and cheap for a page of tickets.
+///
+/// The requester's name is the one in the mail that opened the ticket (its first
+/// entry from the requester's address), so a customer who signs differently later,
+/// or who wrote under another name before, shows on each ticket as they wrote that
+/// one; the person's own latest name stands in when that mail had none. Read
+/// through the same (ticket_id, id) index, it needs no column of its own.
 macro_rules! ticket_select {
     () => {
         "SELECT t.id, t.number, t.mailbox_id, t.subject, t.status, t.created_at, \
          t.updated_at, p.id AS requester_id, p.address AS requester_address, \
-         p.name AS requester_name, \
+         COALESCE((SELECT o.from_name FROM ticket_entries o \
+                   WHERE o.ticket_id = t.id AND o.from_address = p.address \
+                   ORDER BY o.id LIMIT 1), p.name) AS requester_name, \
          (SELECT COUNT(*) FROM ticket_entries e WHERE e.ticket_id = t.id) AS entry_count \
          FROM tickets t JOIN people p ON p.id = t.requester_id "
     };
@@ -428,6 +436,21 @@ impl Store {
             .await
             .map_err(StoreError::db("read a ticket"))?;
         row.as_ref().map(ticket_from_row).transpose()
+    }
+
+    /// Every name a person has written under, latest first, read from their mails'
+    /// entries: the person record keeps only the latest, the entries keep them all.
+    pub async fn names_of_person(&self, address: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT from_name, MAX(id) AS last FROM ticket_entries \
+             WHERE from_address = $1 AND from_name IS NOT NULL \
+             GROUP BY from_name ORDER BY last DESC",
+        )
+        .bind(db_text(&address.trim().to_lowercase()))
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("list the names a person wrote under"))?;
+        rows.iter().map(|row| column(row, "from_name")).collect()
     }
 
     /// A ticket by its id (as a processing record names it).

@@ -27,7 +27,8 @@ on_both_backends!(
     same_message_id_in_two_mailboxes_is_an_entry_in_each,
     threading_by_message_id_takes_the_first_id_that_matches,
     a_ticket_number_threads_only_within_its_mailbox,
-    a_person_is_one_per_address_and_keeps_a_known_name,
+    a_person_is_one_per_address_and_takes_the_latest_name,
+    the_requesters_name_is_the_one_in_the_mail_that_opened_the_ticket,
     attachments_round_trip_through_the_entry,
     processing_records_are_kept_with_reason_and_log,
     a_failed_message_can_be_reprocessed_into_its_ticket_once,
@@ -669,9 +670,9 @@ async fn a_ticket_number_threads_only_within_its_mailbox(db: &TestDb) {
     assert!(store.ticket_by_id(ticket_id + 100).await.unwrap().is_none());
 }
 
-/// One customer is one person whatever case or spaces their client uses; a name fills
-/// in a missing one and never replaces a known one.
-async fn a_person_is_one_per_address_and_keeps_a_known_name(db: &TestDb) {
+/// One customer is one person whatever case or spaces their client uses; the latest
+/// name they give becomes the person's name, and no name keeps the known one.
+async fn a_person_is_one_per_address_and_takes_the_latest_name(db: &TestDb) {
     let store = &db.store;
     let mut tx = store.begin_processing().await.unwrap();
     let nameless = tx.person("  Jane.Doe@Example.ORG ", None).await.unwrap();
@@ -689,7 +690,8 @@ async fn a_person_is_one_per_address_and_keeps_a_known_name(db: &TestDb) {
         .person("jane.doe@example.org", Some("J. Doe (Mobile)"))
         .await
         .unwrap();
-    assert_eq!(renamed, named);
+    assert_eq!(renamed.id, named.id);
+    assert_eq!(renamed.name.as_deref(), Some("J. Doe (Mobile)"));
     let other = tx.person("john@example.org", Some("John")).await.unwrap();
     assert_ne!(other.id, named.id);
     tx.commit().await.unwrap();
@@ -697,7 +699,69 @@ async fn a_person_is_one_per_address_and_keeps_a_known_name(db: &TestDb) {
     let mut tx = store.begin_processing().await.unwrap();
     assert_eq!(
         tx.person("jane.doe@example.org", None).await.unwrap(),
-        named
+        renamed
+    );
+}
+
+/// Each ticket shows its requester under the name in the mail that opened it, even
+/// when the person wrote under another name before or since; the person record
+/// keeps the latest, and every name stays findable.
+async fn the_requesters_name_is_the_one_in_the_mail_that_opened_the_ticket(db: &TestDb) {
+    let store = &db.store;
+    let mailbox = add_mailbox(store, "support").await;
+    let raw = store_messages(store, mailbox.id, &["first", "second", "follow-up"]).await;
+    let mut tx = store.begin_processing().await.unwrap();
+    let open = |name: &'static str| {
+        let mut e = entry(0, "");
+        e.from_name = Some(name.to_string());
+        e
+    };
+    let person = tx
+        .person("customer@example.org", Some("Sender"))
+        .await
+        .unwrap();
+    let first = tx
+        .create_ticket(mailbox.id, "First", person.id, T0)
+        .await
+        .unwrap();
+    let mut e = open("Sender");
+    (e.raw_message_id, e.message_id) = (raw[0].id, "<1@x>".to_string());
+    tx.add_entry(first.id, mailbox.id, &e, T0).await.unwrap();
+
+    let person = tx
+        .person("customer@example.org", Some("Sender Name 👻"))
+        .await
+        .unwrap();
+    let second = tx
+        .create_ticket(mailbox.id, "Second", person.id, T0)
+        .await
+        .unwrap();
+    let mut e = open("Sender Name 👻");
+    (e.raw_message_id, e.message_id) = (raw[1].id, "<2@x>".to_string());
+    tx.add_entry(second.id, mailbox.id, &e, T0).await.unwrap();
+    // A follow-up on the first ticket under a third name changes neither ticket.
+    let mut e = open("S. N.");
+    (e.raw_message_id, e.message_id) = (raw[2].id, "<3@x>".to_string());
+    tx.add_entry(first.id, mailbox.id, &e, T0).await.unwrap();
+    tx.person("customer@example.org", Some("S. N."))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let name = |number| async move {
+        store
+            .ticket_by_number(number)
+            .await
+            .unwrap()
+            .unwrap()
+            .requester
+            .name
+    };
+    assert_eq!(name(first.number).await.as_deref(), Some("Sender"));
+    assert_eq!(name(second.number).await.as_deref(), Some("Sender Name 👻"));
+    assert_eq!(
+        store.names_of_person("Customer@example.org").await.unwrap(),
+        vec!["S. N.", "Sender Name 👻", "Sender"]
     );
 }
 

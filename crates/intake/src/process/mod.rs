@@ -630,6 +630,13 @@ impl Processor {
         };
         tx.add_entry(ticket.id, mailbox_id, &entry(raw, parsed, kind), now)
             .await?;
+        // The person record keeps the latest name they wrote under; the ticket keeps
+        // the name of the mail that opened it.
+        if let Some(from) = &message.from
+            && from.name.is_some()
+        {
+            tx.person(&from.normalized(), from.name.as_deref()).await?;
+        }
         let mut reason = format!("added to ticket #{} ({how})", ticket.number);
         if matches!(
             ticket.status,
