@@ -66,13 +66,51 @@ pub fn never_acknowledged(address: &str, own: &[String]) -> Option<&'static str>
         "daemon",
     ];
     if SYSTEM.iter().any(|system| squashed == *system)
-        || squashed.starts_with("noreply")
-        || squashed.starts_with("donotreply")
+        || squashed.contains("noreply")
+        || squashed.contains("donotreply")
         || squashed.starts_with("bounce")
         || local.starts_with("owner-")
         || local.ends_with("-request")
     {
         return Some("it is a no-reply or system address");
+    }
+    None
+}
+
+/// Why the header section of the mail that opened a ticket says it was sent by a
+/// machine or to many, if it does: the last check before an acknowledgement, beside
+/// the processor's classification, because answering such mail is how loops and
+/// backscatter start (RFC 3834 §2).
+pub fn automatic_mail(raw: &[u8]) -> Option<&'static str> {
+    // The header section only, bounded: a hostile message must not cost more.
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(raw.len())
+        .min(256 * 1024);
+    let head = String::from_utf8_lossy(&raw[..head_end]);
+    for line in head.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if line.starts_with([' ', '\t']) {
+            continue;
+        }
+        let value = value.trim().to_ascii_lowercase();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "auto-submitted" if !value.starts_with("no") => return Some("it is Auto-Submitted"),
+            "list-id" | "list-unsubscribe" | "list-post" => return Some("it is list or bulk mail"),
+            "precedence" if ["bulk", "list", "junk", "auto_reply"].contains(&value.as_str()) => {
+                return Some("its Precedence says bulk, list or junk");
+            }
+            "x-autoreply" | "x-autorespond" | "x-auto-response-suppress"
+                if !value.is_empty() && value != "no" =>
+            {
+                return Some("it says it was sent automatically");
+            }
+            _ => {}
+        }
     }
     None
 }
@@ -151,6 +189,17 @@ impl Acknowledger {
             );
         let entries = self.store.ticket_entries(ticket.id).await?;
         let first = entries.first();
+        if let Some(entry) = first
+            && let Some(raw) = self.store.raw_message(entry.raw_message_id).await?
+            && let Ok(bytes) = self.store.blobs().read(&raw.sha256).await
+            && let Some(why) = automatic_mail(&bytes)
+        {
+            return drop(format!(
+                "the mail that opened ticket #{} {why}",
+                ticket.number
+            ))
+            .await;
+        }
         let now = now_ms();
         let domain = sending
             .address
@@ -237,6 +286,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn machine_and_bulk_mail_is_known_by_its_headers() {
+        let mail = |headers: &str| format!("{headers}From: a@example.org\r\n\r\nbody\r\n");
+        for headers in [
+            "Auto-Submitted: auto-replied\r\n",
+            "List-Id: <news.example.org>\r\n",
+            "List-Unsubscribe: <mailto:u@example.org>\r\n",
+            "Precedence: bulk\r\n",
+            "X-Autoreply: yes\r\n",
+        ] {
+            assert!(
+                automatic_mail(mail(headers).as_bytes()).is_some(),
+                "{headers}"
+            );
+        }
+        for headers in ["Auto-Submitted: no\r\n", "Subject: List-Id: tricks\r\n", ""] {
+            assert_eq!(automatic_mail(mail(headers).as_bytes()), None, "{headers}");
+        }
+        // Only the header section counts.
+        assert_eq!(
+            automatic_mail(b"From: a@example.org\r\n\r\nList-Id: <x>\r\n"),
+            None
+        );
+    }
+
+    #[test]
     fn no_reply_and_system_addresses_are_never_acknowledged() {
         let own = vec!["support@example.com".to_string()];
         for address in [
@@ -246,6 +320,7 @@ mod tests {
             "do-not-reply@example.org",
             "donotreply@example.org",
             "noreply-billing@example.org",
+            "gmail-noreply@google.com",
             "MAILER-DAEMON@example.org",
             "postmaster@example.org",
             "bounces+123@example.org",

@@ -302,6 +302,10 @@ impl SmtpSession {
         }
         let envelope = Envelope::new(Some(from), to)
             .map_err(|e| Failure::Permanent(format!("the message has no recipient: {e}")))?;
+        // lettre ends DATA with CRLF "." CRLF whatever the message ends with: the
+        // message's own final line break is left to it, so the bytes arrive exactly as
+        // stored.
+        let bytes = bytes.strip_suffix(b"\r\n").unwrap_or(bytes);
         match tokio::time::timeout(self.timeouts.send, self.connection.send(&envelope, bytes)).await
         {
             Ok(Ok(_)) => Ok(()),

@@ -57,6 +57,11 @@ pub struct Cli {
     #[arg(long, env = "POPDESK_SEND_FIRST_RETRY_SECS", global = true)]
     pub send_first_retry_secs: Option<u64>,
 
+    /// How long a sender holds the messages it took from the outbox, in seconds; a
+    /// sender that dies leaves them to another after this [default: 300].
+    #[arg(long, env = "POPDESK_SEND_CLAIM_SECS", global = true)]
+    pub send_claim_secs: Option<u64>,
+
     #[command(subcommand)]
     pub command: Command,
 }

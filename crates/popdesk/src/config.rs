@@ -34,6 +34,7 @@ pub struct FileConfig {
     pub own_addresses: Option<Vec<String>>,
     pub send_retry_hours: Option<f64>,
     pub send_first_retry_secs: Option<u64>,
+    pub send_claim_secs: Option<u64>,
     pub max_attachments_mb: Option<u64>,
     pub acknowledge_period_hours: Option<f64>,
     pub acknowledgement_text: Option<String>,
@@ -80,6 +81,8 @@ pub struct OutgoingSettings {
     pub retry_for: Duration,
     /// The first pause after a temporary failure (it doubles, up to an hour).
     pub first_retry: Duration,
+    /// How long a sender holds the messages it claimed.
+    pub claim: Duration,
     pub max_attachments_bytes: u64,
     pub acknowledge_period: Duration,
     pub acknowledgement_text: String,
@@ -127,6 +130,10 @@ pub fn common(cli: &Cli, file: &FileConfig) -> anyhow::Result<Common> {
     if first_retry_secs == 0 {
         bail!("send_first_retry_secs must be at least 1");
     }
+    let claim_secs = cli.send_claim_secs.or(file.send_claim_secs).unwrap_or(300);
+    if claim_secs == 0 {
+        bail!("send_claim_secs must be at least 1");
+    }
     let max_attachments_mb = file.max_attachments_mb.unwrap_or(25);
     if max_attachments_mb == 0 {
         bail!("max_attachments_mb must be at least 1");
@@ -134,6 +141,7 @@ pub fn common(cli: &Cli, file: &FileConfig) -> anyhow::Result<Common> {
     let outgoing = OutgoingSettings {
         retry_for,
         first_retry: Duration::from_secs(first_retry_secs),
+        claim: Duration::from_secs(claim_secs),
         max_attachments_bytes: max_attachments_mb * 1024 * 1024,
         acknowledge_period: hours(
             file.acknowledge_period_hours.unwrap_or(24.0),
@@ -301,6 +309,7 @@ impl Common {
             outgoing::SenderConfig {
                 retry_for: o.retry_for,
                 first_retry: o.first_retry,
+                claim: o.claim,
                 ..outgoing::SenderConfig::default()
             },
         )
