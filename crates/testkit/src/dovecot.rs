@@ -44,11 +44,14 @@ static INSTANCE_SEQ: AtomicU64 = AtomicU64::new(0);
 /// Options for a [`Dovecot`] instance; get one from [`Dovecot::builder`].
 ///
 /// Defaults: USER/PASS and SASL PLAIN/LOGIN, plaintext auth allowed on the plain port,
-/// STLS offered, a certificate for `localhost` and `127.0.0.1`, no session lock.
+/// STLS offered, a certificate for `localhost` and `127.0.0.1`, no session lock, no
+/// LMTP and no auth listener for an MTA.
 #[derive(Clone, Debug, Default)]
 pub struct DovecotBuilder {
     apop: bool,
     cram_md5: bool,
+    lmtp: bool,
+    sasl_listener: bool,
     oauth2_url: Option<String>,
     lock_session: bool,
     cert_names: Option<Vec<String>>,
@@ -67,6 +70,23 @@ impl DovecotBuilder {
     /// Offers SASL CRAM-MD5.
     pub fn cram_md5(mut self, on: bool) -> Self {
         self.cram_md5 = on;
+        self
+    }
+
+    /// Listens for LMTP on a loopback port ([`Dovecot::lmtp_addr`]) and delivers into the
+    /// Maildirs of the users [`Dovecot::add_user`] made: recipient `name@any.domain` goes
+    /// to user `name`, so [`Dovecot::messages`] and POP3 see what an MTA delivered.
+    /// Needed by [`Postfix`](crate::Postfix).
+    pub fn lmtp(mut self, on: bool) -> Self {
+        self.lmtp = on;
+        self
+    }
+
+    /// Opens Dovecot's auth service on a loopback TCP port ([`Dovecot::sasl_addr`]) for
+    /// an MTA's SMTP AUTH (Postfix's `smtpd_sasl_type = dovecot`), so SMTP checks the
+    /// same users and passwords as POP3. Needed by [`Postfix`](crate::Postfix).
+    pub fn sasl_listener(mut self, on: bool) -> Self {
+        self.sasl_listener = on;
         self
     }
 
@@ -153,6 +173,8 @@ pub struct Dovecot {
     dir: TempDir,
     pop3: SocketAddr,
     pop3s: SocketAddr,
+    lmtp: Option<SocketAddr>,
+    sasl: Option<SocketAddr>,
     ca: TestCa,
     owner: MailOwner,
     users: Mutex<Vec<String>>,
@@ -178,6 +200,17 @@ impl Dovecot {
     /// The implicit-TLS POP3S port.
     pub fn pop3s_addr(&self) -> SocketAddr {
         self.pop3s
+    }
+
+    /// The LMTP port, if the instance was built with [`DovecotBuilder::lmtp`].
+    pub fn lmtp_addr(&self) -> Option<SocketAddr> {
+        self.lmtp
+    }
+
+    /// The auth service's port for an MTA's SMTP AUTH, if the instance was built with
+    /// [`DovecotBuilder::sasl_listener`].
+    pub fn sasl_addr(&self) -> Option<SocketAddr> {
+        self.sasl
     }
 
     /// The host name the default certificate is valid for.
@@ -389,7 +422,9 @@ impl Dovecot {
             INSTANCE_SEQ.fetch_add(1, Ordering::Relaxed)
         );
         let greeting = format!("popdesk testkit Dovecot {instance} ready.");
-        let (pop3, pop3s) = free_ports();
+        let [pop3, pop3s, lmtp, sasl] = free_ports();
+        let lmtp = options.lmtp.then_some(lmtp);
+        let sasl = options.sasl_listener.then_some(sasl);
 
         if let Some(url) = &options.oauth2_url {
             write_file(&dir.path().join("oauth2.conf"), &oauth2_config(url), 0o644);
@@ -400,6 +435,8 @@ impl Dovecot {
             greeting: &greeting,
             pop3,
             pop3s,
+            lmtp,
+            sasl,
             owner: NOBODY,
             options,
         });
@@ -438,6 +475,8 @@ impl Dovecot {
             dir,
             pop3,
             pop3s,
+            lmtp,
+            sasl,
             ca,
             owner: NOBODY,
             users: Mutex::new(Vec::new()),
@@ -449,7 +488,8 @@ impl Dovecot {
     }
 
     /// Waits until the plain port greets with our own greeting (not some other
-    /// process that grabbed the port) and the TLS port accepts connections.
+    /// process that grabbed the port) and the other ports accept connections. (Dovecot
+    /// exits when it cannot bind one of them, so accepting means ours.)
     fn wait_ready(&mut self, greeting: &str) -> Result<(), StartFailure> {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
@@ -462,7 +502,10 @@ impl Dovecot {
             }
             match read_greeting(self.pop3) {
                 Ok(line) if line.contains(greeting) => {
-                    if TcpStream::connect_timeout(&self.pop3s, Duration::from_secs(1)).is_ok() {
+                    let others = [Some(self.pop3s), self.lmtp, self.sasl];
+                    if others.iter().flatten().all(|addr| {
+                        TcpStream::connect_timeout(addr, Duration::from_secs(1)).is_ok()
+                    }) {
                         return Ok(());
                     }
                 }
@@ -515,8 +558,9 @@ impl Drop for Dovecot {
         // next test sees a stopped server. Bounded like every wait here.
         let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
         while Instant::now() < deadline
-            && [self.pop3, self.pop3s]
+            && [Some(self.pop3), Some(self.pop3s), self.lmtp, self.sasl]
                 .iter()
+                .flatten()
                 .any(|addr| TcpStream::connect_timeout(addr, Duration::from_millis(100)).is_ok())
         {
             std::thread::sleep(Duration::from_millis(10));
@@ -530,6 +574,8 @@ struct ConfigInputs<'a> {
     greeting: &'a str,
     pop3: SocketAddr,
     pop3s: SocketAddr,
+    lmtp: Option<SocketAddr>,
+    sasl: Option<SocketAddr>,
     owner: MailOwner,
     options: &'a DovecotBuilder,
 }
@@ -555,7 +601,7 @@ base_dir = {dir}/run
 state_dir = {dir}/state
 instance_name = popdesk-testkit-{instance}
 log_path = {dir}/dovecot.log
-protocols = pop3
+protocols = {protocols}
 listen = 127.0.0.1
 login_greeting = {greeting}
 
@@ -608,6 +654,11 @@ passdb {{
         greeting = inputs.greeting,
         all_mechanisms = mechanisms.join(" "),
         lock = if options.lock_session { "yes" } else { "no" },
+        protocols = if inputs.lmtp.is_some() {
+            "pop3 lmtp"
+        } else {
+            "pop3"
+        },
     );
     if options.oauth2_url.is_some() {
         let _ = write!(
@@ -642,6 +693,45 @@ service pop3-login {{
         pop3 = inputs.pop3.port(),
         pop3s = inputs.pop3s.port(),
     );
+    if let Some(lmtp) = inputs.lmtp {
+        let _ = write!(
+            config,
+            r#"
+# LMTP for an MTA on loopback. It hands over full addresses; the user is the local
+# part, whatever the domain, so mail for customer@example.com lands in user
+# `customer`'s Maildir. Messages are stored with the CRLF line ends they arrived
+# with, so a test compares them byte for byte with what was sent.
+postmaster_address = postmaster@localhost
+protocol lmtp {{
+  auth_username_format = %Ln
+  mail_save_crlf = yes
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+}}
+"#,
+            port = lmtp.port(),
+        );
+    }
+    if let Some(sasl) = inputs.sasl {
+        let _ = write!(
+            config,
+            r#"
+# The auth service for an MTA's SMTP AUTH (Postfix: smtpd_sasl_type = dovecot), over
+# TCP so that it needs no socket inside the MTA's directory.
+service auth {{
+  inet_listener auth-mta {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+}}
+"#,
+            port = sasl.port(),
+        );
+    }
     if !options.extra_config.is_empty() {
         config.push_str("\n# extra_config\n");
         config.push_str(&options.extra_config);
@@ -663,15 +753,16 @@ fn oauth2_config(url: &str) -> String {
     )
 }
 
-/// Two ports that were free a moment ago. Another process may still take one before
-/// Dovecot binds it; [`DovecotBuilder::start`] retries then.
-fn free_ports() -> (SocketAddr, SocketAddr) {
-    let a = TcpListener::bind("127.0.0.1:0").expect("testkit: bind a loopback port");
-    let b = TcpListener::bind("127.0.0.1:0").expect("testkit: bind a loopback port");
-    (
-        a.local_addr().expect("testkit: local address"),
-        b.local_addr().expect("testkit: local address"),
-    )
+/// `N` distinct loopback ports that were free a moment ago. Another process may still
+/// take one before the server binds it; the fixtures' `start` retries then.
+pub(crate) fn free_ports<const N: usize>() -> [SocketAddr; N] {
+    // All bound at once so that the kernel hands out N different ports.
+    let listeners: [TcpListener; N] = std::array::from_fn(|_| {
+        TcpListener::bind("127.0.0.1:0").expect("testkit: bind a loopback port")
+    });
+    listeners
+        .each_ref()
+        .map(|l| l.local_addr().expect("testkit: local address"))
 }
 
 fn read_greeting(addr: SocketAddr) -> io::Result<String> {
@@ -696,13 +787,13 @@ fn find_dovecot() -> PathBuf {
         })
 }
 
-fn write_file(path: &Path, contents: &str, mode: u32) {
+pub(crate) fn write_file(path: &Path, contents: &str, mode: u32) {
     fs::write(path, contents)
         .and_then(|()| fs::set_permissions(path, fs::Permissions::from_mode(mode)))
         .unwrap_or_else(|e| panic!("testkit: write {}: {e}", path.display()));
 }
 
-fn read_lossy(path: &Path) -> String {
+pub(crate) fn read_lossy(path: &Path) -> String {
     fs::read(path)
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
         .unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))

@@ -10,6 +10,12 @@
 //!   certificate made by the real `openssl req -x509`
 //!   ([`ServerCert::openssl_self_signed`]) and switch to another while running
 //!   ([`Dovecot::replace_server_cert`]).
+//! - [`Postfix`]: a private Postfix per test on loopback, with a submission port
+//!   (STARTTLS, then AUTH) and an implicit-TLS port, checking AUTH against the Dovecot's
+//!   users and delivering mail for any domain by LMTP into the Dovecot
+//!   ([`DovecotBuilder::lmtp`], [`DovecotBuilder::sasl_listener`]). Recipient rules
+//!   make it answer 4xx or 5xx at `RCPT TO` ([`Postfix::set_recipient_rule`]); it can
+//!   be stopped and started again with its queue.
 //! - [`OAuthIntrospection`]: the token endpoint Dovecot asks when a client logs in with
 //!   XOAUTH2 or OAUTHBEARER.
 //! - [`FaultProxy`]: a hand-written proxy in front of Dovecot for the faults a real
@@ -34,8 +40,25 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Dovecot must be installed (`scripts/install-test-deps`) and tests must run as root,
-//! as CI does: Dovecot's master starts as root and drops to its own accounts.
+//! ```no_run
+//! # async fn demo() {
+//! use std::time::Duration;
+//! use testkit::{Dovecot, Postfix};
+//!
+//! let dovecot = Dovecot::builder().lmtp(true).sasl_listener(true).start();
+//! dovecot.add_user("support", "secret");
+//! dovecot.add_user("customer", "pw");
+//! let postfix = Postfix::start(&dovecot);
+//! // ... send as `support` through postfix.submission_addr() to customer@example.com,
+//! // trusting postfix.ca_pem_path() for postfix.host() ...
+//! let delivered = postfix
+//!     .wait_for_delivery(&dovecot, "customer", 1, Duration::from_secs(10))
+//!     .await;
+//! # }
+//! ```
+//!
+//! Dovecot and Postfix must be installed (`scripts/install-test-deps`) and tests must run
+//! as root, as CI does: their masters start as root and drop to their own accounts.
 
 mod ca;
 mod dovecot;
@@ -44,7 +67,9 @@ mod faulty_pop3;
 mod maildir;
 mod oauth;
 mod openssl;
+mod postfix;
 mod raw;
+mod socketmap;
 
 pub use ca::{ServerCert, TestCa};
 pub use dovecot::{Dovecot, DovecotBuilder};
@@ -52,4 +77,5 @@ pub use fault_proxy::{Fault, FaultProxy};
 pub use faulty_pop3::{FaultyPop3, MessageFault};
 pub use oauth::{IntrospectionRequest, OAuthIntrospection};
 pub use openssl::openssl_bin;
+pub use postfix::{Postfix, PostfixBuilder};
 pub use raw::RawSession;
