@@ -125,7 +125,7 @@ pub fn extract_tnef(data: &[u8], limits: &TnefLimits) -> Result<TnefExtraction, 
         match id {
             ATT_OEM_CODEPAGE => {
                 if let Some(cp) = Reader::new(value).u32() {
-                    codepage = codepage_encoding(cp);
+                    codepage = crate::charset::windows_codepage_encoding(cp);
                 }
             }
             ATT_ATTACH_REND_DATA if level == LEVEL_ATTACHMENT => {
@@ -339,25 +339,6 @@ fn decode_utf16(bytes: &[u8]) -> Option<String> {
         .collect();
     let text = String::from_utf16_lossy(&units).trim().to_owned();
     (!text.is_empty()).then_some(text)
-}
-
-fn codepage_encoding(cp: u32) -> &'static Encoding {
-    let label = match cp {
-        65001 => "utf-8",
-        932 => "shift_jis",
-        936 => "gbk",
-        949 => "euc-kr",
-        950 => "big5",
-        20866 => "koi8-r",
-        28591..=28605 => {
-            return crate::charset::fallback_encoding(Some(&format!("iso-8859-{}", cp - 28590)));
-        }
-        874 | 1250..=1258 => {
-            return crate::charset::fallback_encoding(Some(&format!("windows-{cp}")));
-        }
-        _ => "windows-1252",
-    };
-    Encoding::for_label(label.as_bytes()).unwrap_or(encoding_rs::WINDOWS_1252)
 }
 
 fn byte_sum(bytes: &[u8]) -> u16 {
