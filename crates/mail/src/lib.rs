@@ -25,6 +25,7 @@ mod message;
 mod parse;
 mod reply;
 mod report;
+mod rtf_compressed;
 mod sanitize;
 mod tnef;
 
