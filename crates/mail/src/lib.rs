@@ -26,6 +26,7 @@ mod parse;
 mod reply;
 mod report;
 mod rtf_compressed;
+mod rtf_text;
 mod sanitize;
 mod tnef;
 
