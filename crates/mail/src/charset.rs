@@ -59,6 +59,33 @@ pub(crate) fn decode_or_fallback(bytes: &[u8], fallback: &'static Encoding) -> (
     }
 }
 
+/// The encoding a Windows code page number names (TNEF's `attOemCodepage`, RTF's
+/// `\ansicpg` and `\cpg`, MAPI's `PR_INTERNET_CPID`); windows-1252 for numbers
+/// encoding_rs has no decoder for, which is what Outlook falls back to as well.
+pub(crate) fn windows_codepage_encoding(cp: u32) -> &'static Encoding {
+    let label = match cp {
+        65001 => "utf-8",
+        932 => "shift_jis",
+        936 => "gbk",
+        949 => "euc-kr",
+        950 => "big5",
+        10000 => "macintosh",
+        20866 => "koi8-r",
+        21866 => "koi8-u",
+        50220..=50222 => "iso-2022-jp",
+        51932 => "euc-jp",
+        54936 => "gb18030",
+        28591..=28605 => {
+            return fallback_encoding(Some(&format!("iso-8859-{}", cp - 28590)));
+        }
+        874 | 1250..=1258 => {
+            return fallback_encoding(Some(&format!("windows-{cp}")));
+        }
+        _ => "windows-1252",
+    };
+    Encoding::for_label(label.as_bytes()).unwrap_or(WINDOWS_1252)
+}
+
 /// Finds a `charset=` parameter in `bytes` (a header block, or the first bytes of
 /// an HTML document for `<meta charset>`). Bounded by the slice the caller gives.
 pub(crate) fn find_charset_label(bytes: &[u8]) -> Option<String> {

@@ -3,7 +3,8 @@
 //! - [`parse`] decodes a raw message into a [`ParsedMessage`]: addresses, subject,
 //!   date, ids for threading, text and sanitized HTML bodies, attachments (with names
 //!   decoded however the sender wrote them, forwarded messages summarised, and the
-//!   files inside `winmail.dat` taken out), and the new part of a reply.
+//!   files inside `winmail.dat` taken out, and its text read when the MIME text is
+//!   empty), and the new part of a reply.
 //! - [`classify`] tells normal mail from bounces, auto-replies, list mail and our own
 //!   mail coming back, each with the reason in words.
 //! - [`sanitize_html`] makes untrusted HTML safe to show an agent.
@@ -25,8 +26,11 @@ mod message;
 mod parse;
 mod reply;
 mod report;
+mod rtf_compressed;
+mod rtf_text;
 mod sanitize;
 mod tnef;
+mod tnef_body;
 
 pub use classify::{
     AutoReplySignal, Classification, ClassifyContext, Confidence, DeliveryStatus, MessageKind,
@@ -40,3 +44,4 @@ pub use parse::parse;
 pub use reply::{ReplySplit, split_reply};
 pub use sanitize::{SanitizeOptions, sanitize_html};
 pub use tnef::{TnefError, TnefExtraction, TnefFile, TnefLimits, extract_tnef};
+pub use tnef_body::{TnefBody, TnefBodySource, TnefBodyText};

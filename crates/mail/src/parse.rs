@@ -667,7 +667,9 @@ fn summary(message: &Message<'_>) -> ForwardedSummary {
 }
 
 /// Adds the files inside each `winmail.dat` as attachments of their own, after
-/// the original, which is kept as it came.
+/// the original, which is kept as it came. When the message's MIME text is empty
+/// (Outlook left the words only inside TNEF), the text comes from the first
+/// `winmail.dat` body that has some.
 fn extract_winmail(out: &mut ParsedMessage, notes: &mut Vec<String>) {
     let limits = TnefLimits::default();
     let containers: Vec<usize> = out
@@ -684,6 +686,17 @@ fn extract_winmail(out: &mut ParsedMessage, notes: &mut Vec<String>) {
         match extract_tnef(&container.data, &limits) {
             Ok(extraction) => {
                 notes.extend(extraction.notes);
+                // `char::is_whitespace` covers the lone no-break space some
+                // Exchange versions leave as the MIME text of such mail.
+                if out.text_body.trim().is_empty()
+                    && let Some(body) = extraction.body.text(notes)
+                {
+                    notes.push(format!(
+                        "the message's MIME text is empty; its text comes from {} in winmail.dat",
+                        body.source.describe()
+                    ));
+                    out.text_body = body.text;
+                }
                 for file in extraction.files {
                     let content_type = file
                         .content_type

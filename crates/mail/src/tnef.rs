@@ -1,11 +1,13 @@
-//! Taking the files out of `winmail.dat` (TNEF, MS-OXTNEF).
+//! Taking the files and the body out of `winmail.dat` (TNEF, MS-OXTNEF).
 //!
 //! Outlook and Exchange wrap a message's attachments in one `application/ms-tnef`
 //! part when they think the recipient is Outlook too; every other client shows a
 //! useless `winmail.dat`. This reads just enough TNEF to get the files out: the
 //! attribute stream (`attAttachRendData` opens an attachment, `attAttachTitle`
 //! names it, `attAttachData` holds it) and, from each attachment's MAPI property
-//! block, the long file name, MIME type and Content-ID.
+//! block, the long file name, MIME type and Content-ID. From the message's own
+//! property block (`attMAPIProps`) it keeps the body as Outlook stored it, which is
+//! sometimes the only copy of the text (see [`TnefBody`]).
 //!
 //! Written here rather than taken from the `tnef` crate (0.1): that crate rejects
 //! any attribute id it does not know, any checksum mismatch and any attachment
@@ -15,6 +17,8 @@
 //! input's own length.
 
 use encoding_rs::Encoding;
+
+use crate::TnefBody;
 
 /// Bounds for [`extract_tnef`]: a `winmail.dat` is untrusted input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +59,8 @@ pub struct TnefFile {
 pub struct TnefExtraction {
     /// The files, in stream order.
     pub files: Vec<TnefFile>,
+    /// The message body properties, undecoded until [`TnefBody::text`] is asked.
+    pub body: TnefBody,
     /// What was skipped or odd, in words, for the message's processing log.
     pub notes: Vec<String>,
 }
@@ -68,6 +74,7 @@ pub enum TnefError {
 }
 
 const SIGNATURE: u32 = 0x223e_9f78;
+const LEVEL_MESSAGE: u8 = 0x01;
 const LEVEL_ATTACHMENT: u8 = 0x02;
 
 const ATT_OEM_CODEPAGE: u32 = 0x0006_9007;
@@ -75,6 +82,19 @@ const ATT_ATTACH_REND_DATA: u32 = 0x0006_9002;
 const ATT_ATTACH_TITLE: u32 = 0x0001_8010;
 const ATT_ATTACH_DATA: u32 = 0x0006_800f;
 const ATT_ATTACHMENT: u32 = 0x0006_9005;
+const ATT_BODY: u32 = 0x0002_800c;
+const ATT_MAPI_PROPS: u32 = 0x0006_9003;
+
+const PR_BODY: u16 = 0x1000;
+const PR_RTF_COMPRESSED: u16 = 0x1009;
+const PR_HTML: u16 = 0x1013;
+const PR_INTERNET_CPID: u16 = 0x3fde;
+const PR_MESSAGE_CODEPAGE: u16 = 0x3ffd;
+
+const PT_LONG: u16 = 0x0003;
+const PT_STRING8: u16 = 0x001e;
+const PT_UNICODE: u16 = 0x001f;
+const PT_BINARY: u16 = 0x0102;
 
 const PR_DISPLAY_NAME: u16 = 0x3001;
 const PR_ATTACH_DATA: u16 = 0x3701;
@@ -125,7 +145,7 @@ pub fn extract_tnef(data: &[u8], limits: &TnefLimits) -> Result<TnefExtraction, 
         match id {
             ATT_OEM_CODEPAGE => {
                 if let Some(cp) = Reader::new(value).u32() {
-                    codepage = codepage_encoding(cp);
+                    codepage = crate::charset::windows_codepage_encoding(cp);
                 }
             }
             ATT_ATTACH_REND_DATA if level == LEVEL_ATTACHMENT => {
@@ -145,6 +165,13 @@ pub fn extract_tnef(data: &[u8], limits: &TnefLimits) -> Result<TnefExtraction, 
             ATT_ATTACHMENT if level == LEVEL_ATTACHMENT => {
                 let pending = current.get_or_insert_with(Pending::default);
                 read_mapi_props(value, codepage, pending);
+            }
+            ATT_MAPI_PROPS if level == LEVEL_MESSAGE => {
+                read_body_props(value, codepage, &mut out.body);
+            }
+            // The older attribute for the plain text; `PR_BODY` wins when both exist.
+            ATT_BODY if level == LEVEL_MESSAGE && out.body.plain.is_none() => {
+                out.body.plain = decode_text8(value, codepage);
             }
             _ => {}
         }
@@ -230,9 +257,19 @@ fn push_file(out: &mut TnefExtraction, p: Pending<'_>, limits: &TnefLimits, tota
     });
 }
 
-/// Reads the MAPI property block of `attAttachment` (MS-OXTNEF 2.1.3.4), keeping
-/// the properties popdesk uses. Stops quietly at the first malformed property.
-fn read_mapi_props<'a>(data: &'a [u8], codepage: &'static Encoding, p: &mut Pending<'a>) {
+/// One single-valued MAPI property from a TNEF property block.
+struct MapiProp<'a> {
+    id: u16,
+    /// The property type without the multi-value flag, e.g. `PT_BINARY`.
+    kind: u16,
+    /// The value's bytes without padding (the first, for the variable types).
+    value: &'a [u8],
+}
+
+/// Walks a MAPI property block (MS-OXTNEF 2.1.3.4), handing `f` every
+/// single-valued property; multi-valued ones are stepped over, as popdesk uses
+/// none. Stops quietly at the first malformed property.
+fn walk_mapi_props<'a>(data: &'a [u8], mut f: impl FnMut(MapiProp<'a>)) {
     let mut r = Reader::new(data);
     let Some(count) = r.u32() else { return };
     for _ in 0..count {
@@ -270,23 +307,12 @@ fn read_mapi_props<'a>(data: &'a [u8], codepage: &'static Encoding, p: &mut Pend
                     let Some(value) = r.take_padded(len as usize) else {
                         return;
                     };
-                    if i > 0 || multi {
-                        continue;
-                    }
-                    let text = match base {
-                        0x001e => decode_string8(value, codepage),
-                        0x001f => decode_utf16(value),
-                        _ => None,
-                    };
-                    match id {
-                        PR_ATTACH_LONG_FILENAME => p.long_name = text.or(p.long_name.take()),
-                        PR_ATTACH_FILENAME | PR_DISPLAY_NAME if p.long_name.is_none() => {
-                            p.long_name = text;
-                        }
-                        PR_ATTACH_MIME_TAG => p.mime = text,
-                        PR_ATTACH_CONTENT_ID => p.content_id = text,
-                        PR_ATTACH_DATA if base == 0x0102 => p.prop_data = Some(value),
-                        _ => {}
+                    if i == 0 && !multi {
+                        f(MapiProp {
+                            id,
+                            kind: base,
+                            value,
+                        });
                     }
                 }
             }
@@ -306,11 +332,85 @@ fn read_mapi_props<'a>(data: &'a [u8], codepage: &'static Encoding, p: &mut Pend
                 let Some(value) = r.take_padded(bytes) else {
                     return;
                 };
-                if id == PR_ATTACH_METHOD && base == 0x0003 && !multi {
-                    p.method = Reader::new(value).u32();
+                if !multi {
+                    f(MapiProp {
+                        id,
+                        kind: base,
+                        value,
+                    });
                 }
             }
         }
+    }
+}
+
+/// Reads the MAPI property block of `attAttachment`, keeping the properties
+/// popdesk uses.
+fn read_mapi_props<'a>(data: &'a [u8], codepage: &'static Encoding, p: &mut Pending<'a>) {
+    walk_mapi_props(data, |prop| {
+        let text = || match prop.kind {
+            PT_STRING8 => decode_string8(prop.value, codepage),
+            PT_UNICODE => decode_utf16(prop.value),
+            _ => None,
+        };
+        match prop.id {
+            PR_ATTACH_LONG_FILENAME => p.long_name = text().or(p.long_name.take()),
+            PR_ATTACH_FILENAME | PR_DISPLAY_NAME if p.long_name.is_none() => {
+                p.long_name = text();
+            }
+            PR_ATTACH_MIME_TAG => p.mime = text(),
+            PR_ATTACH_CONTENT_ID => p.content_id = text(),
+            PR_ATTACH_DATA if prop.kind == PT_BINARY => p.prop_data = Some(prop.value),
+            PR_ATTACH_METHOD if prop.kind == PT_LONG => p.method = Reader::new(prop.value).u32(),
+            _ => {}
+        }
+    });
+}
+
+/// Reads the message's own MAPI property block (`attMAPIProps`) for its body.
+/// Code pages may follow the text they describe, so bytes are decoded last.
+fn read_body_props(data: &[u8], oem: &'static Encoding, body: &mut TnefBody) {
+    let mut plain8 = None;
+    let mut plain16 = None;
+    let mut html8 = None;
+    let mut html16 = None;
+    let mut internet_cpid = None;
+    let mut message_cpid = None;
+    walk_mapi_props(data, |prop| match (prop.id, prop.kind) {
+        (PR_BODY, PT_STRING8) => plain8 = Some(prop.value),
+        (PR_BODY, PT_UNICODE) => plain16 = Some(prop.value),
+        (PR_RTF_COMPRESSED, PT_BINARY) => body.rtf_compressed = Some(prop.value.to_vec()),
+        // PidTagHtml is binary; some writers store it as a string.
+        (PR_HTML, PT_BINARY | PT_STRING8) => html8 = Some(prop.value),
+        (PR_HTML, PT_UNICODE) => html16 = Some(prop.value),
+        (PR_INTERNET_CPID, PT_LONG) => internet_cpid = Reader::new(prop.value).u32(),
+        (PR_MESSAGE_CODEPAGE, PT_LONG) => message_cpid = Reader::new(prop.value).u32(),
+        _ => {}
+    });
+    let text_codepage = message_cpid
+        .or(internet_cpid)
+        .map_or(oem, crate::charset::windows_codepage_encoding);
+    if let Some(plain) = plain16
+        .and_then(decode_utf16_text)
+        .or_else(|| plain8.and_then(|b| decode_text8(b, text_codepage)))
+    {
+        body.plain = Some(plain);
+    }
+    // The HTML's bytes are in the code page it was sent in, which a `<meta
+    // charset>` inside may say better than the MAPI properties.
+    let html_codepage = internet_cpid
+        .map(crate::charset::windows_codepage_encoding)
+        .or_else(|| {
+            html8
+                .and_then(|h| crate::charset::find_charset_label(&h[..h.len().min(2048)]))
+                .and_then(|l| crate::charset::encoding_for_label(&l))
+        })
+        .unwrap_or(text_codepage);
+    if let Some(html) = html16
+        .and_then(decode_utf16_text)
+        .or_else(|| html8.and_then(|b| decode_text8(b, html_codepage)))
+    {
+        body.html = Some(html);
     }
 }
 
@@ -332,32 +432,27 @@ fn decode_string8(bytes: &[u8], codepage: &'static Encoding) -> Option<String> {
 }
 
 fn decode_utf16(bytes: &[u8]) -> Option<String> {
+    let text = decode_utf16_text(bytes)?.trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+/// A text value (a body) up to its NUL terminator, decoded but not trimmed: its
+/// leading indentation is the sender's. `None` when there is no text at all.
+fn decode_text8(bytes: &[u8], codepage: &'static Encoding) -> Option<String> {
+    let bytes = bytes.split(|&b| b == 0).next().unwrap_or_default();
+    let (text, _) = crate::charset::decode_or_fallback(bytes, codepage);
+    (!text.trim().is_empty()).then_some(text)
+}
+
+/// [`decode_text8`] for UTF-16LE values.
+fn decode_utf16_text(bytes: &[u8]) -> Option<String> {
     let units: Vec<u16> = bytes
         .chunks_exact(2)
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
         .take_while(|&u| u != 0)
         .collect();
-    let text = String::from_utf16_lossy(&units).trim().to_owned();
-    (!text.is_empty()).then_some(text)
-}
-
-fn codepage_encoding(cp: u32) -> &'static Encoding {
-    let label = match cp {
-        65001 => "utf-8",
-        932 => "shift_jis",
-        936 => "gbk",
-        949 => "euc-kr",
-        950 => "big5",
-        20866 => "koi8-r",
-        28591..=28605 => {
-            return crate::charset::fallback_encoding(Some(&format!("iso-8859-{}", cp - 28590)));
-        }
-        874 | 1250..=1258 => {
-            return crate::charset::fallback_encoding(Some(&format!("windows-{cp}")));
-        }
-        _ => "windows-1252",
-    };
-    Encoding::for_label(label.as_bytes()).unwrap_or(encoding_rs::WINDOWS_1252)
+    let text = String::from_utf16_lossy(&units);
+    (!text.trim().is_empty()).then_some(text)
 }
 
 fn byte_sum(bytes: &[u8]) -> u16 {
@@ -537,6 +632,71 @@ mod tests {
         let x = extract_tnef(&s, &TnefLimits::default()).expect("valid stream");
         assert!(x.files.is_empty());
         assert!(x.notes[0].contains("Meeting notes"), "{:?}", x.notes);
+    }
+
+    /// A one-value variable-length MAPI property as TNEF writes it.
+    fn variable_prop(out: &mut Vec<u8>, kind: u16, id: u16, value: &[u8]) {
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        out.extend_from_slice(value);
+        out.resize(out.len().div_ceil(4) * 4, 0);
+    }
+
+    fn long_prop(out: &mut Vec<u8>, id: u16, value: u32) {
+        out.extend_from_slice(&PT_LONG.to_le_bytes());
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn message_props(count: u32, props: &[u8]) -> Vec<u8> {
+        let mut s = stream(&[]);
+        let mut block = count.to_le_bytes().to_vec();
+        block.extend_from_slice(props);
+        attr(&mut s, LEVEL_MESSAGE, ATT_MAPI_PROPS, &block);
+        s
+    }
+
+    #[test]
+    fn message_body_properties_are_kept() {
+        let mut props = Vec::new();
+        let body: Vec<u8> = "Grüße\r\n\0"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        variable_prop(&mut props, PT_UNICODE, PR_BODY, &body);
+        variable_prop(&mut props, PT_BINARY, PR_RTF_COMPRESSED, b"LZFu...");
+        variable_prop(&mut props, PT_BINARY, PR_HTML, b"<p>caf\xc3\xa9</p>");
+        // The code page comes after the HTML it describes.
+        long_prop(&mut props, PR_INTERNET_CPID, 65001);
+        let x = extract_tnef(&message_props(4, &props), &TnefLimits::default()).expect("valid");
+        assert_eq!(x.body.plain.as_deref(), Some("Grüße\r\n"));
+        assert_eq!(x.body.rtf_compressed.as_deref(), Some(&b"LZFu..."[..]));
+        assert_eq!(x.body.html.as_deref(), Some("<p>café</p>"));
+        assert!(x.files.is_empty());
+    }
+
+    #[test]
+    fn string8_bodies_read_with_the_message_code_page() {
+        let mut props = Vec::new();
+        variable_prop(
+            &mut props,
+            PT_STRING8,
+            PR_BODY,
+            b"\xcf\xf0\xe8\xe2\xe5\xf2\0",
+        );
+        long_prop(&mut props, PR_MESSAGE_CODEPAGE, 1251);
+        let x = extract_tnef(&message_props(2, &props), &TnefLimits::default()).expect("valid");
+        assert_eq!(x.body.plain.as_deref(), Some("Привет"));
+    }
+
+    #[test]
+    fn att_body_is_the_plain_text_when_pr_body_is_missing() {
+        let mut s = stream(&[]);
+        attr(&mut s, LEVEL_MESSAGE, ATT_BODY, b"caf\xe9\0");
+        let x = extract_tnef(&s, &TnefLimits::default()).expect("valid");
+        assert_eq!(x.body.plain.as_deref(), Some("café"));
     }
 
     #[test]
