@@ -43,11 +43,51 @@ async fn mailbox_settings_are_stored_as_given(db: &TestDb) {
         allow_insecure_auth: true,
         enabled: false,
         poll_interval_secs: 300,
+        sending: Some(store::SendingSettings {
+            address: "billing@example.org".into(),
+            display_name: Some("Billing".into()),
+            smtp_host: "smtp.example.org".into(),
+            smtp_port: 465,
+            smtp_tls: TlsMode::Implicit,
+            smtp_auth: store::SmtpAuth::Login,
+            smtp_username: Some("smtp-user".into()),
+            smtp_allow_insecure_auth: false,
+            acknowledge: true,
+        }),
     };
     let added = store
         .add_mailbox(&given, &SecretString::from("s3cret"), T0)
         .await
         .unwrap();
+    // SMTP signs in with the POP3 secret until it has its own, and again once that is
+    // forgotten.
+    use secrecy::ExposeSecret as _;
+    let smtp = |store: &store::Store| {
+        let store = store.clone();
+        async move {
+            store
+                .smtp_secret(added.id)
+                .await
+                .unwrap()
+                .expose_secret()
+                .to_string()
+        }
+    };
+    assert_eq!(smtp(store).await, "s3cret");
+    store
+        .set_smtp_secret(
+            added.id,
+            store::SmtpSecretChange::Set(&SecretString::from("smtp-pass")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(smtp(store).await, "smtp-pass");
+    assert!(store.has_own_smtp_secret(added.id).await.unwrap());
+    store
+        .set_smtp_secret(added.id, store::SmtpSecretChange::Clear)
+        .await
+        .unwrap();
+    assert_eq!(smtp(store).await, "s3cret");
     assert!(added.id > 0);
     assert_eq!(added.settings, given);
     assert_eq!(
