@@ -215,6 +215,31 @@ pub fn service(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Service> {
     })
 }
 
+impl Common {
+    /// Outgoing mail with these settings.
+    pub fn outgoing(&self, store: &store::Store) -> outgoing::Outgoing {
+        let o = &self.outgoing;
+        outgoing::Outgoing::new(
+            store.clone(),
+            outgoing::ReplyConfig {
+                ticket_prefix: self.ticket_prefix.clone(),
+                max_attachments_bytes: o.max_attachments_bytes,
+            },
+            outgoing::AcknowledgementConfig {
+                ticket_prefix: self.ticket_prefix.clone(),
+                period: o.acknowledge_period,
+                text: o.acknowledgement_text.clone(),
+            },
+            outgoing::SenderConfig {
+                retry_for: o.retry_for,
+                first_retry: o.first_retry,
+                claim: o.claim,
+                ..outgoing::SenderConfig::default()
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,30 +313,5 @@ mod tests {
         let missing = FileConfig::load(Some(&dir.path().join("nope.toml")))
             .expect_err("a missing file is an error");
         assert!(format!("{missing:#}").contains("nope.toml"));
-    }
-}
-
-impl Common {
-    /// Outgoing mail with these settings.
-    pub fn outgoing(&self, store: &store::Store) -> outgoing::Outgoing {
-        let o = &self.outgoing;
-        outgoing::Outgoing::new(
-            store.clone(),
-            outgoing::ReplyConfig {
-                ticket_prefix: self.ticket_prefix.clone(),
-                max_attachments_bytes: o.max_attachments_bytes,
-            },
-            outgoing::AcknowledgementConfig {
-                ticket_prefix: self.ticket_prefix.clone(),
-                period: o.acknowledge_period,
-                text: o.acknowledgement_text.clone(),
-            },
-            outgoing::SenderConfig {
-                retry_for: o.retry_for,
-                first_retry: o.first_retry,
-                claim: o.claim,
-                ..outgoing::SenderConfig::default()
-            },
-        )
     }
 }
