@@ -19,6 +19,7 @@ mod process_speed;
 mod report;
 mod rng;
 mod run;
+mod sending;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -113,6 +114,12 @@ enum Cmd {
         /// Size of the message in MB.
         #[arg(long, default_value_t = 200)]
         megabytes: u64,
+    },
+    /// Replies/s through a private Postfix: queue replies, then one sender pass (as root).
+    Sending {
+        /// How many replies.
+        #[arg(long, default_value_t = 1_000)]
+        replies: usize,
     },
     /// Messages/s of turning the stored benchmark mailbox into tickets (SQLite).
     ProcessSpeed {
@@ -211,6 +218,7 @@ fn real_main() -> Result<bool> {
         }
         Cmd::FetchMemory { megabytes } => memory::run(megabytes),
         Cmd::ProcessSpeed { mailbox } => process_speed::run(&mailbox.spec()),
+        Cmd::Sending { replies } => sending::run(replies),
         Cmd::Playground { mailbox, minutes } => playground::run(&mailbox.spec(), minutes),
         Cmd::ApiLoad {
             popdesk,

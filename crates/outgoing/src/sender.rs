@@ -93,23 +93,36 @@ impl Sender {
         self.send_due().await
     }
 
-    /// Sends every message due now, batch by batch.
+    /// Sends every message due now, batch by batch, keeping each mailbox's SMTP
+    /// connection open across batches: one connection per mailbox and pass.
     pub async fn send_due(&self) -> Result<SendReport, StoreError> {
         let mut report = SendReport::default();
-        loop {
-            let claimed = self
+        let mut sessions = Sessions::new();
+        let result = loop {
+            let claimed = match self
                 .store
                 .claim_due_outbox(now_ms(), self.config.batch, self.claim_ms())
-                .await?;
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(error) => break Err(error),
+            };
             if claimed.is_empty() {
-                return Ok(report);
+                break Ok(report);
             }
             let batch = claimed.len();
-            report.add(self.send_claimed(claimed).await?);
-            if batch < self.config.batch as usize {
-                return Ok(report);
+            match self.send_claimed(claimed, &mut sessions).await {
+                Ok(sent) => report.add(sent),
+                Err(error) => break Err(error),
             }
+            if batch < self.config.batch as usize {
+                break Ok(report);
+            }
+        };
+        for (_, session) in sessions {
+            session.quit().await;
         }
+        result
     }
 
     /// Sends one message now if it is queued (the CLI's `ticket reply`); returns how it
@@ -120,7 +133,12 @@ impl Sender {
             .claim_outbox_message(outbox_id, now_ms(), self.claim_ms())
             .await?
         {
-            self.send_claimed(vec![message]).await?;
+            let mut sessions = Sessions::new();
+            let sent = self.send_claimed(vec![message], &mut sessions).await;
+            for (_, session) in sessions {
+                session.quit().await;
+            }
+            sent?;
         }
         self.store
             .outbox_message(outbox_id)
@@ -133,7 +151,11 @@ impl Sender {
     }
 
     /// Sends claimed messages, one SMTP session per mailbox, in queue order.
-    async fn send_claimed(&self, claimed: Vec<OutboxMessage>) -> Result<SendReport, StoreError> {
+    async fn send_claimed(
+        &self,
+        claimed: Vec<OutboxMessage>,
+        sessions: &mut Sessions,
+    ) -> Result<SendReport, StoreError> {
         let mut by_mailbox: BTreeMap<i64, Vec<OutboxMessage>> = BTreeMap::new();
         for message in claimed {
             by_mailbox
@@ -143,7 +165,10 @@ impl Sender {
         }
         let mut report = SendReport::default();
         for (mailbox_id, messages) in by_mailbox {
-            report.add(self.send_for_mailbox(mailbox_id, messages).await?);
+            report.add(
+                self.send_for_mailbox(mailbox_id, messages, sessions)
+                    .await?,
+            );
         }
         Ok(report)
     }
@@ -152,6 +177,7 @@ impl Sender {
         &self,
         mailbox_id: i64,
         messages: Vec<OutboxMessage>,
+        sessions: &mut Sessions,
     ) -> Result<SendReport, StoreError> {
         let mut report = SendReport::default();
         let target = match self.store.mailbox_by_id(mailbox_id).await? {
@@ -176,7 +202,7 @@ impl Sender {
                 return Ok(report);
             }
         };
-        let mut session: Option<SmtpSession> = None;
+        let mut session: Option<SmtpSession> = sessions.remove(&mailbox_id);
         for message in &messages {
             let bytes = match self.store.blobs().read(&message.sha256).await {
                 Ok(bytes) => bytes,
@@ -226,8 +252,9 @@ impl Sender {
             );
             self.record(message, result, &mut report).await?;
         }
-        if let Some(open) = session {
-            open.quit().await;
+        // Kept for the next batch of this pass; closed when the pass ends.
+        if let Some(open) = session.filter(SmtpSession::is_usable) {
+            sessions.insert(mailbox_id, open);
         }
         Ok(report)
     }
@@ -278,6 +305,9 @@ impl Sender {
         i64::try_from(pause).unwrap_or(i64::MAX)
     }
 }
+
+/// Open SMTP sessions of one pass, by mailbox.
+type Sessions = std::collections::HashMap<i64, SmtpSession>;
 
 /// Whether a message still waits to be sent.
 pub fn is_waiting(message: &OutboxMessage) -> bool {
