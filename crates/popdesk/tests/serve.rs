@@ -391,10 +391,10 @@ fn a_scheduler_that_panics_is_restarted_and_healthz_names_it_meanwhile() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let healthy = serde_json::json!({
-        "status": "ok", "database": "ok", "scheduler": "ok", "processor": "ok"
+        "status": "ok", "database": "ok", "scheduler": "ok", "processor": "ok", "sender": "ok"
     });
     let restarting = serde_json::json!({
-        "status": "degraded", "database": "ok", "scheduler": "restarting", "processor": "ok"
+        "status": "degraded", "database": "ok", "scheduler": "restarting", "processor": "ok", "sender": "ok"
     });
     assert!(
         answers.contains(&(503, restarting.clone())),

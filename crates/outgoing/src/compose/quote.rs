@@ -14,7 +14,7 @@ pub(crate) fn reply_text(body: &str, quote: Option<&Quote>) -> String {
     let mut out = String::with_capacity(body.len() + quote.map_or(0, |q| q.text.len() * 2));
     let body_lines = lines(body);
     for line in &body_lines {
-        out.push_str(line);
+        out.push_str(&printable(line));
         out.push_str("\r\n");
     }
     let Some(quote) = quote else {
@@ -37,11 +37,24 @@ pub(crate) fn reply_text(body: &str, quote: Option<&Quote>) -> String {
             out.push('>');
         } else {
             out.push_str("> ");
-            out.push_str(line);
+            out.push_str(&printable(line));
         }
         out.push_str("\r\n");
     }
     out
+}
+
+/// A line without control characters other than tab: a NUL or an escape in a text part
+/// would make mail programs (popdesk's own among them) take the part for a binary file.
+fn printable(line: &str) -> std::borrow::Cow<'_, str> {
+    if line.chars().any(|c| c.is_control() && c != '\t') {
+        line.chars()
+            .filter(|c| !c.is_control() || *c == '\t')
+            .collect::<String>()
+            .into()
+    } else {
+        line.into()
+    }
 }
 
 /// The lines of `text` split at CRLF, bare CR or bare LF, trailing empty lines dropped.

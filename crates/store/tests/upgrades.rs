@@ -1,0 +1,172 @@
+//! Upgrades keep everything: a data folder made by an earlier popdesk — its database
+//! migrated only as far as that version went, with its rows written the way that version
+//! wrote them — opens with this one, gains the new tables and columns, and keeps its
+//! mailboxes (and their sealed secrets), ledger, tickets and history.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use secrecy::ExposeSecret as _;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use store::{EntryKind, NewOutboxMessage, OutboxKind, SecretBox, Store, TicketStatus};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+const T0: i64 = 1_700_000_000_000;
+
+/// A SQLite database in `dir` as popdesk left it at migration `version`, with one
+/// mailbox whose password is sealed with the folder's key, one ledger row, and (from
+/// version 3 on) a ticket with one entry and a note.
+async fn database_at(dir: &Path, version: i64) {
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join("popdesk.db"))
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .expect("an old database");
+    SQLITE_MIGRATIONS
+        .run_to(version, &pool)
+        .await
+        .expect("the old migrations");
+    let sealed = SecretBox::load(dir)
+        .await
+        .expect("key")
+        .seal("old-password");
+    sqlx::query(
+        "INSERT INTO mailboxes (id, name, host, port, tls, username, auth_method, policy, \
+         start_mode, batch_messages, batch_bytes, max_size, oversize, allow_insecure_auth, \
+         enabled, secret, started, created_at, updated_at) VALUES (1, 'support', \
+         'pop.example.com', 995, 'implicit', 'support@example.com', 'auto', 'delete', 'all', \
+         50, 52428800, 25000000, 'skip', 0, 1, ?, 1, ?, ?)",
+    )
+    .bind(sealed)
+    .bind(T0)
+    .bind(T0)
+    .execute(&pool)
+    .await
+    .expect("an old mailbox");
+    sqlx::query(
+        "INSERT INTO raw_messages (id, mailbox_id, uid, sha256, size, server_size, message_id, \
+         status, received_at) VALUES (1, 1, 'u1', ?, 8, 10, '<old-1@example.org>', 'stored', ?)",
+    )
+    .bind("a".repeat(64))
+    .bind(T0)
+    .execute(&pool)
+    .await
+    .expect("an old message");
+    sqlx::query(
+        "INSERT INTO ledger (mailbox_id, uid, state, raw_message_id, first_seen_at, deleted_at) \
+         VALUES (1, 'u1', 'stored', 1, ?, ?)",
+    )
+    .bind(T0)
+    .bind(T0)
+    .execute(&pool)
+    .await
+    .expect("an old ledger row");
+    if version >= 3 {
+        for sql in [
+            "INSERT INTO people (id, address, name, created_at) VALUES (1, 'customer@example.org', 'Carla', 1)",
+            "UPDATE ticket_counter SET last_number = 1",
+            "INSERT INTO tickets (id, number, mailbox_id, subject, requester_id, status, created_at, updated_at) \
+             VALUES (1, 1, 1, 'Old question', 1, 'open', 1, 1)",
+            "INSERT INTO ticket_entries (ticket_id, mailbox_id, raw_message_id, message_id, kind, \
+             from_address, from_name, subject, sent_at, reply_text, text_body, html_body, attachments, created_at) \
+             VALUES (1, 1, 1, 'old-1@example.org', 'message', 'customer@example.org', 'Carla', \
+             'Old question', 1, 'Is this kept?', 'Is this kept?', NULL, '[]', 1)",
+            "UPDATE raw_messages SET process_status = 'processed', process_ticket_id = 1 WHERE id = 1",
+            "INSERT INTO ticket_events (ticket_id, kind, author, body, created_at) \
+             VALUES (1, 'note', 'Agent', 'an old note', 2)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+        }
+    }
+    pool.close().await;
+}
+
+/// Before replies (migrations up to 0005): the mailbox opens without sending settings
+/// and with its secret, the ticket keeps its entry and note, and a reply can be queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_before_replies_opens_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    database_at(dir.path(), 5).await;
+    let store = Store::open(dir.path(), None)
+        .await
+        .expect("opens and migrates");
+    let mailbox = store.mailbox("support").await.unwrap().expect("kept");
+    assert_eq!(
+        mailbox.settings.sending, None,
+        "sending is off until set up"
+    );
+    assert_eq!(mailbox.settings.username, "support@example.com");
+    assert!(mailbox.started);
+    assert_eq!(
+        store
+            .mailbox_secret(mailbox.id)
+            .await
+            .unwrap()
+            .expose_secret(),
+        "old-password"
+    );
+    assert_eq!(
+        store.smtp_secret(mailbox.id).await.unwrap().expose_secret(),
+        "old-password",
+        "SMTP reuses the POP3 password"
+    );
+    assert_eq!(store.ledger(mailbox.id).await.unwrap().len(), 1);
+    let ticket = store.ticket_by_number(1).await.unwrap().expect("kept");
+    assert_eq!(
+        (ticket.subject.as_str(), ticket.status),
+        ("Old question", TicketStatus::Open)
+    );
+    let entries = store.ticket_entries(ticket.id).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].kind, EntryKind::Message);
+    assert_eq!(entries[0].reply_text, "Is this kept?");
+    let events = store.ticket_events(ticket.id).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].body.as_deref(), Some("an old note"));
+    assert_eq!(events[0].outbox_id, None);
+    let (queued, _) = store
+        .queue_reply(
+            &NewOutboxMessage {
+                ticket_id: ticket.id,
+                mailbox_id: mailbox.id,
+                kind: OutboxKind::Reply,
+                message_id: "popdesk.1@example.com".into(),
+                sha256: "b".repeat(64),
+                size: 10,
+                envelope_from: "support@example.com".into(),
+                to: vec!["customer@example.org".into()],
+                cc: Vec::new(),
+                subject: "Re: Old question [#1]".into(),
+                body: "Yes.".into(),
+                attachments: Vec::new(),
+                author_id: None,
+                author: "Agent".into(),
+            },
+            Some(TicketStatus::Pending),
+            T0,
+        )
+        .await
+        .expect("a reply on an upgraded database");
+    assert_eq!(queued.ticket_number, 1);
+}
+
+/// Before set-aside messages (migrations up to 0004): opens, gains the new tables and
+/// keeps its data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_before_set_aside_messages_opens_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    database_at(dir.path(), 4).await;
+    let store = Store::open(dir.path(), None)
+        .await
+        .expect("opens and migrates");
+    let mailbox = store.mailbox("support").await.unwrap().expect("kept");
+    assert_eq!(store.ledger(mailbox.id).await.unwrap().len(), 1);
+    assert!(store.failing_messages(mailbox.id).await.unwrap().is_empty());
+    assert_eq!(store.ticket_entries(1).await.unwrap().len(), 1);
+}
