@@ -672,3 +672,41 @@ async fn mailbox_sending_settings_round_trip_and_never_return_a_password() {
         .await
         .assert_error(StatusCode::FORBIDDEN, "forbidden");
 }
+
+#[tokio::test]
+async fn reply_to_all_keeps_the_customers_cc_but_never_our_own_addresses() {
+    let desk = Desk::new().await;
+    let support = desk.sending_mailbox("support", "support@example.com").await;
+    desk.deliver(
+        support,
+        b"From: Alice <alice@example.com>\r\nTo: support@example.com, bob@example.com\r\n\
+Cc: Carol <carol@example.com>, Support <SUPPORT@example.com>\r\nSubject: Printer jam\r\n\
+Date: Thu, 26 Nov 2026 08:00:00 +0000\r\nMessage-ID: <cc1@example.com>\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\r\nIt jams.\r\n",
+    )
+    .await;
+    desk.process().await;
+    let number = desk.store.tickets(&Default::default()).await.expect("t")[0].number;
+    let agent = desk.agent_session().await;
+    let to_all = desk
+        .post(&format!("/api/v1/tickets/{number}/replies"))
+        .cookie(&agent)
+        .json(json!({"body": "Looking into it.", "reply_all": true, "cc": ["dave@example.com"]}))
+        .send()
+        .await;
+    assert_eq!(to_all.status, StatusCode::CREATED, "{}", to_all.text());
+    let to_all = to_all.json();
+    assert_eq!(to_all["to"], json!(["alice@example.com"]));
+    assert_eq!(
+        to_all["cc"],
+        json!(["dave@example.com", "bob@example.com", "carol@example.com"])
+    );
+    let only_alice = desk
+        .post(&format!("/api/v1/tickets/{number}/replies"))
+        .cookie(&agent)
+        .json(json!({"body": "Just you."}))
+        .send()
+        .await
+        .json();
+    assert_eq!(only_alice["cc"], json!([]));
+}
