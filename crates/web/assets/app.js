@@ -62,16 +62,28 @@ document.addEventListener("DOMContentLoaded", function () {
   });
 
   // The mailbox form: picking a security moves the port along with it, as long as the
-  // port is still one of the two standard ones (a custom port is left alone).
+  // port is still one of the standard ones (a custom port is left alone). POP3: 995 or
+  // 110; SMTP: 465, 587, or 25 without encryption.
+  var STANDARD_PORTS = {
+    tls: { field: "port", ports: { implicit: "995", starttls: "110", none: "110" } },
+    smtp_tls: { field: "smtp_port", ports: { implicit: "465", starttls: "587", none: "25" } }
+  };
   document.addEventListener("change", function (event) {
     var select = event.target;
-    if (select.id !== "tls") {
+    var standard = STANDARD_PORTS[select.id];
+    if (!standard) {
       return;
     }
-    var port = document.getElementById("port");
-    if (!port || (port.value !== "" && port.value !== "995" && port.value !== "110")) {
+    var port = document.getElementById(standard.field);
+    if (!port) {
       return;
     }
-    port.value = select.value === "implicit" ? "995" : "110";
+    var known = port.value === "";
+    Object.keys(standard.ports).forEach(function (mode) {
+      known = known || port.value === standard.ports[mode];
+    });
+    if (known && standard.ports[select.value]) {
+      port.value = standard.ports[select.value];
+    }
   });
 });

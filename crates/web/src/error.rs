@@ -226,6 +226,30 @@ impl From<admin::AdminError> for ApiError {
     }
 }
 
+impl From<outgoing::ReplyError> for ApiError {
+    /// A refused reply: nothing was queued. The sentence is the reply rules' own.
+    fn from(error: outgoing::ReplyError) -> ApiError {
+        use outgoing::ReplyError as E;
+        let message = error.to_string();
+        match error {
+            E::TicketNotFound(_) => ApiError::not_found(message),
+            E::TicketClosed(_) | E::SendingNotSetUp { .. } => ApiError::conflict(message),
+            E::Empty => ApiError::validation(message).about("body"),
+            E::CcAddress { .. } => ApiError::validation(message).about("cc"),
+            E::AttachmentInvalid { .. } => ApiError::validation(message).about("attachments"),
+            E::AttachmentsTooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+                    .about("attachments")
+            }
+            // The ticket's own data (its requester) or the mailbox's sending address
+            // cannot be written as mail: the caller can do nothing in this request, but
+            // it is not our failure either.
+            E::RequesterAddress { .. } | E::Compose(_) => ApiError::validation(message),
+            E::Store(store) => ApiError::from(store),
+        }
+    }
+}
+
 /// `Result` of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
 

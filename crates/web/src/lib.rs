@@ -88,6 +88,10 @@ impl Default for WebConfig {
     }
 }
 
+/// Room in a reply's request body beside its attachments: the text, the Cc addresses,
+/// the JSON or multipart framing.
+const REPLY_TEXT_ROOM: usize = 2 * 1024 * 1024;
+
 /// What every request handler shares: the store, the scheduler (when one runs), the
 /// settings. Cheap to clone.
 #[derive(Clone)]
@@ -182,6 +186,32 @@ impl AppState {
 
     pub(crate) fn config(&self) -> &WebConfig {
         &self.config
+    }
+
+    /// Outgoing mail, when this process answers customers (`popdesk serve` sets it).
+    pub(crate) fn outgoing(&self) -> Option<&outgoing::Outgoing> {
+        self.outgoing.as_ref()
+    }
+
+    /// The largest attachments of one reply together, as the reply rules count them.
+    pub(crate) fn max_reply_attachments(&self) -> u64 {
+        self.outgoing.as_ref().map_or(
+            outgoing::replies::DEFAULT_MAX_ATTACHMENTS_BYTES,
+            |outgoing| outgoing.replies.config().max_attachments_bytes,
+        )
+    }
+
+    /// The body a reply may have: its attachments in base64 (a third larger than the
+    /// files, as the JSON API carries them; a multipart form is smaller) and room for
+    /// the text. A reply whose attachments are over the limit still gets through this,
+    /// so the reply rules refuse it with their own sentence rather than a bare 413.
+    pub(crate) fn reply_body_limit(&self) -> usize {
+        let attachments = usize::try_from(self.max_reply_attachments()).unwrap_or(usize::MAX);
+        attachments
+            .saturating_div(3)
+            .saturating_mul(4)
+            .saturating_add(REPLY_TEXT_ROOM)
+            .max(self.config.max_body_bytes)
     }
 
     pub(crate) fn scheduler(&self) -> Option<&SchedulerHandle> {

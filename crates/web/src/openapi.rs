@@ -10,7 +10,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{OpenApi as Document, SecurityRequirement};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{mailboxes, messages, session, setup, tickets, tokens, users};
+use crate::api::{mailboxes, messages, replies, session, setup, tickets, tokens, users};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::ops;
 
@@ -25,10 +25,12 @@ Times are milliseconds since the Unix epoch. Errors are {\"error\": {\"code\", \
     ),
     paths(
         tickets::list, tickets::show, tickets::update, tickets::add_note,
+        replies::create, replies::list, replies::retry, replies::attachment,
         messages::list, messages::show, messages::raw, messages::reprocess,
         messages::attachment, messages::cid,
         mailboxes::list, mailboxes::create, mailboxes::show, mailboxes::update,
-        mailboxes::remove, mailboxes::test, mailboxes::fetch_now, mailboxes::runs,
+        mailboxes::remove, mailboxes::test, mailboxes::test_sending, mailboxes::fetch_now,
+        mailboxes::runs,
         mailboxes::failing, mailboxes::try_again,
         users::list, users::create, users::show, users::update, users::remove,
         tokens::list, tokens::create, tokens::revoke,
@@ -41,9 +43,10 @@ Times are milliseconds since the Unix epoch. Errors are {\"error\": {\"code\", \
     modifiers(&Security),
     security(("session" = []), ("token" = [])),
     tags(
-        (name = "tickets", description = "Tickets, their mail and history (agents and admins)"),
+        (name = "tickets", description = "Tickets, their mail, history and replies (agents and admins)"),
+        (name = "outbox", description = "What popdesk sends: replies and acknowledgements, their state, Send again (agents and admins)"),
         (name = "messages", description = "Stored mail: raw bytes, attachments, processing (listing and reprocessing: admins)"),
-        (name = "mailboxes", description = "POP3 mailboxes (admins)"),
+        (name = "mailboxes", description = "POP3 mailboxes and their sending settings (admins)"),
         (name = "users", description = "People who sign in (admins)"),
         (name = "tokens", description = "API tokens (admins)"),
         (name = "session", description = "Signing in and out"),

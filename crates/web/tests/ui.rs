@@ -66,7 +66,16 @@ impl Desk {
             },
             ..WebConfig::default()
         };
-        let state = AppState::new(store.clone(), config).with_clock(Arc::new(clock.clone()));
+        // Replies are queued, never sent: no sender runs in these tests.
+        let outgoing = outgoing::Outgoing::new(
+            store.clone(),
+            outgoing::ReplyConfig::default(),
+            outgoing::AcknowledgementConfig::default(),
+            outgoing::SenderConfig::default(),
+        );
+        let state = AppState::new(store.clone(), config)
+            .with_clock(Arc::new(clock.clone()))
+            .with_outgoing(outgoing);
         Desk {
             app: web::app(state),
             store,
@@ -2304,4 +2313,819 @@ async fn set_aside_messages_are_shown_with_their_errors_and_can_be_tried_again()
     assert_eq!(retry.status, StatusCode::SEE_OTHER);
     let failing = desk.store.failing_messages(id).await.expect("failing");
     assert!(failing[0].retry_once, "queued for one more try");
+}
+
+// ---------------------------------------------------------------------------------------
+// Replies: the reply box, the thread's sending states, "Send again", and the mailbox
+// form's "Sending replies". No SMTP server: states are set through the store as the
+// sender would set them.
+
+/// One part of a `multipart/form-data` body.
+enum Part<'a> {
+    Text(&'a str, &'a str),
+    File {
+        name: &'a str,
+        file_name: &'a str,
+        content_type: &'a str,
+        data: &'a [u8],
+    },
+}
+
+const BOUNDARY: &str = "popdesk-test-boundary-7Gx2";
+
+fn multipart(parts: &[Part<'_>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for part in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        match part {
+            Part::Text(name, value) => {
+                body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                        .as_bytes(),
+                );
+            }
+            Part::File {
+                name,
+                file_name,
+                content_type,
+                data,
+            } => {
+                body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\n\
+Content-Type: {content_type}\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                body.extend_from_slice(data);
+                body.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+impl Desk {
+    /// The reply form as a browser posts it: multipart, same-origin, the page's token
+    /// first (unless the parts name one).
+    async fn post_reply(
+        &self,
+        number: i64,
+        parts: &[Part<'_>],
+        browser: &Browser,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut all = Vec::new();
+        if !parts.iter().any(|p| matches!(p, Part::Text("csrf", _))) {
+            all.push(Part::Text("csrf", &browser.token));
+        }
+        for part in parts {
+            all.push(match part {
+                Part::Text(n, v) => Part::Text(n, v),
+                Part::File {
+                    name,
+                    file_name,
+                    content_type,
+                    data,
+                } => Part::File {
+                    name,
+                    file_name,
+                    content_type,
+                    data,
+                },
+            });
+        }
+        let mut request = Desk::request(
+            Method::POST,
+            &format!("/tickets/{number}/replies"),
+            Some(browser),
+        )
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .header("sec-fetch-site", "same-origin");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request.body(Body::from(multipart(&all))).expect("request"))
+            .await
+    }
+
+    /// Turns sending on for a mailbox (an SMTP server nothing listens on).
+    async fn send_from(&self, mailbox_id: i64, address: &str) {
+        let mut settings = self
+            .store
+            .mailbox_by_id(mailbox_id)
+            .await
+            .expect("read")
+            .expect("mailbox")
+            .settings;
+        settings.sending = Some(store::SendingSettings {
+            address: address.to_string(),
+            display_name: Some("Example Support".to_string()),
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 1,
+            smtp_tls: store::TlsMode::Implicit,
+            smtp_auth: store::SmtpAuth::Auto,
+            smtp_username: None,
+            smtp_allow_insecure_auth: false,
+            acknowledge: false,
+        });
+        self.store
+            .update_mailbox(mailbox_id, &settings, None, NOW)
+            .await
+            .expect("set up sending");
+    }
+
+    /// A sending mailbox with one ticket from Dana. The desk's clock is set an hour
+    /// before the real one first: replies are stamped by the reply service's own
+    /// (system) clock, and the thread orders by time.
+    async fn answerable_ticket(&self) -> (i64, i64) {
+        let real_now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_millis();
+        self.clock
+            .set(i64::try_from(real_now).expect("ms") - 3_600_000);
+        let mailbox = self.mailbox("support").await;
+        self.send_from(mailbox, "support@example.com").await;
+        self.deliver(
+            mailbox,
+            &plain_mail(
+                "dana-1@customer.example",
+                "Dana Whitfield <dana@customer.example>",
+                "Printer on fire",
+                "The printer on floor 3 is on fire.",
+            ),
+        )
+        .await;
+        let number = self
+            .store
+            .tickets(&Default::default())
+            .await
+            .expect("tickets")[0]
+            .number;
+        (mailbox, number)
+    }
+}
+
+/// The position of `needle` in the page, for order checks.
+fn at(body: &str, needle: &str) -> usize {
+    body.find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} is not on the page"))
+}
+
+#[tokio::test]
+async fn a_reply_is_sent_from_the_ticket_page_without_javascript() {
+    let desk = Desk::new().await;
+    let (_, number) = desk.answerable_ticket().await;
+    let agent = desk.agent().await;
+
+    let page = desk.get(&format!("/tickets/{number}"), Some(&agent)).await;
+    page.assert_page(StatusCode::OK, "ticket with a reply box");
+    assert_eq!(label_of(&page.body, "reply-body").as_deref(), Some("Reply"));
+    assert_eq!(label_of(&page.body, "reply-cc").as_deref(), Some("Cc"));
+    assert_eq!(
+        label_of(&page.body, "reply-all").as_deref(),
+        Some("Reply to all")
+    );
+    assert_eq!(
+        label_of(&page.body, "reply-attachments").as_deref(),
+        Some("Attachments")
+    );
+    let form = tags(&page.body)
+        .into_iter()
+        .find(|t| {
+            t.name == "form" && t.attr("action") == Some(&format!("/tickets/{number}/replies"))
+        })
+        .expect("the reply form");
+    assert_eq!(form.attr("method"), Some("post"));
+    assert_eq!(form.attr("enctype"), Some("multipart/form-data"));
+    assert!(page.body.contains(
+        "<button type=\"submit\" class=\"primary\" name=\"then\" value=\"pending\">Send and set Pending</button>"
+    ));
+    assert!(page.body.contains(
+        "<button type=\"submit\" name=\"then\" value=\"resolved\">Send and set Resolved</button>"
+    ));
+    assert!(
+        page.body
+            .contains("Example Support &#60;support@example.com&#62;")
+    );
+    // The thread comes first, the box under it.
+    assert!(
+        at(&page.body, "The printer on floor 3 is on fire.") < at(&page.body, "id=\"reply-head\"")
+    );
+
+    let reply = desk
+        .post_reply(
+            number,
+            &[
+                Part::Text("body", "We sent a technician.\nHe brings an extinguisher."),
+                Part::Text("cc", "facilities@customer.example"),
+                Part::File {
+                    name: "attachments",
+                    file_name: "checklist.txt",
+                    content_type: "text/plain",
+                    data: b"1. water\n2. no water\n",
+                },
+                Part::Text("then", "pending"),
+            ],
+            &agent,
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let outbox = desk.store.outbox(None, 10).await.expect("outbox");
+    assert_eq!(outbox.len(), 1);
+    let queued = &outbox[0];
+    assert_eq!(
+        reply.location(),
+        format!("/tickets/{number}#reply-{}", queued.id)
+    );
+    assert_eq!(queued.to, ["dana@customer.example"]);
+    assert_eq!(queued.cc, ["facilities@customer.example"]);
+    assert_eq!(queued.author, AGENT);
+    assert_eq!(queued.attachments[0].name.as_deref(), Some("checklist.txt"));
+
+    let shown = desk.follow(&reply, &agent).await;
+    shown.assert_page(StatusCode::OK, "ticket after a reply");
+    assert_eq!(
+        shown.role_text("status"),
+        [
+            "Reply to dana@customer.example, facilities@customer.example queued: it goes out in a moment. The ticket is now Pending."
+        ]
+    );
+    assert!(
+        shown
+            .body
+            .contains("<span class=\"badge status-pending\">Pending</span>")
+    );
+    let card = format!("id=\"reply-{}\"", queued.id);
+    assert!(shown.body.contains(&card));
+    assert!(
+        shown
+            .body
+            .contains("We sent a technician.\nHe brings an extinguisher.")
+    );
+    assert!(
+        shown
+            .body
+            .contains("<span class=\"badge warn\">Queued</span>")
+    );
+    assert!(shown.body.contains("Waiting to be sent; next attempt at"));
+    assert!(shown.body.contains(
+        "From support@example.com to dana@customer.example, Cc facilities@customer.example"
+    ));
+    assert!(shown.body.contains(&format!(
+        "href=\"/api/v1/outbox/{}/attachments/0\" download>checklist.txt</a>",
+        queued.id
+    )));
+    // In order: the customer's mail, the reply, the status change it made.
+    assert!(at(&shown.body, "The printer on floor 3 is on fire.") < at(&shown.body, &card));
+    assert!(at(&shown.body, &card) < at(&shown.body, "changed the status from New to Pending"));
+    let file = desk
+        .get(
+            &format!("/api/v1/outbox/{}/attachments/0", queued.id),
+            Some(&agent),
+        )
+        .await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.body, "1. water\n2. no water\n");
+
+    // Sent: the thread says when; no button.
+    desk.store
+        .outbox_sent(queued.id, desk.clock.now_ms())
+        .await
+        .expect("sent");
+    let page = desk.get(&format!("/tickets/{number}"), Some(&agent)).await;
+    assert!(page.body.contains("<span class=\"badge ok\">Sent</span>"));
+    assert!(page.body.contains("The mail server accepted it at"));
+    assert!(!page.body.contains(">Send again</button>"));
+
+    // "Send and set Resolved".
+    let resolved = desk
+        .post_reply(
+            number,
+            &[
+                Part::Text("body", "Closing this."),
+                Part::Text("then", "resolved"),
+            ],
+            &agent,
+            &[],
+        )
+        .await;
+    assert_eq!(resolved.status, StatusCode::SEE_OTHER, "{}", resolved.body);
+    let ticket = desk
+        .store
+        .ticket_by_number(number)
+        .await
+        .expect("r")
+        .expect("t");
+    assert_eq!(ticket.status, TicketStatus::Resolved);
+}
+
+#[tokio::test]
+async fn a_failed_reply_shows_the_servers_words_and_is_sent_again_as_the_same_message() {
+    let desk = Desk::new().await;
+    let (_, number) = desk.answerable_ticket().await;
+    let agent = desk.agent().await;
+    let reply = desk
+        .post_reply(number, &[Part::Text("body", "Hello Dana.")], &agent, &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let queued = desk.store.outbox(None, 10).await.expect("outbox")[0].clone();
+
+    // Retried after a temporary failure: still queued, with the last error.
+    desk.store
+        .outbox_retry_later(queued.id, "451 4.7.1 try again later", NOW + 60_000, NOW)
+        .await
+        .expect("retry later");
+    let page = desk.get(&format!("/tickets/{number}"), Some(&agent)).await;
+    assert!(
+        page.body
+            .contains("<span class=\"badge warn\">Queued</span>")
+    );
+    assert!(
+        page.body
+            .contains("Not accepted yet after 1 attempt; next attempt at")
+    );
+    assert!(
+        page.body
+            .contains("Last attempt: 451 4.7.1 try again later")
+    );
+
+    desk.store
+        .outbox_failed(
+            queued.id,
+            "550 5.1.1 <dana@customer.example>: user unknown",
+            NOW,
+        )
+        .await
+        .expect("failed");
+    let page = desk.get(&format!("/tickets/{number}"), Some(&agent)).await;
+    page.assert_page(StatusCode::OK, "a failed reply");
+    assert!(
+        page.body
+            .contains("<span class=\"badge bad\">Failed</span>")
+    );
+    assert!(
+        page.body
+            .contains("The server said: 550 5.1.1 &#60;dana@customer.example&#62;: user unknown")
+    );
+    let retry = format!("/tickets/{number}/replies/{}/retry", queued.id);
+    assert!(page.body.contains(&format!("action=\"{retry}\"")));
+    assert!(page.body.contains(">Send again</button>"));
+
+    // Without the form token: refused, still failed.
+    let forged = desk
+        .post_raw(
+            &retry,
+            &[],
+            Some(&agent),
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let still = desk
+        .store
+        .outbox_message(queued.id)
+        .await
+        .expect("r")
+        .expect("m");
+    assert_eq!(still.state, store::OutboxState::Failed);
+
+    let again = desk.post(&retry, &[], Some(&agent)).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    assert_eq!(
+        again.location(),
+        format!("/tickets/{number}#reply-{}", queued.id)
+    );
+    let shown = desk.follow(&again, &agent).await;
+    assert_eq!(
+        shown.role_text("status"),
+        ["Queued again: popdesk sends it in a moment, as the same message."]
+    );
+    let requeued = desk
+        .store
+        .outbox_message(queued.id)
+        .await
+        .expect("r")
+        .expect("m");
+    assert_eq!(requeued.state, store::OutboxState::Queued);
+    assert_eq!(
+        requeued.message_id, queued.message_id,
+        "the identical message"
+    );
+    assert_eq!(desk.store.outbox(None, 10).await.expect("o").len(), 1);
+
+    // Not failed any more: a second press says so and changes nothing.
+    let twice = desk.post(&retry, &[], Some(&agent)).await;
+    assert_eq!(twice.status, StatusCode::SEE_OTHER);
+    let shown = desk.follow(&twice, &agent).await;
+    assert!(
+        shown.role_text("alert")[0].contains("is still queued"),
+        "{:?}",
+        shown.role_text("alert")
+    );
+    // Another ticket's number in the address: not found.
+    let elsewhere = desk
+        .post(
+            &format!("/tickets/{}/replies/{}/retry", number + 1, queued.id),
+            &[],
+            Some(&agent),
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_refused_reply_keeps_the_typed_text_beside_the_box_and_queues_nothing() {
+    let desk = Desk::new().await;
+    let (_, number) = desk.answerable_ticket().await;
+    let agent = desk.agent().await;
+
+    let refused = desk
+        .post_reply(
+            number,
+            &[
+                Part::Text("body", "My careful <answer>."),
+                Part::Text("cc", "boss@customer.example, not an address"),
+                Part::Text("reply_all", "true"),
+                Part::File {
+                    name: "attachments",
+                    file_name: "plan.pdf",
+                    content_type: "application/pdf",
+                    data: b"%PDF-1.4\n",
+                },
+            ],
+            &agent,
+            &[],
+        )
+        .await;
+    refused.assert_page(StatusCode::UNPROCESSABLE_ENTITY, "a refused reply");
+    let alert = refused.role_text("alert").join(" ");
+    assert!(
+        alert.contains(
+            "&#34;not an address&#34; is not an email address (Cc); correct it or leave it out."
+        ),
+        "{alert}"
+    );
+    assert!(alert.contains("Choose the files again"), "{alert}");
+    assert!(
+        refused
+            .body
+            .contains(">My careful &#60;answer&#62;.</textarea>"),
+        "the text is kept"
+    );
+    assert!(
+        refused
+            .body
+            .contains("value=\"boss@customer.example, not an address\"")
+    );
+    assert!(
+        refused
+            .body
+            .contains("id=\"reply-cc\" aria-invalid=\"true\"")
+    );
+    assert!(
+        refused.body.contains(
+            "id=\"reply-all\" name=\"reply_all\" type=\"checkbox\" value=\"true\" checked"
+        )
+    );
+    assert!(refused.body.contains("href=\"#reply-cc\""));
+    assert!(desk.store.outbox(None, 10).await.expect("o").is_empty());
+
+    // An empty reply: the sentence beside the box, nothing queued.
+    let empty = desk
+        .post_reply(number, &[Part::Text("body", "   ")], &agent, &[])
+        .await;
+    empty.assert_page(StatusCode::UNPROCESSABLE_ENTITY, "an empty reply");
+    assert!(
+        empty
+            .role_text("alert")
+            .join(" ")
+            .contains("The reply is empty; write something or attach a file."),
+        "{:?}",
+        empty.role_text("alert")
+    );
+    // htmx swaps only 2xx answers: the same page, as a 200.
+    let with_htmx = desk
+        .post_reply(
+            number,
+            &[Part::Text("body", "")],
+            &agent,
+            &[("hx-request", "true")],
+        )
+        .await;
+    with_htmx.assert_page(StatusCode::OK, "a refused reply through htmx");
+    assert!(
+        with_htmx
+            .role_text("alert")
+            .join(" ")
+            .contains("The reply is empty")
+    );
+
+    // Without the form token: the 403 page, before any file is read.
+    let forged = desk
+        .post_reply(
+            number,
+            &[Part::Text("csrf", "forged"), Part::Text("body", "Hello.")],
+            &agent,
+            &[],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let token_last = desk
+        .post_reply(
+            number,
+            &[
+                Part::File {
+                    name: "attachments",
+                    file_name: "a.txt",
+                    content_type: "text/plain",
+                    data: b"a",
+                },
+                Part::Text("csrf", &agent.token),
+            ],
+            &agent,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        token_last.status,
+        StatusCode::FORBIDDEN,
+        "a file before the token"
+    );
+
+    // A closed ticket: no form, the reason instead; a post is refused all the same.
+    let ticket = desk
+        .store
+        .ticket_by_number(number)
+        .await
+        .expect("r")
+        .expect("t");
+    desk.store
+        .change_ticket_status(ticket.id, TicketStatus::Closed, None, "test", NOW)
+        .await
+        .expect("close");
+    let page = desk.get(&format!("/tickets/{number}"), Some(&agent)).await;
+    assert!(
+        page.body
+            .contains("This ticket is closed. Set its status to Open to answer")
+    );
+    assert!(
+        !page
+            .body
+            .contains(&format!("action=\"/tickets/{number}/replies\""))
+    );
+    let closed = desk
+        .post_reply(number, &[Part::Text("body", "Hello.")], &agent, &[])
+        .await;
+    closed.assert_page(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a reply to a closed ticket",
+    );
+    assert!(closed.role_text("alert").join(" ").contains("is closed"));
+    assert!(desk.store.outbox(None, 10).await.expect("o").is_empty());
+}
+
+#[tokio::test]
+async fn the_reply_box_says_when_the_mailbox_cannot_send_and_links_admins_to_it() {
+    let desk = Desk::new().await;
+    let mailbox = desk.mailbox("quiet").await;
+    desk.deliver(
+        mailbox,
+        &plain_mail(
+            "q@customer.example",
+            "Quinn <quinn@customer.example>",
+            "Hello",
+            "Hi.",
+        ),
+    )
+    .await;
+    let admin = desk.admin().await;
+    let agent = desk.agent().await;
+    let page = desk.get("/tickets/1", Some(&admin)).await;
+    page.assert_admin_page("a ticket whose mailbox does not send");
+    assert!(page.body.contains(
+        "Replies cannot be sent from the mailbox “quiet” yet: its sending address and SMTP server are not set up."
+    ));
+    assert!(page.body.contains(&format!(
+        "<a href=\"/mailboxes/{mailbox}#sending-settings\">Set up sending on the mailbox page</a>"
+    )));
+    assert!(!page.body.contains("action=\"/tickets/1/replies\""));
+    let page = desk.get("/tickets/1", Some(&agent)).await;
+    assert!(page.body.contains("Ask an admin to set them up."));
+    assert!(
+        !page.body.contains("/mailboxes/"),
+        "agents get no admin link"
+    );
+}
+
+#[tokio::test]
+async fn the_mailbox_form_sets_up_sending_with_presets_and_tests_it() {
+    let desk = Desk::new().await;
+    let admin = desk.admin().await;
+
+    let gmail = desk.get("/mailboxes/new?preset=gmail", Some(&admin)).await;
+    gmail.assert_admin_page("the Gmail form");
+    assert!(gmail.body.contains("id=\"smtp_host\" name=\"smtp_host\" type=\"text\" maxlength=\"253\" value=\"smtp.gmail.com\""));
+    assert!(gmail.body.contains("id=\"smtp_port\" name=\"smtp_port\" type=\"text\" inputmode=\"numeric\" maxlength=\"5\" value=\"465\""));
+    assert!(
+        gmail
+            .body
+            .contains("<option value=\"implicit\" selected>TLS from the start (port 465)</option>")
+    );
+    let microsoft = desk
+        .get("/mailboxes/new?preset=microsoft365", Some(&admin))
+        .await;
+    assert!(microsoft.body.contains("value=\"smtp.office365.com\""));
+    assert!(microsoft.body.contains("value=\"587\""));
+    assert!(
+        microsoft
+            .body
+            .contains("<option value=\"starttls\" selected>STARTTLS (port 587)</option>")
+    );
+    assert!(
+        microsoft
+            .body
+            .contains("SMTP AUTH is enabled for the mailbox")
+    );
+    for (id, label) in [
+        ("send_address", "Send from address"),
+        ("send_display_name", "Sender name"),
+        ("smtp_host", "SMTP server"),
+        ("smtp_port", "SMTP port"),
+        ("smtp_tls", "SMTP security"),
+        ("smtp_auth", "SMTP sign-in method"),
+        ("smtp_username", "SMTP username"),
+        ("smtp_password", "SMTP password or token"),
+        (
+            "smtp_allow_insecure_auth",
+            "Allow SMTP password over an unencrypted connection",
+        ),
+        ("acknowledge", "Acknowledge new tickets"),
+    ] {
+        assert_eq!(label_of(&gmail.body, id).as_deref(), Some(label), "{id}");
+    }
+
+    // Added without an address: no sending, although the preset filled the server.
+    let plain = desk
+        .post(
+            "/mailboxes",
+            &mailbox_fields(&[
+                ("preset", "gmail"),
+                ("name", "Quiet"),
+                ("smtp_host", "smtp.gmail.com"),
+            ]),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(plain.status, StatusCode::SEE_OTHER, "{}", plain.body);
+    let quiet = desk.store.mailboxes().await.expect("list");
+    assert!(quiet[0].settings.sending.is_none());
+
+    // With an address and a login of its own.
+    let added = desk
+        .post(
+            "/mailboxes",
+            &mailbox_fields(&[
+                ("name", "Support"),
+                ("send_address", "support@example.com"),
+                ("send_display_name", "Example Support"),
+                ("smtp_host", "127.0.0.1"),
+                ("smtp_port", "1"),
+                ("smtp_tls", "implicit"),
+                ("smtp_auth", "auto"),
+                ("smtp_username", "relay"),
+                ("smtp_password", "smtp secret 42"),
+                ("acknowledge", "true"),
+            ]),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let id: i64 = added
+        .location()
+        .trim_start_matches("/mailboxes/")
+        .parse()
+        .expect("the new mailbox's page");
+    let mailbox = desk.store.mailbox_by_id(id).await.expect("r").expect("m");
+    let sending = mailbox.settings.sending.expect("sending is set up");
+    assert_eq!(sending.address, "support@example.com");
+    assert_eq!(sending.smtp_username.as_deref(), Some("relay"));
+    assert!(sending.acknowledge);
+    assert_eq!(
+        desk.store
+            .smtp_secret(id)
+            .await
+            .expect("secret")
+            .expose_secret(),
+        "smtp secret 42"
+    );
+
+    let page = desk.get(&format!("/mailboxes/{id}"), Some(&admin)).await;
+    page.assert_admin_page("a mailbox that sends");
+    assert!(!page.body.contains("smtp secret 42"), "never shown");
+    assert!(
+        page.body
+            .contains("<h2 id=\"sending-head\">Sending replies</h2>")
+    );
+    assert!(
+        page.body
+            .contains("Example Support &#60;support@example.com&#62;")
+    );
+    assert!(page.body.contains("127.0.0.1:1"));
+    assert!(page.body.contains("relay, with a password of its own"));
+    assert!(page.body.contains(">Test sending</button>"));
+    assert!(page.body.contains("value=\"relay\""));
+    assert!(page.body.contains("leave it blank to keep the stored one"));
+
+    let tested = desk
+        .post(&format!("/mailboxes/{id}/test-sending"), &[], Some(&admin))
+        .await;
+    tested.assert_admin_page("the sending test");
+    let alert = tested.role_text("alert").join(" ");
+    assert!(
+        alert.contains("The sending test failed (127.0.0.1:1)."),
+        "{alert}"
+    );
+
+    // An error lands beside its input, with the values kept and no password.
+    let wrong = desk
+        .post(
+            &format!("/mailboxes/{id}"),
+            &mailbox_fields(&[
+                ("name", "Support"),
+                ("password", ""),
+                ("send_address", "support@example.com"),
+                ("smtp_host", "127.0.0.1"),
+                ("smtp_port", "70000"),
+                ("smtp_username", "relay"),
+                ("smtp_password", "smtp secret 43"),
+            ]),
+            Some(&admin),
+        )
+        .await;
+    wrong.assert_page(StatusCode::UNPROCESSABLE_ENTITY, "a bad SMTP port");
+    let alert = wrong.role_text("alert").join(" ");
+    assert!(
+        alert.contains("“SMTP port” must be between 1 and 65535."),
+        "{alert}"
+    );
+    assert!(
+        wrong
+            .body
+            .contains("id=\"smtp_port\" aria-invalid=\"true\"")
+    );
+    assert!(wrong.body.contains("value=\"70000\""));
+    assert!(!wrong.body.contains("smtp secret 43"));
+
+    // Moving SMTP elsewhere needs SMTP's own password again (the secret rule).
+    let moved = desk
+        .post(
+            &format!("/mailboxes/{id}"),
+            &mailbox_fields(&[
+                ("name", "Support"),
+                ("password", ""),
+                ("send_address", "support@example.com"),
+                ("smtp_host", "smtp.example.net"),
+                ("smtp_port", "1"),
+                ("smtp_tls", "implicit"),
+                ("smtp_auth", "auto"),
+                ("smtp_username", "relay"),
+            ]),
+            Some(&admin),
+        )
+        .await;
+    moved.assert_page(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "SMTP moved without its password",
+    );
+    let alert = moved.role_text("alert").join(" ");
+    assert!(
+        alert.contains("type it in “SMTP password or token”"),
+        "{alert}"
+    );
+
+    // A blank address turns sending off.
+    let off = desk
+        .post(
+            &format!("/mailboxes/{id}"),
+            &mailbox_fields(&[
+                ("name", "Support"),
+                ("password", ""),
+                ("smtp_host", "127.0.0.1"),
+            ]),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::SEE_OTHER, "{}", off.body);
+    let mailbox = desk.store.mailbox_by_id(id).await.expect("r").expect("m");
+    assert!(mailbox.settings.sending.is_none());
+    let page = desk.get(&format!("/mailboxes/{id}"), Some(&admin)).await;
+    assert!(page.body.contains("This mailbox does not send"));
+    assert!(!page.body.contains(">Test sending</button>"));
 }

@@ -1,5 +1,6 @@
-//! Mailboxes (admin only): create, read, update, delete, test the connection, fetch
-//! now, the fetch history. The password or token is write-only: no response carries it.
+//! Mailboxes (admin only): create, read, update, delete, test the connection, test
+//! sending, fetch now, the fetch history. The passwords or tokens (POP3's and SMTP's own)
+//! are write-only: no response carries them.
 //!
 //! An adapter over [`admin::Administration`]: the request becomes a
 //! [`MailboxChange`], the service's refusal a 422 naming the field.
@@ -12,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use intake::schedule::MailboxSchedule;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use store::{AuthMethod, FetchRun, Mailbox, Oversize, Policy, StartMode, TlsMode};
+use store::{AuthMethod, FetchRun, Mailbox, Oversize, Policy, SmtpAuth, StartMode, TlsMode};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{IntoParams, ToSchema};
@@ -44,6 +45,20 @@ fn auth_schema() -> RefOr<Schema> {
     choice_schema(
         "How popdesk signs in; xoauth2 and oauthbearer take an OAuth2 access token as the password",
         &names,
+    )
+}
+
+fn smtp_tls_schema() -> RefOr<Schema> {
+    choice_schema(
+        "implicit: TLS from the first byte (port 465); starttls: plain upgraded with STARTTLS (port 587), refused if not offered; none: no encryption (signing in then needs smtp_allow_insecure_auth)",
+        TlsMode::NAMES,
+    )
+}
+
+fn smtp_auth_schema() -> RefOr<Schema> {
+    choice_schema(
+        "How popdesk signs in to the SMTP server: auto (PLAIN or LOGIN, whichever it offers), plain, login, xoauth2 (an OAuth2 access token as the password), none (a relay that trusts this machine)",
+        SmtpAuth::NAMES,
     )
 }
 
@@ -113,6 +128,32 @@ pub struct NewMailbox {
     pub enabled: Option<bool>,
     #[schema(minimum = 10, maximum = 86400)]
     pub poll_interval_secs: Option<u64>,
+    /// Sending replies: the address they come from (usually the mailbox's own). Without
+    /// it the mailbox does not send, and the other sending settings do not apply.
+    #[schema(max_length = 320)]
+    pub address: Option<String>,
+    /// The name shown beside the address, e.g. "Example Support".
+    pub display_name: Option<String>,
+    /// The SMTP server replies leave through, e.g. smtp.gmail.com.
+    #[schema(max_length = 253)]
+    pub smtp_host: Option<String>,
+    /// Default 465 for implicit TLS, 587 for STARTTLS, 25 without.
+    #[schema(minimum = 1, maximum = 65535)]
+    pub smtp_port: Option<u64>,
+    #[schema(schema_with = smtp_tls_schema)]
+    pub smtp_tls: Option<String>,
+    #[schema(schema_with = smtp_auth_schema)]
+    pub smtp_auth: Option<String>,
+    /// SMTP's own username; without it the POP3 username and password are reused.
+    #[schema(max_length = 320)]
+    pub smtp_username: Option<String>,
+    /// SMTP's own password or token, with `smtp_username`. Write-only.
+    #[schema(min_length = 1, max_length = 16384)]
+    pub smtp_password: Option<String>,
+    pub smtp_allow_insecure_auth: Option<bool>,
+    /// Send "we got your message" on new tickets (never to automatic mail, lists or
+    /// no-reply addresses; at most one per sender in a while).
+    pub acknowledge: Option<bool>,
 }
 
 impl NewMailbox {
@@ -137,15 +178,26 @@ impl NewMailbox {
             allow_insecure_auth: self.allow_insecure_auth,
             enabled: self.enabled,
             poll_interval_secs: self.poll_interval_secs,
-            ..MailboxChange::default()
+            send_address: self.address.map(Some),
+            send_display_name: self.display_name.map(Some),
+            smtp_host: self.smtp_host,
+            smtp_port: self.smtp_port,
+            smtp_tls: self.smtp_tls,
+            smtp_auth: self.smtp_auth,
+            smtp_username: self.smtp_username.map(Some),
+            smtp_secret: self.smtp_password.map(SecretString::from),
+            smtp_allow_insecure_auth: self.smtp_allow_insecure_auth,
+            acknowledge: self.acknowledge,
         }
     }
 }
 
-/// Changes to a mailbox: only the fields given change. `delete_after_days`, `ca_file`
-/// and `trusted_certificate` are cleared with null. Changing where the password goes
-/// (host, port, tls, username, auth_method, ca_file, trusted_certificate,
-/// allow_insecure_auth) needs the password again.
+/// Changes to a mailbox: only the fields given change. `delete_after_days`, `ca_file`,
+/// `trusted_certificate`, `display_name` and `smtp_username` are cleared with null;
+/// `address` null turns sending off. Changing where the password goes (host, port, tls,
+/// username, auth_method, ca_file, trusted_certificate, allow_insecure_auth, and for
+/// SMTP smtp_host, smtp_port, smtp_tls, smtp_auth, smtp_username,
+/// smtp_allow_insecure_auth) needs the password SMTP signs in with again.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailboxUpdate {
@@ -191,6 +243,30 @@ pub struct MailboxUpdate {
     pub enabled: Option<bool>,
     #[schema(minimum = 10, maximum = 86400)]
     pub poll_interval_secs: Option<u64>,
+    /// The address replies come from; null turns sending off.
+    #[serde(default, deserialize_with = "input::nullable")]
+    #[schema(value_type = Option<String>, nullable, max_length = 320)]
+    pub address: Option<Option<String>>,
+    #[serde(default, deserialize_with = "input::nullable")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub display_name: Option<Option<String>>,
+    #[schema(max_length = 253)]
+    pub smtp_host: Option<String>,
+    #[schema(minimum = 1, maximum = 65535)]
+    pub smtp_port: Option<u64>,
+    #[schema(schema_with = smtp_tls_schema)]
+    pub smtp_tls: Option<String>,
+    #[schema(schema_with = smtp_auth_schema)]
+    pub smtp_auth: Option<String>,
+    /// SMTP's own username; null reuses the POP3 username and password.
+    #[serde(default, deserialize_with = "input::nullable")]
+    #[schema(value_type = Option<String>, nullable, max_length = 320)]
+    pub smtp_username: Option<Option<String>>,
+    /// A new SMTP password or token, with `smtp_username`. Write-only.
+    #[schema(min_length = 1, max_length = 16384)]
+    pub smtp_password: Option<String>,
+    pub smtp_allow_insecure_auth: Option<bool>,
+    pub acknowledge: Option<bool>,
 }
 
 impl MailboxUpdate {
@@ -215,7 +291,16 @@ impl MailboxUpdate {
             allow_insecure_auth: self.allow_insecure_auth,
             enabled: self.enabled,
             poll_interval_secs: self.poll_interval_secs,
-            ..MailboxChange::default()
+            send_address: self.address,
+            send_display_name: self.display_name,
+            smtp_host: self.smtp_host,
+            smtp_port: self.smtp_port,
+            smtp_tls: self.smtp_tls,
+            smtp_auth: self.smtp_auth,
+            smtp_username: self.smtp_username,
+            smtp_secret: self.smtp_password.map(SecretString::from),
+            smtp_allow_insecure_auth: self.smtp_allow_insecure_auth,
+            acknowledge: self.acknowledge,
         }
     }
 }
@@ -261,6 +346,26 @@ pub struct MailboxView {
     /// process or it has not read the mailbox yet.
     #[schema(value_type = Option<Object>)]
     pub schedule: Option<MailboxSchedule>,
+    /// Whether replies can be sent from this mailbox; the sending settings below are
+    /// null (or false) when not.
+    pub sending: bool,
+    /// The address replies come from.
+    pub address: Option<String>,
+    pub display_name: Option<String>,
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u16>,
+    #[schema(schema_with = smtp_tls_schema, nullable)]
+    pub smtp_tls: Option<&'static str>,
+    #[schema(schema_with = smtp_auth_schema, nullable)]
+    pub smtp_auth: Option<&'static str>,
+    /// SMTP's own username, when it has one.
+    pub smtp_username: Option<String>,
+    /// True: SMTP signs in with `smtp_username` and a password of its own; false: with
+    /// the POP3 username and password. The password itself is never shown.
+    pub smtp_own_login: bool,
+    pub smtp_allow_insecure_auth: bool,
+    /// New tickets are acknowledged by mail.
+    pub acknowledge: bool,
 }
 
 impl MailboxView {
@@ -270,7 +375,19 @@ impl MailboxView {
             Policy::Delete => None,
             Policy::Keep { delete_after_days } => delete_after_days,
         };
+        let sending = s.sending.as_ref();
         MailboxView {
+            sending: sending.is_some(),
+            address: sending.map(|s| s.address.clone()),
+            display_name: sending.and_then(|s| s.display_name.clone()),
+            smtp_host: sending.map(|s| s.smtp_host.clone()),
+            smtp_port: sending.map(|s| s.smtp_port),
+            smtp_tls: sending.map(|s| s.smtp_tls.as_str()),
+            smtp_auth: sending.map(|s| s.smtp_auth.as_str()),
+            smtp_username: sending.and_then(|s| s.smtp_username.clone()),
+            smtp_own_login: sending.is_some_and(|s| s.smtp_username.is_some()),
+            smtp_allow_insecure_auth: sending.is_some_and(|s| s.smtp_allow_insecure_auth),
+            acknowledge: sending.is_some_and(|s| s.acknowledge),
             id: mailbox.id,
             name: s.name,
             host: s.host,
@@ -536,6 +653,86 @@ pub async fn test(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<ConnectionTest>> {
     Ok(Json(state.admin().test_mailbox(id).await?.into()))
+}
+
+/// What "Test sending" found: whether popdesk could connect to the SMTP server, secure
+/// the connection and sign in. No mail is sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SendingTestView {
+    /// True when popdesk connected, secured the connection and signed in.
+    pub ok: bool,
+    /// Why not, in one sentence with the server's own words when it gave some.
+    pub error: Option<String>,
+    /// True when the failure will not go away by waiting (a 5xx, settings that cannot
+    /// work); false for a temporary one (a 4xx, the network).
+    pub permanent: Option<bool>,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    #[schema(schema_with = smtp_tls_schema)]
+    pub smtp_tls: &'static str,
+    #[schema(schema_with = smtp_auth_schema)]
+    pub smtp_auth: &'static str,
+    /// The username SMTP signed in (or tried to sign in) with.
+    pub smtp_username: String,
+}
+
+impl SendingTestView {
+    pub(crate) fn new(
+        mailbox: &Mailbox,
+        outcome: Result<outgoing::SendingTest, outgoing::Failure>,
+    ) -> SendingTestView {
+        let sending = mailbox.settings.sending.as_ref();
+        let (ok, error, permanent) = match &outcome {
+            Ok(_) => (true, None, None),
+            Err(failure) => (
+                false,
+                Some(failure.message().to_string()),
+                Some(failure.is_permanent()),
+            ),
+        };
+        SendingTestView {
+            ok,
+            error,
+            permanent,
+            smtp_host: sending.map(|s| s.smtp_host.clone()).unwrap_or_default(),
+            smtp_port: sending.map_or(0, |s| s.smtp_port),
+            smtp_tls: sending.map_or("", |s| s.smtp_tls.as_str()),
+            smtp_auth: sending.map_or("", |s| s.smtp_auth.as_str()),
+            smtp_username: match (&outcome, sending) {
+                (Ok(test), _) => test.username.clone(),
+                (Err(_), Some(s)) => s
+                    .smtp_username
+                    .clone()
+                    .unwrap_or_else(|| mailbox.settings.username.clone()),
+                (Err(_), None) => String::new(),
+            },
+        }
+    }
+}
+
+/// "Test sending": connects to the mailbox's SMTP server, secures the connection, signs
+/// in with the stored password and says QUIT. No mail is sent. A failed test is a 200
+/// with `ok: false` and the reason.
+#[utoipa::path(
+    post, path = "/api/v1/mailboxes/{id}/test-sending", tag = "mailboxes",
+    params(("id" = i64, Path, description = "The mailbox id")),
+    responses(
+        (status = 200, description = "What the test found", body = SendingTestView),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
+        (status = 401, description = "No session or token", body = ErrorBody),
+        (status = 403, description = "Not an admin, or a cross-site request", body = ErrorBody),
+        (status = 404, description = "No such mailbox", body = ErrorBody),
+        (status = 422, description = "The mailbox does not send (no sending address)", body = ErrorBody),
+    )
+)]
+pub async fn test_sending(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<SendingTestView>> {
+    let outcome = state.admin().test_sending(id).await?;
+    let mailbox = state.admin().mailbox(id).await?;
+    Ok(Json(SendingTestView::new(&mailbox, outcome)))
 }
 
 /// "Fetch now" was queued.

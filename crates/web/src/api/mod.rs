@@ -8,6 +8,7 @@
 
 pub mod mailboxes;
 pub mod messages;
+pub mod replies;
 pub mod session;
 pub mod setup;
 pub mod tickets;
@@ -15,6 +16,7 @@ pub mod tokens;
 pub mod users;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 
@@ -41,8 +43,9 @@ fn public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     ]
 }
 
-/// Routes behind authentication. Paths are relative to [`PREFIX`].
-fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+/// Routes behind authentication. Paths are relative to [`PREFIX`]. A reply's body may
+/// be larger than any other (its attachments): `reply_body_limit`.
+fn protected_routes(reply_body_limit: usize) -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
         ("/tickets", get(tickets::list)),
         (
@@ -50,6 +53,13 @@ fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             get(tickets::show).patch(tickets::update),
         ),
         ("/tickets/{number}/notes", post(tickets::add_note)),
+        (
+            "/tickets/{number}/replies",
+            post(replies::create).layer(DefaultBodyLimit::max(reply_body_limit)),
+        ),
+        ("/outbox", get(replies::list)),
+        ("/outbox/{id}/retry", post(replies::retry)),
+        ("/outbox/{id}/attachments/{index}", get(replies::attachment)),
         ("/messages", get(messages::list)),
         ("/messages/{id}", get(messages::show)),
         ("/messages/{id}/raw", get(messages::raw)),
@@ -66,6 +76,10 @@ fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
                 .delete(mailboxes::remove),
         ),
         ("/mailboxes/{id}/test", post(mailboxes::test)),
+        (
+            "/mailboxes/{id}/test-sending",
+            post(mailboxes::test_sending),
+        ),
         ("/mailboxes/{id}/fetch", post(mailboxes::fetch_now)),
         ("/mailboxes/{id}/runs", get(mailboxes::runs)),
         ("/mailboxes/{id}/failing", get(mailboxes::failing)),
@@ -86,7 +100,7 @@ fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
 pub fn route_paths() -> Vec<String> {
     public_routes()
         .into_iter()
-        .chain(protected_routes())
+        .chain(protected_routes(0))
         .map(|(path, _)| format!("{PREFIX}{path}"))
         .chain(
             [messages::CID_PATH, "/healthz", "/metrics"]
@@ -99,7 +113,7 @@ pub fn route_paths() -> Vec<String> {
 /// The routes under [`PREFIX`].
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
     let mut protected = Router::new();
-    for (path, route) in protected_routes() {
+    for (path, route) in protected_routes(state.reply_body_limit()) {
         protected = protected.route(path, route);
     }
     // route_layer: unknown paths fall through to the JSON 404 below, not to a 401.

@@ -1,5 +1,6 @@
-//! Tickets: the list with filters and pages, one ticket with its mail and history, a
-//! status change, an internal note. Agents and admins alike.
+//! Tickets: the list with filters and pages, one ticket with its mail, history and
+//! replies, a status change, an internal note. Agents and admins alike. Replying is in
+//! `replies.rs`.
 
 use axum::Json;
 use axum::extract::State;
@@ -12,6 +13,7 @@ use store::{
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::api::replies::ReplyView;
 use crate::auth::Actor;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::input::{self, ApiJson, ApiPath, ApiQuery};
@@ -344,7 +346,8 @@ pub enum EventKindView {
     Reply,
 }
 
-/// A note or a status change, by a person or an API token.
+/// A note, a status change or a reply (its text and sending state are in the ticket's
+/// `replies`), by a person or an API token.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
     pub id: i64,
@@ -378,12 +381,15 @@ impl From<&TicketEvent> for EventView {
     }
 }
 
-/// A ticket with its mail (oldest first) and what people did on it (oldest first).
+/// A ticket with its mail (oldest first), what people did on it (oldest first), and
+/// what popdesk sent the customer (oldest first) with how sending went.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketDetail {
     pub ticket: TicketSummary,
     pub entries: Vec<EntryView>,
     pub events: Vec<EventView>,
+    /// Replies and acknowledgements, each with its state: queued, sent or failed.
+    pub replies: Vec<ReplyView>,
 }
 
 async fn find(state: &AppState, number: i64) -> ApiResult<Ticket> {
@@ -413,10 +419,12 @@ pub async fn show(
     let ticket = find(&state, number).await?;
     let entries = state.store().ticket_entries(ticket.id).await?;
     let events = state.store().ticket_events(ticket.id).await?;
+    let replies = state.store().ticket_outbox(ticket.id).await?;
     Ok(Json(TicketDetail {
         ticket: (&ticket).into(),
         entries: entries.iter().map(EntryView::from).collect(),
         events: events.iter().map(EventView::from).collect(),
+        replies: replies.iter().map(ReplyView::from).collect(),
     }))
 }
 

@@ -197,6 +197,12 @@ impl<T: DeserializeOwned> FromRequestParts<AppState> for PageQuery<T> {
     }
 }
 
+/// Whether htmx sent the request: it swaps only 2xx answers into the page, so a form
+/// shown again with its error is a 200 for htmx (and a 4xx for a plain post).
+pub(crate) fn from_htmx(headers: &HeaderMap) -> bool {
+    headers.contains_key("hx-request")
+}
+
 /// A checkbox: sent (with any value) when ticked, absent when not.
 pub(crate) fn ticked(value: Option<&String>) -> bool {
     value.is_some()

@@ -17,11 +17,13 @@
 //! | `GET/POST /setup` | first admin: "Email", "Name", "Password", button "Create admin"; then 303 to `/mailboxes/new` |
 //! | `GET/POST /login`, `POST /logout` | "Email", "Password", "Sign in"; "Sign out" in the navigation |
 //! | `GET /tickets?status=&mailbox=&q=&page=` | filters "Status", "Mailbox", "Search", button "Filter"; counts per status; table; "Previous"/"Next" |
-//! | `GET /tickets/{number}` | the thread; "Status" + "Change status", "Internal note" + "Add note" |
+//! | `GET /tickets/{number}` | the thread; "Status" + "Change status", "Internal note" + "Add note"; replies with their state; the reply box: "Reply", "Cc", "Reply to all", "Attachments", "Send and set Pending" / "Send and set Resolved" |
 //! | `POST /tickets/{number}/status`, `/notes` | fields `status`, `body` |
+//! | `POST /tickets/{number}/replies` | multipart: `csrf` (first), `body`, `cc`, `reply_all`, `attachments` (files), `then=pending\|resolved`; refused: the page again (422) with the sentence beside the box |
+//! | `POST /tickets/{number}/replies/{id}/retry` | "Send again" on a failed reply |
 //! | `GET /messages/{id}/html` | a message's sanitized HTML, for the sandboxed iframe only |
 //! | `GET /mailboxes`, `/mailboxes/new?preset=`, `/mailboxes/{id}` | health, presets, edit, test, fetch, history |
-//! | `POST /mailboxes`, `/mailboxes/{id}`, `/{id}/test`, `/{id}/trust`, `/{id}/fetch`, `/{id}/enabled`, `/{id}/delete` | "Add mailbox" tests first; a failed test offers "Save anyway (disabled)" / "Save and keep trying" (`save_anyway=disabled|enabled`) and, for an untrusted certificate, "Trust this certificate" |
+//! | `POST /mailboxes`, `/mailboxes/{id}`, `/{id}/test`, `/{id}/test-sending`, `/{id}/trust`, `/{id}/fetch`, `/{id}/enabled`, `/{id}/delete` | "Add mailbox" tests first; a failed test offers "Save anyway (disabled)" / "Save and keep trying" (`save_anyway=disabled|enabled`) and, for an untrusted certificate, "Trust this certificate"; the form's "Sending replies" part, "Test sending" on the mailbox page |
 //! | `GET /messages?status=failed\|ignored`, `/messages/{id}`, `POST /messages/{id}/reprocess` | |
 //! | `GET/POST /users`, `POST /users/{id}/role`, `/{id}/enabled`, `/{id}/delete` | |
 //! | `GET/POST /tokens`, `POST /tokens/{id}/revoke` | |
@@ -72,6 +74,7 @@ mod mailboxes;
 mod messages;
 mod page;
 mod presets;
+mod replies;
 mod sign_in;
 mod tickets;
 mod tokens;
@@ -81,7 +84,7 @@ mod viewer;
 pub use mail_html::MAIL_CSP;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse as _, Response};
@@ -108,6 +111,15 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/tickets/{number}", get(tickets::show))
         .route("/tickets/{number}/status", post(tickets::change_status))
         .route("/tickets/{number}/notes", post(tickets::add_note))
+        // The reply form carries files: its own body limit, the API reply route's.
+        .route(
+            "/tickets/{number}/replies",
+            post(replies::reply).layer(DefaultBodyLimit::max(state.reply_body_limit())),
+        )
+        .route(
+            "/tickets/{number}/replies/{id}/retry",
+            post(replies::send_again),
+        )
         // `/messages/{id}/cid/{content_id}` (inline images) is the API's, beside these.
         .route("/messages", get(messages::list))
         .route("/messages/{id}", get(messages::show))
@@ -120,6 +132,10 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             get(mailboxes::show).post(mailboxes::update),
         )
         .route("/mailboxes/{id}/test", post(mailboxes::test))
+        .route(
+            "/mailboxes/{id}/test-sending",
+            post(mailboxes::test_sending),
+        )
         .route("/mailboxes/{id}/trust", post(mailboxes::trust))
         .route("/mailboxes/{id}/failing/retry", post(mailboxes::try_again))
         .route("/mailboxes/{id}/fetch", post(mailboxes::fetch))

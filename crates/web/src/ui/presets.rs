@@ -1,5 +1,6 @@
 //! Provider presets for a new mailbox: what to fill in, and what the provider's POP3
-//! does that an admin would not guess (DESIGN.md, "What POP3 gives us").
+//! and SMTP do that an admin would not guess (DESIGN.md, "What POP3 gives us" and
+//! "Answering the customer").
 
 /// A provider's settings and the sentences that explain its POP3.
 #[derive(Debug)]
@@ -18,6 +19,14 @@ pub(crate) struct Preset {
     pub username_hint: &'static str,
     /// A sentence or two per paragraph.
     pub about: &'static [&'static str],
+    /// Where replies leave: the provider's SMTP server, port, `implicit`/`starttls`,
+    /// and the sign-in method (`auto`, `xoauth2`, ...).
+    pub smtp_host: &'static str,
+    pub smtp_port: u16,
+    pub smtp_tls: &'static str,
+    pub smtp_auth: &'static str,
+    /// What the admin must know about sending through it.
+    pub sending_about: &'static [&'static str],
 }
 
 pub(crate) const GMAIL: Preset = Preset {
@@ -40,6 +49,16 @@ pub(crate) const GMAIL: Preset = Preset {
          2-step verification on the Google account), or an OAuth2 access token with the \
          sign-in method XOAUTH2.",
     ],
+    smtp_host: "smtp.gmail.com",
+    smtp_port: 465,
+    smtp_tls: "implicit",
+    smtp_auth: "auto",
+    sending_about: &[
+        "Gmail sends through smtp.gmail.com with the same app password (or OAuth2 token) \
+         as POP3, so leave the SMTP username blank. Gmail keeps a copy of every reply in \
+         Sent Mail and may serve it over POP3 again; popdesk knows its own mail and keeps \
+         it off the ticket list.",
+    ],
 };
 
 pub(crate) const MICROSOFT_365: Preset = Preset {
@@ -57,6 +76,16 @@ pub(crate) const MICROSOFT_365: Preset = Preset {
          https://outlook.office.com/POP.AccessAsUser.All).",
         "POP must also be enabled for the mailbox by your Microsoft 365 admin (Exchange \
          admin center: the mailbox's email apps).",
+    ],
+    smtp_host: "smtp.office365.com",
+    smtp_port: 587,
+    smtp_tls: "starttls",
+    smtp_auth: "xoauth2",
+    sending_about: &[
+        "Microsoft 365 takes mail on smtp.office365.com, port 587 with STARTTLS, and only \
+         when SMTP AUTH is enabled for the mailbox: your Microsoft 365 admin turns on \
+         “Authenticated SMTP” in the mailbox's email apps (it is off by default in many \
+         tenants). The OAuth2 token needs the scope https://outlook.office.com/SMTP.Send.",
     ],
 };
 
@@ -77,6 +106,16 @@ pub(crate) const GENERIC: Preset = Preset {
          connection” shows whether it has it. For a server with a self-signed certificate, \
          give the CA certificate file.",
     ],
+    smtp_host: "",
+    smtp_port: 587,
+    smtp_tls: "starttls",
+    smtp_auth: "auto",
+    sending_about: &[
+        "Replies go out through your provider's SMTP server: usually port 587 with \
+         STARTTLS, or 465 with TLS from the start. By default popdesk signs in with the \
+         POP3 username and password; give SMTP a username of its own where the provider \
+         wants another one.",
+    ],
 };
 
 /// Every preset, in the order the choice shows them.
@@ -85,4 +124,12 @@ pub(crate) const ALL: [&Preset; 3] = [&GMAIL, &MICROSOFT_365, &GENERIC];
 /// The preset with this `?preset=` value.
 pub(crate) fn find(key: &str) -> Option<&'static Preset> {
     ALL.into_iter().find(|preset| preset.key == key)
+}
+
+/// The preset whose POP3 server this is, for the SMTP defaults of a stored mailbox
+/// that does not send yet; the generic one for any other server.
+pub(crate) fn for_pop3_host(host: &str) -> &'static Preset {
+    ALL.into_iter()
+        .find(|preset| !preset.host.is_empty() && preset.host.eq_ignore_ascii_case(host.trim()))
+        .unwrap_or(&GENERIC)
 }

@@ -1,5 +1,6 @@
 //! Tickets, for agents and admins alike: the list with filters, counts and pages, one
-//! ticket's thread, a status change and an internal note.
+//! ticket's thread (mail, notes, status changes and replies), a status change and an
+//! internal note. The reply box and "Send again" are in `replies.rs`.
 
 use std::collections::HashMap;
 
@@ -10,8 +11,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use store::{
-    EntryAttachment, EntryKind, Ticket, TicketEntry, TicketEvent, TicketEventKind, TicketFilter,
-    TicketStatus,
+    EntryAttachment, EntryKind, OutboxMessage, Ticket, TicketEntry, TicketEvent, TicketEventKind,
+    TicketFilter, TicketStatus,
 };
 
 use crate::AppState;
@@ -21,6 +22,7 @@ use crate::ui::display::{self, When, person, size};
 use crate::ui::flash::Flash;
 use crate::ui::form::{CheckedForm, Choice, PagePath, PageQuery, query_string};
 use crate::ui::page::{self, Layout, Section, impl_page};
+use crate::ui::replies::{ReplyBox, ReplyCard};
 use crate::ui::viewer::Viewer;
 
 /// Rows per page of the ticket list.
@@ -351,6 +353,7 @@ pub(crate) enum ThreadItem {
     Mail(MailCard),
     Note(NoteCard),
     Status(StatusLine),
+    Reply(ReplyCard),
 }
 
 #[derive(Template, WebTemplate)]
@@ -367,6 +370,7 @@ pub(crate) struct TicketPage {
     updated: When,
     thread: Vec<ThreadItem>,
     statuses: Vec<Choice>,
+    reply: ReplyBox,
 }
 impl_page!(TicketsPage, TicketPage);
 
@@ -440,23 +444,30 @@ fn event_item(event: &TicketEvent, now: i64) -> Option<ThreadItem> {
     }
 }
 
-/// Entries and events merged by time; an entry goes first on a tie (the mail came, then
-/// someone reacted).
+/// Entries, replies and events merged by time; an entry goes first on a tie (the mail
+/// came, then someone reacted), and a reply before the status change queued with it.
 fn thread(
     ticket: &Ticket,
     entries: &[TicketEntry],
     events: &[TicketEvent],
+    replies: &[OutboxMessage],
     now: i64,
 ) -> Vec<ThreadItem> {
     let mut timed: Vec<(i64, u8, ThreadItem)> = entries
         .iter()
         .map(|e| (e.created_at, 0, ThreadItem::Mail(mail_card(ticket, e, now))))
         .chain(
+            replies
+                .iter()
+                .map(|r| (r.queued_at, 1, ThreadItem::Reply(ReplyCard::new(r, now)))),
+        )
+        .chain(
             events
                 .iter()
                 .filter_map(|e| event_item(e, now).map(|item| (e.created_at, 1, item))),
         )
         .collect();
+    // Stable: at the same time and order, replies stay before the events.
     timed.sort_by_key(|(time, order, _)| (*time, *order));
     timed.into_iter().map(|(_, _, item)| item).collect()
 }
@@ -467,34 +478,47 @@ pub(crate) async fn show(
     viewer: Viewer,
     PagePath(number): PagePath<i64>,
 ) -> Response {
+    ticket_page(&state, &viewer, number, StatusCode::OK, |reply| reply).await
+}
+
+/// The ticket page with this status; `reply` fills the reply box (with what was typed
+/// and why it was refused, after a refusal).
+pub(crate) async fn ticket_page(
+    state: &AppState,
+    viewer: &Viewer,
+    number: i64,
+    status: StatusCode,
+    reply: impl FnOnce(ReplyBox) -> ReplyBox,
+) -> Response {
     let store = state.store();
     let ticket = match store.ticket_by_number(number).await {
         Ok(Some(ticket)) => ticket,
         Ok(None) => {
             return page::not_found(
-                &state,
-                Some(&viewer),
+                state,
+                Some(viewer),
                 format!("There is no ticket #{number}."),
             );
         }
-        Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
+        Err(error) => return page::api_error(state, Some(viewer), &error.into()),
     };
     let loaded = async {
         let entries = store.ticket_entries(ticket.id).await?;
         let events = store.ticket_events(ticket.id).await?;
+        let replies = store.ticket_outbox(ticket.id).await?;
         let mailbox = store.mailbox_by_id(ticket.mailbox_id).await?;
-        Ok::<_, store::StoreError>((entries, events, mailbox))
+        Ok::<_, store::StoreError>((entries, events, replies, mailbox))
     }
     .await;
-    let (entries, events, mailbox) = match loaded {
+    let (entries, events, replies, mailbox) = match loaded {
         Ok(loaded) => loaded,
-        Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
+        Err(error) => return page::api_error(state, Some(viewer), &error.into()),
     };
     let now = state.now();
     let subject = subject_or_placeholder(&ticket.subject);
     let page = TicketPage {
         layout: Layout::signed_in(
-            &viewer,
+            viewer,
             format!("{subject} #{}", ticket.number),
             Section::Tickets,
         ),
@@ -505,17 +529,18 @@ pub(crate) async fn show(
             Some(&ticket.requester.address),
             ticket.requester.name.as_deref(),
         ),
+        reply: reply(ReplyBox::new(state, viewer, &ticket, mailbox.as_ref())),
         mailbox: mailbox.map_or_else(|| "(removed mailbox)".to_string(), |m| m.settings.name),
         created: When::new(ticket.created_at, now),
         updated: When::new(ticket.updated_at, now),
-        thread: thread(&ticket, &entries, &events, now),
+        thread: thread(&ticket, &entries, &events, &replies, now),
         statuses: TicketStatus::ALL
             .iter()
             .map(|s| Choice::new(s.as_str(), status_label(*s), *s == ticket.status))
             .collect(),
         subject,
     };
-    page::show(&state, StatusCode::OK, page)
+    page::show(state, status, page)
 }
 
 #[derive(Deserialize)]

@@ -11,9 +11,13 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::BodyExt as _;
 use intake::{ManualClock, Processor, ProcessorConfig};
+use outgoing::{AcknowledgementConfig, Outgoing, ReplyConfig, SenderConfig};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use store::{MailboxSettings, NewRawMessage, RawStatus, Role, Store, User};
+use store::{
+    MailboxSettings, NewRawMessage, RawStatus, Role, SendingSettings, SmtpAuth, Store, TlsMode,
+    User,
+};
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt as _;
 use tower::ServiceExt as _;
@@ -80,7 +84,10 @@ impl Desk {
         extend: impl FnOnce(AppState) -> AppState,
     ) -> Desk {
         let clock = ManualClock::new(NOW);
-        let state = AppState::new(store.clone(), config).with_clock(Arc::new(clock.clone()));
+        // Replies are queued, never sent: no sender runs in these tests.
+        let state = AppState::new(store.clone(), config)
+            .with_clock(Arc::new(clock.clone()))
+            .with_outgoing(outgoing(&store, ReplyConfig::default()));
         Desk {
             app: web::app(extend(state)),
             store,
@@ -88,6 +95,34 @@ impl Desk {
             data,
             pg: None,
         }
+    }
+
+    /// A mailbox that sends replies from `address` (an SMTP server nothing listens on).
+    pub async fn sending_mailbox(&self, name: &str, address: &str) -> i64 {
+        let id = self.mailbox(name, address).await;
+        let mut settings = self
+            .store
+            .mailbox_by_id(id)
+            .await
+            .expect("r")
+            .expect("m")
+            .settings;
+        settings.sending = Some(SendingSettings {
+            address: address.to_string(),
+            display_name: Some(format!("{name} team")),
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 1,
+            smtp_tls: TlsMode::Implicit,
+            smtp_auth: SmtpAuth::Auto,
+            smtp_username: None,
+            smtp_allow_insecure_auth: false,
+            acknowledge: false,
+        });
+        self.store
+            .update_mailbox(id, &settings, None, NOW)
+            .await
+            .expect("set up sending");
+        id
     }
 
     pub fn call(&self, method: Method, uri: &str) -> Call<'_> {
@@ -229,6 +264,16 @@ impl Desk {
         .await
         .expect("process");
     }
+}
+
+/// Outgoing mail over this store, with these reply rules.
+pub fn outgoing(store: &Store, replies: ReplyConfig) -> Outgoing {
+    Outgoing::new(
+        store.clone(),
+        replies,
+        AcknowledgementConfig::default(),
+        SenderConfig::default(),
+    )
 }
 
 /// A plain-text mail.

@@ -12,6 +12,7 @@ mod auth;
 mod mailboxes;
 mod messages;
 mod ops;
+mod replies;
 mod routes;
 mod tickets;
 mod users;

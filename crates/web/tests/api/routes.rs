@@ -106,13 +106,22 @@ async fn the_document_lists_exactly_the_routes_and_their_methods() {
 /// A desk with one of everything, and the ids to fill paths with.
 async fn seeded() -> (Desk, BTreeMap<&'static str, String>) {
     let desk = Desk::new().await;
-    let support = desk.mailbox("support", "support@example.com").await;
+    let support = desk.sending_mailbox("support", "support@example.com").await;
     let raw_id = desk
         .deliver(support, &mail_with_attachments("att@example.com"))
         .await;
     desk.process().await;
     let number = desk.store.tickets(&Default::default()).await.expect("t")[0].number;
-    desk.agent_session().await;
+    let agent = desk.agent_session().await;
+    // A reply with an attachment, for the outbox routes.
+    let reply = desk
+        .post(&format!("/api/v1/tickets/{number}/replies"))
+        .cookie(&agent)
+        .json(json!({"body": "Here it is.", "attachments": [{"name": "a.txt", "data": "aGk="}]}))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let outbox_id = reply.json()["id"].as_i64().expect("id");
     let agent_id = desk
         .store
         .user_by_email(crate::common::AGENT)
@@ -129,6 +138,7 @@ async fn seeded() -> (Desk, BTreeMap<&'static str, String>) {
     ids.insert("mailbox", support.to_string());
     ids.insert("user", agent_id.to_string());
     ids.insert("token", spare_token.to_string());
+    ids.insert("outbox", outbox_id.to_string());
     (desk, ids)
 }
 
@@ -136,6 +146,8 @@ async fn seeded() -> (Desk, BTreeMap<&'static str, String>) {
 fn fill(path: &str, ids: &BTreeMap<&str, String>) -> String {
     let id_kind = if path.contains("/messages/") {
         "message"
+    } else if path.starts_with("/api/v1/outbox/") {
+        "outbox"
     } else if path.starts_with("/api/v1/mailboxes/") {
         "mailbox"
     } else if path.starts_with("/api/v1/users/") {

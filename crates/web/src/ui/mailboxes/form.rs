@@ -12,9 +12,9 @@ use store::{AuthMethod, Mailbox, Policy};
 use crate::AppState;
 use crate::ui::display::{When, size};
 use crate::ui::flash::Flash;
-use crate::ui::form::{Choice, filled, ticked};
+use crate::ui::form::{Choice, filled, from_htmx, ticked};
 use crate::ui::page;
-use crate::ui::presets::Preset;
+use crate::ui::presets::{self, Preset};
 
 /// The mailbox form's fields as posted (all text: numbers are parsed here, so a typo
 /// comes back as a sentence beside the form).
@@ -61,6 +61,26 @@ pub(crate) struct MailboxFields {
     /// "Trust this certificate" on the add form: the fingerprint the test showed.
     #[serde(default)]
     pub(crate) trust_fingerprint: String,
+    /// Sending replies: blank turns sending off, and the SMTP fields are then ignored.
+    #[serde(default)]
+    pub(crate) send_address: String,
+    #[serde(default)]
+    pub(crate) send_display_name: String,
+    #[serde(default)]
+    pub(crate) smtp_host: String,
+    #[serde(default)]
+    pub(crate) smtp_port: String,
+    #[serde(default)]
+    pub(crate) smtp_tls: String,
+    #[serde(default)]
+    pub(crate) smtp_auth: String,
+    /// Blank: SMTP signs in with the POP3 username and password.
+    #[serde(default)]
+    pub(crate) smtp_username: String,
+    #[serde(default)]
+    pub(crate) smtp_password: String,
+    pub(crate) smtp_allow_insecure_auth: Option<String>,
+    pub(crate) acknowledge: Option<String>,
 }
 
 /// The form's values, as the template shows them. Never the password.
@@ -94,6 +114,186 @@ pub(crate) struct MailboxForm {
     /// A failed connection test of a new mailbox: its technical detail, and the
     /// "Save anyway" choices.
     pub(crate) test_failed: Option<FailedTest>,
+    pub(crate) sending: SendingFields,
+}
+
+/// The "Sending replies" part of the mailbox form. Never the SMTP password.
+pub(crate) struct SendingFields {
+    pub(crate) address: String,
+    pub(crate) display_name: String,
+    pub(crate) smtp_host: String,
+    pub(crate) smtp_port: String,
+    pub(crate) smtp_tls: Vec<Choice>,
+    pub(crate) smtp_auth: Vec<Choice>,
+    pub(crate) smtp_username: String,
+    /// SMTP has a password of its own stored: blank keeps it.
+    pub(crate) smtp_password_stored: bool,
+    pub(crate) smtp_allow_insecure_auth: bool,
+    pub(crate) acknowledge: bool,
+    /// What the provider's SMTP wants the admin to know.
+    pub(crate) about: &'static [&'static str],
+}
+
+const SMTP_TLS_CHOICES: [(&str, &str); 3] = [
+    ("implicit", "TLS from the start (port 465)"),
+    ("starttls", "STARTTLS (port 587)"),
+    ("none", "None (unencrypted)"),
+];
+
+const SMTP_AUTH_CHOICES: [(&str, &str); 5] = [
+    ("auto", "Automatic (PLAIN or LOGIN, as the server offers)"),
+    ("plain", "PLAIN"),
+    ("login", "LOGIN"),
+    ("xoauth2", "XOAUTH2 (OAuth2 access token)"),
+    ("none", "None (a relay that trusts this machine)"),
+];
+
+impl SendingFields {
+    /// Sending not set up: the provider's SMTP server as a start.
+    fn from_preset(preset: &Preset) -> SendingFields {
+        SendingFields {
+            address: String::new(),
+            display_name: String::new(),
+            smtp_host: preset.smtp_host.to_string(),
+            smtp_port: preset.smtp_port.to_string(),
+            smtp_tls: choices(&SMTP_TLS_CHOICES, preset.smtp_tls),
+            smtp_auth: choices(&SMTP_AUTH_CHOICES, preset.smtp_auth),
+            smtp_username: String::new(),
+            smtp_password_stored: false,
+            smtp_allow_insecure_auth: false,
+            acknowledge: false,
+            about: preset.sending_about,
+        }
+    }
+
+    /// A stored mailbox's sending settings (or its provider's defaults when it does not
+    /// send yet).
+    fn stored(mailbox: &Mailbox) -> SendingFields {
+        let preset = presets::for_pop3_host(&mailbox.settings.host);
+        let Some(sending) = &mailbox.settings.sending else {
+            return SendingFields::from_preset(preset);
+        };
+        SendingFields {
+            address: sending.address.clone(),
+            display_name: sending.display_name.clone().unwrap_or_default(),
+            smtp_host: sending.smtp_host.clone(),
+            smtp_port: sending.smtp_port.to_string(),
+            smtp_tls: choices(&SMTP_TLS_CHOICES, sending.smtp_tls.as_str()),
+            smtp_auth: choices(&SMTP_AUTH_CHOICES, sending.smtp_auth.as_str()),
+            smtp_username: sending.smtp_username.clone().unwrap_or_default(),
+            smtp_password_stored: sending.smtp_username.is_some(),
+            smtp_allow_insecure_auth: sending.smtp_allow_insecure_auth,
+            acknowledge: sending.acknowledge,
+            about: preset.sending_about,
+        }
+    }
+
+    /// What was posted (not the password).
+    fn refill(&mut self, fields: &MailboxFields) {
+        self.address = fields.send_address.clone();
+        self.display_name = fields.send_display_name.clone();
+        self.smtp_host = fields.smtp_host.clone();
+        self.smtp_port = fields.smtp_port.clone();
+        self.smtp_tls = choices(&SMTP_TLS_CHOICES, &fields.smtp_tls);
+        self.smtp_auth = choices(&SMTP_AUTH_CHOICES, &fields.smtp_auth);
+        self.smtp_username = fields.smtp_username.clone();
+        self.smtp_allow_insecure_auth = ticked(fields.smtp_allow_insecure_auth.as_ref());
+        self.acknowledge = ticked(fields.acknowledge.as_ref());
+    }
+}
+
+/// A choice's label, for the mailbox page.
+fn label_of(choices: &[(&'static str, &'static str)], value: &str) -> &'static str {
+    choices
+        .iter()
+        .find(|(v, _)| *v == value)
+        .map_or("unknown", |(_, label)| *label)
+}
+
+/// How a mailbox sends, as its page shows it. Never the password.
+pub(crate) struct SendingSummary {
+    /// "Example Support <support@example.com>".
+    pub(crate) from: String,
+    /// "smtp.example.com:587".
+    pub(crate) server: String,
+    pub(crate) security: &'static str,
+    pub(crate) sign_in: &'static str,
+    /// "the mailbox's username and password above", or SMTP's own username.
+    pub(crate) login: String,
+    pub(crate) acknowledge: &'static str,
+}
+
+impl SendingSummary {
+    /// `None` when the mailbox does not send.
+    pub(crate) fn new(mailbox: &Mailbox) -> Option<SendingSummary> {
+        let sending = mailbox.settings.sending.as_ref()?;
+        Some(SendingSummary {
+            from: crate::ui::display::person(
+                Some(&sending.address),
+                sending.display_name.as_deref(),
+            ),
+            server: format!("{}:{}", sending.smtp_host, sending.smtp_port),
+            security: label_of(&SMTP_TLS_CHOICES, sending.smtp_tls.as_str()),
+            sign_in: label_of(&SMTP_AUTH_CHOICES, sending.smtp_auth.as_str()),
+            login: match &sending.smtp_username {
+                Some(username) => format!("{username}, with a password of its own"),
+                None => format!(
+                    "{}, with the mailbox's password (as POP3)",
+                    mailbox.settings.username
+                ),
+            },
+            acknowledge: if sending.acknowledge { "yes" } else { "no" },
+        })
+    }
+}
+
+/// What "Test sending" found, as the page shows it.
+pub(crate) struct SendingTestResult {
+    pub(crate) ok: bool,
+    /// "Connected to smtp.example.com:587 with STARTTLS and signed in as ...".
+    pub(crate) summary: String,
+    /// The failure with the server's own words.
+    pub(crate) error: Option<String>,
+    /// Whether waiting will help (a 4xx, the network) or something must change.
+    pub(crate) advice: &'static str,
+}
+
+impl SendingTestResult {
+    pub(crate) fn new(
+        mailbox: &Mailbox,
+        outcome: Result<outgoing::SendingTest, outgoing::Failure>,
+    ) -> SendingTestResult {
+        match outcome {
+            Ok(test) => SendingTestResult {
+                ok: true,
+                summary: format!(
+                    "Connected to {}:{} ({}) and signed in as {} ({}). No mail was sent.",
+                    test.host,
+                    test.port,
+                    label_of(&SMTP_TLS_CHOICES, test.tls.as_str()),
+                    test.username,
+                    label_of(&SMTP_AUTH_CHOICES, test.auth.as_str()),
+                ),
+                error: None,
+                advice: "",
+            },
+            Err(failure) => SendingTestResult {
+                ok: false,
+                summary: mailbox
+                    .settings
+                    .sending
+                    .as_ref()
+                    .map(|s| format!("{}:{}", s.smtp_host, s.smtp_port))
+                    .unwrap_or_default(),
+                advice: if failure.is_permanent() {
+                    "The server refused: fix the sending settings (or the account), then test again."
+                } else {
+                    "This may pass later (the server or the network is away); replies wait in the outbox and are tried again."
+                },
+                error: Some(crate::ui::display::sentence(failure.message())),
+            },
+        }
+    }
 }
 
 /// A new mailbox's connection test failed: what to show beside "Save anyway".
@@ -195,8 +395,29 @@ fn form_field(field: Field) -> (&'static str, &'static str) {
     }
 }
 
+/// Where the password asked for again is typed: SMTP's own, when an SMTP setting moved
+/// and SMTP has a username of its own; else the mailbox's.
+fn secret_label(field: Field, smtp_own_login: bool) -> &'static str {
+    let smtp_field = matches!(
+        field,
+        Field::SmtpHost
+            | Field::SmtpPort
+            | Field::SmtpTls
+            | Field::SmtpAuth
+            | Field::SmtpUsername
+            | Field::SmtpAllowInsecureAuth
+    );
+    if smtp_field && smtp_own_login {
+        form_field(Field::SmtpSecret).1
+    } else {
+        form_field(Field::Secret).1
+    }
+}
+
 /// The service's refusal in the form's words: the sentence, and the input it is about.
-pub(crate) fn form_error(error: &AdminError) -> (String, String) {
+/// `smtp_own_login`: the form gave SMTP a username of its own (which password a moved
+/// SMTP setting needs again).
+pub(crate) fn form_error(error: &AdminError, smtp_own_login: bool) -> (String, String) {
     match error {
         AdminError::Invalid { field, problem } => {
             let (id, label) = form_field(*field);
@@ -206,7 +427,8 @@ pub(crate) fn form_error(error: &AdminError) -> (String, String) {
             let (id, label) = form_field(*field);
             (
                 format!(
-                    "Changing “{label}” needs the password again, so the stored one never goes where it was not meant to: type it in “Password or token”."
+                    "Changing “{label}” needs the password again, so the stored one never goes where it was not meant to: type it in “{}”.",
+                    secret_label(*field, smtp_own_login)
                 ),
                 id.to_string(),
             )
@@ -251,6 +473,7 @@ impl MailboxForm {
             error: None,
             error_field: String::new(),
             test_failed: None,
+            sending: SendingFields::from_preset(preset),
         }
     }
 
@@ -289,6 +512,7 @@ impl MailboxForm {
             error: None,
             error_field: String::new(),
             test_failed: None,
+            sending: SendingFields::stored(mailbox),
         }
     }
 
@@ -315,10 +539,16 @@ impl MailboxForm {
         self.poll_interval_secs = fields.poll_interval_secs.clone();
         self.enabled = ticked(fields.enabled.as_ref());
         self.allow_insecure_auth = ticked(fields.allow_insecure_auth.as_ref());
+        self.sending.refill(fields);
         self.error = Some(error);
         self.error_field = error_field;
         self
     }
+}
+
+/// Whether the posted form gives SMTP a username of its own.
+pub(crate) fn smtp_own_login(fields: &MailboxFields) -> bool {
+    !fields.send_address.trim().is_empty() && !fields.smtp_username.trim().is_empty()
 }
 
 /// A number typed in the form; blank is None.
@@ -366,14 +596,34 @@ pub(crate) fn change_from(
         allow_insecure_auth: Some(ticked(fields.allow_insecure_auth.as_ref())),
         enabled: Some(ticked(fields.enabled.as_ref())),
         poll_interval_secs: whole_number(&fields.poll_interval_secs, Field::PollInterval)?,
-        ..MailboxChange::default()
+        ..sending_change(fields)?
     })
 }
 
-/// Whether htmx sent the request (it swaps the answer into the page in place, so the
-/// password input is never re-rendered and the admin types it once).
-fn from_htmx(headers: &HeaderMap) -> bool {
-    headers.contains_key("hx-request")
+/// The "Sending replies" part as the service's change. A blank address turns sending
+/// off and the SMTP fields, prefilled from the provider's preset, are left out: an admin
+/// who does not want replies from this mailbox never has to clear them.
+fn sending_change(fields: &MailboxFields) -> Result<MailboxChange, (String, String)> {
+    let Some(address) = filled(Some(&fields.send_address)) else {
+        return Ok(MailboxChange {
+            send_address: Some(None),
+            ..MailboxChange::default()
+        });
+    };
+    Ok(MailboxChange {
+        send_address: Some(Some(address)),
+        send_display_name: Some(filled(Some(&fields.send_display_name))),
+        smtp_host: Some(fields.smtp_host.clone()),
+        smtp_port: whole_number(&fields.smtp_port, Field::SmtpPort)?,
+        smtp_tls: picked(&fields.smtp_tls),
+        smtp_auth: picked(&fields.smtp_auth),
+        smtp_username: Some(filled(Some(&fields.smtp_username))),
+        smtp_secret: (!fields.smtp_password.is_empty())
+            .then(|| SecretString::from(fields.smtp_password.clone())),
+        smtp_allow_insecure_auth: Some(ticked(fields.smtp_allow_insecure_auth.as_ref())),
+        acknowledge: Some(ticked(fields.acknowledge.as_ref())),
+        ..MailboxChange::default()
+    })
 }
 
 /// A form shown again: 422 for a plain post; 200 for htmx, which swaps only 2xx answers.
@@ -508,7 +758,7 @@ mod tests {
             problem: "must be between 1 and 100000".into(),
         };
         assert_eq!(
-            form_error(&error),
+            form_error(&error, false),
             (
                 "“Messages per session” must be between 1 and 100000.".to_string(),
                 "batch_messages".to_string()

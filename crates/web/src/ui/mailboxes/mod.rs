@@ -1,5 +1,6 @@
-//! Mailboxes (admin): health at a glance, add with a provider preset, edit, test the
-//! connection, fetch now, enable/disable, delete, and the fetch history.
+//! Mailboxes (admin): health at a glance, add with a provider preset, edit (with the
+//! settings for sending replies), test the connection, test sending, fetch now,
+//! enable/disable, delete, and the fetch history.
 //!
 //! An adapter over [`admin::Administration`], like the API: the form becomes a
 //! [`MailboxChange`], the service's refusal a sentence beside the form's field.
@@ -25,8 +26,8 @@ mod form;
 mod health;
 
 use self::form::{
-    FailedTest, MailboxFields, MailboxForm, TestResult, certificate_view, change_from, form_error,
-    form_status, refused_status, saved,
+    FailedTest, MailboxFields, MailboxForm, SendingSummary, SendingTestResult, TestResult,
+    certificate_view, change_from, form_error, form_status, refused_status, saved, smtp_own_login,
 };
 use self::health::{FailingRow, HISTORY, Health, RunRow, health, last_successes};
 
@@ -154,7 +155,7 @@ pub(crate) async fn create(
         )
     };
     let refused = |error: &AdminError| {
-        let (sentence, field) = form_error(error);
+        let (sentence, field) = form_error(error, smtp_own_login(&fields));
         let form = MailboxForm::new_from(preset.unwrap_or(&presets::GENERIC))
             .refill(&fields, sentence, field);
         page::show(
@@ -236,8 +237,17 @@ pub(crate) struct MailboxPage {
     health: Health,
     runs: Vec<RunRow>,
     test: Option<TestResult>,
+    sending: Option<SendingSummary>,
+    sending_test: Option<SendingTestResult>,
     form: MailboxForm,
     failing: Vec<FailingRow>,
+}
+
+/// Which test the mailbox page shows the result of, if any.
+enum Tested {
+    Nothing,
+    Connection(Box<TestResult>),
+    Sending(SendingTestResult),
 }
 
 impl_page!(
@@ -264,10 +274,15 @@ async fn mailbox_page(
     state: &AppState,
     viewer: &Viewer,
     mailbox: Mailbox,
-    test: Option<TestResult>,
+    tested: Tested,
     form: Option<MailboxForm>,
     status: StatusCode,
 ) -> Response {
+    let (test, sending_test) = match tested {
+        Tested::Nothing => (None, None),
+        Tested::Connection(result) => (Some(*result), None),
+        Tested::Sending(result) => (None, Some(result)),
+    };
     let loaded = async {
         let runs = state.store().runs(mailbox.id, HISTORY).await?;
         let successes = last_successes(state).await?;
@@ -291,6 +306,8 @@ async fn mailbox_page(
         health,
         runs: runs.iter().map(|run| RunRow::new(run, now)).collect(),
         test,
+        sending: SendingSummary::new(&mailbox),
+        sending_test,
         form: form.unwrap_or_else(|| MailboxForm::edit(&mailbox)),
         failing: failing
             .into_iter()
@@ -306,7 +323,17 @@ pub(crate) async fn show(
     PagePath(id): PagePath<i64>,
 ) -> Response {
     match find(&state, &viewer, id).await {
-        Ok(mailbox) => mailbox_page(&state, &viewer, mailbox, None, None, StatusCode::OK).await,
+        Ok(mailbox) => {
+            mailbox_page(
+                &state,
+                &viewer,
+                mailbox,
+                Tested::Nothing,
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
         Err(response) => response,
     }
 }
@@ -337,14 +364,22 @@ pub(crate) async fn update(
             }
             Err(error) if error.is_caller_error() => {
                 status = refused_status(&headers, Some(&error));
-                form_error(&error)
+                form_error(&error, smtp_own_login(&fields))
             }
             Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
         },
         Err(refused) => refused,
     };
     let form = MailboxForm::edit(&mailbox).refill(&fields, refused.0, refused.1);
-    mailbox_page(&state, &viewer, mailbox, None, Some(form), status).await
+    mailbox_page(
+        &state,
+        &viewer,
+        mailbox,
+        Tested::Nothing,
+        Some(form),
+        status,
+    )
+    .await
 }
 
 /// Connects, signs in and reads the mailbox's size, changing nothing; shows the mailbox
@@ -365,7 +400,7 @@ pub(crate) async fn test(
                 &state,
                 &viewer,
                 mailbox,
-                Some(report.into()),
+                Tested::Connection(Box::new(report.into())),
                 None,
                 StatusCode::OK,
             )
@@ -373,6 +408,43 @@ pub(crate) async fn test(
         }
         Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
     }
+}
+
+/// "Test sending": connects to the SMTP server, secures the connection, signs in and
+/// says QUIT, sending no mail; shows the mailbox page with the result (htmx swaps only
+/// the result into the page).
+pub(crate) async fn test_sending(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+    CheckedForm(NoFields {}): CheckedForm<NoFields>,
+) -> Response {
+    let mailbox = match find(&state, &viewer, id).await {
+        Ok(mailbox) => mailbox,
+        Err(response) => return response,
+    };
+    let outcome = match state.admin().test_sending(id).await {
+        Ok(outcome) => outcome,
+        // Sending is not set up (the button is only shown when it is): the sentence.
+        Err(error) if error.is_caller_error() => {
+            return page::see_other_with(
+                &state,
+                &format!("/mailboxes/{id}"),
+                Flash::failed(form_error(&error, false).0),
+            );
+        }
+        Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
+    };
+    let result = SendingTestResult::new(&mailbox, outcome);
+    mailbox_page(
+        &state,
+        &viewer,
+        mailbox,
+        Tested::Sending(result),
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// "Fetch now" through the scheduler.
@@ -477,7 +549,7 @@ pub(crate) async fn trust(
             Flash::done("Certificate trusted. Test the connection again to check."),
         ),
         Err(error) if error.is_caller_error() => {
-            page::see_other_with(&state, &back, Flash::failed(form_error(&error).0))
+            page::see_other_with(&state, &back, Flash::failed(form_error(&error, false).0))
         }
         Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
     }
