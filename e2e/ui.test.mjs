@@ -44,6 +44,10 @@ const env = requireEnv([
   'ARTIFACTS',
   'SELF_SIGNED_PORT',
   'SELF_SIGNED_FINGERPRINT',
+  'SMTP_HOST',
+  'SMTP_PORT',
+  'SEND_ADDRESS',
+  'REPLY_ATTACHMENT',
 ]);
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const BASE = new URL(env.BASE_URL);
@@ -286,6 +290,12 @@ describe('an admin and an agent at work', () => {
     await page.getByLabel('Password or token', { exact: true }).fill(env.MAILBOX_PASSWORD);
     await page.getByLabel('CA certificate file', { exact: true }).fill(env.CA_FILE);
     await page.getByLabel('Poll every (seconds)', { exact: true }).fill('3600');
+    // Replies leave through the test's private Postfix, signing in with the POP3 login.
+    await page.getByLabel('Send from address', { exact: true }).fill(env.SEND_ADDRESS);
+    await page.getByLabel('Sender name', { exact: true }).fill('Example Support');
+    await page.getByLabel('SMTP server', { exact: true }).fill(env.SMTP_HOST);
+    await page.getByLabel('SMTP port', { exact: true }).fill(env.SMTP_PORT);
+    await page.getByLabel('SMTP security', { exact: true }).selectOption('starttls');
     // Added disabled, so the scheduler stays away until "Test connection" was seen to
     // change nothing.
     await page.getByLabel('Enabled', { exact: true }).uncheck();
@@ -473,6 +483,38 @@ describe('an admin and an agent at work', () => {
     await checkPage(page, 'ticket after note');
     state.note = note;
     await screenshot(page, ARTIFACTS, '03-ticket');
+  });
+
+  step('"Test sending" signs in to the SMTP server and sends nothing', async () => {
+    await withTimeout(page.goto(state.mailboxUrl), 20_000, 'the mailbox page');
+    await page.getByRole('button', { name: 'Test sending', exact: true }).click();
+    await page.locator('#sending-test-result .good').waitFor({ timeout: 30_000 });
+    await checkPage(page, 'mailbox after Test sending');
+    await screenshot(page, ARTIFACTS, '10-sending-tested');
+  });
+
+  step('a reply with an attachment goes out by email and shows as Sent', async () => {
+    await withTimeout(page.goto(state.ticketUrl), 20_000, 'the ticket page');
+    const reply = 'Unplug the printer and keep the door closed.\nThe attached checklist says what to do next.';
+    await page.getByLabel('Reply', { exact: true }).fill(reply);
+    await page.getByLabel('Attachments', { exact: true }).setInputFiles(env.REPLY_ATTACHMENT);
+    await screenshot(page, ARTIFACTS, '10-reply-box');
+    await Promise.all([
+      page.waitForLoadState('load'),
+      page.getByRole('button', { name: 'Send and set Pending', exact: true }).click(),
+    ]);
+    const card = page.locator('article.reply').filter({ hasText: 'Unplug the printer' });
+    await card.waitFor({ timeout: 20_000 });
+    // The sender works in the background: reload until the reply says Sent.
+    await pollUntil(async () => {
+      await withTimeout(page.goto(state.ticketUrl), 20_000, 'the ticket page');
+      return (await card.locator('.badge.ok').count()) > 0;
+    }, 40_000, 'the reply shows as Sent');
+    assert.equal((await card.locator('.badge.ok').innerText()).trim(), 'Sent');
+    await card.getByRole('link', { name: path.basename(env.REPLY_ATTACHMENT) }).waitFor();
+    await checkPage(page, 'ticket after a reply');
+    await card.scrollIntoViewIfNeeded();
+    await screenshot(page, ARTIFACTS, '11-reply-sent');
   });
 
   step('the ticket page can be worked with the keyboard', async () => {

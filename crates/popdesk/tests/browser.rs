@@ -53,8 +53,11 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
     let _ = fs::remove_dir_all(&artifacts);
     fs::create_dir_all(&artifacts).expect("create target/e2e-artifacts");
 
-    let dovecot = Dovecot::start();
+    let dovecot = Dovecot::builder().lmtp(true).sasl_listener(true).start();
     dovecot.add_user(USER, PASSWORD);
+    // The customer's own mailbox, where the agent's reply lands through Postfix.
+    dovecot.add_user("dana", "dana-pass");
+    let postfix = testkit::Postfix::start(&dovecot);
     let mail = [
         printer_on_fire(),
         xss_probe(),
@@ -103,6 +106,13 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
     wait_healthy(main_addr, &serving);
     wait_healthy(fresh_addr, &fresh_serving);
 
+    // What the agent attaches to the reply in the browser: bytes no text filter keeps.
+    let reply_attachment = data.path().join("Checkliste Brandfall.pdf");
+    let attachment_bytes: Vec<u8> = (0..40_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(&reply_attachment, &attachment_bytes).expect("write the reply attachment");
+
     let started = Instant::now();
     let node = NodeRun::start(
         &e2e,
@@ -130,6 +140,13 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
                 self_signed.pop3s_addr().port().to_string(),
             ),
             ("SELF_SIGNED_FINGERPRINT", self_signed_fingerprint),
+            ("SMTP_HOST", postfix.host().to_string()),
+            (
+                "SMTP_PORT",
+                postfix.submission_addr().port().to_string(),
+            ),
+            ("SEND_ADDRESS", SEND_ADDRESS.to_string()),
+            ("REPLY_ATTACHMENT", reply_attachment.display().to_string()),
         ],
     );
     let (success, output) = node.finish(NODE_TIMEOUT);
@@ -175,6 +192,62 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
         printer["messages"], 3,
         "the reply and the auto-reply thread in: {printer:#}"
     );
+    // The reply the agent wrote in the browser reached the customer through Postfix as a
+    // proper reply in their thread (promises 8 and 9), with the attachment's exact bytes.
+    let thread = popdesk.run_ok(&[
+        "ticket",
+        "show",
+        &printer["number"].to_string(),
+        "--json",
+    ]);
+    let thread: serde_json::Value = serde_json::from_str(&thread.stdout).expect("ticket json");
+    let replies = thread["replies"].as_array().expect("replies");
+    assert_eq!(replies.len(), 1, "{thread:#}");
+    assert_eq!(replies[0]["state"], "sent");
+    let our_id = replies[0]["message_id"].as_str().expect("a Message-ID");
+    let last_customer_id = thread["thread"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "message")
+        .and_then(|e| e["message_id"].as_str())
+        .expect("the customer's last message");
+    let received = dovecot.messages("dana");
+    assert_eq!(received.len(), 1, "exactly one copy reached the customer");
+    let raw = &received[0];
+    let parsed = mail::parse(raw).expect("the customer's client reads it");
+    assert_eq!(
+        parsed.from.as_ref().map(|a| (a.address.as_str(), a.name.as_deref())),
+        Some((SEND_ADDRESS, Some("Example Support")))
+    );
+    assert_eq!(
+        parsed.to.iter().map(|a| a.address.as_str()).collect::<Vec<_>>(),
+        ["dana@customer.example"]
+    );
+    let subject = parsed.subject.clone().unwrap_or_default();
+    assert_eq!(subject, format!("Re: Printer on fire [#{}]", printer["number"]));
+    assert_eq!(parsed.message_id, our_id);
+    assert_eq!(parsed.in_reply_to, [last_customer_id]);
+    assert_eq!(parsed.references.last().map(String::as_str), Some(last_customer_id));
+    assert!(
+        parsed.text_body.starts_with("Unplug the printer and keep the door closed."),
+        "{:?}",
+        parsed.text_body
+    );
+    assert_eq!(parsed.attachments.len(), 1);
+    assert_eq!(
+        parsed.attachments[0].name.as_deref(),
+        Some("Checkliste Brandfall.pdf")
+    );
+    assert_eq!(parsed.attachments[0].data, attachment_bytes);
+    let head = String::from_utf8_lossy(raw);
+    let head = head.split("\r\n\r\n").next().unwrap_or_default();
+    assert!(
+        !head.to_ascii_lowercase().contains("\nauto-submitted:"),
+        "a person's reply carries no Auto-Submitted: {head}"
+    );
+
     let probe = find("XSS probe");
     assert_eq!(
         probe["status"], "open",
@@ -194,6 +267,9 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
 /// HTML mail as a customer's mail program writes it: multipart/mixed around
 /// multipart/related (the HTML and its `cid:` image) with an alternative plain part,
 /// and a text attachment.
+/// The address replies come from.
+const SEND_ADDRESS: &str = "support@example.com";
+
 fn printer_on_fire() -> String {
     format!(
         "From: Dana Whitfield <dana@customer.example>\r\n\
