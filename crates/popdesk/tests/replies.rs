@@ -602,3 +602,62 @@ fn free_port() -> u16 {
         .expect("its address")
         .port()
 }
+
+/// Promise 10 through a real server: a mailbox that acknowledges sends one
+/// "we got your message" per new ticket, marked `Auto-Submitted: auto-replied`, and none
+/// to an out-of-office reply, a no-reply sender or a second ticket of the same sender
+/// within the period.
+#[test]
+fn an_acknowledgement_goes_out_once_per_sender_and_never_to_automatic_mail() {
+    let desk = Desk::new(&["--acknowledge"]);
+    desk.dovecot.add_user("noreply", "noreply-pass");
+    desk.dovecot.add_user("away", "away-pass");
+    desk.dovecot.deliver(
+        USER,
+        &customer_mail("ack-1@example.com", "First question", "", "Hello?"),
+    );
+    desk.dovecot.deliver(
+        USER,
+        &customer_mail("ack-2@example.com", "Second question", "", "Hello again?"),
+    );
+    desk.dovecot.deliver(
+        USER,
+        b"From: Away <away@example.com>\r\nTo: support@example.com\r\nSubject: Out of office\r\n\
+          Auto-Submitted: auto-replied\r\nMessage-ID: <ack-3@example.com>\r\n\r\nI am away.\r\n",
+    );
+    desk.dovecot.deliver(
+        USER,
+        b"From: Shop <noreply@example.com>\r\nTo: support@example.com\r\nSubject: Your order\r\n\
+          Message-ID: <ack-4@example.com>\r\n\r\nThanks for your order.\r\n",
+    );
+    desk.fetch();
+    let sent = desk.run_ok(&["outbox", "send"]);
+    assert!(sent.stdout.starts_with("1 sent"), "{}", sent.stdout);
+    let received = desk.wait_for_mail("customer", 1);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(desk.dovecot.messages("customer").len(), 1, "one per sender");
+    let ack = &received[0];
+    assert_eq!(
+        header(ack, "Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
+    assert_eq!(
+        header(ack, "Subject").as_deref(),
+        Some("Re: First question [#1]")
+    );
+    assert_eq!(
+        header(ack, "In-Reply-To").as_deref(),
+        Some("<ack-1@example.com>")
+    );
+    assert!(String::from_utf8_lossy(ack).contains("[#1]"));
+    assert!(desk.dovecot.messages("away").is_empty(), "never to an auto-reply");
+    assert!(desk.dovecot.messages("noreply").is_empty(), "never to no-reply");
+    // Nothing more goes out on the next pass, and the acknowledgement is no ticket when
+    // it comes back.
+    let again = desk.run_ok(&["outbox", "send"]);
+    assert!(again.stdout.starts_with("0 sent"), "{}", again.stdout);
+    desk.dovecot.deliver(USER, ack);
+    desk.fetch();
+    let tickets = desk.json(&["ticket", "list", "--json"]);
+    assert_eq!(tickets.as_array().map(Vec::len), Some(3), "{tickets:#}");
+}
