@@ -432,9 +432,12 @@ describe('an admin and an agent at work', () => {
     const selected = await page.getByLabel('Status', { exact: true }).evaluate((el) => el.selectedOptions[0]?.textContent.trim());
     assert.equal(selected, 'Pending', 'the status field shows the new status');
     // Pending somewhere other than the select: the badge or the history line.
-    const mentions = page.locator('xpath=//body//*[not(self::option) and not(self::select) and not(self::script)][contains(translate(normalize-space(text()), "PENDING", "pending"), "pending")]');
+    const mentions = page.locator('xpath=//body//*[not(self::option) and not(self::select) and not(self::script) and not(self::button) and not(ancestor::*[@id="reply"])][contains(translate(normalize-space(text()), "PENDING", "pending"), "pending")]');
     await mentions.first().waitFor();
+    // The click may return before the new page is there (`load` of the old page counts):
+    // wait for the history line rather than counting at once.
     const history = page.getByText(/(open|new)\W+(to|→|->)\W+pending/i);
+    await history.first().waitFor({ timeout: 20_000 }).catch(() => {});
     assert.ok((await history.count()) >= 1, 'the history says the status went from Open to Pending');
   });
 
