@@ -119,6 +119,12 @@ impl ApiError {
         }
     }
 
+    /// The same error, telling the client to come back after this many seconds.
+    pub(crate) fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
@@ -195,6 +201,10 @@ impl From<StoreError> for ApiError {
             StoreError::Parse { .. } | StoreError::TooLarge { .. } => {
                 ApiError::validation(error.to_string())
             }
+            StoreError::SearchTooLong { field, .. } => {
+                let field = if *field == "search" { "q" } else { field };
+                ApiError::validation(error.to_string()).about(field)
+            }
             _ => ApiError::internal(&error),
         }
     }
@@ -255,7 +265,7 @@ pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
 }
 
 /// The routes that answer JSON (the HTML pages, later, answer HTML).
-fn wants_json(path: &str) -> bool {
+pub(crate) fn wants_json(path: &str) -> bool {
     path.starts_with("/api/")
         || path == "/api"
         || path == "/healthz"
