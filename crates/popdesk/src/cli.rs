@@ -120,6 +120,17 @@ pub struct ServeArgs {
     /// Other origins (https://desk.example.com) whose requests are trusted. Comma-separated.
     #[arg(long, env = "POPDESK_TRUSTED_ORIGINS", value_delimiter = ',')]
     pub trusted_origins: Vec<String>,
+    /// Reverse proxies (IP addresses or CIDR networks, like 10.0.0.0/8) whose
+    /// X-Forwarded-For names the client, for the sign-in limit. Comma-separated.
+    #[arg(long, env = "POPDESK_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+    /// Seconds a client may take to send a request's headers, or sit idle between
+    /// requests, before its connection is closed [default: 10].
+    #[arg(long, env = "POPDESK_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Connections served at once; more wait until one closes [default: 512].
+    #[arg(long, env = "POPDESK_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// How many mailboxes are fetched at the same time [default: 4].
     #[arg(long, env = "POPDESK_MAX_CONCURRENT_FETCHES")]
     pub max_concurrent_fetches: Option<usize>,

@@ -28,6 +28,9 @@ pub struct FileConfig {
     pub session_hours: Option<u64>,
     pub metrics_public: Option<bool>,
     pub trusted_origins: Option<Vec<String>>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub header_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
     pub max_concurrent_fetches: Option<usize>,
     pub backoff_max_secs: Option<u64>,
     pub ticket_prefix: Option<String>,
@@ -96,9 +99,26 @@ pub struct Service {
     pub session_ttl: Duration,
     pub metrics_public: bool,
     pub trusted_origins: Vec<String>,
+    /// Proxies whose X-Forwarded-For names the client.
+    pub trusted_proxies: Vec<web::TrustedProxy>,
+    pub connections: ConnectionLimits,
     pub max_concurrent_fetches: usize,
     pub backoff_max: Duration,
 }
+
+/// What one HTTP client may hold: how long it may take to send a request's headers (or
+/// sit idle between requests), and how many connections are served at once.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    pub header_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// Long enough for a slow mobile link to send a few hundred bytes of headers; short
+/// enough that idle or dribbling connections free their slot quickly.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+/// Far above what a team's browsers open, well below the usual 1024 open files.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 pub const DEFAULT_DATA: &str = "popdesk-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -200,8 +220,37 @@ pub fn service(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Service> {
     if backoff_max_secs < 30 {
         bail!("backoff_max_secs must be at least 30");
     }
+    let header_timeout_secs = args
+        .header_timeout_secs
+        .or(file.header_timeout_secs)
+        .unwrap_or(DEFAULT_HEADER_TIMEOUT_SECS);
+    if !(1..=300).contains(&header_timeout_secs) {
+        bail!("header_timeout_secs must be between 1 and 300");
+    }
+    let max_connections = args
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    if !(1..=1_000_000).contains(&max_connections) {
+        bail!("max_connections must be between 1 and 1000000");
+    }
+    let proxies = if args.trusted_proxies.is_empty() {
+        file.trusted_proxies.clone().unwrap_or_default()
+    } else {
+        args.trusted_proxies.clone()
+    };
+    let trusted_proxies = proxies
+        .iter()
+        .map(|proxy| proxy.parse::<web::TrustedProxy>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| anyhow::anyhow!("trusted_proxies: {error}"))?;
     Ok(Service {
         listen,
+        trusted_proxies,
+        connections: ConnectionLimits {
+            header_timeout: Duration::from_secs(header_timeout_secs),
+            max_connections,
+        },
         secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(false),
         session_ttl: Duration::from_secs(session_hours * 3600),
         metrics_public: args.metrics_public.or(file.metrics_public).unwrap_or(false),
@@ -301,6 +350,38 @@ mod tests {
         let error = service(serve_args(&cli), &file("max_concurrent_fetches = 0"))
             .expect_err("zero refused");
         assert!(error.to_string().contains("max_concurrent_fetches"));
+    }
+
+    #[test]
+    fn connection_limits_and_proxies_have_safe_defaults_and_are_checked() {
+        let cli = Cli::try_parse_from(["popdesk", "serve"]).expect("parses");
+        let defaults = service(serve_args(&cli), &FileConfig::default()).expect("valid");
+        assert_eq!(
+            defaults.connections.header_timeout,
+            Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS)
+        );
+        assert_eq!(
+            defaults.connections.max_connections,
+            DEFAULT_MAX_CONNECTIONS
+        );
+        assert!(
+            defaults.trusted_proxies.is_empty(),
+            "no proxy is trusted by default"
+        );
+        let from_file = file(
+            "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nheader_timeout_secs = 5\nmax_connections = 64\n",
+        );
+        let resolved = service(serve_args(&cli), &from_file).expect("valid");
+        assert_eq!(resolved.trusted_proxies.len(), 2);
+        assert_eq!(resolved.connections.max_connections, 64);
+        let cli = Cli::try_parse_from(["popdesk", "serve", "--trusted-proxies", "proxy.local"])
+            .expect("parses");
+        let error = service(serve_args(&cli), &FileConfig::default()).expect_err("refused");
+        assert!(error.to_string().contains("trusted_proxies"), "{error}");
+        let cli = Cli::try_parse_from(["popdesk", "serve"]).expect("parses");
+        let error =
+            service(serve_args(&cli), &file("header_timeout_secs = 0")).expect_err("refused");
+        assert!(error.to_string().contains("header_timeout_secs"), "{error}");
     }
 
     #[test]

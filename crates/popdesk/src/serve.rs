@@ -16,7 +16,6 @@
 //! test can watch it being restarted (`crates/popdesk/tests/serve.rs`). Nothing else
 //! reads that variable, and popdesk says at start-up when it is set.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +28,7 @@ use intake::{Clock as _, Fetcher, HealthBoard, SystemClock};
 use store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Common, Service};
+use crate::config::{Common, ConnectionLimits, Service};
 
 /// How long a clean shutdown may take before the process ends anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -70,6 +69,7 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
         session_ttl: service.session_ttl,
         metrics_public: service.metrics_public,
         trusted_origins: service.trusted_origins.clone(),
+        trusted_proxies: service.trusted_proxies.clone(),
         ..web::WebConfig::default()
     };
     let health = HealthBoard::new();
@@ -131,12 +131,7 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
     let cleanup_task = tokio::spawn(session_cleanup(store.clone(), shutdown.clone()));
     tokio::spawn(wait_for_signals(shutdown.clone()));
 
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let served = server.await;
+    serve_connections(listener, app, &service.connections, shutdown.clone()).await;
     // The server also ends when its listener fails; everything else stops with it.
     shutdown.cancel();
     let stopped = tokio::time::timeout(SHUTDOWN_GRACE, async {
@@ -160,9 +155,101 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
         );
     }
     store.close().await;
-    served.context("the web server stopped")?;
     tracing::info!("popdesk stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Accepts and serves HTTP connections until `shutdown`, then lets the open ones finish.
+///
+/// Not `axum::serve`: it runs hyper without a timer, so a client that sends its
+/// headers a byte every few seconds (or opens a connection and says nothing) holds it
+/// for ever, and a few hundred such clients hold the service. Here hyper has a timer and
+/// a header-read timeout, which also ends keep-alive connections that sit idle (waiting
+/// for the next request is waiting for its headers), and at most
+/// `max_connections` are served at once; more wait in the listen queue.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    limits: &ConnectionLimits,
+    shutdown: CancellationToken,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.header_timeout))
+        .keep_alive_timeout(limits.header_timeout);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut warned_full = false;
+    loop {
+        let slot = tokio::select! {
+            () = shutdown.cancelled() => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break, // never closed
+            },
+        };
+        if slots.available_permits() == 0 && !warned_full {
+            warned_full = true;
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "every connection slot is taken; new connections wait until one frees (raise max_connections if this is normal load)"
+            );
+        }
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, say: wait a little rather than spin.
+                    tracing::warn!(%error, "could not accept a connection; trying again shortly");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        if slots.available_permits() > limits.max_connections / 2 {
+            warned_full = false;
+        }
+        let service = app.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        );
+        let connection = builder
+            .serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            )
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                // Timeouts and clients hanging up land here; nothing for an admin.
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("open connections did not finish in time; closing them");
+    }
 }
 
 /// What [`supervise`] starts for the scheduler: a run of the same scheduler each time,

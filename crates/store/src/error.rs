@@ -148,6 +148,11 @@ pub enum StoreError {
     )]
     Unreadable { what: &'static str, detail: String },
 
+    /// A ticket search or requester filter longer than
+    /// [`MAX_SEARCH_CHARS`](crate::MAX_SEARCH_CHARS).
+    #[error("the ticket {field} has at most {max} characters; shorten it")]
+    SearchTooLong { field: &'static str, max: usize },
+
     /// A text form (tls mode, policy, ...) that does not parse.
     #[error("\"{value}\" is not a valid {what}; use one of: {}", .expected.join(", "))]
     Parse {

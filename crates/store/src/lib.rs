@@ -61,6 +61,6 @@ pub use raw_message::{NewRawMessage, RawMessage, RawStatus};
 pub use secret::SecretBox;
 pub use sending::{SendingSettings, SmtpAuth, SmtpSecretChange};
 pub use ticket::{
-    EntryAttachment, EntryKind, ForwardedMessage, NewTicketEntry, Person, Ticket, TicketEntry,
-    TicketFilter, TicketStatus,
+    EntryAttachment, EntryKind, ForwardedMessage, MAX_SEARCH_CHARS, NewTicketEntry, Person, Ticket,
+    TicketEntry, TicketFilter, TicketStatus,
 };

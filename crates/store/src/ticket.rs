@@ -152,6 +152,10 @@ pub struct TicketEntry {
     pub created_at: i64,
 }
 
+/// The longest ticket search and requester filter, in characters: far more than any
+/// search needs, far below what SQLite's `LIKE` gives up on (a pattern of 50,000 bytes).
+pub const MAX_SEARCH_CHARS: usize = 1000;
+
 /// Which tickets [`Store::tickets`] lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketFilter {
@@ -263,7 +267,18 @@ enum Bind {
 
 /// The `WHERE` clause of a ticket filter (tickets `t`, requesters `p`) and its values in
 /// placeholder order. Only placeholders are formatted into the SQL, never data.
-fn filter_sql(filter: &TicketFilter) -> (String, Vec<Bind>) {
+fn filter_sql(filter: &TicketFilter) -> Result<(String, Vec<Bind>), StoreError> {
+    for (field, value) in [("search", &filter.text), ("requester", &filter.requester)] {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.chars().count() > MAX_SEARCH_CHARS)
+        {
+            return Err(StoreError::SearchTooLong {
+                field,
+                max: MAX_SEARCH_CHARS,
+            });
+        }
+    }
     let mut conditions = Vec::new();
     let mut binds = Vec::new();
     if let Some(status) = filter.status {
@@ -302,7 +317,7 @@ fn filter_sql(filter: &TicketFilter) -> (String, Vec<Bind>) {
     } else {
         format!("WHERE {}", conditions.join(" AND "))
     };
-    (where_clause, binds)
+    Ok((where_clause, binds))
 }
 
 /// The attachment list as stored: a JSON array.
@@ -343,7 +358,7 @@ fn attachment_for_db(attachment: &EntryAttachment) -> EntryAttachment {
 impl Store {
     /// Tickets, most recently active first (then newest id), one page of them.
     pub async fn tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
-        let (where_clause, binds) = filter_sql(filter);
+        let (where_clause, binds) = filter_sql(filter)?;
         let n = binds.len();
         // Only placeholders are formatted in, never data.
         let sql = format!(
@@ -370,7 +385,7 @@ impl Store {
 
     /// How many tickets the filter matches, all pages together.
     pub async fn count_tickets(&self, filter: &TicketFilter) -> Result<u64, StoreError> {
-        let (where_clause, binds) = filter_sql(filter);
+        let (where_clause, binds) = filter_sql(filter)?;
         // The requester is only needed to filter by it; without such a filter the count
         // reads the tickets' status index alone, not every ticket and its requester.
         let sql = if filter.requester.is_none() && filter.text.is_none() {

@@ -119,6 +119,12 @@ impl ApiError {
         }
     }
 
+    /// The same error, telling the client to come back after this many seconds.
+    pub(crate) fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
@@ -194,6 +200,10 @@ impl From<StoreError> for ApiError {
             | StoreError::RunNotFound(_) => ApiError::not_found(error.to_string()),
             StoreError::Parse { .. } | StoreError::TooLarge { .. } => {
                 ApiError::validation(error.to_string())
+            }
+            StoreError::SearchTooLong { field, .. } => {
+                let field = if *field == "search" { "q" } else { field };
+                ApiError::validation(error.to_string()).about(field)
             }
             _ => ApiError::internal(&error),
         }
@@ -279,7 +289,7 @@ pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
 }
 
 /// The routes that answer JSON (the HTML pages, later, answer HTML).
-fn wants_json(path: &str) -> bool {
+pub(crate) fn wants_json(path: &str) -> bool {
     path.starts_with("/api/")
         || path == "/api"
         || path == "/healthz"

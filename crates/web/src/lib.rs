@@ -15,7 +15,9 @@
 
 pub mod api;
 pub mod auth;
+pub mod client_address;
 mod download;
+pub mod edge;
 mod error;
 mod headers;
 mod input;
@@ -23,7 +25,6 @@ pub mod openapi;
 pub mod ops;
 pub mod ui;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +46,7 @@ pub use auth::password::{
 };
 pub use auth::rate_limit::SignInLimit;
 pub use auth::session::SESSION_COOKIE;
+pub use client_address::{TrustedProxy, TrustedProxyError};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use ops::install_metrics_recorder;
 
@@ -71,6 +73,12 @@ pub struct WebConfig {
     /// The argon2id cost of passwords set through the API (keep the default in
     /// production; `popdesk user add` hashes at the default too).
     pub password_cost: PasswordCost,
+    /// How many password checks run at once (each holds about 19 MiB); 0 means one per
+    /// core. More wait a moment, then get 429.
+    pub password_checks_at_once: usize,
+    /// Proxies whose `X-Forwarded-For` names the client (for the sign-in limit). Empty:
+    /// the socket's peer is the client and the header is ignored.
+    pub trusted_proxies: Vec<TrustedProxy>,
 }
 
 impl Default for WebConfig {
@@ -84,6 +92,8 @@ impl Default for WebConfig {
             trusted_origins: Vec::new(),
             sign_in_limit: SignInLimit::default(),
             password_cost: PasswordCost::default(),
+            password_checks_at_once: 0,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -105,6 +115,7 @@ pub struct AppState {
     health: Option<HealthBoard>,
     clock: Arc<dyn Clock>,
     sign_in: Arc<auth::rate_limit::SignInLimiter>,
+    password_checks: Arc<auth::password::PasswordChecks>,
     cross_site: Arc<auth::csrf::CrossSiteLayer>,
     /// Replies by email: the reply rules and the outbox sender's wake-up.
     outgoing: Option<outgoing::Outgoing>,
@@ -119,6 +130,7 @@ impl AppState {
     pub fn new(store: Store, config: WebConfig) -> AppState {
         let sign_in = auth::rate_limit::SignInLimiter::new(config.sign_in_limit);
         let cross_site = auth::csrf::layer(&config.trusted_origins);
+        let password_checks = auth::password::PasswordChecks::new(config.password_checks_at_once);
         let admin =
             admin::Administration::new(store.clone()).with_password_cost(config.password_cost);
         AppState {
@@ -131,6 +143,7 @@ impl AppState {
             outgoing: None,
             clock: Arc::new(SystemClock),
             sign_in: Arc::new(sign_in),
+            password_checks: Arc::new(password_checks),
             cross_site: Arc::new(cross_site),
             dummy_hash: Arc::new(OnceCell::new()),
         }
@@ -222,6 +235,10 @@ impl AppState {
         &self.sign_in
     }
 
+    pub(crate) fn password_checks(&self) -> &auth::password::PasswordChecks {
+        &self.password_checks
+    }
+
     pub(crate) fn cross_site(&self) -> &auth::csrf::CrossSiteLayer {
         &self.cross_site
     }
@@ -267,11 +284,20 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        // Inside the timeout: it reads bodies, and a slow body must still be stopped.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::refuse_bad_text,
+        ))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
         ))
         .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client_address::find_client,
+        ))
         .layer(axum::middleware::from_fn(ops::record_request));
     headers::with_security_headers(router)
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -296,10 +322,11 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     )
 }
 
-/// The client address the server saw, when it was served with connect info.
+/// The client's address, when the server was served with connect info: the peer, or
+/// the address a trusted proxy forwarded (see [`client_address`]).
 pub(crate) fn client_ip(request: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
     request
         .extensions
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip())
+        .get::<client_address::ClientAddress>()
+        .map(|client| client.0)
 }

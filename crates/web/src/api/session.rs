@@ -15,7 +15,8 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::api::tokens::TokenView;
 use crate::api::users::{RoleName, UserView};
-use crate::auth::password::{MAX_PASSWORD_CHARS, hash_blocking, verify_blocking};
+use crate::auth::password::{MAX_PASSWORD_CHARS, hash_blocking};
+use crate::auth::rate_limit::MAX_ADDRESS_OCTETS;
 use crate::auth::{Actor, Credential, SignedIn, session};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::input::{ApiJson, ClientIp};
@@ -61,18 +62,27 @@ fn wrong_credentials() -> ApiError {
 }
 
 /// Checks a password for an address with the sign-in limit; the user when it matches.
+///
+/// The attempt is counted before the password is checked and taken back only when it
+/// matches: checked first and counted after, any number of parallel guesses would pass
+/// the limit together.
 async fn check_password(
     state: &AppState,
     email: &str,
     password: String,
     ip: Option<std::net::IpAddr>,
 ) -> ApiResult<store::User> {
-    let limiter = state.sign_in_limiter();
-    let now = state.now();
-    if let Err(wait_secs) = limiter.check(email, ip, now) {
-        tracing::info!(?ip, "sign-in refused: too many failures");
-        return Err(ApiError::rate_limited(wait_secs));
+    if email.len() > MAX_ADDRESS_OCTETS {
+        return Err(address_too_long());
     }
+    let limiter = state.sign_in_limiter();
+    let attempt = match limiter.reserve(email, ip, state.now()) {
+        Ok(attempt) => attempt,
+        Err(wait_secs) => {
+            tracing::info!(?ip, "sign-in refused: too many failures");
+            return Err(ApiError::rate_limited(wait_secs));
+        }
+    };
     let user = if password.chars().count() > MAX_PASSWORD_CHARS {
         None
     } else {
@@ -82,26 +92,33 @@ async fn check_password(
         Some(user) => state.store().user_password_hash(user.id).await?,
         None => None,
     };
+    let checks = state.password_checks();
     let matches = match stored {
-        Some(hash) => verify_blocking(password, hash).await?,
+        Some(hash) => checks.verify(password, hash).await?,
         None => {
             // Same work as a real check, so timing does not tell who has an account.
             let dummy = state.dummy_hash().await?.to_string();
-            verify_blocking(password, dummy).await?;
+            checks.verify(password, dummy).await?;
             false
         }
     };
     match user {
         Some(user) if matches && !user.disabled => {
-            limiter.record_success(email);
+            limiter.succeeded(attempt);
             Ok(user)
         }
         _ => {
-            limiter.record_failure(email, ip, now);
             tracing::info!(?ip, "sign-in failed");
             Err(wrong_credentials())
         }
     }
+}
+
+fn address_too_long() -> ApiError {
+    ApiError::validation(format!(
+        "an email address has at most {MAX_ADDRESS_OCTETS} characters"
+    ))
+    .about("email")
 }
 
 /// `Set-Cookie` for a cookie.
@@ -124,8 +141,8 @@ fn set_cookie(cookie: &cookie::Cookie<'_>) -> ApiResult<(header::HeaderName, Hea
         (status = 403, description = "Cross-site request refused", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 422, description = "Missing or unknown fields", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts", body = ErrorBody,
+        (status = 422, description = "Missing or unknown fields, an address over 254 characters, or a control character", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts, or too many sign-ins being checked at once", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds to wait"))),
     )
 )]
@@ -134,7 +151,12 @@ pub async fn sign_in(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<SignIn>,
 ) -> ApiResult<Response> {
-    let email = body.email.trim().to_lowercase();
+    // Before any other work (even lowercasing): a body may carry a megabyte of address.
+    let email = body.email.trim();
+    if email.len() > MAX_ADDRESS_OCTETS {
+        return Err(address_too_long());
+    }
+    let email = email.to_lowercase();
     let user = check_password(&state, &email, body.password, ip).await?;
     let cookie = session::start(&state, user.id).await?;
     // Housekeeping where sessions are made, so the table does not grow forever.

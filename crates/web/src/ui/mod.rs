@@ -100,6 +100,19 @@ pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'se
 img-src 'self' data:; frame-src 'self'; frame-ancestors 'none'; form-action 'self'; \
 base-uri 'none'; object-src 'none'";
 
+/// The error page for a request refused before it reached a page's handler (see
+/// [`crate::edge`]), with the viewer's navigation when someone is signed in.
+pub(crate) async fn error_page(
+    state: &AppState,
+    parts: &mut axum::http::request::Parts,
+    status: axum::http::StatusCode,
+    message: String,
+) -> axum::response::Response {
+    use axum::extract::FromRequestParts as _;
+    let viewer = viewer::Viewer::from_request_parts(parts, state).await.ok();
+    page::error(state, viewer.as_ref(), status, message)
+}
+
 /// The UI's routes, with their own not-found page for every path nobody else answers.
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
     Router::new()

@@ -9,6 +9,7 @@ mod logs;
 mod postgres;
 
 mod auth;
+mod hardening;
 mod mailboxes;
 mod messages;
 mod ops;
