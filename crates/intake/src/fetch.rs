@@ -29,6 +29,7 @@ use crate::connect::{SessionOptions, open_session, session_plan};
 use crate::error::FetchError;
 use crate::failing::{HEADER_LIMIT, SET_ASIDE_AFTER, body_limit, failure_kind};
 use crate::lease::LeaseGuard;
+use crate::notice::{ProviderSigns, drop_duplicate_uidls};
 use crate::plan::{Listed, Plan, Rules, plan_session};
 use crate::process::{ProcessReport, Processor};
 use crate::sink::{BatchSink, Downloaded, HeaderSink};
@@ -67,6 +68,8 @@ pub struct FetchReport {
     pub set_aside_now: Vec<String>,
     /// Messages of the mailbox set aside after this run (all runs so far).
     pub set_aside: u64,
+    /// What the run saw the provider do with deleted mail (see [`crate::notice`]).
+    pub signs: ProviderSigns,
 }
 
 type ProgressFn = dyn Fn(Progress) + Send + Sync;
@@ -156,6 +159,8 @@ impl Fetcher {
             login_delay_secs: None,
             failed_message: None,
             set_aside_now: Vec::new(),
+            signs: ProviderSigns::default(),
+            kept: HashSet::new(),
             // A token nobody cancels when none was given: one code path.
             cancel: self.cancel.clone().unwrap_or_default(),
         };
@@ -165,6 +170,8 @@ impl Fetcher {
         let login_delay_secs = run.login_delay_secs;
         let failed_message = run.failed_message.take();
         let set_aside_now = std::mem::take(&mut run.set_aside_now);
+        let mut signs = std::mem::take(&mut run.signs);
+        signs.kept_after_delete = run.kept.len() as u64;
         let set_aside_note = (!set_aside_now.is_empty()).then(|| {
             set_aside_now
                 .iter()
@@ -215,6 +222,9 @@ impl Fetcher {
                 .set_attention(mailbox.id, attention.as_deref(), self.clock.now_ms())
                 .await?;
         }
+        if outcome == RunOutcome::Success {
+            self.record_notices(mailbox, &signs).await;
+        }
         let set_aside = match self.store.set_aside_count(mailbox.id).await {
             Ok(count) => count,
             Err(error) => {
@@ -233,7 +243,29 @@ impl Fetcher {
             failed_message,
             set_aside_now: set_aside_now.into_iter().map(|(uid, _)| uid).collect(),
             set_aside,
+            signs,
         })
+    }
+
+    /// Brings the mailbox's provider notices up to date with what a successful run saw.
+    /// A notice is information for the admin: failing to record one is logged and the
+    /// run's outcome stands.
+    async fn record_notices(&self, mailbox: &Mailbox, signs: &ProviderSigns) {
+        if !signs.listed {
+            return;
+        }
+        let now = self.clock.now_ms();
+        let result = async {
+            let notices = self.store.provider_notices(mailbox.id).await?;
+            let stopped = signs.stopped(&notices, now);
+            self.store
+                .update_provider_notices(mailbox.id, &signs.counts(), &stopped, now)
+                .await
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(mailbox = %mailbox.settings.name, %error, "could not record what the provider does with deleted mail");
+        }
     }
 }
 
@@ -256,6 +288,10 @@ struct Run<'a> {
     failed_message: Option<String>,
     /// Messages set aside in this run: UIDL and the last error.
     set_aside_now: Vec<(String, String)>,
+    /// What the provider was seen doing with deleted mail.
+    signs: ProviderSigns,
+    /// UIDLs whose deletion the server had confirmed, listed again in this run.
+    kept: HashSet<String>,
     cancel: CancellationToken,
 }
 
@@ -301,7 +337,17 @@ impl Run<'_> {
             if let Some(delay) = client.capabilities().login_delay() {
                 self.login_delay_secs = Some(delay);
             }
-            let (listed, has_uidl) = cancellable(&self.cancel, list_messages(&mut client)).await?;
+            let (mut listed, has_uidl) =
+                cancellable(&self.cancel, list_messages(&mut client)).await?;
+            self.signs.listed = true;
+            if !has_uidl {
+                self.signs.without_uidl = true;
+                self.signs.no_uidl = self.signs.no_uidl.max(listed.len() as u64);
+            }
+            let shared_uidls = drop_duplicate_uidls(&mut listed);
+            self.signs.duplicate_uidls = self.signs.duplicate_uidls.max(shared_uidls);
+            // Messages known only by their content this session: no UIDL, or a shared one.
+            let anonymous = listed.iter().any(|m| m.uid.is_none());
             if first_session {
                 self.counts.listed = listed.len() as u64;
             }
@@ -321,7 +367,7 @@ impl Run<'_> {
                 return Ok(());
             }
             if let Some((previously_listed, stored_new)) = last_without_uidl
-                && !has_uidl
+                && anonymous
                 && !stored_new
                 && listed.len() >= previously_listed
             {
@@ -352,7 +398,7 @@ impl Run<'_> {
                 self.session(client, &listed, work).await?,
                 SessionEnd::Again
             );
-            if !has_uidl {
+            if anonymous {
                 last_without_uidl = Some((listed.len(), self.counts.downloaded > stored_before));
             }
             if !started {
@@ -412,11 +458,17 @@ impl Run<'_> {
             .map(|entry| (entry.uid.clone(), entry))
             .collect();
         for message in listed {
-            if let Some(uid) = &message.uid
-                && ledger.contains_key(uid)
-                && self.known_seen.insert(uid.clone())
-            {
+            let Some(uid) = &message.uid else { continue };
+            let Some(entry) = ledger.get(uid) else {
+                continue;
+            };
+            if self.known_seen.insert(uid.clone()) {
                 self.counts.already_known += 1;
+            }
+            // The server confirmed its deletion (QUIT answered +OK) and lists it again:
+            // it keeps what popdesk deletes.
+            if entry.deleted_at.is_some() {
+                self.kept.insert(uid.clone());
             }
         }
         let mut failing: HashMap<String, FailingMessage> = self
@@ -699,7 +751,15 @@ impl Run<'_> {
                 (RawStatus::TooLarge, _) if item.size < item.server_size.unwrap_or(0) => {
                     self.counts.too_large += 1
                 }
-                (_, CommitOutcome::Duplicate { .. }) => self.counts.duplicates += 1,
+                (_, CommitOutcome::Duplicate { .. }) => {
+                    self.counts.duplicates += 1;
+                    // Downloaded because its UIDL was new, yet its content was stored
+                    // already: the server offered known mail again under a new UIDL.
+                    // (Without a UIDL, mail is always recognised only this way.)
+                    if item.uid.is_some() {
+                        self.signs.reoffered_under_new_uidl += 1;
+                    }
+                }
                 (RawStatus::TooLarge, CommitOutcome::Stored { .. }) => {
                     self.counts.too_large += 1;
                     self.counts.downloaded += 1;

@@ -19,6 +19,7 @@ mod fetch;
 mod headers;
 pub mod health;
 mod lease;
+pub mod notice;
 pub mod plan;
 pub mod process;
 pub mod schedule;
@@ -33,6 +34,7 @@ pub use fetch::{FetchReport, Fetcher, Progress};
 pub use headers::message_id;
 pub use health::{HealthBoard, PartHealth};
 pub use lease::LEASE_TTL_MS;
+pub use notice::{NoticeWords, Provider, ProviderSigns};
 pub use process::{ProcessReport, Processor, ProcessorConfig};
 pub use schedule::{
     FetchNowError, MailboxSchedule, ScheduleState, Scheduler, SchedulerConfig, SchedulerHandle,

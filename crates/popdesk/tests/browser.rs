@@ -141,10 +141,7 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
             ),
             ("SELF_SIGNED_FINGERPRINT", self_signed_fingerprint),
             ("SMTP_HOST", postfix.host().to_string()),
-            (
-                "SMTP_PORT",
-                postfix.submission_addr().port().to_string(),
-            ),
+            ("SMTP_PORT", postfix.submission_addr().port().to_string()),
             ("SEND_ADDRESS", SEND_ADDRESS.to_string()),
             ("REPLY_ATTACHMENT", reply_attachment.display().to_string()),
         ],
@@ -194,12 +191,7 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
     );
     // The reply the agent wrote in the browser reached the customer through Postfix as a
     // proper reply in their thread (promises 8 and 9), with the attachment's exact bytes.
-    let thread = popdesk.run_ok(&[
-        "ticket",
-        "show",
-        &printer["number"].to_string(),
-        "--json",
-    ]);
+    let thread = popdesk.run_ok(&["ticket", "show", &printer["number"].to_string(), "--json"]);
     let thread: serde_json::Value = serde_json::from_str(&thread.stdout).expect("ticket json");
     let replies = thread["replies"].as_array().expect("replies");
     assert_eq!(replies.len(), 1, "{thread:#}");
@@ -218,20 +210,35 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
     let raw = &received[0];
     let parsed = mail::parse(raw).expect("the customer's client reads it");
     assert_eq!(
-        parsed.from.as_ref().map(|a| (a.address.as_str(), a.name.as_deref())),
+        parsed
+            .from
+            .as_ref()
+            .map(|a| (a.address.as_str(), a.name.as_deref())),
         Some((SEND_ADDRESS, Some("Example Support")))
     );
     assert_eq!(
-        parsed.to.iter().map(|a| a.address.as_str()).collect::<Vec<_>>(),
+        parsed
+            .to
+            .iter()
+            .map(|a| a.address.as_str())
+            .collect::<Vec<_>>(),
         ["dana@customer.example"]
     );
     let subject = parsed.subject.clone().unwrap_or_default();
-    assert_eq!(subject, format!("Re: Printer on fire [#{}]", printer["number"]));
+    assert_eq!(
+        subject,
+        format!("Re: Printer on fire [#{}]", printer["number"])
+    );
     assert_eq!(parsed.message_id, our_id);
     assert_eq!(parsed.in_reply_to, [last_customer_id]);
-    assert_eq!(parsed.references.last().map(String::as_str), Some(last_customer_id));
+    assert_eq!(
+        parsed.references.last().map(String::as_str),
+        Some(last_customer_id)
+    );
     assert!(
-        parsed.text_body.starts_with("Unplug the printer and keep the door closed."),
+        parsed
+            .text_body
+            .starts_with("Unplug the printer and keep the door closed."),
         "{:?}",
         parsed.text_body
     );

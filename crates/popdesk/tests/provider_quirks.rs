@@ -5,17 +5,19 @@
 //! (promises 1, 2 and 6: nothing lost, nothing twice, and the run ends).
 //!
 //! The quirks come from testkit's FaultProxy (a hand-written fake, for what Dovecot
-//! cannot be made to do) in front of a real Dovecot.
+//! cannot be made to do) in front of a real Dovecot, and from testkit's FaultyPop3 (a
+//! hand-written fake server) for what `popdesk mailbox show` says the provider does
+//! with deleted mail (issue 19).
 
 mod common;
 
 use std::time::Duration;
 
 use common::{
-    Pop3Log, Popdesk, Rng, Security, SourceMail, USER, assert_nothing_lost_nothing_twice,
+    PASSWORD, Pop3Log, Popdesk, Rng, Security, SourceMail, USER, assert_nothing_lost_nothing_twice,
     assert_stored_exactly_once, dovecot_with, inspect, support_mailbox,
 };
-use testkit::{Fault, FaultProxy};
+use testkit::{Fault, FaultProxy, FaultyPop3, MessageFault, ProviderBehaviour};
 
 const MAILBOX: &str = "support";
 /// More messages than a batch, so every run has several sessions.
@@ -204,4 +206,103 @@ fn no_uidl_with_policy_delete_stores_mail_that_comes_back_once() {
         "every listed message was downloaded and either stored or recognised: {last:?}"
     );
     assert!(last.duplicates > 0, "mail came back: {last:?}");
+}
+
+/// popdesk, a mailbox on a FaultyPop3 that behaves like `behaviour`, `runs` fetches, and
+/// what `mailbox show` and `mailbox show --json` say afterwards.
+fn noticed(behaviour: ProviderBehaviour, runs: usize) -> (String, serde_json::Value) {
+    let server = FaultyPop3::start(PASSWORD);
+    for i in 0..4 {
+        let mail = format!(
+            "From: customer{i}@example.net\r\nSubject: question {i}\r\n\
+             Message-ID: <q{i}@example.net>\r\n\r\nPlease help {i}.\r\n"
+        );
+        server.add(&format!("uid-{i}"), mail.as_bytes(), MessageFault::None);
+    }
+    server.set_behaviour(behaviour);
+    let data = tempfile::tempdir().expect("temp dir");
+    let popdesk = Popdesk::new(data.path().join("data"));
+    popdesk.add_mailbox(
+        MAILBOX,
+        Security::Plaintext {
+            addr: server.addr(),
+        },
+        &[],
+    );
+    for _ in 0..runs {
+        // Information, not an error: every run succeeds.
+        popdesk.run_ok(&["mailbox", "fetch", MAILBOX]);
+    }
+    let text = popdesk.run_ok(&["mailbox", "show", MAILBOX]).stdout;
+    let json = popdesk.show(MAILBOX);
+    assert!(json["needs_attention"].is_null(), "{json:#}");
+    assert_eq!(json["last_run"]["outcome"], "success", "{json:#}");
+    assert_eq!(json["provider"], "other", "{json:#}");
+    assert!(!text.contains("ATTENTION"), "{text}");
+    (text, json)
+}
+
+/// The one notice `--json` carries, checked against what the text output says.
+fn the_notice<'a>(text: &str, json: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    let notices = json["provider_notices"].as_array().expect("a list");
+    assert_eq!(notices.len(), 1, "{json:#}");
+    let notice = &notices[0];
+    assert_eq!(notice["kind"], kind, "{json:#}");
+    let words = notice["text"].as_str().expect("words");
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("notice:") && line.contains(words)),
+        "the text output says it: {text}"
+    );
+    notice
+}
+
+#[test]
+fn mailbox_show_says_when_the_server_keeps_mail_after_dele() {
+    let (text, json) = noticed(ProviderBehaviour::KeepsDeleted, 2);
+    let notice = the_notice(&text, &json, "kept_after_delete");
+    assert_eq!(notice["messages"], 4, "{json:#}");
+    assert!(
+        text.contains("The server keeps messages after popdesk deletes them (4 kept). popdesk will not download them again."),
+        "{text}"
+    );
+    assert_eq!(json["last_run"]["downloaded"], 0, "the ledger skipped them");
+}
+
+#[test]
+fn mailbox_show_says_when_mail_comes_back_under_new_uidls() {
+    let (text, json) = noticed(ProviderBehaviour::ReoffersUnderNewUidls, 2);
+    let notice = the_notice(&text, &json, "reoffered_under_new_uidl");
+    assert_eq!(notice["total"], 4, "{json:#}");
+    assert!(
+        text.contains("came back under new UIDLs (4 in all)"),
+        "{text}"
+    );
+    assert_eq!(json["last_run"]["duplicates"], 4, "recognised by content");
+}
+
+#[test]
+fn mailbox_show_says_when_the_server_has_no_uidl() {
+    let (text, json) = noticed(ProviderBehaviour::NoUidl, 1);
+    let notice = the_notice(&text, &json, "no_uidl");
+    assert_eq!(notice["messages"], 4, "{json:#}");
+    assert!(
+        text.contains("The server gives its messages no UIDL (4 messages listed)."),
+        "{text}"
+    );
+}
+
+#[test]
+fn mailbox_show_says_when_one_listing_has_duplicate_uidls() {
+    let (text, json) = noticed(ProviderBehaviour::DuplicateUidls, 1);
+    let notice = the_notice(&text, &json, "duplicate_uidls");
+    assert_eq!(notice["messages"], 4, "{json:#}");
+    assert!(
+        text.contains("one UIDL to several messages (4 messages in the last listing)"),
+        "{text}"
+    );
+    assert_eq!(
+        json["last_run"]["downloaded"], 4,
+        "no message skipped as known"
+    );
 }

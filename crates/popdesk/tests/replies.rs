@@ -650,8 +650,14 @@ fn an_acknowledgement_goes_out_once_per_sender_and_never_to_automatic_mail() {
         Some("<ack-1@example.com>")
     );
     assert!(String::from_utf8_lossy(ack).contains("[#1]"));
-    assert!(desk.dovecot.messages("away").is_empty(), "never to an auto-reply");
-    assert!(desk.dovecot.messages("noreply").is_empty(), "never to no-reply");
+    assert!(
+        desk.dovecot.messages("away").is_empty(),
+        "never to an auto-reply"
+    );
+    assert!(
+        desk.dovecot.messages("noreply").is_empty(),
+        "never to no-reply"
+    );
     // Nothing more goes out on the next pass, and the acknowledgement is no ticket when
     // it comes back.
     let again = desk.run_ok(&["outbox", "send"]);

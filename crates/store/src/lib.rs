@@ -32,6 +32,7 @@ mod ledger;
 mod mailbox;
 mod outbox;
 mod processing;
+mod provider_notice;
 mod raw_message;
 mod secret;
 mod sending;
@@ -57,6 +58,7 @@ pub use outbox::{
     WantedAcknowledgement,
 };
 pub use processing::{ProcessRecord, ProcessStatus, ProcessingTx};
+pub use provider_notice::{NoticeKind, ProviderNotice};
 pub use raw_message::{NewRawMessage, RawMessage, RawStatus};
 pub use secret::SecretBox;
 pub use sending::{SendingSettings, SmtpAuth, SmtpSecretChange};

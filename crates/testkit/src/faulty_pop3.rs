@@ -1,9 +1,12 @@
-//! A hand-written, fault-injecting POP3 *server*, for one message's faults only.
+//! A hand-written, fault-injecting POP3 *server*, for one message's faults and for
+//! providers that bend what `DELE` and `UIDL` mean.
 //!
 //! This is a fake, named as such: a real Dovecot cannot be made to break off one chosen
 //! message on demand — close the connection halfway through its body every time (a
 //! corrupt mail file, a virus scanner that kills the connection on one attachment), send
-//! twice the size it announced in `LIST`, or stall mid-body. Everything else it does the
+//! twice the size it announced in `LIST`, or stall mid-body. Nor does it behave like the
+//! providers of [`ProviderBehaviour`]: keep mail it confirmed deleting, offer it again
+//! under new UIDLs, have no UIDL, or give one UIDL to two messages. Everything else it does the
 //! plain RFC 1939 way: USER/PASS, STAT, LIST, UIDL, TOP, RETR (dot-stuffed), DELE, RSET,
 //! NOOP, and QUIT, which alone makes deletions final. It reads commands line by line, so
 //! pipelined commands work. Plaintext only.
@@ -34,6 +37,28 @@ pub enum MessageFault {
     StallMidBody,
 }
 
+/// What the fake server does with deleted mail and UIDLs, like some real providers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ProviderBehaviour {
+    /// RFC 1939: deletions are final at `QUIT`, every message has its own UIDL.
+    #[default]
+    Plain,
+    /// Answers `DELE` and `QUIT` `+OK` and keeps every message, under the same UIDL
+    /// (Gmail's "keep Gmail's copy in the inbox").
+    KeepsDeleted,
+    /// Deletes at `QUIT`, then offers each deleted message once more under a new UIDL
+    /// (`<uid>.again`), as Gmail's recent mode or a re-exported mailbox do.
+    ReoffersUnderNewUidls,
+    /// Has no UIDL: not in `CAPA`, and `UIDL` is answered `-ERR`.
+    NoUidl,
+    /// Lists every second message under the UIDL of the one before it (seen on servers
+    /// keeping mail in mbox files).
+    DuplicateUidls,
+}
+
+/// The suffix a message offered again under a new UIDL gets.
+const AGAIN: &str = ".again";
+
 /// One message on the fake server.
 #[derive(Clone, Debug)]
 struct Message {
@@ -49,6 +74,7 @@ struct Message {
 struct Maildrop {
     messages: Vec<Message>,
     sessions: u32,
+    behaviour: ProviderBehaviour,
 }
 
 /// The fake server; stopped on drop.
@@ -144,6 +170,11 @@ impl FaultyPop3 {
         }
     }
 
+    /// Makes the server behave like such a provider from the next command on.
+    pub fn set_behaviour(&self, behaviour: ProviderBehaviour) {
+        lock(&self.maildrop).behaviour = behaviour;
+    }
+
     /// The UIDLs still on the server, in order.
     pub fn uids(&self) -> Vec<String> {
         lock(&self.maildrop)
@@ -207,6 +238,9 @@ fn serve(stream: TcpStream, maildrop: &Mutex<Maildrop>, password: &str) -> std::
             .and_then(|a| a.parse::<usize>().ok())
             .filter(|n| *n >= 1 && *n <= view.len() && !deleted[*n - 1]);
         let reply: Vec<u8> = match (verb.as_str(), logged_in) {
+            ("CAPA", _) if lock(maildrop).behaviour == ProviderBehaviour::NoUidl => {
+                b"+OK\r\nUSER\r\nTOP\r\nPIPELINING\r\n.\r\n".to_vec()
+            }
             ("CAPA", _) => b"+OK\r\nUSER\r\nUIDL\r\nTOP\r\nPIPELINING\r\n.\r\n".to_vec(),
             ("USER", false) => {
                 user_ok = arg1 == Some(USER);
@@ -223,8 +257,26 @@ fn serve(stream: TcpStream, maildrop: &Mutex<Maildrop>, password: &str) -> std::
             ("PASS", false) => b"-ERR [AUTH] invalid login\r\n".to_vec(),
             ("QUIT", _) => {
                 let mut drop = lock(maildrop);
-                drop.messages
-                    .retain(|m| !view.iter().zip(&deleted).any(|(u, d)| *d && *u == m.uid));
+                let is_deleted =
+                    |m: &Message| view.iter().zip(&deleted).any(|(u, d)| *d && *u == m.uid);
+                match drop.behaviour {
+                    ProviderBehaviour::KeepsDeleted => {}
+                    ProviderBehaviour::ReoffersUnderNewUidls => {
+                        let again: Vec<Message> = drop
+                            .messages
+                            .iter()
+                            .filter(|m| is_deleted(m) && !m.uid.ends_with(AGAIN))
+                            .map(|m| Message {
+                                uid: format!("{}{AGAIN}", m.uid),
+                                retrieved: 0,
+                                ..m.clone()
+                            })
+                            .collect();
+                        drop.messages.retain(|m| !is_deleted(m));
+                        drop.messages.extend(again);
+                    }
+                    _ => drop.messages.retain(|m| !is_deleted(m)),
+                }
                 drop_guard(drop);
                 out.write_all(b"+OK bye\r\n")?;
                 return Ok(());
@@ -235,8 +287,12 @@ fn serve(stream: TcpStream, maildrop: &Mutex<Maildrop>, password: &str) -> std::
                 deleted.iter_mut().for_each(|d| *d = false);
                 b"+OK\r\n".to_vec()
             }
+            ("UIDL", true) if lock(maildrop).behaviour == ProviderBehaviour::NoUidl => {
+                b"-ERR this server has no UIDL (FaultyPop3)\r\n".to_vec()
+            }
             ("STAT", true) | ("LIST", true) | ("UIDL", true) if arg1.is_none() => {
                 let drop = lock(maildrop);
+                let shared_uidls = drop.behaviour == ProviderBehaviour::DuplicateUidls;
                 let live: Vec<(usize, &Message)> = view
                     .iter()
                     .enumerate()
@@ -254,9 +310,11 @@ fn serve(stream: TcpStream, maildrop: &Mutex<Maildrop>, password: &str) -> std::
                     text.push_str(&format!("+OK {} {size}\r\n", live.len()));
                 } else {
                     text.push_str("+OK\r\n");
-                    for (n, m) in &live {
+                    for (at, (n, m)) in live.iter().enumerate() {
                         if verb == "LIST" {
                             text.push_str(&format!("{n} {}\r\n", m.octets.len()));
+                        } else if shared_uidls && at % 2 == 1 {
+                            text.push_str(&format!("{n} {}\r\n", live[at - 1].1.uid));
                         } else {
                             text.push_str(&format!("{n} {}\r\n", m.uid));
                         }

@@ -22,7 +22,8 @@
 //!   server cannot produce (a cut mid-`RETR`, `QUIT` answered `-ERR`, no `UIDL`).
 //! - [`FaultyPop3`]: a hand-written fake POP3 server for one message's faults (a body cut
 //!   off every time, longer than announced, or stalled), which no real server does on
-//!   demand.
+//!   demand, and for providers that bend `DELE` and `UIDL` ([`ProviderBehaviour`]: mail
+//!   kept after deletion, offered again under new UIDLs, no UIDL, duplicate UIDLs).
 //! - [`RawSession`]: a hand-driven POP3 connection for setting up server state and
 //!   checking it independently of the client under test.
 //!
@@ -74,7 +75,7 @@ mod socketmap;
 pub use ca::{ServerCert, TestCa};
 pub use dovecot::{Dovecot, DovecotBuilder};
 pub use fault_proxy::{Fault, FaultProxy};
-pub use faulty_pop3::{FaultyPop3, MessageFault};
+pub use faulty_pop3::{FaultyPop3, MessageFault, ProviderBehaviour};
 pub use oauth::{IntrospectionRequest, OAuthIntrospection};
 pub use openssl::openssl_bin;
 pub use postfix::{Postfix, PostfixBuilder};

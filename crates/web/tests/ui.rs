@@ -3129,3 +3129,199 @@ async fn the_mailbox_form_sets_up_sending_with_presets_and_tests_it() {
     assert!(page.body.contains("This mailbox does not send"));
     assert!(!page.body.contains(">Test sending</button>"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue #19: what the provider does with deleted mail. The behaviours come from
+// testkit's FaultyPop3, a hand-written fake server (no real server does them on demand),
+// fetched by the real fetcher into the desk's store.
+
+/// Fetches the mailbox once with the real fetcher.
+async fn fetch_once(desk: &Desk, id: i64) {
+    let mailbox = desk
+        .store
+        .mailbox_by_id(id)
+        .await
+        .expect("read mailbox")
+        .expect("mailbox exists");
+    desk.clock.set(desk.clock.now_ms() + 60_000);
+    let report = intake::Fetcher::new(desk.store.clone(), Arc::new(desk.clock.clone()))
+        .fetch(&mailbox)
+        .await
+        .expect("a run is recorded");
+    assert_eq!(
+        report.outcome,
+        store::RunOutcome::Success,
+        "{:?}",
+        report.error
+    );
+}
+
+#[tokio::test]
+async fn what_the_provider_does_with_deleted_mail_is_shown_calmly_on_the_page_the_list_and_the_api()
+{
+    use testkit::{FaultyPop3, MessageFault, ProviderBehaviour};
+    let desk = Desk::new().await;
+    let admin = desk.admin().await;
+    let cases = [
+        (
+            ProviderBehaviour::KeepsDeleted,
+            2,
+            "kept_after_delete",
+            3,
+            "The server keeps messages after popdesk deletes them (3 kept).",
+        ),
+        (
+            ProviderBehaviour::ReoffersUnderNewUidls,
+            2,
+            "reoffered_under_new_uidl",
+            3,
+            "Messages popdesk already had came back under new UIDLs (3 in all).",
+        ),
+        (
+            ProviderBehaviour::NoUidl,
+            1,
+            "no_uidl",
+            3,
+            "The server gives its messages no UIDL (3 messages listed).",
+        ),
+        (
+            ProviderBehaviour::DuplicateUidls,
+            1,
+            "duplicate_uidls",
+            2,
+            "The server gives one UIDL to several messages (2 messages in the last listing).",
+        ),
+    ];
+    let mut servers = Vec::new();
+    for (behaviour, runs, kind, messages, headline) in cases {
+        let server = FaultyPop3::start("secret");
+        for i in 0..3 {
+            let bytes = format!(
+                "From: c{i}@example.net\r\nSubject: {kind} {i}\r\nMessage-ID: <{kind}{i}@example.net>\r\n\r\nHello {i}\r\n"
+            );
+            server.add(&format!("uid-{i}"), bytes.as_bytes(), MessageFault::None);
+        }
+        server.set_behaviour(behaviour);
+        let settings = MailboxSettings {
+            name: kind.to_string(),
+            host: server.addr().ip().to_string(),
+            port: server.addr().port(),
+            tls: store::TlsMode::None,
+            allow_insecure_auth: true,
+            username: server.user().to_string(),
+            enabled: true,
+            ..MailboxSettings::default()
+        };
+        let id = desk
+            .store
+            .add_mailbox(&settings, &SecretString::from("secret".to_string()), NOW)
+            .await
+            .expect("add mailbox")
+            .id;
+        for _ in 0..runs {
+            fetch_once(&desk, id).await;
+        }
+
+        let page = desk.get(&format!("/mailboxes/{id}"), Some(&admin)).await;
+        page.assert_admin_page(kind);
+        let status = page.role_text("status");
+        assert!(
+            status.iter().any(|t| t.contains(headline)
+                && t.contains("Noticed since")
+                && t.contains("popdesk keeps fetching as usual.")),
+            "{kind}: {status:?}"
+        );
+        assert!(
+            page.body.contains(&format!("data-notice=\"{kind}\"")),
+            "{kind}"
+        );
+        // Information, not an error: no alert, and the mailbox stays enabled.
+        assert!(page.role_text("alert").is_empty(), "{kind}: {}", page.body);
+        assert!(
+            page.body
+                .contains(r#"<span class="badge ok">Enabled</span>"#),
+            "{kind}"
+        );
+        // The general words: this server is neither Gmail nor Microsoft 365.
+        assert!(!status.concat().contains("Gmail"), "{kind}: {status:?}");
+
+        let api = desk
+            .get(&format!("/api/v1/mailboxes/{id}"), Some(&admin))
+            .await;
+        assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+        let view: serde_json::Value = serde_json::from_str(&api.body).expect("json");
+        assert_eq!(view["provider"], "other", "{kind}");
+        assert!(view["needs_attention"].is_null(), "{kind}");
+        let notices = view["provider_notices"].as_array().expect("a list");
+        assert_eq!(notices.len(), 1, "{kind}: {notices:?}");
+        assert_eq!(notices[0]["kind"], kind);
+        assert_eq!(notices[0]["messages"], messages, "{kind}");
+        assert!(
+            notices[0]["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with(headline)),
+            "{kind}: {notices:?}"
+        );
+        assert!(
+            notices[0]["first_seen_at"]
+                .as_i64()
+                .is_some_and(|t| t > NOW)
+        );
+        servers.push((server, kind, headline));
+    }
+
+    // The list's health line says each, linking to the page.
+    let list = desk.get("/mailboxes", Some(&admin)).await;
+    list.assert_admin_page("mailboxes with notices");
+    for (_, kind, headline) in &servers {
+        assert!(
+            list.body.contains(&format!("data-notice=\"{kind}\"")),
+            "{kind}"
+        );
+        assert!(list.body.contains(headline), "{kind}");
+    }
+    assert!(
+        !list.body.contains("problem-text"),
+        "nothing here is a problem: {}",
+        list.body
+    );
+}
+
+#[tokio::test]
+async fn gmail_and_microsoft_365_mailboxes_get_their_providers_words() {
+    let desk = Desk::new().await;
+    let admin = desk.admin().await;
+    for (host, provider, words) in [
+        ("pop.gmail.com", "gmail", "Forwarding and POP/IMAP"),
+        ("outlook.office365.com", "microsoft365", "retention policy"),
+    ] {
+        let settings = MailboxSettings {
+            name: provider.to_string(),
+            host: host.to_string(),
+            username: "support@example.com".to_string(),
+            enabled: false,
+            ..MailboxSettings::default()
+        };
+        let id = desk
+            .store
+            .add_mailbox(&settings, &SecretString::from("secret".to_string()), NOW)
+            .await
+            .expect("add mailbox")
+            .id;
+        desk.store
+            .update_provider_notices(id, &[(store::NoticeKind::KeptAfterDelete, 412)], &[], NOW)
+            .await
+            .expect("record notice");
+        let page = desk.get(&format!("/mailboxes/{id}"), Some(&admin)).await;
+        page.assert_admin_page(provider);
+        let status = page.role_text("status").concat();
+        assert!(status.contains("(412 kept)"), "{provider}: {status}");
+        assert!(status.contains(words), "{provider}: {status}");
+        let api = desk
+            .get(&format!("/api/v1/mailboxes/{id}"), Some(&admin))
+            .await;
+        let view: serde_json::Value = serde_json::from_str(&api.body).expect("json");
+        assert_eq!(view["provider"], provider);
+        assert_eq!(view["provider_notices"][0]["messages"], 412);
+    }
+}

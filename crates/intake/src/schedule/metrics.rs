@@ -38,6 +38,18 @@ pub const MAILBOX_LAST_SUCCESS_TIMESTAMP_SECONDS: &str =
 /// download failed the same way run after run — until an admin asks to try again.
 pub const MAILBOX_SET_ASIDE_MESSAGES: &str = "popdesk_mailbox_set_aside_messages";
 
+/// Gauge: messages that showed a behaviour of the provider in the mailbox's last run
+/// that listed it, by `mailbox` and `behaviour` (`kept_after_delete`: deleted and listed
+/// again; `reoffered_under_new_uidl`; `no_uidl`; `duplicate_uidls`). Information for
+/// the admin, not an error: see the mailbox page.
+pub const MAILBOX_PROVIDER_BEHAVIOUR_MESSAGES: &str = "popdesk_mailbox_provider_behaviour_messages";
+/// Counter: messages the server kept after popdesk deleted them, counted each run that
+/// saw them listed again.
+pub const MESSAGES_KEPT_AFTER_DELETE_TOTAL: &str = "popdesk_messages_kept_after_delete_total";
+/// Counter: messages already stored that the server offered again under a new UIDL
+/// (recognised by content, stored once).
+pub const MESSAGES_REOFFERED_TOTAL: &str = "popdesk_messages_reoffered_total";
+
 /// Registers the descriptions (Prometheus `# HELP` lines). Call once after installing a
 /// recorder; the series work without it.
 pub fn describe() {
@@ -64,6 +76,18 @@ pub fn describe() {
         MAILBOX_LAST_SUCCESS_TIMESTAMP_SECONDS,
         Unit::Seconds,
         "When the mailbox's last successful fetch run finished (Unix time)."
+    );
+    describe_gauge!(
+        MAILBOX_PROVIDER_BEHAVIOUR_MESSAGES,
+        "Messages showing a behaviour of the provider (kept after delete, offered again under a new UIDL, no UIDL, duplicate UIDLs) in the last run, by mailbox and behaviour."
+    );
+    describe_counter!(
+        MESSAGES_KEPT_AFTER_DELETE_TOTAL,
+        "Messages the server listed again after popdesk deleted them, by mailbox (counted each run)."
+    );
+    describe_counter!(
+        MESSAGES_REOFFERED_TOTAL,
+        "Messages already stored that the server offered again under a new UIDL, by mailbox."
     );
     describe_gauge!(
         MAILBOX_SET_ASIDE_MESSAGES,
@@ -95,6 +119,15 @@ pub(crate) fn record_run(
     counter!(MESSAGES_FAILED_TOTAL, &[label()]).increment(report.processing.failed);
     histogram!(FETCH_DURATION_SECONDS, &[label()]).record(duration.as_secs_f64());
     record_set_aside(mailbox, report.set_aside);
+    if report.signs.listed {
+        let signs = &report.signs;
+        counter!(MESSAGES_KEPT_AFTER_DELETE_TOTAL, &[label()]).increment(signs.kept_after_delete);
+        counter!(MESSAGES_REOFFERED_TOTAL, &[label()]).increment(signs.reoffered_under_new_uidl);
+        for (kind, messages) in signs.counts() {
+            gauge!(MAILBOX_PROVIDER_BEHAVIOUR_MESSAGES, "mailbox" => mailbox.to_string(), "behaviour" => kind.as_str())
+                .set(messages as f64);
+        }
+    }
     if report.outcome == store::RunOutcome::Success {
         record_last_success(mailbox, finished_at_ms);
     }
@@ -222,6 +255,12 @@ mod tests {
             failed_message: None,
             set_aside_now: vec!["u2".to_string()],
             set_aside: 1,
+            signs: crate::ProviderSigns {
+                listed: true,
+                kept_after_delete: 412,
+                reoffered_under_new_uidl: 7,
+                ..crate::ProviderSigns::default()
+            },
         }
     }
 
@@ -264,6 +303,8 @@ mod tests {
             (FETCH_DURATION_SECONDS, 1.5),
             (MAILBOX_LAST_SUCCESS_TIMESTAMP_SECONDS, 1_800_000_000.0),
             (MAILBOX_SET_ASIDE_MESSAGES, 1.0),
+            (MESSAGES_KEPT_AFTER_DELETE_TOTAL, 412.0),
+            (MESSAGES_REOFFERED_TOTAL, 7.0),
         ] {
             assert_eq!(
                 value(&notebook.0, name),
@@ -271,6 +312,19 @@ mod tests {
                 "{name}"
             );
         }
+        let kept: Vec<f64> = notebook
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(name, labels, _)| {
+                name == MAILBOX_PROVIDER_BEHAVIOUR_MESSAGES
+                    && labels.contains(&("behaviour".to_string(), "kept_after_delete".to_string()))
+                    && labels.contains(&("mailbox".to_string(), "support".to_string()))
+            })
+            .map(|(_, _, value)| *value)
+            .collect();
+        assert_eq!(kept, [412.0], "the kept messages, by behaviour");
     }
 
     #[test]

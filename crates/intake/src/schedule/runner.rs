@@ -59,7 +59,8 @@ struct Finished {
 enum TaskResult {
     Ran {
         mailbox: Box<Mailbox>,
-        result: Result<FetchReport, FetchError>,
+        // Boxed like the mailbox: a report is large beside the other variants.
+        result: Box<Result<FetchReport, FetchError>>,
     },
     /// Disabled or stopped since it was planned (and not asked for explicitly).
     Skipped(Box<Mailbox>),
@@ -290,7 +291,7 @@ impl Scheduler {
                 if !std::mem::take(&mut slot.reloaded_while_running) {
                     slot.refresh(&mailbox);
                 }
-                slot.record(result, finished.finished_at)
+                slot.record(*result, finished.finished_at)
             }
         };
         let run = FinishedRun {
@@ -430,7 +431,7 @@ async fn poll_mailbox(
     let result = fetcher.fetch(&mailbox).await;
     let finished = finish(TaskResult::Ran {
         mailbox: Box::new(mailbox.clone()),
-        result,
+        result: Box::new(result),
     });
     if let TaskResult::Ran { result, .. } = &finished.result {
         let took = began.elapsed();

@@ -309,7 +309,24 @@ struct MailboxView<'a> {
     /// Messages on the server that could not be downloaded (set aside or being retried).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     cannot_download: Vec<FailingView>,
+    /// Whose words the notices use: gmail, microsoft365 or other.
+    provider: &'static str,
+    /// What the provider was seen doing with deleted mail (information, not an error).
+    provider_notices: Vec<NoticeView>,
     last_run: Option<RunView>,
+}
+
+/// A provider notice, as `--json` gives it (the same facts as the API's).
+#[derive(Serialize)]
+struct NoticeView {
+    kind: &'static str,
+    /// Messages showing it in the last run that saw it.
+    messages: u64,
+    /// Messages showing it since it was first seen.
+    total: u64,
+    first_seen_at: i64,
+    last_seen_at: i64,
+    text: String,
 }
 
 impl<'a> MailboxView<'a> {
@@ -352,6 +369,8 @@ impl<'a> MailboxView<'a> {
                 acknowledge: sending.acknowledge,
             }),
             cannot_download: Vec::new(),
+            provider: intake::Provider::for_host(&s.host).as_str(),
+            provider_notices: Vec::new(),
             last_run: last_run.map(RunView::new),
         }
     }
@@ -482,6 +501,20 @@ async fn show(store: &Store, name: &str, json: bool) -> anyhow::Result<ExitCode>
             size: m.size,
         })
         .collect();
+    let provider = intake::Provider::for_host(&mailbox.settings.host);
+    view.provider_notices = store
+        .provider_notices(mailbox.id)
+        .await?
+        .iter()
+        .map(|notice| NoticeView {
+            kind: notice.kind.as_str(),
+            messages: notice.last_count,
+            total: notice.total,
+            first_seen_at: notice.first_seen_at,
+            last_seen_at: notice.last_seen_at,
+            text: intake::notice::words(notice, provider).text(),
+        })
+        .collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(ExitCode::SUCCESS);
@@ -565,6 +598,15 @@ async fn show(store: &Store, name: &str, json: bool) -> anyhow::Result<ExitCode>
             } else {
                 String::new()
             }
+        );
+    }
+    // Calm, after any problem: the provider's ways are information, not errors.
+    for notice in &view.provider_notices {
+        println!(
+            "notice:      {} (since {}, last seen {})",
+            notice.text,
+            output::time(notice.first_seen_at),
+            output::time(notice.last_seen_at)
         );
     }
     match &view.last_run {

@@ -40,6 +40,50 @@ fn tls_schema() -> RefOr<Schema> {
     )
 }
 
+fn notice_kind_schema() -> RefOr<Schema> {
+    choice_schema(
+        "kept_after_delete: messages popdesk deleted (DELE and QUIT answered +OK) are listed again under the same UIDL; reoffered_under_new_uidl: messages already stored are offered again under new UIDLs (recognised by content); no_uidl: the server gives no UIDL; duplicate_uidls: one listing gives one UIDL to several messages",
+        store::NoticeKind::NAMES,
+    )
+}
+
+fn provider_schema() -> RefOr<Schema> {
+    choice_schema(
+        "Whose words the notices use, by the POP3 host",
+        &["gmail", "microsoft365", "other"],
+    )
+}
+
+/// Something the provider does with deleted mail that POP3 does not promise, as popdesk
+/// noticed it. Information, not an error: polling goes on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderNoticeView {
+    #[schema(schema_with = notice_kind_schema)]
+    pub kind: &'static str,
+    /// Messages showing it in the last run that saw it (e.g. kept on the server now).
+    pub messages: u64,
+    /// Messages showing it over every run since `first_seen_at`.
+    pub total: u64,
+    /// When popdesk first and last saw it (ms since the epoch).
+    pub first_seen_at: i64,
+    pub last_seen_at: i64,
+    /// The notice in words, with what it means at this provider (as the UI says it).
+    pub text: String,
+}
+
+impl ProviderNoticeView {
+    fn new(notice: &store::ProviderNotice, provider: intake::Provider) -> ProviderNoticeView {
+        ProviderNoticeView {
+            kind: notice.kind.as_str(),
+            messages: notice.last_count,
+            total: notice.total,
+            first_seen_at: notice.first_seen_at,
+            last_seen_at: notice.last_seen_at,
+            text: intake::notice::words(notice, provider).text(),
+        }
+    }
+}
+
 fn auth_schema() -> RefOr<Schema> {
     let names: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_setting()).collect();
     choice_schema(
@@ -340,6 +384,11 @@ pub struct MailboxView {
     pub started: bool,
     /// Messages set aside because they cannot be downloaded (see `/failing`).
     pub set_aside: u64,
+    /// Whose words `provider_notices` use: gmail, microsoft365 or other.
+    #[schema(schema_with = provider_schema)]
+    pub provider: &'static str,
+    /// What the provider was seen doing with deleted mail; empty when nothing unusual.
+    pub provider_notices: Vec<ProviderNoticeView>,
     pub created_at: i64,
     pub updated_at: i64,
     /// Where the mailbox stands in the schedule; null when no scheduler runs in this
@@ -369,7 +418,18 @@ pub struct MailboxView {
 }
 
 impl MailboxView {
-    fn new(mailbox: Mailbox, schedule: Option<MailboxSchedule>, set_aside: u64) -> MailboxView {
+    fn new(
+        mailbox: Mailbox,
+        schedule: Option<MailboxSchedule>,
+        set_aside: u64,
+        notices: &[store::ProviderNotice],
+    ) -> MailboxView {
+        let provider = intake::Provider::for_host(&mailbox.settings.host);
+        let provider_notices = notices
+            .iter()
+            .filter(|n| n.mailbox_id == mailbox.id)
+            .map(|n| ProviderNoticeView::new(n, provider))
+            .collect();
         let s = mailbox.settings;
         let delete_after_days = match s.policy {
             Policy::Delete => None,
@@ -410,6 +470,8 @@ impl MailboxView {
             needs_attention: mailbox.needs_attention,
             started: mailbox.started,
             set_aside,
+            provider: provider.as_str(),
+            provider_notices,
             created_at: mailbox.created_at,
             updated_at: mailbox.updated_at,
             schedule,
@@ -420,7 +482,8 @@ impl MailboxView {
 async fn view(state: &AppState, mailbox: Mailbox) -> ApiResult<MailboxView> {
     let schedule = state.scheduler().and_then(|s| s.status(mailbox.id));
     let set_aside = state.store().set_aside_count(mailbox.id).await?;
-    Ok(MailboxView::new(mailbox, schedule, set_aside))
+    let notices = state.store().provider_notices(mailbox.id).await?;
+    Ok(MailboxView::new(mailbox, schedule, set_aside, &notices))
 }
 
 /// All mailboxes, by name.
@@ -443,13 +506,14 @@ pub async fn list(
         .await?
         .into_iter()
         .collect();
+    let notices = state.store().all_provider_notices().await?;
     Ok(Json(
         mailboxes
             .into_iter()
             .map(|m| {
                 let schedule = state.scheduler().and_then(|s| s.status(m.id));
                 let set_aside = counts.get(&m.id).copied().unwrap_or(0);
-                MailboxView::new(m, schedule, set_aside)
+                MailboxView::new(m, schedule, set_aside, &notices)
             })
             .collect(),
     ))

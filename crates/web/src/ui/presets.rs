@@ -41,10 +41,12 @@ pub(crate) const GMAIL: Preset = Preset {
         "What Gmail does after popdesk downloads and deletes a message depends on the \
          account's setting “When messages are accessed with POP” (Gmail settings, \
          Forwarding and POP/IMAP): keep Gmail's copy in the inbox, mark it as read, archive \
-         it, or delete it. So mail may stay in Gmail; popdesk still fetches it only once.",
+         it, or delete it. So mail may stay in Gmail; popdesk still fetches it only once, \
+         and popdesk will tell you if Gmail keeps copies (on the mailbox's page, with how \
+         many).",
         "Recent mode (the username prefixed with recent:) shows the last 30 days of mail \
-         again, including mail read elsewhere; popdesk recognises what it already has by \
-         its UIDL and skips it.",
+         again, including mail read elsewhere; popdesk recognises what it already has, \
+         stores it once, and tells you when mail came back.",
         "Gmail does not take the account's normal password: use an app password (it needs \
          2-step verification on the Google account), or an OAuth2 access token with the \
          sign-in method XOAUTH2.",
@@ -76,6 +78,8 @@ pub(crate) const MICROSOFT_365: Preset = Preset {
          https://outlook.office.com/POP.AccessAsUser.All).",
         "POP must also be enabled for the mailbox by your Microsoft 365 admin (Exchange \
          admin center: the mailbox's email apps).",
+        "Microsoft 365 deletes what popdesk deletes; popdesk will tell you if messages stay \
+         on the server or come back (a retention policy or hold on the mailbox).",
     ],
     smtp_host: "smtp.office365.com",
     smtp_port: 587,
@@ -105,6 +109,8 @@ pub(crate) const GENERIC: Preset = Preset {
          a server with UIDL, so popdesk can tell messages apart between sessions; “Test \
          connection” shows whether it has it. For a server with a self-signed certificate, \
          give the CA certificate file.",
+        "popdesk will tell you if the server keeps mail after deleting it, shows it again \
+         under new UIDLs, has no UIDL, or gives two messages one UIDL.",
     ],
     smtp_host: "",
     smtp_port: 587,

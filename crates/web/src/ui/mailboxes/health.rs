@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use intake::notice::{Provider, words};
 use intake::schedule::{MailboxSchedule, ScheduleState};
-use store::{FetchRun, Mailbox, ProcessStatus, RunOutcome};
+use store::{FetchRun, Mailbox, ProcessStatus, ProviderNotice, RunOutcome};
 
 use crate::AppState;
 use crate::ui::display::{When, ago, duration, size};
@@ -35,6 +36,36 @@ pub(crate) struct Health {
     pub(crate) set_aside: Option<String>,
     /// Why mail is not coming in, in words: what needs the admin, or the last error.
     pub(crate) error: Option<String>,
+    /// What the provider was seen doing with deleted mail: information, shown calmly,
+    /// never as an error.
+    pub(crate) notices: Vec<NoticeLine>,
+}
+
+/// One behaviour of the provider, in words (see `intake::notice`).
+pub(crate) struct NoticeLine {
+    /// `kept_after_delete`, ... for the page's markup and tests.
+    pub(crate) kind: &'static str,
+    /// One sentence with the number, for the list's health line.
+    pub(crate) headline: String,
+    /// What popdesk does about it and what the admin can do at this provider.
+    pub(crate) meaning: String,
+    pub(crate) advice: String,
+    pub(crate) since: When,
+    pub(crate) last_seen: When,
+}
+
+impl NoticeLine {
+    pub(crate) fn new(notice: &ProviderNotice, mailbox: &Mailbox, now: i64) -> NoticeLine {
+        let text = words(notice, Provider::for_host(&mailbox.settings.host));
+        NoticeLine {
+            kind: notice.kind.as_str(),
+            headline: text.headline,
+            meaning: text.meaning,
+            advice: text.advice,
+            since: When::new(notice.first_seen_at, now),
+            last_seen: When::new(notice.last_seen_at, now),
+        }
+    }
 }
 
 fn schedule_state(schedule: Option<&MailboxSchedule>, enabled: bool, now: i64) -> String {
@@ -81,13 +112,15 @@ pub(crate) async fn last_successes(
 
 /// The health of a mailbox from the store and the scheduler. `runs` are its newest
 /// runs, newest first; `set_aside` how many of its messages are set aside (the callers
-/// have it already: the list counts all mailboxes at once, the page lists them).
+/// have it already: the list counts all mailboxes at once, the page lists them);
+/// `notices` its provider notices (read likewise).
 pub(crate) async fn health(
     state: &AppState,
     mailbox: &Mailbox,
     runs: &[FetchRun],
     last_successes: &HashMap<i64, i64>,
     set_aside: u64,
+    notices: &[ProviderNotice],
 ) -> Result<Health, store::StoreError> {
     let now = state.now();
     let schedule = state.scheduler().and_then(|s| s.status(mailbox.id));
@@ -154,6 +187,10 @@ pub(crate) async fn health(
                 )
             }),
         error,
+        notices: notices
+            .iter()
+            .map(|notice| NoticeLine::new(notice, mailbox, now))
+            .collect(),
         set_aside: match set_aside {
             0 => None,
             1 => Some("1 message cannot be downloaded".to_string()),

@@ -60,15 +60,21 @@ pub(crate) async fn list(
             .await?
             .into_iter()
             .collect();
+        let notices = state.store().all_provider_notices().await?;
         let mut rows = Vec::new();
         for mailbox in state.store().mailboxes().await? {
             let runs = state.store().runs(mailbox.id, 1).await?;
             let set_aside = set_aside.get(&mailbox.id).copied().unwrap_or(0);
+            let notices: Vec<store::ProviderNotice> = notices
+                .iter()
+                .filter(|n| n.mailbox_id == mailbox.id)
+                .cloned()
+                .collect();
             rows.push(MailboxRow {
                 id: mailbox.id,
                 name: mailbox.settings.name.clone(),
                 server: format!("{}:{}", mailbox.settings.host, mailbox.settings.port),
-                health: health(&state, &mailbox, &runs, &successes, set_aside).await?,
+                health: health(&state, &mailbox, &runs, &successes, set_aside, &notices).await?,
             });
         }
         Ok::<_, store::StoreError>(rows)
@@ -289,7 +295,8 @@ async fn mailbox_page(
         let failing = state.store().failing_messages(mailbox.id).await?;
         let set_aside = failing.iter().filter(|m| m.is_set_aside()).count();
         let set_aside = u64::try_from(set_aside).unwrap_or(u64::MAX);
-        let health = health(state, &mailbox, &runs, &successes, set_aside).await?;
+        let notices = state.store().provider_notices(mailbox.id).await?;
+        let health = health(state, &mailbox, &runs, &successes, set_aside, &notices).await?;
         Ok::<_, store::StoreError>((runs, health, failing))
     }
     .await;
