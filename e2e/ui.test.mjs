@@ -48,6 +48,7 @@ const env = requireEnv([
   'SMTP_PORT',
   'SEND_ADDRESS',
   'REPLY_ATTACHMENT',
+  'NOTICE_MAILBOX',
 ]);
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const BASE = new URL(env.BASE_URL);
@@ -785,6 +786,19 @@ describe('an admin and an agent at work', () => {
     await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Reprocess' }).click()]);
     await page.getByRole('status').first().waitFor();
     await checkPage(page, 'message after reprocess');
+  });
+
+  step('a server that keeps deleted mail gets a calm notice on its mailbox page', async () => {
+    await page.getByRole('link', { name: 'Mailboxes', exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/mailboxes');
+    await page.getByRole('link', { name: env.NOTICE_MAILBOX, exact: true }).click();
+    await page.waitForURL((url) => /^\/mailboxes\/\d+$/.test(url.pathname));
+    await checkPage(page, 'mailbox with a provider notice');
+    const notice = page.getByRole('status').filter({ hasText: 'keeps messages after popdesk deletes them' });
+    await notice.first().waitFor({ timeout: 20_000 });
+    assert.equal(await page.getByRole('alert').filter({ hasText: 'keeps messages' }).count(), 0, 'information, not an error');
+    await notice.first().scrollIntoViewIfNeeded();
+    await screenshot(page, ARTIFACTS, '13-mailbox-notice');
   });
 
   step('users and API tokens pages work', async () => {

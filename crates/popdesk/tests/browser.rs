@@ -97,6 +97,28 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
         )
         .wait(common::RUN_TIMEOUT);
     assert!(added.status.success(), "user add: {}", added.stderr);
+    // A server that keeps what popdesk deletes (the project's hand-written fault server):
+    // two fetches before serving, and its mailbox page carries a notice.
+    let keeper = testkit::FaultyPop3::start(PASSWORD);
+    for i in 0..3 {
+        let mail = format!(
+            "From: Kim Keeper <kim{i}@keeper.example>\r\nTo: support@example.com\r\n\
+             Subject: Kept question {i}\r\nMessage-ID: <kept{i}@keeper.example>\r\n\r\n\
+             Still here {i}.\r\n"
+        );
+        keeper.add(&format!("keep-{i}"), mail.as_bytes(), testkit::MessageFault::None);
+    }
+    keeper.set_behaviour(testkit::ProviderBehaviour::KeepsDeleted);
+    popdesk.add_mailbox(
+        NOTICE_MAILBOX,
+        common::Security::Plaintext {
+            addr: keeper.addr(),
+        },
+        &["--poll-interval", "3600"],
+    );
+    for _ in 0..2 {
+        popdesk.run_ok(&["mailbox", "fetch", NOTICE_MAILBOX]);
+    }
     let main_addr = listen_addr();
     let serving = popdesk.spawn(&["serve", "--listen", &main_addr.to_string()]);
     // A second install, never set up: the browser walks its first-run page.
@@ -144,6 +166,7 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
             ("SMTP_PORT", postfix.submission_addr().port().to_string()),
             ("SEND_ADDRESS", SEND_ADDRESS.to_string()),
             ("REPLY_ATTACHMENT", reply_attachment.display().to_string()),
+            ("NOTICE_MAILBOX", NOTICE_MAILBOX.to_string()),
         ],
     );
     let (success, output) = node.finish(NODE_TIMEOUT);
@@ -274,6 +297,9 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
 /// HTML mail as a customer's mail program writes it: multipart/mixed around
 /// multipart/related (the HTML and its `cid:` image) with an alternative plain part,
 /// and a text attachment.
+/// The mailbox on a server that keeps deleted mail.
+const NOTICE_MAILBOX: &str = "Kept mail";
+
 /// The address replies come from.
 const SEND_ADDRESS: &str = "support@example.com";
 
