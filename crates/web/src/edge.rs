@@ -181,8 +181,13 @@ pub(crate) async fn refuse_bad_text(
     };
     let (parts, body) = request.into_parts();
     // The same bound the handlers' own extractors apply; over it, they would answer
-    // 413 anyway.
-    let bytes = match axum::body::to_bytes(body, state.config().max_body_bytes).await {
+    // 413 anyway. A reply carries its attachments and has a larger one of its own.
+    let limit = if parts.uri.path().ends_with("/replies") {
+        state.reply_body_limit()
+    } else {
+        state.config().max_body_bytes
+    };
+    let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(_) => return too_large(&state, Request::from_parts(parts, Body::empty())).await,
     };
