@@ -83,15 +83,51 @@ pub(crate) fn inline_image_type(declared: &str) -> Option<&'static str> {
         .copied()
 }
 
+/// Unicode's format characters (general category Cf, Unicode 15.1): invisible, and some
+/// of them reorder what follows. U+202E turns `x\u{202e}fdp.exe` into a name that shows
+/// (and, in some file managers, saves) as `xexe.pdf`; zero-width ones make two different
+/// names look alike. None belongs in a file name.
+const FORMAT_CHARACTERS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// Whether `c` is a Unicode format character (category Cf).
+pub(crate) fn is_format_character(c: char) -> bool {
+    FORMAT_CHARACTERS
+        .iter()
+        .any(|(first, last)| (*first..=*last).contains(&c))
+}
+
 /// A file name stripped of what could hurt where it is saved or shown: directories,
-/// control characters, leading dots; at most 150 characters.
+/// control and format characters (bidirectional overrides, zero-width marks), leading
+/// dots; at most 150 characters.
 pub(crate) fn safe_filename(name: Option<&str>, fallback: &str) -> String {
     let name = name.unwrap_or("");
     // Only the last path component: "../../etc/passwd" saves as "passwd".
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = base
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !c.is_control() && !is_format_character(*c))
         .map(|c| match c {
             '"' | ':' | '*' | '?' | '<' | '>' | '|' => '_',
             c => c,
@@ -212,6 +248,32 @@ mod tests {
         assert_eq!(safe_filename(Some(".htaccess"), "x"), "htaccess");
         assert_eq!(safe_filename(None, "attachment-1"), "attachment-1");
         assert_eq!(safe_filename(Some("  "), "attachment-1"), "attachment-1");
+    }
+
+    #[test]
+    fn filenames_lose_format_characters() {
+        // Right-to-left override: would show and save as "xexe.pdf".
+        assert_eq!(safe_filename(Some("x\u{202e}fdp.exe"), "x"), "xfdp.exe");
+        // Isolates, zero-width space and joiner, BOM, soft hyphen, tag characters.
+        assert_eq!(
+            safe_filename(
+                Some("\u{2067}in\u{200b}voice\u{200d}\u{feff}\u{ad}\u{e0041}\u{2069}.pdf"),
+                "x"
+            ),
+            "invoice.pdf"
+        );
+        assert_eq!(
+            safe_filename(Some("\u{202e}\u{200f}"), "attachment-1"),
+            "attachment-1"
+        );
+        // Letters of right-to-left scripts are not format characters and stay.
+        assert_eq!(
+            safe_filename(Some("\u{05e9}\u{05dc}.txt"), "x"),
+            "\u{05e9}\u{05dc}.txt"
+        );
+        let disposition =
+            content_disposition("attachment", &safe_filename(Some("a\u{202e}b"), "x"));
+        assert!(!disposition.to_str().unwrap_or("").contains("%E2%80%AE"));
     }
 
     #[test]
