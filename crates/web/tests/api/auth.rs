@@ -451,6 +451,9 @@ async fn token_requests_are_validated() {
     let desk = Desk::new().await;
     let admin = desk.admin_session().await;
     for body in [
+        json!({"name": "x", "role": "agent", "expires_in_days": 0}),
+        json!({"name": "x", "role": "agent", "expires_in_days": 3651}),
+        json!({"name": "x", "role": "agent", "expires_in_days": -1}),
         json!({"name": "", "role": "agent"}),
         json!({"name": "x".repeat(101), "role": "agent"}),
         json!({"name": "x", "role": "root"}),
@@ -590,4 +593,147 @@ async fn a_user_changes_their_own_password() {
         .send()
         .await;
     assert_eq!(reply.status, StatusCode::OK);
+}
+
+/// A token with a lifetime stops working when it ends; the list says when.
+#[tokio::test]
+async fn a_token_with_a_lifetime_stops_at_its_end() {
+    let desk = Desk::new().await;
+    let admin = desk.admin_session().await;
+    let reply = desk
+        .post("/api/v1/tokens")
+        .cookie(&admin)
+        .json(json!({"name": "short", "role": "agent", "expires_in_days": 7}))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let body = reply.json();
+    let week = 7 * 24 * 3600 * 1000;
+    assert_eq!(body["expires_at"], NOW + week);
+    let token = body["token"].as_str().expect("token").to_string();
+    let (_, forever) = desk.token("agent").await;
+
+    desk.clock.set(NOW + week - 1);
+    let status = |token: String| {
+        let desk = &desk;
+        async move {
+            desk.get("/api/v1/tickets")
+                .bearer(&token)
+                .send()
+                .await
+                .status
+        }
+    };
+    assert_eq!(status(token.clone()).await, StatusCode::OK);
+    desk.clock.set(NOW + week);
+    desk.get("/api/v1/tickets")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    // Without a lifetime a token keeps working.
+    desk.clock.set(NOW + 100 * week);
+    assert_eq!(status(forever).await, StatusCode::OK);
+}
+
+/// A token never does more than the person who made it may do now.
+#[tokio::test]
+async fn a_tokens_power_follows_its_maker_demoted_disabled_or_removed() {
+    let desk = Desk::new().await;
+    let admin = desk.admin_session().await;
+    let boss = desk.add_user("boss@example.com", Role::Admin).await;
+    let boss_session = desk.sign_in("boss@example.com").await;
+    let reply = desk
+        .post("/api/v1/tokens")
+        .cookie(&boss_session)
+        .json(json!({"name": "ops", "role": "admin"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let token = reply.json()["token"].as_str().expect("token").to_string();
+    // A token made with that token answers to the same person.
+    let reply = desk
+        .post("/api/v1/tokens")
+        .bearer(&token)
+        .json(json!({"name": "child", "role": "admin"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    assert_eq!(reply.json()["created_by"], boss.id);
+    let child = reply.json()["token"].as_str().expect("token").to_string();
+    let users_status = |token: String| {
+        let desk = &desk;
+        async move { desk.get("/api/v1/users").bearer(&token).send().await.status }
+    };
+    assert_eq!(users_status(token.clone()).await, StatusCode::OK);
+
+    let change = |body: serde_json::Value| {
+        let (desk, admin) = (&desk, &admin);
+        async move {
+            let reply = desk
+                .patch(&format!("/api/v1/users/{}", boss.id))
+                .cookie(admin)
+                .json(body)
+                .send()
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        }
+    };
+    // Demoted: the admin tokens act as an agent's.
+    change(json!({"role": "agent"})).await;
+    for token in [&token, &child] {
+        desk.get("/api/v1/users")
+            .bearer(token)
+            .send()
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "forbidden");
+        assert_eq!(
+            desk.get("/api/v1/tickets")
+                .bearer(token)
+                .send()
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    change(json!({"role": "admin"})).await;
+    assert_eq!(users_status(token.clone()).await, StatusCode::OK);
+    // Disabled: the tokens stop working.
+    change(json!({"disabled": true})).await;
+    for token in [&token, &child] {
+        desk.get("/api/v1/tickets")
+            .bearer(token)
+            .send()
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    change(json!({"disabled": false})).await;
+    assert_eq!(users_status(token.clone()).await, StatusCode::OK);
+    // Removed: the tokens are revoked for good.
+    let reply = desk
+        .delete(&format!("/api/v1/users/{}", boss.id))
+        .cookie(&admin)
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
+    for token in [&token, &child] {
+        desk.get("/api/v1/tickets")
+            .bearer(token)
+            .send()
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let list = desk
+        .get("/api/v1/tokens")
+        .cookie(&admin)
+        .send()
+        .await
+        .json();
+    assert!(
+        list.as_array()
+            .expect("tokens")
+            .iter()
+            .all(|t| t["revoked_at"] == NOW),
+        "{list}"
+    );
 }
