@@ -325,15 +325,20 @@ impl Store {
     }
 
     /// The user a session token hash belongs to; `None` when the session is unknown,
-    /// expired, or its user is disabled.
+    /// expired, unused for `idle_timeout_ms`, or its user is disabled. Marks the session
+    /// used at most once a minute (so the idle timeout is exact to a minute): a write
+    /// per page would make every read a write.
     pub async fn session_user(
         &self,
         token_hash: &str,
         now: i64,
+        idle_timeout_ms: i64,
     ) -> Result<Option<User>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM user_sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
+            "SELECT {}, s.last_seen_at AS session_seen_at FROM user_sessions s \
+             JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
+             AND u.disabled = 0",
             USER_COLUMNS
                 .split(", ")
                 .map(|c| format!("u.{c}"))
@@ -343,10 +348,24 @@ impl Store {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(token_hash)
             .bind(now)
+            .bind(now.saturating_sub(idle_timeout_ms))
             .fetch_optional(self.pool())
             .await
             .map_err(StoreError::db("read a session"))?;
-        row.as_ref().map(user_from_row).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user = user_from_row(&row)?;
+        let seen_at: i64 = column(&row, "session_seen_at")?;
+        if now - seen_at >= 60_000 {
+            sqlx::query("UPDATE user_sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                .bind(now)
+                .bind(token_hash)
+                .execute(self.pool())
+                .await
+                .map_err(StoreError::db("record a session's use"))?;
+        }
+        Ok(Some(user))
     }
 
     /// Ends one session (sign out).
@@ -369,13 +388,19 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Forgets sessions past their expiry; how many.
-    pub async fn delete_expired_sessions(&self, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM user_sessions WHERE expires_at <= $1")
-            .bind(now)
-            .execute(self.pool())
-            .await
-            .map_err(StoreError::db("remove expired sessions"))?;
+    /// Forgets sessions past their expiry or unused for `idle_timeout_ms`; how many.
+    pub async fn delete_expired_sessions(
+        &self,
+        now: i64,
+        idle_timeout_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM user_sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+                .bind(now)
+                .bind(now.saturating_sub(idle_timeout_ms))
+                .execute(self.pool())
+                .await
+                .map_err(StoreError::db("remove expired sessions"))?;
         Ok(done.rows_affected())
     }
 

@@ -14,10 +14,14 @@ on_both_backends!(
     the_first_admin_is_created_only_once,
     a_session_ends_at_expiry_sign_out_or_when_its_user_is_disabled,
     a_password_change_ends_the_users_sessions,
+    a_session_unused_for_the_idle_timeout_ends,
     api_tokens_keep_only_their_hash_and_stop_when_revoked,
     api_tokens_expire_and_never_act_beyond_their_maker,
     removing_a_user_keeps_their_notes,
 );
+
+/// An idle timeout longer than any test here.
+const IDLE: i64 = 3_600_000;
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
 
@@ -109,20 +113,26 @@ async fn a_session_ends_at_expiry_sign_out_or_when_its_user_is_disabled(db: &Tes
         .await
         .unwrap();
     assert_eq!(
-        store.session_user("hash-1", T0 + 999).await.unwrap(),
+        store.session_user("hash-1", T0 + 999, IDLE).await.unwrap(),
         Some(user.clone())
     );
     assert_eq!(
-        store.session_user("hash-1", T0 + 1000).await.unwrap(),
+        store.session_user("hash-1", T0 + 1000, IDLE).await.unwrap(),
         None,
         "expired"
     );
-    assert_eq!(store.session_user("unknown", T0).await.unwrap(), None);
-    assert_eq!(store.delete_expired_sessions(T0 + 1000).await.unwrap(), 1);
+    assert_eq!(store.session_user("unknown", T0, IDLE).await.unwrap(), None);
+    assert_eq!(
+        store
+            .delete_expired_sessions(T0 + 1000, IDLE)
+            .await
+            .unwrap(),
+        1
+    );
 
     store.delete_session("hash-2").await.unwrap();
     assert_eq!(
-        store.session_user("hash-2", T0).await.unwrap(),
+        store.session_user("hash-2", T0, IDLE).await.unwrap(),
         None,
         "signed out"
     );
@@ -136,7 +146,7 @@ async fn a_session_ends_at_expiry_sign_out_or_when_its_user_is_disabled(db: &Tes
         .await
         .unwrap();
     assert_eq!(
-        store.session_user("hash-3", T0 + 2).await.unwrap(),
+        store.session_user("hash-3", T0 + 2, IDLE).await.unwrap(),
         None,
         "disabled"
     );
@@ -145,7 +155,10 @@ async fn a_session_ends_at_expiry_sign_out_or_when_its_user_is_disabled(db: &Tes
         .update_user(user.id, None, Role::Agent, false, T0 + 3)
         .await
         .unwrap();
-    assert_eq!(store.session_user("hash-3", T0 + 4).await.unwrap(), None);
+    assert_eq!(
+        store.session_user("hash-3", T0 + 4, IDLE).await.unwrap(),
+        None
+    );
 }
 
 async fn a_password_change_ends_the_users_sessions(db: &TestDb) {
@@ -162,7 +175,7 @@ async fn a_password_change_ends_the_users_sessions(db: &TestDb) {
         .set_user_password(user.id, "$argon2id$new", T0 + 1)
         .await
         .unwrap();
-    assert_eq!(store.session_user("s", T0 + 2).await.unwrap(), None);
+    assert_eq!(store.session_user("s", T0 + 2, IDLE).await.unwrap(), None);
     assert_eq!(
         store.user_password_hash(user.id).await.unwrap().as_deref(),
         Some("$argon2id$new")
@@ -333,4 +346,58 @@ async fn api_tokens_expire_and_never_act_beyond_their_maker(db: &TestDb) {
     assert_eq!(ops.revoked_at, Some(T0 + 9));
     // A token without a maker (made by the CLI) is untouched.
     assert!(live("h-short", T0 + 500).await.is_some());
+}
+
+async fn a_session_unused_for_the_idle_timeout_ends(db: &TestDb) {
+    let store = &db.store;
+    let user = store
+        .create_user("idle@example.org", None, Role::Agent, HASH, T0)
+        .await
+        .unwrap();
+    let day = 24 * IDLE;
+    for hash in ["busy", "idle"] {
+        store
+            .create_session(hash, user.id, T0, T0 + day)
+            .await
+            .unwrap();
+    }
+    // Used every 50 minutes, a session outlives the hour of idle timeout many times.
+    let mut at = T0;
+    for _ in 0..5 {
+        at += 50 * 60_000;
+        assert!(
+            store
+                .session_user("busy", at, IDLE)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    // Unused for the timeout, it ends; exactly at the edge too.
+    assert_eq!(
+        store.session_user("idle", T0 + IDLE, IDLE).await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .session_user("idle", T0 + IDLE - 1, IDLE)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Cleanup forgets the idle one, keeps the busy one.
+    assert_eq!(
+        store
+            .delete_expired_sessions(at + IDLE / 2, IDLE)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store
+            .session_user("busy", at + IDLE / 2, IDLE)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -99,7 +99,7 @@ pub(crate) async fn identify(
     let token_hash = secret_hash(&secret);
     Ok(state
         .store()
-        .session_user(&token_hash, now)
+        .session_user(&token_hash, now, session::idle_timeout_ms(state))
         .await?
         .map(|user| Actor {
             role: user.role,

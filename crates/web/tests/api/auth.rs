@@ -179,15 +179,22 @@ async fn sign_in_failures_are_limited_per_network() {
 
 async fn a_session_ends_when_it_expires_or_the_user_signs_out(desk: Desk) {
     let session = desk.agent_session().await;
-    desk.clock.set(NOW + 7 * 24 * 3600 * 1000 - 1000);
-    assert_eq!(
-        desk.get("/api/v1/tickets")
-            .cookie(&session)
-            .send()
-            .await
-            .status,
-        StatusCode::OK
-    );
+    // In use (more often than the idle timeout), a session lasts until its expiry and
+    // not a moment longer.
+    let hour = 3600 * 1000;
+    let mut at = NOW;
+    while at < NOW + 7 * 24 * hour - 1000 {
+        at = (at + 11 * hour).min(NOW + 7 * 24 * hour - 1000);
+        desk.clock.set(at);
+        assert_eq!(
+            desk.get("/api/v1/tickets")
+                .cookie(&session)
+                .send()
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
     desk.clock.set(NOW + 7 * 24 * 3600 * 1000 + 1);
     desk.get("/api/v1/tickets")
         .cookie(&session)
@@ -736,4 +743,65 @@ async fn a_tokens_power_follows_its_maker_demoted_disabled_or_removed() {
             .all(|t| t["revoked_at"] == NOW),
         "{list}"
     );
+}
+
+/// Signing in again in a browser ends the session its cookie carried; another browser's
+/// session is left alone.
+#[tokio::test]
+async fn signing_in_again_ends_the_browsers_previous_session() {
+    let desk = Desk::new().await;
+    desk.add_user(AGENT, Role::Agent).await;
+    let first = desk.sign_in(AGENT).await;
+    let elsewhere = desk.sign_in(AGENT).await;
+    let reply = desk
+        .post("/api/v1/session")
+        .cookie(&first)
+        .json(json!({"email": AGENT, "password": PASSWORD}))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let second = reply.session_cookie().expect("a new session cookie");
+    assert_ne!(second, first);
+    desk.get("/api/v1/session")
+        .cookie(&first)
+        .send()
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    for live in [&second, &elsewhere] {
+        assert_eq!(
+            desk.get("/api/v1/session").cookie(live).send().await.status,
+            StatusCode::OK
+        );
+    }
+}
+
+/// A session unused for the idle timeout ends; one in use lives on.
+#[tokio::test]
+async fn a_session_left_idle_ends() {
+    let config = WebConfig {
+        session_idle_timeout: Duration::from_secs(30 * 60),
+        ..common::config()
+    };
+    let desk = Desk::with(config, |state| state).await;
+    desk.add_user(AGENT, Role::Agent).await;
+    let busy = desk.sign_in(AGENT).await;
+    let idle = desk.sign_in(AGENT).await;
+    let minute = 60 * 1000;
+    for step in 1..=4 {
+        desk.clock.set(NOW + step * 20 * minute);
+        assert_eq!(
+            desk.get("/api/v1/session")
+                .cookie(&busy)
+                .send()
+                .await
+                .status,
+            StatusCode::OK,
+            "used every 20 minutes"
+        );
+    }
+    desk.get("/api/v1/session")
+        .cookie(&idle)
+        .send()
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
 }
