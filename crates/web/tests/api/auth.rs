@@ -805,3 +805,69 @@ async fn a_session_left_idle_ends() {
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
 }
+
+/// A signed-in request that changes something and names neither its site nor its origin
+/// is refused, body-less POSTs and other content types included; a bearer request, a
+/// read and an anonymous sign-in are not.
+#[tokio::test]
+async fn signed_in_changes_without_sec_fetch_site_or_origin_are_refused() {
+    let desk = Desk::new().await;
+    let admin = desk.admin_session().await;
+    let support = desk.mailbox("support", "support@example.com").await;
+    let raw_id = desk
+        .deliver(
+            support,
+            &common::mail("x@example.com", "a@example.com", "Hi", "Hello"),
+        )
+        .await;
+    for (method, uri) in [
+        ("POST", format!("/api/v1/messages/{raw_id}/reprocess")),
+        ("POST", format!("/api/v1/mailboxes/{support}/fetch")),
+        ("DELETE", "/api/v1/session".to_string()),
+    ] {
+        let method: axum::http::Method = method.parse().expect("method");
+        desk.call(method.clone(), &uri)
+            .cookie(&admin)
+            .body("text/plain", "")
+            .bare()
+            .send()
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    }
+    desk.post("/api/v1/tokens")
+        .cookie(&admin)
+        .json(json!({"name": "x", "role": "agent"}))
+        .bare()
+        .send()
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    assert!(desk.store.api_tokens().await.expect("tokens").is_empty());
+    // Still signed in: the refused sign-out did nothing.
+    assert_eq!(
+        desk.get("/api/v1/session")
+            .cookie(&admin)
+            .bare()
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // A bearer token needs no browser headers.
+    let (_, token) = desk.token("admin").await;
+    let reply = desk
+        .post("/api/v1/tokens")
+        .bearer(&token)
+        .json(json!({"name": "y", "role": "agent"}))
+        .bare()
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    // Signing in from a script (no cookie yet) still works.
+    let reply = desk
+        .post("/api/v1/session")
+        .json(json!({"email": ADMIN, "password": PASSWORD}))
+        .bare()
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+}
