@@ -169,23 +169,70 @@ pub(crate) fn content_disposition(disposition: &str, filename: &str) -> HeaderVa
     .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
-/// A response that makes the browser save `bytes` as `filename`.
-pub(crate) fn attachment(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
+/// What a download sends: bytes in memory, or a stored blob streamed from disk in small
+/// chunks, so a 200 MB raw message costs the server a buffer, not 200 MB.
+pub(crate) struct Download {
+    body: Body,
+    length: u64,
+}
+
+/// How much of a blob is read per chunk of a streamed download.
+const CHUNK: usize = 64 * 1024;
+
+impl From<Vec<u8>> for Download {
+    fn from(bytes: Vec<u8>) -> Download {
+        Download {
+            length: bytes.len() as u64,
+            body: Body::from(bytes),
+        }
+    }
+}
+
+impl From<store::BlobFile> for Download {
+    fn from(blob: store::BlobFile) -> Download {
+        Download {
+            length: blob.size,
+            body: Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+                blob.file, CHUNK,
+            )),
+        }
+    }
+}
+
+/// A response that makes the browser save the content as `filename`.
+pub(crate) fn attachment(
+    content: impl Into<Download>,
+    content_type: &'static str,
+    filename: &str,
+) -> Response {
     file_response(
-        bytes,
+        content.into(),
         content_type,
         content_disposition("attachment", filename),
     )
 }
 
 /// A response showing an image inline.
-pub(crate) fn inline_image(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
-    file_response(bytes, content_type, content_disposition("inline", filename))
+pub(crate) fn inline_image(
+    content: impl Into<Download>,
+    content_type: &'static str,
+    filename: &str,
+) -> Response {
+    file_response(
+        content.into(),
+        content_type,
+        content_disposition("inline", filename),
+    )
 }
 
-fn file_response(bytes: Vec<u8>, content_type: &'static str, disposition: HeaderValue) -> Response {
-    let mut response = (StatusCode::OK, Body::from(bytes)).into_response();
+fn file_response(
+    content: Download,
+    content_type: &'static str,
+    disposition: HeaderValue,
+) -> Response {
+    let mut response = (StatusCode::OK, content.body).into_response();
     let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content.length));
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CONTENT_DISPOSITION, disposition);
     // Customer mail: kept out of shared caches, fine in the user's own.
