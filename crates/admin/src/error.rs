@@ -31,6 +31,8 @@ pub enum Field {
     Password,
     Role,
     TokenName,
+    /// Days until an API token stops working.
+    TokenExpiry,
     /// The address replies come from; blank turns sending off.
     SendAddress,
     SendDisplayName,
@@ -70,6 +72,7 @@ impl Field {
             Field::Password => "password",
             Field::Role => "role",
             Field::TokenName => "name",
+            Field::TokenExpiry => "expires_in_days",
             Field::SendAddress => "address",
             Field::SendDisplayName => "display_name",
             Field::SmtpHost => "smtp_host",

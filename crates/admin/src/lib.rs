@@ -25,7 +25,7 @@ pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, hash_password, hash_password_with, verify_password,
 };
 pub use password::{PasswordCost, PasswordError};
-pub use tokens::NewToken;
+pub use tokens::{MAX_TOKEN_DAYS, NewToken};
 pub use users::{NewUser, UserChange};
 
 /// The administration service: the store, the scheduler to tell about changes (when one

@@ -10,6 +10,12 @@ use crate::error::{AdminError, Field};
 /// A token's name, in characters.
 pub const MAX_TOKEN_NAME_CHARS: usize = 100;
 
+/// The longest lifetime a token can be given, in days (ten years); a token meant to
+/// live longer simply does not expire.
+pub const MAX_TOKEN_DAYS: u32 = 3650;
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// A token about to be recorded.
 #[derive(Debug)]
 pub struct NewToken<'a> {
@@ -20,6 +26,8 @@ pub struct NewToken<'a> {
     /// The first characters of the secret, shown in lists to tell tokens apart.
     pub prefix: &'a str,
     pub created_by: Option<i64>,
+    /// Days until it stops working; `None` for a token that does not expire.
+    pub expires_in_days: Option<u32>,
 }
 
 /// A token name: trimmed, 1 to 100 characters.
@@ -37,10 +45,29 @@ pub fn check_token_name(name: &str) -> Result<String, AdminError> {
     Ok(name.to_string())
 }
 
+/// A token's lifetime: 1 to [`MAX_TOKEN_DAYS`] days.
+pub fn check_token_days(days: u32) -> Result<u32, AdminError> {
+    if !(1..=MAX_TOKEN_DAYS).contains(&days) {
+        return Err(AdminError::invalid(
+            Field::TokenExpiry,
+            format!(
+                "must be 1 to {MAX_TOKEN_DAYS} days, or left out for a token that does not expire"
+            ),
+        ));
+    }
+    Ok(days)
+}
+
 impl Administration {
     /// Records a new API token.
     pub async fn create_token(&self, new: &NewToken<'_>) -> Result<ApiToken, AdminError> {
         let name = check_token_name(new.name)?;
+        let now = self.now();
+        let expires_at = new
+            .expires_in_days
+            .map(check_token_days)
+            .transpose()?
+            .map(|days| now + i64::from(days) * DAY_MS);
         let token = self
             .store
             .create_api_token(
@@ -49,7 +76,8 @@ impl Administration {
                 new.hash,
                 new.prefix,
                 new.created_by,
-                self.now(),
+                now,
+                expires_at,
             )
             .await?;
         tracing::info!(token_id = token.id, prefix = %token.prefix, "API token created");
@@ -76,5 +104,13 @@ mod tests {
         assert!(check_token_name("  ").is_err());
         assert!(check_token_name(&"x".repeat(101)).is_err());
         assert!(check_token_name("ci\0").is_err());
+    }
+
+    #[test]
+    fn token_lifetimes_are_one_day_to_ten_years() {
+        assert!(check_token_days(0).is_err());
+        assert_eq!(check_token_days(1).ok(), Some(1));
+        assert_eq!(check_token_days(3650).ok(), Some(3650));
+        assert!(check_token_days(3651).is_err());
     }
 }

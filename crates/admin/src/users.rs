@@ -207,13 +207,14 @@ impl Administration {
         Ok(user)
     }
 
-    /// Removes a user and their sessions; the last admin cannot be removed.
+    /// Removes a user and their sessions, and revokes their API tokens; the last admin
+    /// cannot be removed.
     pub async fn remove_user(&self, id: i64) -> Result<User, AdminError> {
         let user = self.user(id).await?;
         if self.leaves_no_admin(&user, Role::Agent, true).await? {
             return Err(AdminError::LastAdmin);
         }
-        if !self.store.delete_user(id).await? {
+        if !self.store.delete_user(id, self.now()).await? {
             return Err(AdminError::UserNotFound(format!("#{id}")));
         }
         tracing::info!(user_id = id, "user removed");

@@ -157,9 +157,11 @@ impl std::str::FromStr for AuthMethod {
 
 /// Picks the method to use and refuses one that would expose a secret in plaintext.
 ///
-/// With `Auto` over TLS the common choice is made (PLAIN, then USER, then LOGIN); without
-/// TLS only methods that keep the password off the wire qualify (CRAM-MD5, APOP) unless
-/// the caller explicitly allowed insecure authentication.
+/// With `Auto` over TLS the common choice is made (PLAIN, then USER, then LOGIN). Without
+/// TLS no method qualifies unless the caller explicitly allowed insecure authentication:
+/// USER, PLAIN, LOGIN and the OAuth methods put the secret itself on the wire, and APOP
+/// and CRAM-MD5, though they send only an MD5 digest, let anyone who watches one sign-in
+/// guess the password offline (and a man in the middle can read the mail anyway).
 pub fn choose_method(
     requested: AuthMethod,
     credentials: &Credentials,
@@ -168,14 +170,14 @@ pub fn choose_method(
     encrypted: bool,
     allow_insecure: bool,
 ) -> Result<AuthMethod, Error> {
-    let secret_ok = encrypted || allow_insecure;
+    let insecure_ok = encrypted || allow_insecure;
     if requested != AuthMethod::Auto {
         if !requested.fits(credentials) {
             return Err(Error::NoUsableAuthMethod {
                 offered: format!("{} needs other credentials", requested.name()),
             });
         }
-        if requested.exposes_secret() && !secret_ok {
+        if !insecure_ok {
             return Err(Error::InsecureAuthRefused {
                 mechanism: requested.name(),
             });
@@ -208,14 +210,8 @@ pub fn choose_method(
         .filter(|(_, offered)| *offered)
         .map(|(method, _)| *method)
         .collect();
-    if let Some(method) = offered
-        .iter()
-        .copied()
-        .find(|method| secret_ok || !method.exposes_secret())
-    {
-        return Ok(method);
-    }
     match offered.first() {
+        Some(method) if insecure_ok => Ok(*method),
         Some(method) => Err(Error::InsecureAuthRefused {
             mechanism: method.name(),
         }),
@@ -431,12 +427,55 @@ mod tests {
             choose_method(AuthMethod::Auto, &creds, &offered, &greeting, false, true).ok(),
             Some(AuthMethod::Plain)
         );
-        // Without TLS, a method that keeps the password off the wire is still fine.
+    }
+
+    #[test]
+    fn apop_and_cram_md5_without_tls_need_explicit_consent_too() {
+        let creds = Credentials::password("u", "p");
         let with_apop = Greeting::parse("ready <1.2@host>".into());
-        assert_eq!(
-            choose_method(AuthMethod::Auto, &creds, &offered, &with_apop, false, false).ok(),
-            Some(AuthMethod::Apop)
-        );
+        let cram = caps(&["SASL CRAM-MD5"]);
+        let plain_greeting = Greeting::parse("ready".into());
+        // Auto without TLS used to pick APOP or CRAM-MD5 silently.
+        for (offered, greeting, method) in [
+            (&caps(&["USER", "SASL PLAIN"]), &with_apop, AuthMethod::Apop),
+            (&cram, &plain_greeting, AuthMethod::CramMd5),
+        ] {
+            for requested in [AuthMethod::Auto, method] {
+                assert!(
+                    matches!(
+                        choose_method(requested, &creds, offered, greeting, false, false),
+                        Err(Error::InsecureAuthRefused { .. })
+                    ),
+                    "{requested:?} without TLS or consent"
+                );
+                assert_eq!(
+                    choose_method(requested, &creds, offered, greeting, false, true).ok(),
+                    Some(if requested == AuthMethod::Auto {
+                        if method == AuthMethod::Apop {
+                            AuthMethod::Plain
+                        } else {
+                            AuthMethod::CramMd5
+                        }
+                    } else {
+                        method
+                    }),
+                    "{requested:?} with consent"
+                );
+                assert_eq!(
+                    choose_method(requested, &creds, offered, greeting, true, false).ok(),
+                    Some(if requested == AuthMethod::Auto {
+                        if method == AuthMethod::Apop {
+                            AuthMethod::Plain
+                        } else {
+                            AuthMethod::CramMd5
+                        }
+                    } else {
+                        method
+                    }),
+                    "{requested:?} over TLS"
+                );
+            }
+        }
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub enum Error {
     )]
     StlsBufferNotEmpty,
     #[error(
-        "refusing to send a {mechanism} secret over an unencrypted connection; use TLS or allow insecure authentication for this mailbox"
+        "refusing to sign in with {mechanism} over an unencrypted connection; use TLS or allow insecure authentication for this mailbox"
     )]
     InsecureAuthRefused { mechanism: &'static str },
     #[error(

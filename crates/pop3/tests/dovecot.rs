@@ -155,23 +155,34 @@ async fn secrets_stay_secret_plaintext_login_needs_explicit_consent() {
 }
 
 #[tokio::test]
-async fn apop_and_cram_md5_keep_the_password_off_the_wire() {
+async fn apop_and_cram_md5_without_tls_need_explicit_consent() {
     let dovecot = Dovecot::builder().apop(true).cram_md5(true).start();
     dovecot.add_user(USER, PASSWORD);
-    let client = login(&dovecot, Security::None, AuthMethod::Apop).await;
-    assert!(client.greeting().apop_timestamp.is_some());
-    assert!(client.quit().await.is_committed());
-    let client = login(&dovecot, Security::None, AuthMethod::CramMd5).await;
-    assert!(client.quit().await.is_committed());
-    // Auto without TLS picks a method that does not expose the password.
-    let mut client = Client::connect(&options(&dovecot, Security::None))
-        .await
-        .expect("connect");
-    let method = client
-        .authenticate(&Credentials::password(USER, PASSWORD), AuthMethod::Auto)
-        .await
-        .expect("auto login without TLS");
-    assert!(!method.exposes_secret(), "{method:?}");
+    // A digest seen on the wire can be guessed offline: no silent APOP or CRAM-MD5.
+    for method in [AuthMethod::Auto, AuthMethod::Apop, AuthMethod::CramMd5] {
+        let mut client = Client::connect(&options(&dovecot, Security::None))
+            .await
+            .expect("connect");
+        let refused = client
+            .authenticate(&Credentials::password(USER, PASSWORD), method)
+            .await
+            .expect_err("no TLS, no consent");
+        assert!(
+            matches!(refused, Error::InsecureAuthRefused { .. }),
+            "{method:?}: {refused}"
+        );
+    }
+    let mut consenting = options(&dovecot, Security::None);
+    consenting.allow_insecure_auth = true;
+    for method in [AuthMethod::Apop, AuthMethod::CramMd5] {
+        let mut client = Client::connect(&consenting).await.expect("connect");
+        client
+            .authenticate(&Credentials::password(USER, PASSWORD), method)
+            .await
+            .unwrap_or_else(|e| panic!("{method:?} with consent: {e}\n{}", dovecot.log()));
+        assert!(client.greeting().apop_timestamp.is_some());
+        assert!(client.quit().await.is_committed());
+    }
 }
 
 #[tokio::test]

@@ -114,6 +114,9 @@ pub struct ServeArgs {
     /// How long a sign-in lasts, in hours [default: 168].
     #[arg(long, env = "POPDESK_SESSION_HOURS")]
     pub session_hours: Option<u64>,
+    /// Minutes a sign-in may go unused before it ends, 5 to 525600 [default: 720].
+    #[arg(long, env = "POPDESK_SESSION_IDLE_MINUTES")]
+    pub session_idle_minutes: Option<u64>,
     /// Serve /metrics without credentials (for Prometheus on a trusted network).
     #[arg(long, env = "POPDESK_METRICS_PUBLIC", num_args = 0..=1, default_missing_value = "true")]
     pub metrics_public: Option<bool>,

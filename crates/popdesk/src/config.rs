@@ -26,6 +26,7 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub secure_cookies: Option<bool>,
     pub session_hours: Option<u64>,
+    pub session_idle_minutes: Option<u64>,
     pub metrics_public: Option<bool>,
     pub trusted_origins: Option<Vec<String>>,
     pub trusted_proxies: Option<Vec<String>>,
@@ -97,6 +98,7 @@ pub struct Service {
     pub listen: SocketAddr,
     pub secure_cookies: bool,
     pub session_ttl: Duration,
+    pub session_idle_timeout: Duration,
     pub metrics_public: bool,
     pub trusted_origins: Vec<String>,
     /// Proxies whose X-Forwarded-For names the client.
@@ -117,6 +119,10 @@ pub struct ConnectionLimits {
 /// Long enough for a slow mobile link to send a few hundred bytes of headers; short
 /// enough that idle or dribbling connections free their slot quickly.
 pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+
+/// A sign-in unused for half a day ends: a working day's pauses keep it, a browser left
+/// signed in overnight does not.
+pub const DEFAULT_SESSION_IDLE_MINUTES: u64 = 12 * 60;
 /// Far above what a team's browsers open, well below the usual 1024 open files.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
@@ -206,6 +212,13 @@ pub fn service(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Service> {
     if session_hours == 0 {
         bail!("session_hours must be at least 1");
     }
+    let session_idle_minutes = args
+        .session_idle_minutes
+        .or(file.session_idle_minutes)
+        .unwrap_or(DEFAULT_SESSION_IDLE_MINUTES);
+    if !(5..=525_600).contains(&session_idle_minutes) {
+        bail!("session_idle_minutes must be between 5 and 525600 (a year)");
+    }
     let max_concurrent_fetches = args
         .max_concurrent_fetches
         .or(file.max_concurrent_fetches)
@@ -253,6 +266,7 @@ pub fn service(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Service> {
         },
         secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(false),
         session_ttl: Duration::from_secs(session_hours * 3600),
+        session_idle_timeout: Duration::from_secs(session_idle_minutes * 60),
         metrics_public: args.metrics_public.or(file.metrics_public).unwrap_or(false),
         trusted_origins: if args.trusted_origins.is_empty() {
             file.trusted_origins.clone().unwrap_or_default()
@@ -382,6 +396,31 @@ mod tests {
         let error =
             service(serve_args(&cli), &file("header_timeout_secs = 0")).expect_err("refused");
         assert!(error.to_string().contains("header_timeout_secs"), "{error}");
+    }
+
+    #[test]
+    fn the_session_idle_timeout_has_a_default_and_is_checked() {
+        let cli = Cli::try_parse_from(["popdesk", "serve"]).expect("parses");
+        let defaults = service(serve_args(&cli), &FileConfig::default()).expect("valid");
+        assert_eq!(
+            defaults.session_idle_timeout,
+            Duration::from_secs(DEFAULT_SESSION_IDLE_MINUTES * 60)
+        );
+        let resolved =
+            service(serve_args(&cli), &file("session_idle_minutes = 30")).expect("valid");
+        assert_eq!(resolved.session_idle_timeout, Duration::from_secs(30 * 60));
+        let cli = Cli::try_parse_from(["popdesk", "serve", "--session-idle-minutes", "45"])
+            .expect("parses");
+        let resolved =
+            service(serve_args(&cli), &file("session_idle_minutes = 30")).expect("valid");
+        assert_eq!(resolved.session_idle_timeout, Duration::from_secs(45 * 60));
+        let cli = Cli::try_parse_from(["popdesk", "serve"]).expect("parses");
+        let error =
+            service(serve_args(&cli), &file("session_idle_minutes = 1")).expect_err("refused");
+        assert!(
+            error.to_string().contains("session_idle_minutes"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
     let web_config = web::WebConfig {
         secure_cookies: service.secure_cookies,
         session_ttl: service.session_ttl,
+        session_idle_timeout: service.session_idle_timeout,
         metrics_public: service.metrics_public,
         trusted_origins: service.trusted_origins.clone(),
         trusted_proxies: service.trusted_proxies.clone(),
@@ -128,7 +129,11 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
             }
         },
     ));
-    let cleanup_task = tokio::spawn(session_cleanup(store.clone(), shutdown.clone()));
+    let cleanup_task = tokio::spawn(session_cleanup(
+        store.clone(),
+        i64::try_from(service.session_idle_timeout.as_millis()).unwrap_or(i64::MAX),
+        shutdown.clone(),
+    ));
     tokio::spawn(wait_for_signals(shutdown.clone()));
 
     serve_connections(listener, app, &service.connections, shutdown.clone()).await;
@@ -368,10 +373,10 @@ async fn process_loop(processor: intake::Processor, shutdown: CancellationToken)
     }
 }
 
-async fn session_cleanup(store: Store, shutdown: CancellationToken) {
+async fn session_cleanup(store: Store, idle_timeout_ms: i64, shutdown: CancellationToken) {
     loop {
         let now = intake::Clock::now_ms(&SystemClock);
-        if let Err(error) = store.delete_expired_sessions(now).await {
+        if let Err(error) = store.delete_expired_sessions(now, idle_timeout_ms).await {
             tracing::warn!(%error, "could not remove expired sessions");
         }
         tokio::select! {

@@ -118,6 +118,7 @@ impl Web {
             .method(method)
             .uri(uri)
             .header(header::COOKIE, &self.cookie)
+            .header("sec-fetch-site", "same-origin")
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body.to_string()))
             .expect("request");
@@ -130,6 +131,7 @@ impl Web {
         let body = serde_urlencoded_pairs(&all);
         let request = Request::post(uri)
             .header(header::COOKIE, &self.cookie)
+            .header("sec-fetch-site", "same-origin")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Body::from(body))
             .expect("request");

@@ -59,6 +59,8 @@ pub struct ApiToken {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// When it stops working; `None` for a token that does not expire.
+    pub expires_at: Option<i64>,
 }
 
 /// Addresses compare case-insensitively; they are stored in one form.
@@ -68,7 +70,7 @@ pub(crate) fn normalize_email(email: &str) -> String {
 
 const USER_COLUMNS: &str = "id, email, name, role, disabled, created_at, updated_at";
 const TOKEN_COLUMNS: &str =
-    "id, name, role, prefix, created_by, created_at, last_used_at, revoked_at";
+    "id, name, role, prefix, created_by, created_at, last_used_at, revoked_at, expires_at";
 
 fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     Ok(User {
@@ -92,6 +94,7 @@ fn token_from_row(row: &AnyRow) -> Result<ApiToken, StoreError> {
         created_at: column(row, "created_at")?,
         last_used_at: column(row, "last_used_at")?,
         revoked_at: column(row, "revoked_at")?,
+        expires_at: column(row, "expires_at")?,
     })
 }
 
@@ -275,13 +278,27 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a user and their sessions; their notes keep the author's name.
-    pub async fn delete_user(&self, id: i64) -> Result<bool, StoreError> {
+    /// Removes a user and their sessions, and revokes the API tokens they made (in the
+    /// same transaction: a token must not outlive the person who answers for it, and
+    /// once the user is gone nothing tells their tokens from tokens made by the CLI);
+    /// their notes keep the author's name.
+    pub async fn delete_user(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+        let action = "remove the user";
+        let mut tx = self.pool().begin().await.map_err(StoreError::db(action))?;
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE created_by = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db(action))?;
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await
-            .map_err(StoreError::db("remove the user"))?;
+            .map_err(StoreError::db(action))?;
+        tx.commit().await.map_err(StoreError::db(action))?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -308,15 +325,20 @@ impl Store {
     }
 
     /// The user a session token hash belongs to; `None` when the session is unknown,
-    /// expired, or its user is disabled.
+    /// expired, unused for `idle_timeout_ms`, or its user is disabled. Marks the session
+    /// used at most once a minute (so the idle timeout is exact to a minute): a write
+    /// per page would make every read a write.
     pub async fn session_user(
         &self,
         token_hash: &str,
         now: i64,
+        idle_timeout_ms: i64,
     ) -> Result<Option<User>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM user_sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
+            "SELECT {}, s.last_seen_at AS session_seen_at FROM user_sessions s \
+             JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
+             AND u.disabled = 0",
             USER_COLUMNS
                 .split(", ")
                 .map(|c| format!("u.{c}"))
@@ -326,10 +348,24 @@ impl Store {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(token_hash)
             .bind(now)
+            .bind(now.saturating_sub(idle_timeout_ms))
             .fetch_optional(self.pool())
             .await
             .map_err(StoreError::db("read a session"))?;
-        row.as_ref().map(user_from_row).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user = user_from_row(&row)?;
+        let seen_at: i64 = column(&row, "session_seen_at")?;
+        if now - seen_at >= 60_000 {
+            sqlx::query("UPDATE user_sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                .bind(now)
+                .bind(token_hash)
+                .execute(self.pool())
+                .await
+                .map_err(StoreError::db("record a session's use"))?;
+        }
+        Ok(Some(user))
     }
 
     /// Ends one session (sign out).
@@ -352,17 +388,25 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Forgets sessions past their expiry; how many.
-    pub async fn delete_expired_sessions(&self, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM user_sessions WHERE expires_at <= $1")
-            .bind(now)
-            .execute(self.pool())
-            .await
-            .map_err(StoreError::db("remove expired sessions"))?;
+    /// Forgets sessions past their expiry or unused for `idle_timeout_ms`; how many.
+    pub async fn delete_expired_sessions(
+        &self,
+        now: i64,
+        idle_timeout_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM user_sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+                .bind(now)
+                .bind(now.saturating_sub(idle_timeout_ms))
+                .execute(self.pool())
+                .await
+                .map_err(StoreError::db("remove expired sessions"))?;
         Ok(done.rows_affected())
     }
 
-    /// Records a new API token under its hash.
+    /// Records a new API token under its hash; `expires_at` is `None` for a token that
+    /// does not expire.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_api_token(
         &self,
         name: &str,
@@ -371,10 +415,11 @@ impl Store {
         prefix: &str,
         created_by: Option<i64>,
         now: i64,
+        expires_at: Option<i64>,
     ) -> Result<ApiToken, StoreError> {
         let sql = format!(
-            "INSERT INTO api_tokens (name, role, token_hash, prefix, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {TOKEN_COLUMNS}"
+            "INSERT INTO api_tokens (name, role, token_hash, prefix, created_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TOKEN_COLUMNS}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(name)
@@ -383,6 +428,7 @@ impl Store {
             .bind(prefix)
             .bind(created_by)
             .bind(now)
+            .bind(expires_at)
             .fetch_one(self.pool())
             .await
             .map_err(StoreError::db("create the API token"))?;
@@ -399,24 +445,44 @@ impl Store {
         rows.iter().map(token_from_row).collect()
     }
 
-    /// The live (not revoked) token with this hash. Marks it used, at most once a minute:
-    /// a write per API request would make every read a write.
+    /// The live token with this hash: not revoked, not expired, and not made by a user
+    /// who is now disabled. Its role is what it may do now: never more than its maker's
+    /// (an admin's token made before they became an agent acts as an agent). Marks it
+    /// used, at most once a minute: a write per API request would make every read a write.
     pub async fn api_token_by_hash(
         &self,
         token_hash: &str,
         now: i64,
     ) -> Result<Option<ApiToken>, StoreError> {
+        let columns = TOKEN_COLUMNS
+            .split(", ")
+            .map(|c| format!("t.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // A token made by the CLI or by another token has no maker (NULL) and keeps its
+        // own role; a deleted maker's tokens were revoked with them.
         let sql = format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL"
+            "SELECT {columns}, u.role AS maker_role FROM api_tokens t \
+             LEFT JOIN users u ON u.id = t.created_by \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL \
+             AND (t.expires_at IS NULL OR t.expires_at > $2) \
+             AND (t.created_by IS NULL OR u.disabled = 0)"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(token_hash)
+            .bind(now)
             .fetch_optional(self.pool())
             .await
             .map_err(StoreError::db("check an API token"))?;
-        let Some(mut token) = row.as_ref().map(token_from_row).transpose()? else {
+        let Some(row) = row else {
             return Ok(None);
         };
+        let mut token = token_from_row(&row)?;
+        if let Some(maker_role) = column::<Option<String>>(&row, "maker_role")?
+            && Role::from_stored(&maker_role)? == Role::Agent
+        {
+            token.role = Role::Agent;
+        }
         if token.last_used_at.is_none_or(|used| now - used >= 60_000) {
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)

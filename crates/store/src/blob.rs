@@ -34,6 +34,14 @@ const TEMP_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 /// Counter that makes temp names unique within this process.
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// A stored blob, open for streaming.
+#[derive(Debug)]
+pub struct BlobFile {
+    pub file: tokio::fs::File,
+    /// Its length in bytes, for `Content-Length`.
+    pub size: u64,
+}
+
 /// Content-addressed raw message store on the file system.
 #[derive(Clone, Debug)]
 pub struct BlobStore {
@@ -175,6 +183,25 @@ impl BlobStore {
         let path = self.path(sha256);
         match tokio::fs::read(&path).await {
             Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::BlobMissing(path)),
+            Err(e) => Err(StoreError::io("read the raw message", &path, e)),
+        }
+    }
+
+    /// A stored blob opened for reading, to stream it (a raw message may be hundreds of
+    /// megabytes: [`BlobStore::read`] would hold it all in memory).
+    pub async fn open_blob(&self, sha256: &str) -> Result<BlobFile, StoreError> {
+        if !is_sha256_hex(sha256) {
+            return Err(StoreError::InvalidDigest(sha256.to_string()));
+        }
+        let path = self.path(sha256);
+        let opened = async {
+            let file = tokio::fs::File::open(&path).await?;
+            let size = file.metadata().await?.len();
+            Ok::<_, io::Error>(BlobFile { file, size })
+        };
+        match opened.await {
+            Ok(blob) => Ok(blob),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::BlobMissing(path)),
             Err(e) => Err(StoreError::io("read the raw message", &path, e)),
         }

@@ -40,7 +40,7 @@ mod text;
 mod ticket;
 
 pub use account::{ApiToken, Role, User};
-pub use blob::{BlobStore, BlobWriter, FinishedBlob};
+pub use blob::{BlobFile, BlobStore, BlobWriter, FinishedBlob};
 pub use db::{Backend, Store};
 pub use error::StoreError;
 pub use event::{TicketEvent, TicketEventKind};

@@ -14,9 +14,14 @@ on_both_backends!(
     the_first_admin_is_created_only_once,
     a_session_ends_at_expiry_sign_out_or_when_its_user_is_disabled,
     a_password_change_ends_the_users_sessions,
+    a_session_unused_for_the_idle_timeout_ends,
     api_tokens_keep_only_their_hash_and_stop_when_revoked,
+    api_tokens_expire_and_never_act_beyond_their_maker,
     removing_a_user_keeps_their_notes,
 );
+
+/// An idle timeout longer than any test here.
+const IDLE: i64 = 3_600_000;
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
 
@@ -67,8 +72,8 @@ async fn users_are_one_per_address_whatever_its_case(db: &TestDb) {
         .map(|u| u.email)
         .collect();
     assert_eq!(emails, ["ann@example.org", "bob@example.org"]);
-    assert!(store.delete_user(ann.id).await.unwrap());
-    assert!(!store.delete_user(ann.id).await.unwrap());
+    assert!(store.delete_user(ann.id, T0).await.unwrap());
+    assert!(!store.delete_user(ann.id, T0).await.unwrap());
     assert_eq!(store.count_users().await.unwrap(), 1);
 }
 
@@ -108,20 +113,26 @@ async fn a_session_ends_at_expiry_sign_out_or_when_its_user_is_disabled(db: &Tes
         .await
         .unwrap();
     assert_eq!(
-        store.session_user("hash-1", T0 + 999).await.unwrap(),
+        store.session_user("hash-1", T0 + 999, IDLE).await.unwrap(),
         Some(user.clone())
     );
     assert_eq!(
-        store.session_user("hash-1", T0 + 1000).await.unwrap(),
+        store.session_user("hash-1", T0 + 1000, IDLE).await.unwrap(),
         None,
         "expired"
     );
-    assert_eq!(store.session_user("unknown", T0).await.unwrap(), None);
-    assert_eq!(store.delete_expired_sessions(T0 + 1000).await.unwrap(), 1);
+    assert_eq!(store.session_user("unknown", T0, IDLE).await.unwrap(), None);
+    assert_eq!(
+        store
+            .delete_expired_sessions(T0 + 1000, IDLE)
+            .await
+            .unwrap(),
+        1
+    );
 
     store.delete_session("hash-2").await.unwrap();
     assert_eq!(
-        store.session_user("hash-2", T0).await.unwrap(),
+        store.session_user("hash-2", T0, IDLE).await.unwrap(),
         None,
         "signed out"
     );
@@ -135,7 +146,7 @@ async fn a_session_ends_at_expiry_sign_out_or_when_its_user_is_disabled(db: &Tes
         .await
         .unwrap();
     assert_eq!(
-        store.session_user("hash-3", T0 + 2).await.unwrap(),
+        store.session_user("hash-3", T0 + 2, IDLE).await.unwrap(),
         None,
         "disabled"
     );
@@ -144,7 +155,10 @@ async fn a_session_ends_at_expiry_sign_out_or_when_its_user_is_disabled(db: &Tes
         .update_user(user.id, None, Role::Agent, false, T0 + 3)
         .await
         .unwrap();
-    assert_eq!(store.session_user("hash-3", T0 + 4).await.unwrap(), None);
+    assert_eq!(
+        store.session_user("hash-3", T0 + 4, IDLE).await.unwrap(),
+        None
+    );
 }
 
 async fn a_password_change_ends_the_users_sessions(db: &TestDb) {
@@ -161,7 +175,7 @@ async fn a_password_change_ends_the_users_sessions(db: &TestDb) {
         .set_user_password(user.id, "$argon2id$new", T0 + 1)
         .await
         .unwrap();
-    assert_eq!(store.session_user("s", T0 + 2).await.unwrap(), None);
+    assert_eq!(store.session_user("s", T0 + 2, IDLE).await.unwrap(), None);
     assert_eq!(
         store.user_password_hash(user.id).await.unwrap().as_deref(),
         Some("$argon2id$new")
@@ -186,6 +200,7 @@ async fn api_tokens_keep_only_their_hash_and_stop_when_revoked(db: &TestDb) {
             "pd_abcd",
             Some(admin.id),
             T0,
+            None,
         )
         .await
         .unwrap();
@@ -251,10 +266,138 @@ async fn removing_a_user_keeps_their_notes(db: &TestDb) {
         )
         .await
         .unwrap();
-    store.delete_user(user.id).await.unwrap();
+    store.delete_user(user.id, T0 + 2).await.unwrap();
     let events = store.ticket_events(ticket.id).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].author_id, None);
     assert_eq!(events[0].author, "Agent <agent@example.org>");
     assert_eq!(events[0].body.as_deref(), Some("called them"));
+}
+
+async fn api_tokens_expire_and_never_act_beyond_their_maker(db: &TestDb) {
+    let store = &db.store;
+    let admin = store
+        .create_user("boss@example.org", None, Role::Admin, HASH, T0)
+        .await
+        .unwrap();
+    let live = |hash: &'static str, at: i64| async move {
+        store.api_token_by_hash(hash, at).await.unwrap()
+    };
+
+    // Expiry: works until the moment, not at it.
+    let expiring = store
+        .create_api_token(
+            "short",
+            Role::Agent,
+            "h-short",
+            "pd_s",
+            None,
+            T0,
+            Some(T0 + 1_000),
+        )
+        .await
+        .unwrap();
+    assert_eq!(expiring.expires_at, Some(T0 + 1_000));
+    assert!(live("h-short", T0 + 999).await.is_some());
+    assert_eq!(live("h-short", T0 + 1_000).await, None);
+
+    // A demoted admin's admin token acts as an agent; promoted again, as an admin.
+    store
+        .create_api_token(
+            "ops",
+            Role::Admin,
+            "h-ops",
+            "pd_o",
+            Some(admin.id),
+            T0,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(live("h-ops", T0).await.unwrap().role, Role::Admin);
+    store
+        .update_user(admin.id, None, Role::Agent, false, T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(live("h-ops", T0 + 2).await.unwrap().role, Role::Agent);
+    store
+        .update_user(admin.id, None, Role::Admin, false, T0 + 3)
+        .await
+        .unwrap();
+    assert_eq!(live("h-ops", T0 + 4).await.unwrap().role, Role::Admin);
+
+    // A disabled maker's tokens stop working (and work again when enabled).
+    store
+        .update_user(admin.id, None, Role::Admin, true, T0 + 5)
+        .await
+        .unwrap();
+    assert_eq!(live("h-ops", T0 + 6).await, None);
+    store
+        .update_user(admin.id, None, Role::Admin, false, T0 + 7)
+        .await
+        .unwrap();
+    assert!(live("h-ops", T0 + 8).await.is_some());
+
+    // A removed maker's tokens are revoked with them, for good.
+    assert!(store.delete_user(admin.id, T0 + 9).await.unwrap());
+    assert_eq!(live("h-ops", T0 + 10).await, None);
+    let listed = store.api_tokens().await.unwrap();
+    let ops = listed.iter().find(|t| t.name == "ops").unwrap();
+    assert_eq!(ops.revoked_at, Some(T0 + 9));
+    // A token without a maker (made by the CLI) is untouched.
+    assert!(live("h-short", T0 + 500).await.is_some());
+}
+
+async fn a_session_unused_for_the_idle_timeout_ends(db: &TestDb) {
+    let store = &db.store;
+    let user = store
+        .create_user("idle@example.org", None, Role::Agent, HASH, T0)
+        .await
+        .unwrap();
+    let day = 24 * IDLE;
+    for hash in ["busy", "idle"] {
+        store
+            .create_session(hash, user.id, T0, T0 + day)
+            .await
+            .unwrap();
+    }
+    // Used every 50 minutes, a session outlives the hour of idle timeout many times.
+    let mut at = T0;
+    for _ in 0..5 {
+        at += 50 * 60_000;
+        assert!(
+            store
+                .session_user("busy", at, IDLE)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    // Unused for the timeout, it ends; exactly at the edge too.
+    assert_eq!(
+        store.session_user("idle", T0 + IDLE, IDLE).await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .session_user("idle", T0 + IDLE - 1, IDLE)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Cleanup forgets the idle one, keeps the busy one.
+    assert_eq!(
+        store
+            .delete_expired_sessions(at + IDLE / 2, IDLE)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store
+            .session_user("busy", at + IDLE / 2, IDLE)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -96,7 +96,15 @@ Content-Disposition: attachment; filename=\"a.pdf\"\r\n\r\n%PDF-1.4\r\n--B--\r\n
 async fn seed_token(store: &Store, now: i64) -> Result<String, Box<dyn std::error::Error>> {
     let token = web::auth::token::new_token()?;
     store
-        .create_api_token("demo", Role::Admin, &token.hash, &token.prefix, None, now)
+        .create_api_token(
+            "demo",
+            Role::Admin,
+            &token.hash,
+            &token.prefix,
+            None,
+            now,
+            None,
+        )
         .await?;
     Ok(token.secret)
 }

@@ -83,15 +83,51 @@ pub(crate) fn inline_image_type(declared: &str) -> Option<&'static str> {
         .copied()
 }
 
+/// Unicode's format characters (general category Cf, Unicode 15.1): invisible, and some
+/// of them reorder what follows. U+202E turns `x\u{202e}fdp.exe` into a name that shows
+/// (and, in some file managers, saves) as `xexe.pdf`; zero-width ones make two different
+/// names look alike. None belongs in a file name.
+const FORMAT_CHARACTERS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// Whether `c` is a Unicode format character (category Cf).
+pub(crate) fn is_format_character(c: char) -> bool {
+    FORMAT_CHARACTERS
+        .iter()
+        .any(|(first, last)| (*first..=*last).contains(&c))
+}
+
 /// A file name stripped of what could hurt where it is saved or shown: directories,
-/// control characters, leading dots; at most 150 characters.
+/// control and format characters (bidirectional overrides, zero-width marks), leading
+/// dots; at most 150 characters.
 pub(crate) fn safe_filename(name: Option<&str>, fallback: &str) -> String {
     let name = name.unwrap_or("");
     // Only the last path component: "../../etc/passwd" saves as "passwd".
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = base
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !c.is_control() && !is_format_character(*c))
         .map(|c| match c {
             '"' | ':' | '*' | '?' | '<' | '>' | '|' => '_',
             c => c,
@@ -133,23 +169,70 @@ pub(crate) fn content_disposition(disposition: &str, filename: &str) -> HeaderVa
     .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
-/// A response that makes the browser save `bytes` as `filename`.
-pub(crate) fn attachment(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
+/// What a download sends: bytes in memory, or a stored blob streamed from disk in small
+/// chunks, so a 200 MB raw message costs the server a buffer, not 200 MB.
+pub(crate) struct Download {
+    body: Body,
+    length: u64,
+}
+
+/// How much of a blob is read per chunk of a streamed download.
+const CHUNK: usize = 64 * 1024;
+
+impl From<Vec<u8>> for Download {
+    fn from(bytes: Vec<u8>) -> Download {
+        Download {
+            length: bytes.len() as u64,
+            body: Body::from(bytes),
+        }
+    }
+}
+
+impl From<store::BlobFile> for Download {
+    fn from(blob: store::BlobFile) -> Download {
+        Download {
+            length: blob.size,
+            body: Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+                blob.file, CHUNK,
+            )),
+        }
+    }
+}
+
+/// A response that makes the browser save the content as `filename`.
+pub(crate) fn attachment(
+    content: impl Into<Download>,
+    content_type: &'static str,
+    filename: &str,
+) -> Response {
     file_response(
-        bytes,
+        content.into(),
         content_type,
         content_disposition("attachment", filename),
     )
 }
 
 /// A response showing an image inline.
-pub(crate) fn inline_image(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
-    file_response(bytes, content_type, content_disposition("inline", filename))
+pub(crate) fn inline_image(
+    content: impl Into<Download>,
+    content_type: &'static str,
+    filename: &str,
+) -> Response {
+    file_response(
+        content.into(),
+        content_type,
+        content_disposition("inline", filename),
+    )
 }
 
-fn file_response(bytes: Vec<u8>, content_type: &'static str, disposition: HeaderValue) -> Response {
-    let mut response = (StatusCode::OK, Body::from(bytes)).into_response();
+fn file_response(
+    content: Download,
+    content_type: &'static str,
+    disposition: HeaderValue,
+) -> Response {
+    let mut response = (StatusCode::OK, content.body).into_response();
     let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content.length));
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CONTENT_DISPOSITION, disposition);
     // Customer mail: kept out of shared caches, fine in the user's own.
@@ -212,6 +295,32 @@ mod tests {
         assert_eq!(safe_filename(Some(".htaccess"), "x"), "htaccess");
         assert_eq!(safe_filename(None, "attachment-1"), "attachment-1");
         assert_eq!(safe_filename(Some("  "), "attachment-1"), "attachment-1");
+    }
+
+    #[test]
+    fn filenames_lose_format_characters() {
+        // Right-to-left override: would show and save as "xexe.pdf".
+        assert_eq!(safe_filename(Some("x\u{202e}fdp.exe"), "x"), "xfdp.exe");
+        // Isolates, zero-width space and joiner, BOM, soft hyphen, tag characters.
+        assert_eq!(
+            safe_filename(
+                Some("\u{2067}in\u{200b}voice\u{200d}\u{feff}\u{ad}\u{e0041}\u{2069}.pdf"),
+                "x"
+            ),
+            "invoice.pdf"
+        );
+        assert_eq!(
+            safe_filename(Some("\u{202e}\u{200f}"), "attachment-1"),
+            "attachment-1"
+        );
+        // Letters of right-to-left scripts are not format characters and stay.
+        assert_eq!(
+            safe_filename(Some("\u{05e9}\u{05dc}.txt"), "x"),
+            "\u{05e9}\u{05dc}.txt"
+        );
+        let disposition =
+            content_disposition("attachment", &safe_filename(Some("a\u{202e}b"), "x"));
+        assert!(!disposition.to_str().unwrap_or("").contains("%E2%80%AE"));
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// How long a sign-in lasts.
     pub session_ttl: Duration,
+    /// A session unused this long ends (a browser left signed in on a shared desk);
+    /// exact to a minute.
+    pub session_idle_timeout: Duration,
     /// The largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
     /// Serve `/metrics` without credentials (for a Prometheus on a trusted network).
@@ -86,6 +89,7 @@ impl Default for WebConfig {
         WebConfig {
             secure_cookies: false,
             session_ttl: Duration::from_secs(7 * 24 * 60 * 60),
+            session_idle_timeout: Duration::from_secs(12 * 60 * 60),
             max_body_bytes: 1024 * 1024,
             metrics_public: false,
             request_timeout: Duration::from_secs(60),

@@ -2178,6 +2178,71 @@ async fn a_new_token_is_shown_once_and_revoked() {
 }
 
 #[tokio::test]
+async fn a_token_can_be_given_a_lifetime_on_the_page() {
+    let desk = Desk::new().await;
+    let admin = desk.admin().await;
+    let page = desk.get("/tokens", Some(&admin)).await;
+    assert_eq!(
+        label_of(&page.body, "token-days").as_deref(),
+        Some("Expires after (days)")
+    );
+    for (days, what) in [("0", "zero days"), ("soon", "not a number")] {
+        let refused = desk
+            .post(
+                "/tokens",
+                &[
+                    ("name", "short"),
+                    ("role", "agent"),
+                    ("expires_in_days", days),
+                ],
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}");
+        assert!(refused.body.contains("role=\"alert\""), "{what}");
+        assert!(
+            refused.body.contains(&format!("value=\"{days}\"")),
+            "{what}: kept"
+        );
+    }
+    assert!(desk.store.api_tokens().await.expect("tokens").is_empty());
+    let created = desk
+        .post(
+            "/tokens",
+            &[
+                ("name", "short"),
+                ("role", "agent"),
+                ("expires_in_days", "30"),
+            ],
+            Some(&admin),
+        )
+        .await;
+    created.assert_admin_page("a token with a lifetime");
+    let token = desk.store.api_tokens().await.expect("tokens").remove(0);
+    assert_eq!(
+        token.expires_at,
+        Some(token.created_at + 30 * 24 * 3600 * 1000)
+    );
+    // Left empty, the token does not expire.
+    desk.post(
+        "/tokens",
+        &[
+            ("name", "forever"),
+            ("role", "agent"),
+            ("expires_in_days", ""),
+        ],
+        Some(&admin),
+    )
+    .await
+    .assert_admin_page("a token without a lifetime");
+    let tokens = desk.store.api_tokens().await.expect("tokens");
+    assert_eq!(tokens[0].name, "forever");
+    assert_eq!(tokens[0].expires_at, None);
+    let list = desk.get("/tokens", Some(&admin)).await;
+    assert!(list.body.contains("data-label=\"Expires\">Never"));
+}
+
+#[tokio::test]
 async fn sign_out_ends_the_session() {
     let desk = Desk::new().await;
     let admin = desk.admin().await;

@@ -192,7 +192,7 @@ fn explain_pop3(settings: &MailboxSettings, error: &pop3::Error) -> Option<Strin
             "The server does not offer STARTTLS, so popdesk will not send the password unencrypted. Choose TLS from the start (usually port 995).".to_string()
         }
         pop3::Error::InsecureAuthRefused { .. } => {
-            "popdesk will not send the password over an unencrypted connection. Choose TLS, or allow insecure sign-in for this mailbox if the network is trusted.".to_string()
+            "popdesk will not sign in over an unencrypted connection (not even with APOP or CRAM-MD5, whose digests can be guessed offline). Choose TLS, or allow insecure sign-in for this mailbox if the network is trusted.".to_string()
         }
         pop3::Error::NoUsableAuthMethod { .. } => {
             "The server offers no sign-in method popdesk can use with these settings. Choose “Automatic”, or the method the server offers.".to_string()

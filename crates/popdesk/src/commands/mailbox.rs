@@ -107,6 +107,7 @@ fn refusal(error: AdminError) -> anyhow::Error {
         Field::AllowInsecureAuth => "--allow-insecure-auth",
         Field::PollInterval => "--poll-interval",
         Field::Role => "--role",
+        Field::TokenExpiry => "the token's lifetime",
         Field::SendAddress => "--address",
         Field::SendDisplayName => "--display-name",
         Field::SmtpHost => "--smtp-host",

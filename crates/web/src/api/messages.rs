@@ -203,9 +203,9 @@ pub async fn raw(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Response> {
     let raw = find(&state, id).await?;
-    let bytes = state.store().blobs().read(&raw.sha256).await?;
+    let blob = state.store().blobs().open_blob(&raw.sha256).await?;
     Ok(download::attachment(
-        bytes,
+        blob,
         "message/rfc822",
         &format!("message-{id}.eml"),
     ))
@@ -300,8 +300,9 @@ pub async fn attachment(
     ))
 }
 
-async fn read(state: &AppState, attachment: &EntryAttachment) -> ApiResult<Vec<u8>> {
-    Ok(state.store().blobs().read(&attachment.sha256).await?)
+/// An attachment's stored bytes, opened to stream.
+async fn read(state: &AppState, attachment: &EntryAttachment) -> ApiResult<store::BlobFile> {
+    Ok(state.store().blobs().open_blob(&attachment.sha256).await?)
 }
 
 /// An inline image of a message, by Content-ID: what `cid:` references in sanitized

@@ -399,11 +399,11 @@ pub async fn attachment(
             "outgoing message #{id} has no attachment number {index}"
         ))
     })?;
-    let bytes = state.store().blobs().read(&attachment.sha256).await?;
+    let blob = state.store().blobs().open_blob(&attachment.sha256).await?;
     let filename =
         download::safe_filename(attachment.name.as_deref(), &format!("attachment-{index}"));
     Ok(download::attachment(
-        bytes,
+        blob,
         download::download_type(&attachment.content_type),
         &filename,
     ))

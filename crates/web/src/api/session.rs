@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -149,6 +149,7 @@ fn set_cookie(cookie: &cookie::Cookie<'_>) -> ApiResult<(header::HeaderName, Hea
 pub async fn sign_in(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<SignIn>,
 ) -> ApiResult<Response> {
     // Before any other work (even lowercasing): a body may carry a megabyte of address.
@@ -158,9 +159,14 @@ pub async fn sign_in(
     }
     let email = email.to_lowercase();
     let user = check_password(&state, &email, body.password, ip).await?;
+    session::end_presented(&state, &headers).await?;
     let cookie = session::start(&state, user.id).await?;
     // Housekeeping where sessions are made, so the table does not grow forever.
-    if let Err(error) = state.store().delete_expired_sessions(state.now()).await {
+    if let Err(error) = state
+        .store()
+        .delete_expired_sessions(state.now(), session::idle_timeout_ms(&state))
+        .await
+    {
         tracing::warn!(%error, "could not remove expired sessions");
     }
     tracing::info!(user_id = user.id, "signed in");

@@ -23,12 +23,15 @@ pub struct TokenView {
     pub role: RoleName,
     /// The token's first characters, to recognise it.
     pub prefix: String,
-    /// The user who created it (null when made with another token, or the user is gone).
+    /// The user who answers for it: who created it, or who made the token that created
+    /// it (null when made by the command line, or the user is gone).
     pub created_by: Option<i64>,
     pub created_at: i64,
     /// Updated at most once a minute.
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// When it stops working (null: it does not expire).
+    pub expires_at: Option<i64>,
 }
 
 impl From<&ApiToken> for TokenView {
@@ -42,6 +45,7 @@ impl From<&ApiToken> for TokenView {
             created_at: token.created_at,
             last_used_at: token.last_used_at,
             revoked_at: token.revoked_at,
+            expires_at: token.expires_at,
         }
     }
 }
@@ -54,6 +58,10 @@ pub struct NewToken {
     #[schema(max_length = 100, pattern = r"\S")]
     pub name: String,
     pub role: RoleName,
+    /// Days until it stops working, 1 to 3650; left out, it does not expire.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<u32>,
 }
 
 /// A new token with its secret: the only time the secret is shown.
@@ -90,7 +98,7 @@ pub async fn list(State(state): State<AppState>, _admin: Admin) -> ApiResult<Jso
         (status = 403, description = "Not an admin, or a cross-site request", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid name or role", body = ErrorBody),
+        (status = 422, description = "Invalid name, role or lifetime", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -106,7 +114,8 @@ pub async fn create(
             role: new.role.into(),
             hash: &made.hash,
             prefix: &made.prefix,
-            created_by: actor.user_id(),
+            created_by: actor.token_maker_id(),
+            expires_in_days: new.expires_in_days,
         })
         .await?;
     tracing::info!(token_id = token.id, by = %actor.label(), "API token created");

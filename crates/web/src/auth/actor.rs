@@ -49,6 +49,16 @@ impl Actor {
         self.user().map(|user| user.id)
     }
 
+    /// The user who answers for a token the caller makes: the signed-in user, or the
+    /// maker of the calling token. A token made with a token is thus disabled, demoted
+    /// and revoked with the same person as the token that made it.
+    pub fn token_maker_id(&self) -> Option<i64> {
+        match &self.credential {
+            Credential::Session { user, .. } => Some(user.id),
+            Credential::Token(token) => token.created_by,
+        }
+    }
+
     /// How the caller appears in a ticket's history.
     pub fn label(&self) -> String {
         match &self.credential {
@@ -79,7 +89,7 @@ pub(crate) async fn identify(
             None => Err(ApiError::new(
                 axum::http::StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "this API token is not valid: it was revoked or mistyped",
+                "this API token is not valid: it was revoked, expired, its maker is disabled or removed, or it was mistyped",
             )),
         };
     }
@@ -89,7 +99,7 @@ pub(crate) async fn identify(
     let token_hash = secret_hash(&secret);
     Ok(state
         .store()
-        .session_user(&token_hash, now)
+        .session_user(&token_hash, now, session::idle_timeout_ms(state))
         .await?
         .map(|user| Actor {
             role: user.role,

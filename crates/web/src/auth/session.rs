@@ -30,6 +30,21 @@ pub(crate) async fn start(state: &AppState, user_id: i64) -> Result<Cookie<'stat
     Ok(cookie(state, secret).max_age(max_age).build())
 }
 
+/// The idle timeout in milliseconds, as the store takes it.
+pub(crate) fn idle_timeout_ms(state: &AppState) -> i64 {
+    i64::try_from(state.config().session_idle_timeout.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Ends the session whose cookie this request presents, if any: signing in again in a
+/// browser must not leave its previous session alive (a cookie copied before is then
+/// worthless, and a shared computer's last user is really gone).
+pub(crate) async fn end_presented(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if let Some(secret) = token(headers) {
+        state.store().delete_session(&secret_hash(&secret)).await?;
+    }
+    Ok(())
+}
+
 /// The cookie that makes the browser forget its session.
 pub(crate) fn removal(state: &AppState) -> Cookie<'static> {
     let mut cookie = cookie(state, String::new()).build();

@@ -175,6 +175,7 @@ pub(crate) struct SignInForm {
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     PublicForm(form): PublicForm<SignInForm>,
 ) -> Response {
     let next = checked_next(form.next.as_deref());
@@ -182,7 +183,14 @@ pub(crate) async fn login(
         email: form.email.clone(),
         password: form.password,
     };
-    match crate::api::session::sign_in(State(state.clone()), ClientIp(ip), ApiJson(sign_in)).await {
+    match crate::api::session::sign_in(
+        State(state.clone()),
+        ClientIp(ip),
+        headers,
+        ApiJson(sign_in),
+    )
+    .await
+    {
         Ok(answer) => {
             let mut response = page::see_other(if next.is_empty() { LANDING } else { &next });
             carry_cookies(&answer, &mut response);

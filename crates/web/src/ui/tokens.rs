@@ -25,6 +25,9 @@ pub(crate) struct TokenRow {
     created: When,
     last_used: Option<When>,
     revoked: Option<When>,
+    expires: Option<When>,
+    /// Past its expiry: listed, but no longer working.
+    expired: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -35,6 +38,8 @@ pub(crate) struct TokensPage {
     /// A token just made: its secret, shown this once.
     created: Option<String>,
     name: String,
+    /// The lifetime typed in, in days ("" for none), kept when the form is refused.
+    days: String,
     roles: Vec<Choice>,
     error: Option<String>,
 }
@@ -52,6 +57,7 @@ struct Extra {
     created: Option<String>,
     name: String,
     role: String,
+    days: String,
     error: Option<String>,
 }
 
@@ -84,10 +90,13 @@ async fn tokens_page(
                     created: When::new(token.created_at, now),
                     last_used: token.last_used_at.map(|at| When::new(at, now)),
                     revoked: token.revoked_at.map(|at| When::new(at, now)),
+                    expires: token.expires_at.map(|at| When::new(at, now)),
+                    expired: token.expires_at.is_some_and(|at| at <= now),
                 })
                 .collect(),
             created: extra.created,
             name: extra.name,
+            days: extra.days,
             roles: role_choices(&extra.role),
             error: extra.error,
         },
@@ -102,6 +111,7 @@ pub(crate) async fn list(
         created: None,
         name: String::new(),
         role: String::new(),
+        days: String::new(),
         error: None,
     };
     tokens_page(&state, &viewer, extra, StatusCode::OK).await
@@ -113,6 +123,9 @@ pub(crate) struct NewTokenFields {
     name: String,
     #[serde(default)]
     role: String,
+    /// Days until the token stops working; blank for a token that does not expire.
+    #[serde(default)]
+    expires_in_days: String,
 }
 
 /// Creates a token and shows its secret once. Answered with the page itself rather than
@@ -130,9 +143,31 @@ pub(crate) async fn create(
                 created: None,
                 name: fields.name,
                 role: String::new(),
+                days: fields.expires_in_days,
                 error: Some("Pick a role from the list.".to_string()),
             };
             return tokens_page(&state, &viewer, extra, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
+    let days = fields.expires_in_days.trim();
+    let expires_in_days = if days.is_empty() {
+        None
+    } else {
+        match days.parse::<u32>() {
+            Ok(days) => Some(days),
+            Err(_) => {
+                let extra = Extra {
+                    created: None,
+                    name: fields.name,
+                    role: fields.role,
+                    days: fields.expires_in_days,
+                    error: Some(format!(
+                        "Expires after: give a number of days from 1 to {}, or leave it empty for a token that does not expire.",
+                        admin::MAX_TOKEN_DAYS
+                    )),
+                };
+                return tokens_page(&state, &viewer, extra, StatusCode::UNPROCESSABLE_ENTITY).await;
+            }
         }
     };
     let made = match crate::auth::token::new_token() {
@@ -144,7 +179,8 @@ pub(crate) async fn create(
         role: role.into(),
         hash: &made.hash,
         prefix: &made.prefix,
-        created_by: viewer.actor.user_id(),
+        created_by: viewer.actor.token_maker_id(),
+        expires_in_days,
     };
     match state
         .admin()
@@ -157,6 +193,7 @@ pub(crate) async fn create(
                 created: Some(made.secret),
                 name: String::new(),
                 role: String::new(),
+                days: String::new(),
                 error: None,
             };
             tokens_page(&state, &viewer, extra, StatusCode::OK).await
@@ -166,6 +203,7 @@ pub(crate) async fn create(
                 created: None,
                 name: fields.name,
                 role: fields.role,
+                days: fields.expires_in_days,
                 error: Some(page::api_message(&error)),
             };
             tokens_page(&state, &viewer, extra, error.status()).await

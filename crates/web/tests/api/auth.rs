@@ -179,15 +179,22 @@ async fn sign_in_failures_are_limited_per_network() {
 
 async fn a_session_ends_when_it_expires_or_the_user_signs_out(desk: Desk) {
     let session = desk.agent_session().await;
-    desk.clock.set(NOW + 7 * 24 * 3600 * 1000 - 1000);
-    assert_eq!(
-        desk.get("/api/v1/tickets")
-            .cookie(&session)
-            .send()
-            .await
-            .status,
-        StatusCode::OK
-    );
+    // In use (more often than the idle timeout), a session lasts until its expiry and
+    // not a moment longer.
+    let hour = 3600 * 1000;
+    let mut at = NOW;
+    while at < NOW + 7 * 24 * hour - 1000 {
+        at = (at + 11 * hour).min(NOW + 7 * 24 * hour - 1000);
+        desk.clock.set(at);
+        assert_eq!(
+            desk.get("/api/v1/tickets")
+                .cookie(&session)
+                .send()
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
     desk.clock.set(NOW + 7 * 24 * 3600 * 1000 + 1);
     desk.get("/api/v1/tickets")
         .cookie(&session)
@@ -451,6 +458,9 @@ async fn token_requests_are_validated() {
     let desk = Desk::new().await;
     let admin = desk.admin_session().await;
     for body in [
+        json!({"name": "x", "role": "agent", "expires_in_days": 0}),
+        json!({"name": "x", "role": "agent", "expires_in_days": 3651}),
+        json!({"name": "x", "role": "agent", "expires_in_days": -1}),
         json!({"name": "", "role": "agent"}),
         json!({"name": "x".repeat(101), "role": "agent"}),
         json!({"name": "x", "role": "root"}),
@@ -590,4 +600,274 @@ async fn a_user_changes_their_own_password() {
         .send()
         .await;
     assert_eq!(reply.status, StatusCode::OK);
+}
+
+/// A token with a lifetime stops working when it ends; the list says when.
+#[tokio::test]
+async fn a_token_with_a_lifetime_stops_at_its_end() {
+    let desk = Desk::new().await;
+    let admin = desk.admin_session().await;
+    let reply = desk
+        .post("/api/v1/tokens")
+        .cookie(&admin)
+        .json(json!({"name": "short", "role": "agent", "expires_in_days": 7}))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let body = reply.json();
+    let week = 7 * 24 * 3600 * 1000;
+    assert_eq!(body["expires_at"], NOW + week);
+    let token = body["token"].as_str().expect("token").to_string();
+    let (_, forever) = desk.token("agent").await;
+
+    desk.clock.set(NOW + week - 1);
+    let status = |token: String| {
+        let desk = &desk;
+        async move {
+            desk.get("/api/v1/tickets")
+                .bearer(&token)
+                .send()
+                .await
+                .status
+        }
+    };
+    assert_eq!(status(token.clone()).await, StatusCode::OK);
+    desk.clock.set(NOW + week);
+    desk.get("/api/v1/tickets")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    // Without a lifetime a token keeps working.
+    desk.clock.set(NOW + 100 * week);
+    assert_eq!(status(forever).await, StatusCode::OK);
+}
+
+/// A token never does more than the person who made it may do now.
+#[tokio::test]
+async fn a_tokens_power_follows_its_maker_demoted_disabled_or_removed() {
+    let desk = Desk::new().await;
+    let admin = desk.admin_session().await;
+    let boss = desk.add_user("boss@example.com", Role::Admin).await;
+    let boss_session = desk.sign_in("boss@example.com").await;
+    let reply = desk
+        .post("/api/v1/tokens")
+        .cookie(&boss_session)
+        .json(json!({"name": "ops", "role": "admin"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let token = reply.json()["token"].as_str().expect("token").to_string();
+    // A token made with that token answers to the same person.
+    let reply = desk
+        .post("/api/v1/tokens")
+        .bearer(&token)
+        .json(json!({"name": "child", "role": "admin"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    assert_eq!(reply.json()["created_by"], boss.id);
+    let child = reply.json()["token"].as_str().expect("token").to_string();
+    let users_status = |token: String| {
+        let desk = &desk;
+        async move { desk.get("/api/v1/users").bearer(&token).send().await.status }
+    };
+    assert_eq!(users_status(token.clone()).await, StatusCode::OK);
+
+    let change = |body: serde_json::Value| {
+        let (desk, admin) = (&desk, &admin);
+        async move {
+            let reply = desk
+                .patch(&format!("/api/v1/users/{}", boss.id))
+                .cookie(admin)
+                .json(body)
+                .send()
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        }
+    };
+    // Demoted: the admin tokens act as an agent's.
+    change(json!({"role": "agent"})).await;
+    for token in [&token, &child] {
+        desk.get("/api/v1/users")
+            .bearer(token)
+            .send()
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "forbidden");
+        assert_eq!(
+            desk.get("/api/v1/tickets")
+                .bearer(token)
+                .send()
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    change(json!({"role": "admin"})).await;
+    assert_eq!(users_status(token.clone()).await, StatusCode::OK);
+    // Disabled: the tokens stop working.
+    change(json!({"disabled": true})).await;
+    for token in [&token, &child] {
+        desk.get("/api/v1/tickets")
+            .bearer(token)
+            .send()
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    change(json!({"disabled": false})).await;
+    assert_eq!(users_status(token.clone()).await, StatusCode::OK);
+    // Removed: the tokens are revoked for good.
+    let reply = desk
+        .delete(&format!("/api/v1/users/{}", boss.id))
+        .cookie(&admin)
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
+    for token in [&token, &child] {
+        desk.get("/api/v1/tickets")
+            .bearer(token)
+            .send()
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let list = desk
+        .get("/api/v1/tokens")
+        .cookie(&admin)
+        .send()
+        .await
+        .json();
+    assert!(
+        list.as_array()
+            .expect("tokens")
+            .iter()
+            .all(|t| t["revoked_at"] == NOW),
+        "{list}"
+    );
+}
+
+/// Signing in again in a browser ends the session its cookie carried; another browser's
+/// session is left alone.
+#[tokio::test]
+async fn signing_in_again_ends_the_browsers_previous_session() {
+    let desk = Desk::new().await;
+    desk.add_user(AGENT, Role::Agent).await;
+    let first = desk.sign_in(AGENT).await;
+    let elsewhere = desk.sign_in(AGENT).await;
+    let reply = desk
+        .post("/api/v1/session")
+        .cookie(&first)
+        .json(json!({"email": AGENT, "password": PASSWORD}))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let second = reply.session_cookie().expect("a new session cookie");
+    assert_ne!(second, first);
+    desk.get("/api/v1/session")
+        .cookie(&first)
+        .send()
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    for live in [&second, &elsewhere] {
+        assert_eq!(
+            desk.get("/api/v1/session").cookie(live).send().await.status,
+            StatusCode::OK
+        );
+    }
+}
+
+/// A session unused for the idle timeout ends; one in use lives on.
+#[tokio::test]
+async fn a_session_left_idle_ends() {
+    let config = WebConfig {
+        session_idle_timeout: Duration::from_secs(30 * 60),
+        ..common::config()
+    };
+    let desk = Desk::with(config, |state| state).await;
+    desk.add_user(AGENT, Role::Agent).await;
+    let busy = desk.sign_in(AGENT).await;
+    let idle = desk.sign_in(AGENT).await;
+    let minute = 60 * 1000;
+    for step in 1..=4 {
+        desk.clock.set(NOW + step * 20 * minute);
+        assert_eq!(
+            desk.get("/api/v1/session")
+                .cookie(&busy)
+                .send()
+                .await
+                .status,
+            StatusCode::OK,
+            "used every 20 minutes"
+        );
+    }
+    desk.get("/api/v1/session")
+        .cookie(&idle)
+        .send()
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+/// A signed-in request that changes something and names neither its site nor its origin
+/// is refused, body-less POSTs and other content types included; a bearer request, a
+/// read and an anonymous sign-in are not.
+#[tokio::test]
+async fn signed_in_changes_without_sec_fetch_site_or_origin_are_refused() {
+    let desk = Desk::new().await;
+    let admin = desk.admin_session().await;
+    let support = desk.mailbox("support", "support@example.com").await;
+    let raw_id = desk
+        .deliver(
+            support,
+            &common::mail("x@example.com", "a@example.com", "Hi", "Hello"),
+        )
+        .await;
+    for (method, uri) in [
+        ("POST", format!("/api/v1/messages/{raw_id}/reprocess")),
+        ("POST", format!("/api/v1/mailboxes/{support}/fetch")),
+        ("DELETE", "/api/v1/session".to_string()),
+    ] {
+        let method: axum::http::Method = method.parse().expect("method");
+        desk.call(method.clone(), &uri)
+            .cookie(&admin)
+            .body("text/plain", "")
+            .bare()
+            .send()
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    }
+    desk.post("/api/v1/tokens")
+        .cookie(&admin)
+        .json(json!({"name": "x", "role": "agent"}))
+        .bare()
+        .send()
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    assert!(desk.store.api_tokens().await.expect("tokens").is_empty());
+    // Still signed in: the refused sign-out did nothing.
+    assert_eq!(
+        desk.get("/api/v1/session")
+            .cookie(&admin)
+            .bare()
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // A bearer token needs no browser headers.
+    let (_, token) = desk.token("admin").await;
+    let reply = desk
+        .post("/api/v1/tokens")
+        .bearer(&token)
+        .json(json!({"name": "y", "role": "agent"}))
+        .bare()
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    // Signing in from a script (no cookie yet) still works.
+    let reply = desk
+        .post("/api/v1/session")
+        .json(json!({"email": ADMIN, "password": PASSWORD}))
+        .bare()
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
 }

@@ -131,6 +131,7 @@ impl Desk {
             request: Request::builder().method(method).uri(uri),
             body: Body::empty(),
             ip: "192.0.2.10".parse().expect("ip"),
+            bare: false,
         }
     }
 
@@ -330,6 +331,7 @@ pub struct Call<'a> {
     request: axum::http::request::Builder,
     body: Body,
     ip: IpAddr,
+    bare: bool,
 }
 
 impl Call<'_> {
@@ -358,14 +360,33 @@ impl Call<'_> {
         self
     }
 
+    /// Sends the request without the browser's `Sec-Fetch-Site`, as a script would.
+    pub fn bare(mut self) -> Self {
+        self.bare = true;
+        self
+    }
+
     pub fn client_ip(mut self, ip: &str) -> Self {
         self.ip = ip.parse().expect("ip");
         self
     }
 
-    /// Sends it. No test may ever see a 500.
+    /// Sends it. No test may ever see a 500. A request with a session cookie is sent as
+    /// a browser sends it from a popdesk page (`Sec-Fetch-Site: same-origin`) unless it
+    /// names its site itself; [`Call::bare`] sends it as it is.
     pub async fn send(self) -> Reply {
         let mut request = self.request.body(self.body).expect("request");
+        let headers = request.headers_mut();
+        if !self.bare
+            && headers.contains_key("cookie")
+            && !headers.contains_key("sec-fetch-site")
+            && !headers.contains_key("origin")
+        {
+            headers.insert(
+                "sec-fetch-site",
+                axum::http::HeaderValue::from_static("same-origin"),
+            );
+        }
         request
             .extensions_mut()
             .insert(ConnectInfo(SocketAddr::new(self.ip, 40000)));

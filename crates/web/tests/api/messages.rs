@@ -348,3 +348,51 @@ async fn admins_list_ignored_and_failed_messages() {
             .assert_error(StatusCode::BAD_REQUEST, "bad_request");
     }
 }
+
+/// `x\u{202e}fdp.exe` would show and save as `xexe.pdf`: the right-to-left override (and
+/// every other format character) is gone from the download's name and from the page.
+#[tokio::test]
+async fn attachment_names_lose_bidirectional_overrides_in_downloads_and_on_the_page() {
+    let desk = Desk::new().await;
+    let support = desk.mailbox("support", "support@example.com").await;
+    let bytes = "From: Mallory <mallory@example.com>\r\nTo: support@example.com\r\n\
+Subject: Invoice\r\nDate: Thu, 26 Nov 2026 08:00:00 +0000\r\nMessage-ID: <rlo@example.com>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"MIX\"\r\n\r\n\
+--MIX\r\nContent-Type: text/plain\r\n\r\nSee the invoice.\r\n\
+--MIX\r\nContent-Type: application/octet-stream\r\n\
+Content-Disposition: attachment; filename*=UTF-8''x%E2%80%AEfdp%E2%80%8B.exe\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nTVo=\r\n--MIX--\r\n";
+    desk.deliver(support, bytes.as_bytes()).await;
+    desk.process().await;
+    let agent = desk.agent_session().await;
+    let list = attachments(&desk, &agent).await;
+    let exe = find(&list, "application/octet-stream");
+
+    let reply = desk
+        .get(exe["download_url"].as_str().expect("url"))
+        .cookie(&agent)
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let disposition = reply.header("content-disposition").expect("disposition");
+    assert_eq!(
+        disposition,
+        "attachment; filename=\"xfdp.exe\"; filename*=UTF-8''xfdp.exe"
+    );
+
+    let number = desk
+        .store
+        .tickets(&Default::default())
+        .await
+        .expect("tickets")[0]
+        .number;
+    let page = desk
+        .get(&format!("/tickets/{number}"))
+        .cookie(&agent)
+        .send()
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(html.contains(">xfdp.exe</a>"), "{html}");
+    assert!(!html.contains('\u{202e}') && !html.contains('\u{200b}'));
+}

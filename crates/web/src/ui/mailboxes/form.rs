@@ -380,6 +380,7 @@ fn form_field(field: Field) -> (&'static str, &'static str) {
         ),
         Field::PollInterval => ("poll_interval_secs", "Poll every (seconds)"),
         Field::Role => ("role", "Role"),
+        Field::TokenExpiry => ("expires_in_days", "Expires after (days)"),
         Field::SendAddress => ("send_address", "Send from address"),
         Field::SendDisplayName => ("send_display_name", "Sender name"),
         Field::SmtpHost => ("smtp_host", "SMTP server"),
