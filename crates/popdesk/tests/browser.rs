@@ -106,7 +106,11 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
              Subject: Kept question {i}\r\nMessage-ID: <kept{i}@keeper.example>\r\n\r\n\
              Still here {i}.\r\n"
         );
-        keeper.add(&format!("keep-{i}"), mail.as_bytes(), testkit::MessageFault::None);
+        keeper.add(
+            &format!("keep-{i}"),
+            mail.as_bytes(),
+            testkit::MessageFault::None,
+        );
     }
     keeper.set_behaviour(testkit::ProviderBehaviour::KeepsDeleted);
     popdesk.add_mailbox(
