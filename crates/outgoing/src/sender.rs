@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use store::{OutboxMessage, OutboxState, Store, StoreError};
+use store::{OutboxMessage, Store, StoreError};
 
 use crate::acknowledge::Acknowledger;
 use crate::now_ms;
@@ -308,8 +308,3 @@ impl Sender {
 
 /// Open SMTP sessions of one pass, by mailbox.
 type Sessions = std::collections::HashMap<i64, SmtpSession>;
-
-/// Whether a message still waits to be sent.
-pub fn is_waiting(message: &OutboxMessage) -> bool {
-    message.state == OutboxState::Queued
-}
