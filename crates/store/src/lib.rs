@@ -30,6 +30,7 @@ mod fetch_run;
 mod lease;
 mod ledger;
 mod mailbox;
+mod oauth;
 mod outbox;
 mod processing;
 mod provider_notice;
@@ -52,6 +53,10 @@ pub use lease::{LeaseHolder, LeaseOutcome};
 pub use ledger::{CommitOutcome, LedgerEntry, LedgerState};
 pub use mailbox::{
     AuthMethod, CertFingerprint, Mailbox, MailboxSettings, Oversize, Policy, StartMode, TlsMode,
+};
+pub use oauth::{
+    ClientSecretChange, OAuthConnection, OAuthFlow, OAuthProvider, OAuthSettings, OAuthState,
+    OAuthTokens, PendingAuthorization,
 };
 pub use outbox::{
     AcknowledgementOutcome, NewOutboxMessage, OutboxKind, OutboxMessage, OutboxState,

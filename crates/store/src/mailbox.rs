@@ -8,6 +8,7 @@ pub use pop3::{AuthMethod, CertFingerprint};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::AnyRow;
 
+use crate::oauth::{OAuthSettings, OAuthState, oauth_from_row, oauth_state_from_row};
 use crate::sending::{SendingSettings, sending_from_row, sending_values};
 use crate::text::{column, from_db, text_enum, to_db};
 use crate::{Store, StoreError};
@@ -129,6 +130,9 @@ pub struct MailboxSettings {
     pub poll_interval_secs: u32,
     /// Where replies leave from; `None` until the admin sets up sending.
     pub sending: Option<SendingSettings>,
+    /// How the mailbox gets its access tokens, when it signs in with OAuth2; `None` for
+    /// a password (or a token pasted by hand).
+    pub oauth: Option<OAuthSettings>,
 }
 
 impl Default for MailboxSettings {
@@ -152,6 +156,7 @@ impl Default for MailboxSettings {
             enabled: true,
             poll_interval_secs: 60,
             sending: None,
+            oauth: None,
         }
     }
 }
@@ -163,6 +168,8 @@ pub struct Mailbox {
     pub settings: MailboxSettings,
     /// Why the mailbox needs the admin (a permanent error such as a refused login).
     pub needs_attention: Option<String>,
+    /// Where its OAuth2 connection stands; `None` without OAuth2 settings.
+    pub oauth_state: Option<OAuthState>,
     /// The first run has happened (so `--start now` seeds only once).
     pub started: bool,
     pub created_at: i64,
@@ -176,7 +183,9 @@ macro_rules! mailbox_columns {
          start_mode, batch_messages, batch_bytes, max_size, oversize, ca_file, \
          trusted_certificate, allow_insecure_auth, enabled, poll_interval_secs, needs_attention, started, created_at, \
          updated_at, send_address, send_display_name, smtp_host, smtp_port, smtp_tls, smtp_auth, \
-         smtp_username, smtp_allow_insecure_auth, acknowledge"
+         smtp_username, smtp_allow_insecure_auth, acknowledge, oauth_provider, oauth_tenant, \
+         oauth_issuer, oauth_authorize_url, oauth_token_url, oauth_device_url, oauth_client_id, \
+         oauth_scopes, oauth_flow, oauth_state"
     };
 }
 
@@ -228,8 +237,10 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox, StoreError> {
             poll_interval_secs: u32::try_from(column::<i64>(row, "poll_interval_secs")?)
                 .unwrap_or(u32::MAX),
             sending: sending_from_row(row)?,
+            oauth: oauth_from_row(row)?,
         },
         needs_attention: column(row, "needs_attention")?,
+        oauth_state: oauth_state_from_row(row)?,
         started: column::<i64>(row, "started")? != 0,
         created_at: column(row, "created_at")?,
         updated_at: column(row, "updated_at")?,
@@ -302,6 +313,7 @@ impl Store {
             id,
             settings: settings.clone(),
             needs_attention: None,
+            oauth_state: None,
             started: false,
             created_at: now,
             updated_at: now,
