@@ -43,6 +43,17 @@ pub enum Field {
     SmtpUsername,
     SmtpSecret,
     SmtpAllowInsecureAuth,
+    /// OAuth2: `microsoft`, `google` or `generic`; blank signs in with a password.
+    OAuthProvider,
+    OAuthTenant,
+    OAuthIssuer,
+    OAuthAuthorizeUrl,
+    OAuthTokenUrl,
+    OAuthDeviceUrl,
+    OAuthClientId,
+    OAuthClientSecret,
+    OAuthScopes,
+    OAuthFlow,
 }
 
 impl Field {
@@ -82,6 +93,16 @@ impl Field {
             Field::SmtpUsername => "smtp_username",
             Field::SmtpSecret => "smtp_password",
             Field::SmtpAllowInsecureAuth => "smtp_allow_insecure_auth",
+            Field::OAuthProvider => "oauth_provider",
+            Field::OAuthTenant => "oauth_tenant",
+            Field::OAuthIssuer => "oauth_issuer",
+            Field::OAuthAuthorizeUrl => "oauth_authorize_url",
+            Field::OAuthTokenUrl => "oauth_token_url",
+            Field::OAuthDeviceUrl => "oauth_device_url",
+            Field::OAuthClientId => "oauth_client_id",
+            Field::OAuthClientSecret => "oauth_client_secret",
+            Field::OAuthScopes => "oauth_scopes",
+            Field::OAuthFlow => "oauth_flow",
         }
     }
 }
@@ -125,6 +146,9 @@ pub enum AdminError {
     Store(StoreError),
     #[error("the password could not be hashed: {0}")]
     Hashing(String),
+    /// Connecting a mailbox to its OAuth2 provider did not work.
+    #[error(transparent)]
+    Connect(oauth::ConnectError),
 }
 
 impl AdminError {
@@ -149,7 +173,21 @@ impl AdminError {
 
     /// Whether the caller can fix it by changing the input (as opposed to our failure).
     pub fn is_caller_error(&self) -> bool {
-        !matches!(self, AdminError::Store(_) | AdminError::Hashing(_))
+        !matches!(
+            self,
+            AdminError::Store(_)
+                | AdminError::Hashing(_)
+                | AdminError::Connect(oauth::ConnectError::Store(_))
+        )
+    }
+}
+
+impl From<oauth::ConnectError> for AdminError {
+    fn from(error: oauth::ConnectError) -> AdminError {
+        match error {
+            oauth::ConnectError::Store(store) => AdminError::from(store),
+            other => AdminError::Connect(other),
+        }
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Administration {
     session: SessionOptions,
     clock: Arc<dyn Clock>,
     password_cost: PasswordCost,
+    /// Mailboxes' OAuth2 connections: tokens for "Test connection", and connecting.
+    oauth: oauth::Connections,
 }
 
 impl Administration {
@@ -44,6 +46,7 @@ impl Administration {
     /// its next periodic reload, and "fetch now" is refused.
     pub fn new(store: Store) -> Administration {
         Administration {
+            oauth: oauth::Connections::new(store.clone()),
             store,
             scheduler: None,
             session: SessionOptions::default(),

@@ -34,6 +34,10 @@ pub enum FetchError {
     KeepNeedsUidl,
     #[error("the mailbox's settings are not usable: {0}")]
     Settings(String),
+    /// No OAuth2 access token: not connected, needs reconnecting, the client refused, or
+    /// the token endpoint is down.
+    #[error("{0}")]
+    OAuth(#[from] oauth::AccessError),
     #[error(
         "this fetcher lost its lease on the mailbox (another process took it over); stopped at a safe point"
     )]
@@ -59,6 +63,8 @@ impl FetchError {
             // Disk full and database trouble heal when space or service comes back.
             FetchError::Store(_) => RunOutcome::Transient,
             FetchError::KeepNeedsUidl | FetchError::Settings(_) => RunOutcome::Permanent,
+            FetchError::OAuth(error) if error.is_transient() => RunOutcome::Transient,
+            FetchError::OAuth(_) => RunOutcome::Permanent,
             FetchError::Cancelled => RunOutcome::Cancelled,
         }
     }

@@ -18,6 +18,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use pop3::{Client, QuitOutcome};
+use secrecy::SecretString;
 use store::{
     CommitOutcome, FailedRetrieval, FailingMessage, Mailbox, NewRawMessage, Policy, RawStatus,
     RunCounts, RunOutcome, StartMode, Store,
@@ -84,11 +85,14 @@ pub struct Fetcher {
     processor: Option<Processor>,
     cancel: Option<CancellationToken>,
     set_aside_after: u32,
+    /// Access tokens for mailboxes that sign in with OAuth2.
+    oauth: oauth::Connections,
 }
 
 impl Fetcher {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Fetcher {
         Fetcher {
+            oauth: oauth::Connections::new(store.clone()),
             store,
             clock,
             session: SessionOptions::default(),
@@ -317,10 +321,42 @@ impl Run<'_> {
         &self.fetcher.store
     }
 
+    /// What the session signs in with: the stored password, or the connection's access
+    /// token (renewed first when it is about to expire, or when `refused` is the one the
+    /// server just turned down).
+    async fn sign_in_secret(
+        &self,
+        refused: Option<&SecretString>,
+    ) -> Result<SecretString, FetchError> {
+        if self.mailbox.settings.oauth.is_none() {
+            return Ok(self.store().mailbox_secret(self.mailbox.id).await?);
+        }
+        Ok(self
+            .fetcher
+            .oauth
+            .access_token(self.mailbox, refused)
+            .await?)
+    }
+
+    /// Connects and signs in. An OAuth2 token the server refuses mid-life (revoked
+    /// early, or the clocks disagree) is renewed once and tried again.
+    async fn open(&self) -> Result<Client, FetchError> {
+        let settings = &self.mailbox.settings;
+        let secret = self.sign_in_secret(None).await?;
+        let plan = session_plan(settings, &secret, &self.fetcher.session)?;
+        match cancellable(&self.cancel, open_session(&plan)).await {
+            Err(FetchError::Pop3(error)) if error.is_auth() && settings.oauth.is_some() => {
+                tracing::info!(mailbox = %settings.name, %error, "the server refused the OAuth2 token; renewing it once");
+                let renewed = self.sign_in_secret(Some(&secret)).await?;
+                let plan = session_plan(settings, &renewed, &self.fetcher.session)?;
+                cancellable(&self.cancel, open_session(&plan)).await
+            }
+            other => other,
+        }
+    }
+
     async fn execute(&mut self) -> Result<(), FetchError> {
         let settings = &self.mailbox.settings;
-        let secret = self.store().mailbox_secret(self.mailbox.id).await?;
-        let plan = session_plan(settings, &secret, &self.fetcher.session)?;
         let mut started = self.mailbox.started;
         let mut first_session = true;
         // Without UIDL: how many messages the last session listed, and whether it stored
@@ -333,7 +369,7 @@ impl Run<'_> {
             if self.cancel.is_cancelled() {
                 return Err(FetchError::Cancelled);
             }
-            let mut client = cancellable(&self.cancel, open_session(&plan)).await?;
+            let mut client = self.open().await?;
             if let Some(delay) = client.capabilities().login_delay() {
                 self.login_delay_secs = Some(delay);
             }

@@ -22,7 +22,7 @@ pub use acknowledge::{AcknowledgementConfig, Acknowledger};
 pub use replies::{QueuedReply, Replies, ReplyConfig, ReplyError, ReplyRequest};
 pub use sender::{SendReport, Sender, SenderConfig};
 pub use service::{Outgoing, SEND_EVERY};
-pub use smtp::{Failure, SendingTest, SmtpTarget, SmtpTimeouts, test_sending};
+pub use smtp::{Failure, SendingTest, SmtpTarget, SmtpTimeouts, TargetError, test_sending};
 
 /// Now, in ms since the Unix epoch (the store's time unit).
 pub(crate) fn now_ms() -> i64 {

@@ -75,11 +75,17 @@ impl SendReport {
 pub struct Sender {
     store: Store,
     config: SenderConfig,
+    /// Access tokens for mailboxes that send with OAuth2.
+    oauth: oauth::Connections,
 }
 
 impl Sender {
     pub fn new(store: Store, config: SenderConfig) -> Sender {
-        Sender { store, config }
+        Sender {
+            oauth: oauth::Connections::new(store.clone()),
+            store,
+            config,
+        }
     }
 
     pub fn config(&self) -> &SenderConfig {
@@ -184,12 +190,13 @@ impl Sender {
             None => Err(Failure::Permanent(
                 "its mailbox was removed, so there is nothing to send it through; add the mailbox again and send it again".to_string(),
             )),
-            Some(mailbox) => match SmtpTarget::for_mailbox(&self.store, &mailbox).await? {
-                Some(target) => Ok(target),
-                None => Err(Failure::Permanent(format!(
+            Some(mailbox) => match SmtpTarget::for_mailbox(&self.store, &self.oauth, &mailbox).await {
+                Ok(Some(target)) => Ok(target),
+                Ok(None) => Err(Failure::Permanent(format!(
                     "sending is not set up for the mailbox {:?}; set its SMTP server and send it again",
                     mailbox.settings.name
                 ))),
+                Err(error) => Err(error.into_failure()?),
             },
         };
         let target = match target {

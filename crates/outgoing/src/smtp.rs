@@ -44,16 +44,22 @@ impl std::fmt::Debug for SmtpTarget {
 }
 
 impl SmtpTarget {
-    /// The target for a mailbox's sending settings, with its secret from the store; `None`
-    /// when the mailbox does not send.
+    /// The target for a mailbox's sending settings, with its secret from the store (or,
+    /// for a mailbox connected with OAuth2 that reuses its POP3 identity, a current access
+    /// token); `None` when the mailbox does not send.
     pub async fn for_mailbox(
         store: &Store,
+        connections: &oauth::Connections,
         mailbox: &Mailbox,
-    ) -> Result<Option<SmtpTarget>, StoreError> {
+    ) -> Result<Option<SmtpTarget>, TargetError> {
         let Some(sending) = &mailbox.settings.sending else {
             return Ok(None);
         };
-        let secret = store.smtp_secret(mailbox.id).await?;
+        let secret = if mailbox.settings.oauth.is_some() && sending.smtp_username.is_none() {
+            connections.access_token(mailbox, None).await?
+        } else {
+            store.smtp_secret(mailbox.id).await?
+        };
         Ok(Some(SmtpTarget::new(mailbox, sending, secret)))
     }
 
@@ -71,6 +77,30 @@ impl SmtpTarget {
             secret,
             allow_insecure_auth: sending.smtp_allow_insecure_auth,
             ca_file: mailbox.settings.ca_file.as_ref().map(PathBuf::from),
+        }
+    }
+}
+
+/// Why no SMTP target could be made for a mailbox.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The mailbox's OAuth2 connection gave no access token.
+    #[error("{0}")]
+    Token(#[from] oauth::AccessError),
+}
+
+impl TargetError {
+    /// What the outbox does about it: our store's trouble is the caller's to report; a
+    /// missing token fails or delays the message like an SMTP refusal would.
+    pub fn into_failure(self) -> Result<Failure, StoreError> {
+        match self {
+            TargetError::Store(error) => Err(error),
+            TargetError::Token(error) if error.is_transient() => {
+                Ok(Failure::Temporary(error.to_string()))
+            }
+            TargetError::Token(error) => Ok(Failure::Permanent(error.to_string())),
         }
     }
 }

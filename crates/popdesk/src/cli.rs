@@ -311,6 +311,10 @@ pub enum MailboxCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Connect the mailbox to its OAuth2 provider: the device-code flow (prints a URL and
+    /// a code to approve there, waits until it is approved), or for a client-credentials
+    /// mailbox its first app-only token. Also the way to reconnect.
+    Connect { name: String },
     /// Connect and log in, print what the server offers; changes nothing.
     Test { name: String },
     /// Connect to the mailbox's SMTP server, start TLS, sign in and QUIT: whether replies
@@ -481,6 +485,50 @@ pub struct MailboxOptions {
     /// Stop acknowledging new tickets.
     #[arg(long, help_heading = "Sending replies")]
     pub no_acknowledge: bool,
+
+    /// Sign in with OAuth2 tokens from this provider: microsoft, google or generic (use
+    /// with --auth xoauth2 or oauthbearer; then `popdesk mailbox connect NAME`).
+    #[arg(long, conflicts_with = "no_oauth", help_heading = "OAuth2")]
+    pub oauth_provider: Option<String>,
+    /// Stop using OAuth2 (give the password again with --password-env or --password-file).
+    #[arg(long, help_heading = "OAuth2")]
+    pub no_oauth: bool,
+    /// The app's client id (application id).
+    #[arg(long, help_heading = "OAuth2")]
+    pub oauth_client_id: Option<String>,
+    /// Read the app's client secret from this environment variable (none: a public client).
+    #[arg(
+        long,
+        value_name = "VAR",
+        conflicts_with = "no_oauth_client_secret",
+        help_heading = "OAuth2"
+    )]
+    pub oauth_client_secret_env: Option<String>,
+    /// Forget the client secret (a public client).
+    #[arg(long, help_heading = "OAuth2")]
+    pub no_oauth_client_secret: bool,
+    /// Microsoft: the tenant id or domain (default: organizations).
+    #[arg(long, help_heading = "OAuth2")]
+    pub oauth_tenant: Option<String>,
+    /// Generic: the issuer; its /.well-known/openid-configuration names the endpoints.
+    #[arg(long, help_heading = "OAuth2")]
+    pub oauth_issuer: Option<String>,
+    /// Generic: the authorization endpoint (instead of --oauth-issuer).
+    #[arg(long, help_heading = "OAuth2")]
+    pub oauth_authorize_url: Option<String>,
+    /// Generic: the token endpoint (instead of --oauth-issuer).
+    #[arg(long, help_heading = "OAuth2")]
+    pub oauth_token_url: Option<String>,
+    /// Generic: the device authorization endpoint.
+    #[arg(long, help_heading = "OAuth2")]
+    pub oauth_device_url: Option<String>,
+    /// A scope to ask for (repeat for several; default: the provider's POP3 and SMTP scopes).
+    #[arg(long = "oauth-scope", value_name = "SCOPE", help_heading = "OAuth2")]
+    pub oauth_scopes: Vec<String>,
+    /// authorization-code (the default: Connect on the mailbox page), device-code, or
+    /// client-credentials (app-only, no user).
+    #[arg(long, help_heading = "OAuth2")]
+    pub oauth_flow: Option<String>,
 }
 
 #[derive(Debug, Args)]

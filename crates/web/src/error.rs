@@ -227,6 +227,9 @@ impl From<admin::AdminError> for ApiError {
             | E::TokenNotFound(_)
             | E::SetAsideNotFound { .. } => ApiError::not_found(error.to_string()),
             E::SchedulerNotRunning => ApiError::unavailable(error.to_string()),
+            // The provider said no, or the mailbox cannot be connected that way: the
+            // admin changes settings or tries again.
+            E::Connect(_) => ApiError::conflict(error.to_string()),
             E::Hashing(_) | E::Store(_) => ApiError::internal(&error),
         };
         match field {

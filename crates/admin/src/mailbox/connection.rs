@@ -51,6 +51,21 @@ impl ConnectionReport {
         matches!(self, ConnectionReport::Connected(_))
     }
 
+    /// The test could not start: the mailbox's OAuth2 connection gave no token.
+    pub fn token_unavailable(error: &oauth::AccessError) -> ConnectionReport {
+        let mut summary = error.to_string();
+        if let Some(first) = summary.get(..1) {
+            let upper = first.to_uppercase();
+            summary.replace_range(..1, &upper);
+        }
+        summary.push('.');
+        ConnectionReport::Failed(ConnectionProblem {
+            summary,
+            detail: format!("no OAuth2 access token: {error}"),
+            certificate: None,
+        })
+    }
+
     pub fn problem(&self) -> Option<&ConnectionProblem> {
         match self {
             ConnectionReport::Failed(problem) => Some(problem),

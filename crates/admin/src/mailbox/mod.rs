@@ -6,13 +6,14 @@
 //! scheduler.
 
 pub mod connection;
+pub mod oauth;
 pub mod rules;
 mod secret_rule;
 
 use secrecy::{ExposeSecret as _, SecretString};
 use store::{
-    AuthMethod, CertFingerprint, Mailbox, MailboxSettings, Oversize, Policy, SendingSettings,
-    SmtpAuth, SmtpSecretChange, StartMode, TlsMode,
+    AuthMethod, CertFingerprint, ClientSecretChange, Mailbox, MailboxSettings, Oversize, Policy,
+    SendingSettings, SmtpAuth, SmtpSecretChange, StartMode, TlsMode,
 };
 
 use self::connection::ConnectionReport;
@@ -62,6 +63,23 @@ pub struct MailboxChange {
     pub smtp_allow_insecure_auth: Option<bool>,
     /// Acknowledge new tickets by mail.
     pub acknowledge: Option<bool>,
+    /// OAuth2: `microsoft`, `google` or `generic`; blank (`Some(None)`) turns OAuth2 off,
+    /// and the mailbox signs in with `secret` as a password (or a pasted token) again.
+    pub oauth_provider: Option<Option<String>>,
+    /// Microsoft: the tenant id or domain (`organizations` when blank).
+    pub oauth_tenant: Option<Option<String>>,
+    /// Generic: the issuer whose discovery document names the endpoints.
+    pub oauth_issuer: Option<Option<String>>,
+    pub oauth_authorize_url: Option<Option<String>>,
+    pub oauth_token_url: Option<Option<String>>,
+    pub oauth_device_url: Option<Option<String>>,
+    pub oauth_client_id: Option<String>,
+    /// Blank: a public client (PKCE or device flow without a secret).
+    pub oauth_client_secret: Option<SecretString>,
+    /// Empty: the provider preset's scopes.
+    pub oauth_scopes: Option<Vec<String>>,
+    /// `authorization-code`, `device-code` or `client-credentials`.
+    pub oauth_flow: Option<String>,
 }
 
 fn choice<T: std::str::FromStr>(field: Field, text: &str, expected: &str) -> Result<T, AdminError> {
@@ -255,13 +273,31 @@ impl MailboxChange {
             s.poll_interval_secs = rules::number(Field::PollInterval, secs, &rules::POLL_INTERVAL)?;
         }
         s.sending = self.apply_sending(&s)?;
+        let turning_on_oauth = s.oauth.is_none()
+            && self
+                .oauth_provider
+                .as_ref()
+                .is_some_and(|p| optional_text(p.clone()).is_some());
+        if turning_on_oauth && self.auth_method.is_none() && !s.auth_method.uses_token() {
+            // OAuth2 signs in with a token: XOAUTH2 unless the admin chose OAUTHBEARER.
+            s.auth_method = AuthMethod::XOAuth2;
+        }
+        let had_oauth = s.oauth.is_some();
+        s.oauth = self.apply_oauth(&s)?;
         rules::check(&s)?;
+        if let Some(o) = &s.oauth {
+            oauth::check(&s, o)?;
+        }
         if let Some(secret) = &self.smtp_secret {
             rules::smtp_secret(secret.expose_secret())?;
         }
+        if let Some(secret) = &self.oauth_client_secret {
+            oauth::client_secret(secret)?;
+        }
         if let Some(secret) = &self.secret {
             rules::secret(secret.expose_secret())?;
-        } else if creating {
+        } else if s.oauth.is_none() && (creating || had_oauth) {
+            // A password mailbox needs its password; one leaving OAuth2 has none stored.
             return Err(AdminError::invalid(Field::Secret, "is required"));
         }
         Ok(s)
@@ -363,25 +399,56 @@ impl Administration {
         change: &MailboxChange,
     ) -> Result<(MailboxSettings, SecretString), AdminError> {
         let settings = change.apply(None)?;
-        let secret = change
-            .secret
-            .clone()
-            .ok_or_else(|| AdminError::invalid(Field::Secret, "is required"))?;
+        let secret = match (&change.secret, &settings.oauth) {
+            (Some(secret), _) => secret.clone(),
+            // Tokens come from the connection; nothing to seal as the password.
+            (None, Some(_)) => SecretString::from(""),
+            (None, None) => return Err(AdminError::invalid(Field::Secret, "is required")),
+        };
         Ok((settings, secret))
     }
 
     /// Adds a mailbox; the scheduler picks it up at once.
     pub async fn create_mailbox(&self, change: &MailboxChange) -> Result<Mailbox, AdminError> {
-        let (settings, secret) = self.new_mailbox_settings(change)?;
+        let (mut settings, secret) = self.new_mailbox_settings(change)?;
+        self.resolve_oauth(&mut settings).await?;
         let smtp_secret = smtp_secret_change(None, &settings, change, false)?;
         let mailbox = self
             .store
             .add_mailbox(&settings, &secret, self.now())
             .await?;
         self.store.set_smtp_secret(mailbox.id, smtp_secret).await?;
+        if settings.oauth.is_some() {
+            let client_secret = match change.oauth_client_secret.as_ref() {
+                Some(secret) => match oauth::client_secret(secret)? {
+                    Some(secret) => ClientSecretChange::Set(secret),
+                    None => ClientSecretChange::Clear,
+                },
+                None => ClientSecretChange::Clear,
+            };
+            self.store
+                .set_oauth_settings(
+                    mailbox.id,
+                    settings.oauth.as_ref(),
+                    client_secret,
+                    true,
+                    self.now(),
+                )
+                .await?;
+        }
         tracing::info!(mailbox = %mailbox.settings.name, id = mailbox.id, "mailbox added");
         self.reload();
-        Ok(mailbox)
+        self.mailbox(mailbox.id).await
+    }
+
+    /// Finds a generic provider's endpoints from its issuer and checks that the flow has
+    /// the endpoint it needs. Done once, when settings are saved.
+    async fn resolve_oauth(&self, settings: &mut MailboxSettings) -> Result<(), AdminError> {
+        if let Some(o) = settings.oauth.as_mut() {
+            oauth::discover(self.oauth.http(), o).await?;
+            oauth::check_flow(o)?;
+        }
+        Ok(())
     }
 
     /// Changes a mailbox. Any change clears its "needs attention" mark, so the scheduler
@@ -392,8 +459,16 @@ impl Administration {
         change: &MailboxChange,
     ) -> Result<Mailbox, AdminError> {
         let current = self.mailbox(id).await?;
-        let settings = change.apply(Some(&current.settings))?;
-        SecretRule::check(&current.settings, &settings, change.secret.is_some())?;
+        let mut settings = change.apply(Some(&current.settings))?;
+        self.resolve_oauth(&mut settings).await?;
+        let client_secret = self
+            .client_secret_change(&current, &settings, change)
+            .await?;
+        if settings.oauth.is_none() || current.settings.oauth.is_none() {
+            // OAuth2 tokens are not a stored secret to protect: a change of where they
+            // go drops them instead (the mailbox is connected again).
+            SecretRule::check(&current.settings, &settings, change.secret.is_some())?;
+        }
         let has_own = self.store.has_own_smtp_secret(id).await?;
         let smtp_secret = smtp_secret_change(Some(&current.settings), &settings, change, has_own)?;
         let mailbox = self
@@ -401,9 +476,49 @@ impl Administration {
             .update_mailbox(id, &settings, change.secret.as_ref(), self.now())
             .await?;
         self.store.set_smtp_secret(id, smtp_secret).await?;
+        if settings.oauth.is_some() || current.settings.oauth.is_some() {
+            let reconnect = oauth::needs_reconnect(&current.settings, &settings);
+            self.store
+                .set_oauth_settings(
+                    id,
+                    settings.oauth.as_ref(),
+                    client_secret,
+                    reconnect,
+                    self.now(),
+                )
+                .await?;
+            if reconnect && settings.oauth.is_some() {
+                tracing::info!(mailbox = %mailbox.settings.name, id, "OAuth2 settings changed where tokens come from or go; the mailbox must be connected again");
+            }
+        }
         tracing::info!(mailbox = %mailbox.settings.name, id, "mailbox changed");
         self.reload();
-        Ok(mailbox)
+        self.mailbox(id).await
+    }
+
+    /// What happens to the stored OAuth2 client secret: a new one when typed; typed again
+    /// when the token endpoint or client changes and one is stored; dropped with OAuth2.
+    async fn client_secret_change<'a>(
+        &self,
+        current: &Mailbox,
+        settings: &MailboxSettings,
+        change: &'a MailboxChange,
+    ) -> Result<ClientSecretChange<'a>, AdminError> {
+        if settings.oauth.is_none() {
+            return Ok(ClientSecretChange::Clear);
+        }
+        if let Some(secret) = &change.oauth_client_secret {
+            return Ok(match oauth::client_secret(secret)? {
+                Some(secret) => ClientSecretChange::Set(secret),
+                None => ClientSecretChange::Clear,
+            });
+        }
+        if let Some(field) = oauth::client_secret_needed(&current.settings, settings)
+            && self.store.oauth_client_secret(current.id).await?.is_some()
+        {
+            return Err(AdminError::SecretRequired { field });
+        }
+        Ok(ClientSecretChange::Keep)
     }
 
     /// Turns scheduled fetching on or off.
@@ -452,7 +567,13 @@ impl Administration {
     /// Tests a stored mailbox with its stored secret: it goes only where it was meant to.
     pub async fn test_mailbox(&self, id: i64) -> Result<ConnectionReport, AdminError> {
         let mailbox = self.mailbox(id).await?;
-        let secret = self.store.mailbox_secret(id).await?;
+        let secret = match mailbox.settings.oauth {
+            Some(_) => match self.oauth.access_token(&mailbox, None).await {
+                Ok(token) => token,
+                Err(error) => return Ok(ConnectionReport::token_unavailable(&error)),
+            },
+            None => self.store.mailbox_secret(id).await?,
+        };
         Ok(connection::test(&mailbox.settings, &secret, &self.session).await)
     }
 
@@ -464,14 +585,17 @@ impl Administration {
         id: i64,
     ) -> Result<Result<outgoing::SendingTest, outgoing::Failure>, AdminError> {
         let mailbox = self.mailbox(id).await?;
-        let target = outgoing::SmtpTarget::for_mailbox(&self.store, &mailbox)
-            .await?
-            .ok_or_else(|| {
-                AdminError::invalid(
-                    Field::SendAddress,
-                    "is not set: sending is off for this mailbox, so there is nothing to test",
-                )
-            })?;
+        let target =
+            match outgoing::SmtpTarget::for_mailbox(&self.store, &self.oauth, &mailbox).await {
+                Ok(target) => target,
+                Err(error) => return Ok(Err(error.into_failure()?)),
+            };
+        let target = target.ok_or_else(|| {
+            AdminError::invalid(
+                Field::SendAddress,
+                "is not set: sending is off for this mailbox, so there is nothing to test",
+            )
+        })?;
         Ok(outgoing::test_sending(&target, outgoing::SmtpTimeouts::default()).await)
     }
 

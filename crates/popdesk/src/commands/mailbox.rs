@@ -29,6 +29,7 @@ pub async fn run(
         MailboxCommand::List { json } => list(store, json).await,
         MailboxCommand::Show { name, json } => show(store, &name, json).await,
         MailboxCommand::Test { name } => test(&admin, &name).await,
+        MailboxCommand::Connect { name } => connect(&admin, &name).await,
         MailboxCommand::TestSending { name } => test_sending(&admin, &name).await,
         MailboxCommand::Fetch {
             name,
@@ -117,9 +118,25 @@ fn refusal(error: AdminError) -> anyhow::Error {
         Field::SmtpUsername => "--smtp-user",
         Field::SmtpSecret => "the SMTP password (--smtp-password-env or --smtp-password-file)",
         Field::SmtpAllowInsecureAuth => "--smtp-allow-insecure-auth",
+        Field::OAuthProvider => "--oauth-provider",
+        Field::OAuthTenant => "--oauth-tenant",
+        Field::OAuthIssuer => "--oauth-issuer",
+        Field::OAuthAuthorizeUrl => "--oauth-authorize-url",
+        Field::OAuthTokenUrl => "--oauth-token-url",
+        Field::OAuthDeviceUrl => "--oauth-device-url",
+        Field::OAuthClientId => "--oauth-client-id",
+        Field::OAuthClientSecret => "the client secret (--oauth-client-secret-env)",
+        Field::OAuthScopes => "--oauth-scope",
+        Field::OAuthFlow => "--oauth-flow",
     };
     match error {
         AdminError::Invalid { field, problem } => anyhow!("{} {problem}", flag(field)),
+        AdminError::SecretRequired {
+            field: field @ (Field::OAuthTokenUrl | Field::OAuthDeviceUrl | Field::OAuthClientId),
+        } => anyhow!(
+            "changing {} needs the client secret again, so the stored one is never sent where it was not meant to go: add --oauth-client-secret-env VAR",
+            flag(field)
+        ),
         AdminError::SecretRequired { field } => anyhow!(
             "changing {} needs the password again, so the stored one is never sent where it was not meant to go: add --password-env VAR or --password-file FILE",
             flag(field)
@@ -142,7 +159,9 @@ fn change_from(options: &MailboxOptions, creating: bool) -> anyhow::Result<Mailb
         (None, true) => Some(None),
         (None, false) => None,
     };
-    let secret = read_secret(options, creating)?;
+    let oauth = options.oauth_provider.is_some() && !options.no_oauth;
+    // An OAuth2 mailbox gets its tokens by connecting: no password to ask for.
+    let secret = read_secret(options, creating && !oauth)?;
     let flag = |on: bool, off: bool| match (on, off) {
         (true, _) => Some(true),
         (_, true) => Some(false),
@@ -200,7 +219,65 @@ fn change_from(options: &MailboxOptions, creating: bool) -> anyhow::Result<Mailb
             options.no_smtp_allow_insecure_auth,
         ),
         acknowledge: flag(options.acknowledge, options.no_acknowledge),
+        oauth_provider: match (&options.oauth_provider, options.no_oauth) {
+            (Some(provider), _) => Some(Some(provider.clone())),
+            (None, true) => Some(None),
+            (None, false) => None,
+        },
+        oauth_tenant: options.oauth_tenant.clone().map(Some),
+        oauth_issuer: options.oauth_issuer.clone().map(Some),
+        oauth_authorize_url: options.oauth_authorize_url.clone().map(Some),
+        oauth_token_url: options.oauth_token_url.clone().map(Some),
+        oauth_device_url: options.oauth_device_url.clone().map(Some),
+        oauth_client_id: options.oauth_client_id.clone(),
+        oauth_client_secret: match (
+            &options.oauth_client_secret_env,
+            options.no_oauth_client_secret,
+        ) {
+            (Some(var), _) => read_optional_secret(Some(var), None)?,
+            (None, true) => Some(SecretString::from("")),
+            (None, false) => None,
+        },
+        oauth_scopes: (!options.oauth_scopes.is_empty()).then(|| options.oauth_scopes.clone()),
+        oauth_flow: options.oauth_flow.clone(),
     })
+}
+
+/// `mailbox connect`: the device-code flow, or the first app-only token. Exit 1 with
+/// one sentence when the code expires or the provider refuses.
+async fn connect(admin: &Administration, name: &str) -> anyhow::Result<ExitCode> {
+    let mailbox = admin.mailbox_named(name).await.map_err(refusal)?;
+    let Some(settings) = &mailbox.settings.oauth else {
+        bail!(
+            "{name} does not sign in with OAuth2; set it up with `popdesk mailbox update {name} --oauth-provider ...` first"
+        );
+    };
+    if settings.flow == store::OAuthFlow::ClientCredentials {
+        admin.connect_app(mailbox.id).await.map_err(refusal)?;
+        println!("{name}: connected (client credentials); popdesk renews its token by itself");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (mailbox, device) = admin
+        .start_device_connect(mailbox.id)
+        .await
+        .map_err(refusal)?;
+    println!(
+        "To connect {name}, open {} and enter the code {}",
+        device.verification_uri, device.user_code
+    );
+    if let Some(complete) = &device.verification_uri_complete {
+        println!("(or open {complete})");
+    }
+    println!(
+        "Waiting for the approval (the code expires in {} minutes)...",
+        device.expires_in_secs.div_ceil(60)
+    );
+    admin
+        .finish_device_connect(&mailbox, &device)
+        .await
+        .map_err(refusal)?;
+    println!("{name}: connected; popdesk renews its token by itself");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn add_mailbox(admin: &Administration, add: AddMailbox) -> anyhow::Result<ExitCode> {
@@ -307,6 +384,9 @@ struct MailboxView<'a> {
     needs_attention: Option<&'a str>,
     /// Where replies leave from; absent when sending is off.
     sending: Option<SendingView<'a>>,
+    /// The OAuth2 connection; absent for a password mailbox.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauth: Option<OAuthView<'a>>,
     /// Messages on the server that could not be downloaded (set aside or being retried).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     cannot_download: Vec<FailingView>,
@@ -369,12 +449,35 @@ impl<'a> MailboxView<'a> {
                 smtp_allow_insecure_auth: sending.smtp_allow_insecure_auth,
                 acknowledge: sending.acknowledge,
             }),
+            oauth: s.oauth.as_ref().map(|o| OAuthView {
+                provider: o.provider.as_str(),
+                flow: o.flow.as_str(),
+                client_id: &o.client_id,
+                tenant: o.tenant.as_deref(),
+                issuer: o.issuer.as_deref(),
+                token_url: &o.token_url,
+                scopes: &o.scopes,
+                state: mailbox.oauth_state.unwrap_or_default().as_str(),
+            }),
             cannot_download: Vec::new(),
             provider: intake::Provider::for_host(&s.host).as_str(),
             provider_notices: Vec::new(),
             last_run: last_run.map(RunView::new),
         }
     }
+}
+
+#[derive(Serialize)]
+struct OAuthView<'a> {
+    provider: &'static str,
+    flow: &'static str,
+    client_id: &'a str,
+    tenant: Option<&'a str>,
+    issuer: Option<&'a str>,
+    token_url: &'a str,
+    scopes: &'a [String],
+    /// not-connected, connected or needs-reconnecting.
+    state: &'static str,
 }
 
 #[derive(Serialize)]
@@ -575,6 +678,19 @@ async fn show(store: &Store, name: &str, json: bool) -> anyhow::Result<ExitCode>
             );
         }
         None => println!("sending:     off (add --address and --smtp-host to answer by email)"),
+    }
+    if let Some(oauth) = &view.oauth {
+        println!(
+            "oauth2:      {} ({}), client {}, {}",
+            oauth.provider, oauth.flow, oauth.client_id, oauth.state
+        );
+        println!("scopes:      {}", oauth.scopes.join(" "));
+        if oauth.state != "connected" {
+            println!(
+                "             connect it with `popdesk mailbox connect {}` or Connect on its page",
+                view.name
+            );
+        }
     }
     if let Some(reason) = view.needs_attention {
         println!("ATTENTION:   {reason}");

@@ -232,6 +232,7 @@ impl NewMailbox {
             smtp_secret: self.smtp_password.map(SecretString::from),
             smtp_allow_insecure_auth: self.smtp_allow_insecure_auth,
             acknowledge: self.acknowledge,
+            ..MailboxChange::default()
         }
     }
 }
@@ -345,6 +346,7 @@ impl MailboxUpdate {
             smtp_secret: self.smtp_password.map(SecretString::from),
             smtp_allow_insecure_auth: self.smtp_allow_insecure_auth,
             acknowledge: self.acknowledge,
+            ..MailboxChange::default()
         }
     }
 }

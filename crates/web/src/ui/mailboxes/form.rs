@@ -393,6 +393,16 @@ fn form_field(field: Field) -> (&'static str, &'static str) {
             "smtp_allow_insecure_auth",
             "Allow SMTP password over an unencrypted connection",
         ),
+        Field::OAuthProvider => ("oauth_provider", "OAuth2 provider"),
+        Field::OAuthTenant => ("oauth_tenant", "Tenant"),
+        Field::OAuthIssuer => ("oauth_issuer", "Issuer"),
+        Field::OAuthAuthorizeUrl => ("oauth_authorize_url", "Authorization URL"),
+        Field::OAuthTokenUrl => ("oauth_token_url", "Token URL"),
+        Field::OAuthDeviceUrl => ("oauth_device_url", "Device-code URL"),
+        Field::OAuthClientId => ("oauth_client_id", "Client id"),
+        Field::OAuthClientSecret => ("oauth_client_secret", "Client secret"),
+        Field::OAuthScopes => ("oauth_scopes", "Scopes"),
+        Field::OAuthFlow => ("oauth_flow", "How to connect"),
     }
 }
 
