@@ -18,6 +18,9 @@
 //!   be stopped and started again with its queue.
 //! - [`OAuthIntrospection`]: the token endpoint Dovecot asks when a client logs in with
 //!   XOAUTH2 or OAUTHBEARER.
+//! - [`OidcProvider`]: a real OAuth2/OpenID provider (npm `oidc-provider`) whose opaque
+//!   access tokens a [`Dovecot`] checks by introspection: client credentials, the device
+//!   flow, the code flow with PKCE, rotating refresh tokens, and scripted logins.
 //! - [`FaultProxy`]: a hand-written proxy in front of Dovecot for the faults a real
 //!   server cannot produce (a cut mid-`RETR`, `QUIT` answered `-ERR`, no `UIDL`).
 //! - [`FaultyPop3`]: a hand-written fake POP3 server for one message's faults (a body cut
@@ -67,6 +70,7 @@ mod fault_proxy;
 mod faulty_pop3;
 mod maildir;
 mod oauth;
+mod oidc;
 mod openssl;
 mod postfix;
 mod raw;
@@ -77,6 +81,7 @@ pub use dovecot::{Dovecot, DovecotBuilder};
 pub use fault_proxy::{Fault, FaultProxy};
 pub use faulty_pop3::{FaultyPop3, MessageFault, ProviderBehaviour};
 pub use oauth::{IntrospectionRequest, OAuthIntrospection};
+pub use oidc::{DEVICE_CODE_GRANT, OidcClient, OidcConfig, OidcProvider, TokenEvent};
 pub use openssl::openssl_bin;
 pub use postfix::{Postfix, PostfixBuilder};
 pub use raw::RawSession;
