@@ -29,16 +29,18 @@ const TTL_SECS: u64 = 6;
 const ACCOUNT: &str = "dana";
 
 fn provider() -> OidcProvider {
-    OidcProvider::start(OidcConfig {
-        access_token_ttl_secs: TTL_SECS,
-        ..OidcConfig::default()
-    }
-    .client(OidcClient::public("popdesk").redirect_uri("http://127.0.0.1:9/oauth/callback"))
-    .client(
-        OidcClient::confidential("popdesk-app", "app-secret")
-            .grant_types(&["client_credentials"])
-            .mailbox_user("support"),
-    ))
+    OidcProvider::start(
+        OidcConfig {
+            access_token_ttl_secs: TTL_SECS,
+            ..OidcConfig::default()
+        }
+        .client(OidcClient::public("popdesk").redirect_uri("http://127.0.0.1:9/oauth/callback"))
+        .client(
+            OidcClient::confidential("popdesk-app", "app-secret")
+                .grant_types(&["client_credentials"])
+                .mailbox_user("support"),
+        ),
+    )
 }
 
 async fn oauth_mailbox(
@@ -164,7 +166,11 @@ async fn workers_racing_an_expiry_spend_each_refresh_token_once(db: &TestDb) {
             tokens.push(token.expose_secret().to_string());
         }
         tokens.dedup();
-        assert_eq!(tokens.len(), 1, "round {round}: every worker uses the one renewed token");
+        assert_eq!(
+            tokens.len(),
+            1,
+            "round {round}: every worker uses the one renewed token"
+        );
         assert!(!seen.contains(&tokens[0]), "round {round}: a new token");
         seen.push(tokens[0].clone());
         assert_eq!(
@@ -193,7 +199,11 @@ async fn a_token_the_server_refuses_is_renewed_at_once(db: &TestDb) {
         .access_token(&mailbox, None)
         .await
         .expect("the fresh token");
-    assert_eq!(count(&provider, "refresh_token", "ok"), 0, "a fresh token is used as it is");
+    assert_eq!(
+        count(&provider, "refresh_token", "ok"),
+        0,
+        "a fresh token is used as it is"
+    );
     let renewed = connections
         .access_token(&mailbox, Some(&current))
         .await

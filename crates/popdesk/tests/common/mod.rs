@@ -475,6 +475,16 @@ impl Running {
         self.started
     }
 
+    /// What it has printed on stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// What it has printed on stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
     /// SIGKILL (Child::kill sends SIGKILL on Unix), then reap. If it had already
     /// exited, its real exit status is returned: see [`Finished::killed`].
     pub fn kill(mut self) -> Finished {
