@@ -31,6 +31,7 @@ import {
 const env = requireEnv([
   'BASE_URL',
   'SETUP_BASE_URL',
+  'SETUP_CODE',
   'ADMIN_EMAIL',
   'ADMIN_PASSWORD',
   'DOVECOT_HOST',
@@ -911,6 +912,15 @@ test('a new install starts at the setup page, which is gone once the admin exist
     assert.equal(pathOf(page), '/setup', '/ leads to the setup page while there is no user');
     await checkPage(page, 'setup');
     await screenshot(page, ARTIFACTS, '00-setup');
+    // Without the code from serve's log nobody claims the install.
+    await page.getByLabel('Setup code', { exact: true }).fill('AAAA-AAAA-AAAA');
+    await page.getByLabel('Email', { exact: true }).fill('setup-admin@example.org');
+    await page.getByLabel('Name', { exact: true }).fill('Sam Setup');
+    await page.getByLabel('Password', { exact: true }).fill('setup admin password 1');
+    await page.getByRole('button', { name: 'Create admin' }).click();
+    await page.getByRole('alert').getByText('setup code is missing or wrong').waitFor();
+    assert.equal(pathOf(page), '/setup', 'a wrong setup code keeps the setup page');
+    await page.getByLabel('Setup code', { exact: true }).fill(env.SETUP_CODE);
     await page.getByLabel('Email', { exact: true }).fill('setup-admin@example.org');
     await page.getByLabel('Name', { exact: true }).fill('Sam Setup');
     await page.getByLabel('Password', { exact: true }).fill('setup admin password 1');

@@ -101,6 +101,22 @@ pub enum Command {
     /// Outgoing mail: replies and acknowledgements, and whether they were sent.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// The key that seals mailbox passwords and tokens at rest.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Replace the key: a new random key in secret.key, every stored secret re-sealed
+    /// with it in one transaction (the old key stays until that commits). Restart
+    /// `popdesk serve` afterwards.
+    Rotate {
+        /// When the key comes from POPDESK_SECRET_KEY: re-seal with the key (base64 of
+        /// 32 bytes) in this other variable; then set POPDESK_SECRET_KEY to it.
+        #[arg(long, value_name = "VAR")]
+        new_key_env: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -78,6 +78,7 @@ async fn run(
         Command::Ticket(command) => commands::tickets::ticket(&store, command, &common).await,
         Command::Outbox(command) => commands::outbox::run(&store, command, &common).await,
         Command::Message(command) => commands::tickets::message(&store, command, &common).await,
+        Command::Secret(command) => commands::secret::run(&store, command).await,
     }
 }
 

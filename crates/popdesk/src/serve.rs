@@ -80,6 +80,7 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
         .with_scheduler(handle.clone())
         .with_metrics(metrics)
         .with_health(health.clone());
+    let state_setup_code = state.setup_code().clone();
     let app = web::app(state);
 
     let listener = tokio::net::TcpListener::bind(service.listen)
@@ -92,11 +93,7 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
         })?;
     let address = listener.local_addr().unwrap_or(service.listen);
     tracing::info!(%address, data = %common.data.display(), "popdesk is serving on http://{address}/");
-    if store.count_users().await? == 0 {
-        tracing::warn!(
-            "no user exists yet: run `popdesk user add EMAIL --role admin`, or POST the first admin to http://{address}/api/v1/setup"
-        );
-    }
+    announce_setup_code(&store, &state_setup_code, address).await?;
 
     let scheduler_task = tokio::spawn(supervise(
         "scheduler",
@@ -384,4 +381,33 @@ async fn session_cleanup(store: Store, idle_timeout_ms: i64, shutdown: Cancellat
             _ = tokio::time::sleep(SESSION_CLEANUP_EVERY) => {}
         }
     }
+}
+
+/// While no user exists: the one-time setup code, in the log and (0600) in the data
+/// folder's `setup-code` for an admin who missed the log. Once someone exists, a file
+/// left from an earlier start is removed.
+async fn announce_setup_code(
+    store: &store::Store,
+    code: &web::SetupCode,
+    address: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let data_dir = store.data_dir();
+    if store.count_users().await? > 0 {
+        if let Err(error) = web::auth::setup_code::remove_file(data_dir) {
+            tracing::warn!(%error, "could not remove the old setup code file {}; delete it", data_dir.join(web::SETUP_CODE_FILE).display());
+        }
+        return Ok(());
+    }
+    let file = data_dir.join(web::SETUP_CODE_FILE);
+    let written = code.write_file(data_dir);
+    tracing::warn!(
+        setup_code = %code.display(),
+        "no user exists yet. setup code: {} (one-time; it is also in {}). Open http://{address}/setup and type it to create the first admin, or run `popdesk user add EMAIL --role admin`",
+        code.display(),
+        file.display(),
+    );
+    if let Err(error) = written {
+        tracing::warn!(%error, "could not write the setup code to {}; copy it from the line above", file.display());
+    }
+    Ok(())
 }

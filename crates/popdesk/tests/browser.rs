@@ -131,6 +131,21 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
     let fresh_serving = fresh.spawn(&["serve", "--listen", &fresh_addr.to_string()]);
     wait_healthy(main_addr, &serving);
     wait_healthy(fresh_addr, &fresh_serving);
+    // The one-time setup code: serve wrote it (0600) beside its log line; the browser
+    // types it like an admin who read the log.
+    let setup_code_file = fresh.data().join("setup-code");
+    let setup_code = fs::read_to_string(&setup_code_file)
+        .expect("serve writes the setup code while no user exists")
+        .trim()
+        .to_string();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata(&setup_code_file)
+            .expect("the setup code file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "setup-code mode {mode:o}");
+    }
 
     // What the agent attaches to the reply in the browser: bytes no text filter keeps.
     let reply_attachment = data.path().join("Checkliste Brandfall.pdf");
@@ -146,6 +161,7 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
         &[
             ("BASE_URL", format!("http://{main_addr}")),
             ("SETUP_BASE_URL", format!("http://{fresh_addr}")),
+            ("SETUP_CODE", setup_code.clone()),
             ("ADMIN_EMAIL", ADMIN_EMAIL.to_string()),
             ("ADMIN_PASSWORD", ADMIN_PASSWORD.to_string()),
             ("DOVECOT_HOST", dovecot.host().to_string()),
@@ -195,7 +211,19 @@ fn agents_and_admins_work_in_a_real_browser_and_mail_html_never_runs_scripts() {
     );
     let stopped = stop(serving);
     assert!(stopped.status.success(), "{}", stopped.stderr);
-    assert!(stop(fresh_serving).status.success());
+    let fresh_stopped = stop(fresh_serving);
+    assert!(fresh_stopped.status.success());
+    assert!(
+        fresh_stopped
+            .stderr
+            .contains(&format!("setup code: {setup_code}")),
+        "serve logs the setup code: {}",
+        fresh_stopped.stderr
+    );
+    assert!(
+        !setup_code_file.exists(),
+        "the setup code file goes once the admin exists"
+    );
     let listed = popdesk.run_ok(&["ticket", "list", "--json"]);
     let tickets: serde_json::Value = serde_json::from_str(&listed.stdout).expect("ticket json");
     let find = |subject: &str| {

@@ -338,3 +338,124 @@ On Thu, Support wrote:\r\n> It is on fire.\r\n"
     let stderr = assert_clean_failure(&missing);
     assert!(stderr.contains("no ticket #999"), "{stderr}");
 }
+
+fn popdesk_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_popdesk"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env("SUPPORT_PASSWORD", PASSWORD)
+        .env_remove("POPDESK_DATABASE_URL")
+        .env_remove("POPDESK_SECRET_KEY")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run popdesk")
+}
+
+/// `popdesk secret rotate` (promise 7): a new key in secret.key, and the mailbox still
+/// signs in with its password, now sealed with that key.
+#[test]
+fn secret_rotate_replaces_the_key_and_every_mailbox_still_signs_in() {
+    let dovecot = Dovecot::start();
+    dovecot.add_user("support", PASSWORD);
+    let data = TempDir::new().expect("temp dir");
+    let added = add_support(data.path(), &dovecot, &[]);
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let key_file = data.path().join("secret.key");
+    let old_key = std::fs::read(&key_file).expect("the key file");
+
+    let rotated = popdesk_with_env(data.path(), &["secret", "rotate"], &[]);
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    let said = text(&rotated.stdout);
+    assert!(
+        said.starts_with("re-sealed 1 secret with a new key in "),
+        "{said}"
+    );
+    assert!(said.contains("restart"), "{said}");
+    let new_key = std::fs::read(&key_file).expect("the key file");
+    assert_eq!(new_key.len(), 32);
+    assert_ne!(new_key, old_key);
+    assert!(!data.path().join("secret.key.new").exists());
+
+    let tested = popdesk(data.path(), &["mailbox", "test", "support"]);
+    assert!(tested.status.success(), "{}", text(&tested.stderr));
+}
+
+/// With the key in POPDESK_SECRET_KEY, popdesk cannot replace it: a bare rotate refuses
+/// and says how; `--new-key-env` re-seals with the admin's new key.
+#[test]
+fn secret_rotate_with_the_key_in_the_environment_needs_the_new_key_from_the_admin() {
+    let dovecot = Dovecot::start();
+    dovecot.add_user("support", PASSWORD);
+    let data = TempDir::new().expect("temp dir");
+    // base64 of 32 bytes of 1, and of 32 bytes of 2.
+    let (old, new) = (
+        "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=".to_string(),
+        "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=".to_string(),
+    );
+    let with_old = [("POPDESK_SECRET_KEY", old.as_str())];
+    let port = dovecot.pop3s_addr().port().to_string();
+    let ca = dovecot.ca_pem_path().display().to_string();
+    let added = popdesk_with_env(
+        data.path(),
+        &[
+            "mailbox",
+            "add",
+            "support",
+            "--host",
+            dovecot.host(),
+            "--port",
+            &port,
+            "--tls",
+            "implicit",
+            "--user",
+            "support",
+            "--password-env",
+            "SUPPORT_PASSWORD",
+            "--ca-file",
+            &ca,
+        ],
+        &with_old,
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+
+    let refused = popdesk_with_env(data.path(), &["secret", "rotate"], &with_old);
+    let sentence = assert_clean_failure(&refused);
+    assert!(
+        sentence.contains("POPDESK_SECRET_KEY")
+            && sentence.contains("--new-key-env")
+            && sentence.contains("head -c 32 /dev/urandom | base64"),
+        "{sentence}"
+    );
+    let bad = popdesk_with_env(
+        data.path(),
+        &["secret", "rotate", "--new-key-env", "NEW_KEY"],
+        &[("POPDESK_SECRET_KEY", &old), ("NEW_KEY", "short")],
+    );
+    assert!(assert_clean_failure(&bad).contains("NEW_KEY is not the base64 form of 32 bytes"));
+
+    let rotated = popdesk_with_env(
+        data.path(),
+        &["secret", "rotate", "--new-key-env", "NEW_KEY"],
+        &[("POPDESK_SECRET_KEY", &old), ("NEW_KEY", &new)],
+    );
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    assert!(
+        text(&rotated.stdout).contains("now set POPDESK_SECRET_KEY to that key"),
+        "{}",
+        text(&rotated.stdout)
+    );
+    let tested = popdesk_with_env(
+        data.path(),
+        &["mailbox", "test", "support"],
+        &[("POPDESK_SECRET_KEY", &new)],
+    );
+    assert!(tested.status.success(), "{}", text(&tested.stderr));
+    let stale = popdesk_with_env(
+        data.path(),
+        &["mailbox", "test", "support"],
+        &[("POPDESK_SECRET_KEY", &old)],
+    );
+    assert!(!stale.status.success(), "the old key no longer opens it");
+}

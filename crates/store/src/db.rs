@@ -5,7 +5,7 @@
 //! schema differs, so each backend has its own migrations folder.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +44,7 @@ struct Inner {
     backend: Backend,
     blobs: BlobStore,
     secrets: SecretBox,
+    data_dir: PathBuf,
 }
 
 impl std::fmt::Debug for Store {
@@ -75,7 +76,9 @@ impl Store {
     /// Opens (and creates, when missing) the store in `data_dir`: blobs in
     /// `data_dir/blobs`, the secret key in `data_dir/secret.key`, and with no
     /// `database_url` the SQLite database `data_dir/popdesk.db`. A `postgres://` URL
-    /// selects PostgreSQL instead. Brings the schema up to date.
+    /// selects PostgreSQL instead. Brings the schema up to date, settles a key rotation
+    /// that a crash interrupted, and re-seals secrets an earlier popdesk sealed without
+    /// their slot.
     ///
     /// SQLite runs in WAL mode with `synchronous=FULL`: a commit is on disk (the WAL
     /// fsync'd) before it returns, because the fetcher deletes mail from the server right
@@ -159,6 +162,8 @@ impl Store {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await,
         };
         migrated.map_err(|source| StoreError::Migrate { source })?;
+        let secrets = crate::sealed::settle_pending_key(&pool, backend, data_dir, secrets).await?;
+        crate::sealed::upgrade_unbound(&pool, &secrets).await?;
 
         Ok(Store {
             inner: Arc::new(Inner {
@@ -166,6 +171,7 @@ impl Store {
                 backend,
                 blobs,
                 secrets,
+                data_dir: data_dir.to_path_buf(),
             }),
         })
     }
@@ -183,6 +189,11 @@ impl Store {
     /// The key that seals mailbox secrets.
     pub fn secret_box(&self) -> &SecretBox {
         &self.inner.secrets
+    }
+
+    /// The data folder the store was opened in.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
     }
 
     /// Closes the database connections (waits for those in use to come back). Later calls

@@ -96,9 +96,29 @@ pub enum StoreError {
         source: io::Error,
     },
 
-    /// A stored sealed secret did not decrypt: another key than the one that sealed it.
-    #[error("the mailbox secret cannot be decrypted with this key: was secret.key replaced?")]
-    SecretUndecryptable,
+    /// A stored sealed secret did not open in its slot: sealed with another key, sealed
+    /// for another row or column (copied there by someone who could write the database),
+    /// or altered.
+    #[error(
+        "{} #{row_id} cannot be decrypted here: it was sealed with another key (was secret.key replaced?) or for another place (copied from another row?), or altered; type the password again to store it anew",
+        crate::secret::SealedColumn::by_field(field).map_or(*field, |c| c.what)
+    )]
+    SecretUndecryptable { field: &'static str, row_id: i64 },
+
+    /// `rotate_key` on a store whose key comes from POPDESK_SECRET_KEY (or was given by
+    /// the caller): there is no key file to replace.
+    #[error(
+        "the key comes from POPDESK_SECRET_KEY, which popdesk cannot change: generate a new key (`head -c 32 /dev/urandom | base64`), put it in another variable, run `popdesk secret rotate --new-key-env THAT_VARIABLE`, then set POPDESK_SECRET_KEY to the new key and restart popdesk"
+    )]
+    KeyNotInFile,
+
+    /// A sealed secret changed while `secret rotate` re-sealed them all (an admin saved
+    /// a password at the same moment). Nothing was changed.
+    #[error(
+        "{} #{row_id} changed while the key was being rotated; nothing was changed, run the rotation again",
+        crate::secret::SealedColumn::by_field(field).map_or(*field, |c| c.what)
+    )]
+    SecretChangedDuringRotation { field: &'static str, row_id: i64 },
 
     /// POPDESK_SECRET_KEY is set but is not base64 of 32 bytes.
     #[error(
@@ -520,6 +540,12 @@ mod tests {
             io::Error::from_raw_os_error(5), // EIO
         );
         assert!(!e.is_disk_full());
-        assert!(!StoreError::SecretUndecryptable.is_disk_full());
+        assert!(
+            !StoreError::SecretUndecryptable {
+                field: "mailboxes.secret",
+                row_id: 1
+            }
+            .is_disk_full()
+        );
     }
 }

@@ -13,7 +13,8 @@
 //!   file system (temp file, fsync, rename, directory fsync).
 //! - The people who sign in ([`User`] with a [`Role`]), their sessions and API tokens,
 //!   kept only as hashes; what they do on tickets ([`TicketEvent`]: notes, status changes).
-//! - [`SecretBox`]: XChaCha20-Poly1305 sealing of mailbox passwords and tokens at rest.
+//! - [`SecretBox`]: XChaCha20-Poly1305 sealing of mailbox passwords and tokens at rest,
+//!   each bound to its slot (column and row, [`SEALED_COLUMNS`]); key rotation.
 //!
 //! Timestamps are integer milliseconds since the Unix epoch, always passed in by the
 //! caller so tests can drive the clock. Text from mail reaches the database only through
@@ -35,6 +36,7 @@ mod outbox;
 mod processing;
 mod provider_notice;
 mod raw_message;
+mod sealed;
 mod secret;
 mod sending;
 mod text;
@@ -65,7 +67,10 @@ pub use outbox::{
 pub use processing::{ProcessRecord, ProcessStatus, ProcessingTx};
 pub use provider_notice::{NoticeKind, ProviderNotice};
 pub use raw_message::{NewRawMessage, RawMessage, RawStatus};
-pub use secret::SecretBox;
+pub use secret::{
+    KEY_ENV, KEY_FILE, KeyFileExposure, KeySource, PENDING_KEY_FILE, SEALED_COLUMNS, SealedColumn,
+    SecretBox, SecretSlot, key_file_exposure,
+};
 pub use sending::{SendingSettings, SmtpAuth, SmtpSecretChange};
 pub use ticket::{
     EntryAttachment, EntryKind, ForwardedMessage, MAX_SEARCH_CHARS, NewTicketEntry, Person, Ticket,

@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::AnyRow;
 
 use crate::oauth::{OAuthSettings, OAuthState, oauth_from_row, oauth_state_from_row};
+use crate::secret::MAILBOX_SECRET;
 use crate::sending::{SendingSettings, sending_from_row, sending_values};
 use crate::text::{column, from_db, text_enum, to_db};
 use crate::{Store, StoreError};
@@ -250,13 +251,18 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox, StoreError> {
 impl Store {
     /// Adds a mailbox; its secret is sealed before it is stored. A taken name gives
     /// [`StoreError::MailboxExists`].
+    ///
+    /// The secret is sealed for the mailbox's row, whose id exists only once the row is
+    /// inserted: the row goes in with an empty secret and gets the sealed one in the same
+    /// transaction, so no reader ever sees it without.
     pub async fn add_mailbox(
         &self,
         settings: &MailboxSettings,
         secret: &SecretString,
         now: i64,
     ) -> Result<Mailbox, StoreError> {
-        let sealed = self.secret_box().seal(secret.expose_secret());
+        let action = "add the mailbox";
+        let mut tx = self.pool().begin().await.map_err(StoreError::db(action))?;
         let send = sending_values(settings.sending.as_ref());
         let delete_after_days = match settings.policy {
             Policy::Keep { delete_after_days } => delete_after_days.map(i64::from),
@@ -289,7 +295,7 @@ impl Store {
         .bind(settings.ca_file.as_deref())
         .bind(i64::from(settings.allow_insecure_auth))
         .bind(i64::from(settings.enabled))
-        .bind(sealed)
+        .bind(Vec::<u8>::new())
         .bind(now)
         .bind(i64::from(settings.poll_interval_secs))
         .bind(settings.trusted_certificate.map(|f| f.to_string()))
@@ -302,13 +308,23 @@ impl Store {
         .bind(send.6)
         .bind(send.7)
         .bind(send.8)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(StoreError::db("add the mailbox"))?;
+        .map_err(StoreError::db(action))?;
         let Some(row) = row else {
             return Err(StoreError::MailboxExists(settings.name.clone()));
         };
         let id: i64 = column(&row, "id")?;
+        let sealed = self
+            .secret_box()
+            .seal(MAILBOX_SECRET.slot(id), secret.expose_secret());
+        sqlx::query("UPDATE mailboxes SET secret = $1 WHERE id = $2")
+            .bind(sealed)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db(action))?;
+        tx.commit().await.map_err(StoreError::db(action))?;
         Ok(Mailbox {
             id,
             settings: settings.clone(),
@@ -476,7 +492,7 @@ impl Store {
             .map_err(StoreError::db("read the mailbox secret"))?
             .ok_or(StoreError::MailboxNotFound(id))?;
         let sealed: Vec<u8> = column(&row, "secret")?;
-        self.secret_box().open(&sealed)
+        self.secret_box().open(MAILBOX_SECRET.slot(id), &sealed)
     }
 
     /// Replaces the mailbox's password or token (e.g. a refreshed OAuth token).
@@ -486,7 +502,9 @@ impl Store {
         secret: &SecretString,
         now: i64,
     ) -> Result<(), StoreError> {
-        let sealed = self.secret_box().seal(secret.expose_secret());
+        let sealed = self
+            .secret_box()
+            .seal(MAILBOX_SECRET.slot(id), secret.expose_secret());
         let done = sqlx::query("UPDATE mailboxes SET secret = $1, updated_at = $2 WHERE id = $3")
             .bind(sealed)
             .bind(now)

@@ -9,6 +9,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::secret::{OAUTH_ACCESS_TOKEN, OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN, OAUTH_VERIFIER};
 use crate::text::{column, text_enum};
 use crate::{Store, StoreError};
 
@@ -200,9 +201,10 @@ impl Store {
         }
         let sealed = match client_secret {
             ClientSecretChange::Keep => None,
-            ClientSecretChange::Set(secret) => {
-                Some(Some(self.secret_box().seal(secret.expose_secret())))
-            }
+            ClientSecretChange::Set(secret) => Some(Some(
+                self.secret_box()
+                    .seal(OAUTH_CLIENT_SECRET.slot(mailbox_id), secret.expose_secret()),
+            )),
             ClientSecretChange::Clear => Some(None),
         };
         if let Some(sealed) = sealed {
@@ -244,7 +246,10 @@ impl Store {
             .map_err(StoreError::db("read the OAuth2 client secret"))?
             .ok_or(StoreError::MailboxNotFound(mailbox_id))?;
         column::<Option<Vec<u8>>>(&row, "oauth_client_secret")?
-            .map(|sealed| self.secret_box().open(&sealed))
+            .map(|sealed| {
+                self.secret_box()
+                    .open(OAUTH_CLIENT_SECRET.slot(mailbox_id), &sealed)
+            })
             .transpose()
     }
 
@@ -264,10 +269,15 @@ impl Store {
         let tokens = match access {
             None => None,
             Some(sealed) => Some(OAuthTokens {
-                access_token: self.secret_box().open(&sealed)?,
+                access_token: self
+                    .secret_box()
+                    .open(OAUTH_ACCESS_TOKEN.slot(mailbox_id), &sealed)?,
                 expires_at: column::<Option<i64>>(&row, "oauth_expires_at")?.unwrap_or(0),
                 refresh_token: column::<Option<Vec<u8>>>(&row, "oauth_refresh_token")?
-                    .map(|sealed| self.secret_box().open(&sealed))
+                    .map(|sealed| {
+                        self.secret_box()
+                            .open(OAUTH_REFRESH_TOKEN.slot(mailbox_id), &sealed)
+                    })
                     .transpose()?,
             }),
         };
@@ -294,14 +304,15 @@ impl Store {
              oauth_refreshing_by = NULL, oauth_refreshing_until = NULL WHERE id = $6",
         )
         .bind(OAuthState::Connected.as_str())
-        .bind(self.secret_box().seal(tokens.access_token.expose_secret()))
+        .bind(self.secret_box().seal(
+            OAUTH_ACCESS_TOKEN.slot(mailbox_id),
+            tokens.access_token.expose_secret(),
+        ))
         .bind(tokens.expires_at)
-        .bind(
-            tokens
-                .refresh_token
-                .as_ref()
-                .map(|t| self.secret_box().seal(t.expose_secret())),
-        )
+        .bind(tokens.refresh_token.as_ref().map(|t| {
+            self.secret_box()
+                .seal(OAUTH_REFRESH_TOKEN.slot(mailbox_id), t.expose_secret())
+        }))
         .bind(now)
         .bind(mailbox_id)
         .execute(self.pool())
@@ -376,7 +387,10 @@ impl Store {
             .transpose()?
             .flatten()
             .is_some_and(|by| by == holder);
-        let access = self.secret_box().seal(tokens.access_token.expose_secret());
+        let access = self.secret_box().seal(
+            OAUTH_ACCESS_TOKEN.slot(mailbox_id),
+            tokens.access_token.expose_secret(),
+        );
         let query = match &tokens.refresh_token {
             Some(refresh) => sqlx::query(
                 "UPDATE mailboxes SET oauth_access_token = $1, oauth_expires_at = $2, \
@@ -385,7 +399,10 @@ impl Store {
             )
             .bind(access)
             .bind(tokens.expires_at)
-            .bind(self.secret_box().seal(refresh.expose_secret())),
+            .bind(self.secret_box().seal(
+                OAUTH_REFRESH_TOKEN.slot(mailbox_id),
+                refresh.expose_secret(),
+            )),
             None => sqlx::query(
                 "UPDATE mailboxes SET oauth_access_token = $1, oauth_expires_at = $2, \
                  oauth_refreshed_at = $3, oauth_state = $4, oauth_refreshing_by = NULL, \
@@ -441,20 +458,36 @@ impl Store {
             .execute(self.pool())
             .await
             .map_err(StoreError::db("clear expired OAuth2 authorizations"))?;
-        sqlx::query(
+        // The verifier is bound to its row, whose id exists only after the insert: both
+        // in one transaction.
+        let action = "record the OAuth2 authorization";
+        let mut tx = self.pool().begin().await.map_err(StoreError::db(action))?;
+        let row = sqlx::query(
             "INSERT INTO oauth_authorizations (state_hash, mailbox_id, session_hash, verifier, \
-             redirect_uri, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             redirect_uri, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             RETURNING id",
         )
         .bind(state_hash)
         .bind(pending.mailbox_id)
         .bind(&pending.session_hash)
-        .bind(self.secret_box().seal(pending.verifier.expose_secret()))
+        .bind(Vec::<u8>::new())
         .bind(&pending.redirect_uri)
         .bind(now)
         .bind(pending.expires_at)
-        .execute(self.pool())
+        .fetch_one(&mut *tx)
         .await
-        .map_err(StoreError::db("record the OAuth2 authorization"))?;
+        .map_err(StoreError::db(action))?;
+        let id: i64 = column(&row, "id")?;
+        sqlx::query("UPDATE oauth_authorizations SET verifier = $1 WHERE id = $2")
+            .bind(
+                self.secret_box()
+                    .seal(OAUTH_VERIFIER.slot(id), pending.verifier.expose_secret()),
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db(action))?;
+        tx.commit().await.map_err(StoreError::db(action))?;
         Ok(())
     }
 
@@ -466,7 +499,7 @@ impl Store {
     ) -> Result<Option<PendingAuthorization>, StoreError> {
         let row = sqlx::query(
             "DELETE FROM oauth_authorizations WHERE state_hash = $1 \
-             RETURNING mailbox_id, session_hash, verifier, redirect_uri, expires_at",
+             RETURNING id, mailbox_id, session_hash, verifier, redirect_uri, expires_at",
         )
         .bind(state_hash)
         .fetch_optional(self.pool())
@@ -476,10 +509,11 @@ impl Store {
             return Ok(None);
         };
         let sealed: Vec<u8> = column(&row, "verifier")?;
+        let id: i64 = column(&row, "id")?;
         Ok(Some(PendingAuthorization {
             mailbox_id: column(&row, "mailbox_id")?,
             session_hash: column(&row, "session_hash")?,
-            verifier: self.secret_box().open(&sealed)?,
+            verifier: self.secret_box().open(OAUTH_VERIFIER.slot(id), &sealed)?,
             redirect_uri: column(&row, "redirect_uri")?,
             expires_at: column(&row, "expires_at")?,
         }))

@@ -6,6 +6,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::mailbox::TlsMode;
+use crate::secret::SMTP_SECRET;
 use crate::text::{column, text_enum};
 use crate::{Store, StoreError};
 
@@ -146,7 +147,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sealed = match secret {
             SmtpSecretChange::Keep => return Ok(()),
-            SmtpSecretChange::Set(secret) => Some(self.secret_box().seal(secret.expose_secret())),
+            SmtpSecretChange::Set(secret) => Some(
+                self.secret_box()
+                    .seal(SMTP_SECRET.slot(mailbox_id), secret.expose_secret()),
+            ),
             SmtpSecretChange::Clear => None,
         };
         let done = sqlx::query("UPDATE mailboxes SET smtp_secret = $1 WHERE id = $2")
@@ -183,7 +187,10 @@ impl Store {
             .map_err(StoreError::db("read the SMTP secret"))?
             .ok_or(StoreError::MailboxNotFound(mailbox_id))?;
         column::<Option<Vec<u8>>>(&row, "smtp_secret")?
-            .map(|sealed| self.secret_box().open(&sealed))
+            .map(|sealed| {
+                self.secret_box()
+                    .open(SMTP_SECRET.slot(mailbox_id), &sealed)
+            })
             .transpose()
     }
 }

@@ -203,8 +203,14 @@ async fn secrets_are_encrypted_at_rest(db: &TestDb) {
     assert!(!contains(&sealed, password.as_bytes()));
     // Sealing the same password twice gives different bytes (random nonce).
     assert_ne!(
-        store.secret_box().seal(password),
-        store.secret_box().seal(password)
+        store.secret_box().seal(
+            store::SecretSlot::new("mailboxes.secret", mailbox.id),
+            password
+        ),
+        store.secret_box().seal(
+            store::SecretSlot::new("mailboxes.secret", mailbox.id),
+            password
+        )
     );
 
     // The files on disk (SQLite: database and WAL; both: nothing else in the data folder).
@@ -261,10 +267,18 @@ async fn a_replaced_key_file_gives_a_clear_error(db: &TestDb) {
     std::fs::write(db.data_dir().join("secret.key"), [0x42u8; 32]).unwrap();
     let reopened = db.reopen().await;
     let err = reopened.mailbox_secret(mailbox.id).await.unwrap_err();
-    assert!(matches!(err, StoreError::SecretUndecryptable), "{err:?}");
+    assert!(
+        matches!(err, StoreError::SecretUndecryptable { row_id, .. } if row_id == mailbox.id),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
-        "the mailbox secret cannot be decrypted with this key: was secret.key replaced?"
+        format!(
+            "the password of mailbox #{} cannot be decrypted here: it was sealed with another key \
+             (was secret.key replaced?) or for another place (copied from another row?), or \
+             altered; type the password again to store it anew",
+            mailbox.id
+        )
     );
     reopened.close().await;
 

@@ -9,11 +9,33 @@ use std::path::Path;
 
 use secrecy::ExposeSecret as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use store::{EntryKind, NewOutboxMessage, OutboxKind, SecretBox, Store, TicketStatus};
+use store::{EntryKind, NewOutboxMessage, OutboxKind, SecretBox, Store, StoreError, TicketStatus};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 const T0: i64 = 1_700_000_000_000;
+
+/// `secret` sealed the way popdesk did before slots (format 1: version byte, nonce,
+/// XChaCha20-Poly1305 without associated data) with the folder's key (created if missing).
+async fn seal_as_format_1(dir: &Path, secret: &str) -> Vec<u8> {
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    SecretBox::load(dir).await.expect("the key file");
+    let key: [u8; 32] = std::fs::read(dir.join("secret.key"))
+        .expect("the key file")
+        .try_into()
+        .expect("32 bytes");
+    let cipher = chacha20poly1305::XChaCha20Poly1305::new(&key.into());
+    let mut nonce = [0u8; 24];
+    getrandom::fill(&mut nonce).unwrap();
+    let mut sealed = vec![1u8];
+    sealed.extend_from_slice(&nonce);
+    sealed.extend(
+        cipher
+            .encrypt(&nonce.into(), secret.as_bytes())
+            .expect("sealed"),
+    );
+    sealed
+}
 
 /// A SQLite database in `dir` as popdesk left it at migration `version`, with one
 /// mailbox whose password is sealed with the folder's key, one ledger row, and (from
@@ -32,10 +54,7 @@ async fn database_at(dir: &Path, version: i64) {
         .run_to(version, &pool)
         .await
         .expect("the old migrations");
-    let sealed = SecretBox::load(dir)
-        .await
-        .expect("key")
-        .seal("old-password");
+    let sealed = seal_as_format_1(dir, "old-password").await;
     sqlx::query(
         "INSERT INTO mailboxes (id, name, host, port, tls, username, auth_method, policy, \
          start_mode, batch_messages, batch_bytes, max_size, oversize, allow_insecure_auth, \
@@ -169,4 +188,117 @@ async fn a_database_from_before_set_aside_messages_opens_and_keeps_its_data() {
     assert_eq!(store.ledger(mailbox.id).await.unwrap().len(), 1);
     assert!(store.failing_messages(mailbox.id).await.unwrap().is_empty());
     assert_eq!(store.ticket_entries(1).await.unwrap().len(), 1);
+}
+
+/// Before sealed secrets named their slot (migrations up to 0008, secrets in format 1):
+/// the old secrets still open, the store re-seals every one of them for its row and
+/// column when it opens, and from then on a ciphertext copied from one mailbox's row into
+/// another's is refused with a sentence that says to type the password again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_from_before_slots_open_are_resealed_and_cannot_be_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    database_at(dir.path(), 8).await;
+    // A second mailbox with a password and an SMTP password of its own, also format 1.
+    let b_secret = seal_as_format_1(dir.path(), "b-password").await;
+    let b_smtp = seal_as_format_1(dir.path(), "b-smtp").await;
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("popdesk.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO mailboxes (id, name, host, port, tls, username, auth_method, policy, \
+         start_mode, batch_messages, batch_bytes, max_size, oversize, allow_insecure_auth, \
+         enabled, secret, smtp_secret, started, created_at, updated_at) VALUES (2, 'sales', \
+         'pop.attacker.example', 995, 'implicit', 'sales@example.com', 'auto', 'delete', 'all', \
+         50, 52428800, 25000000, 'skip', 0, 1, ?, ?, 1, ?, ?)",
+    )
+    .bind(b_secret)
+    .bind(b_smtp)
+    .bind(T0)
+    .bind(T0)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let stored = async |id: i64, column: &str| -> Vec<u8> {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {column} FROM mailboxes WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let before = stored(1, "secret").await;
+    assert_eq!(before[0], 1, "the old format");
+
+    let store = Store::open(dir.path(), None).await.expect("opens");
+    for (id, column) in [(1, "secret"), (2, "secret"), (2, "smtp_secret")] {
+        assert_eq!(
+            stored(id, column).await[0],
+            2,
+            "mailbox {id}'s {column} is re-sealed for its slot at open"
+        );
+    }
+    assert_eq!(
+        store.mailbox_secret(1).await.unwrap().expose_secret(),
+        "old-password"
+    );
+    assert_eq!(
+        store.mailbox_secret(2).await.unwrap().expose_secret(),
+        "b-password"
+    );
+    assert_eq!(
+        store.smtp_secret(2).await.unwrap().expose_secret(),
+        "b-smtp"
+    );
+
+    // Someone with write access moves mailbox 1's password into mailbox 2, whose server
+    // they control, and into mailbox 2's SMTP slot.
+    let a_sealed = stored(1, "secret").await;
+    sqlx::query("UPDATE mailboxes SET secret = ?, smtp_secret = ? WHERE id = 2")
+        .bind(&a_sealed)
+        .bind(&a_sealed)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = store.mailbox_secret(2).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SecretUndecryptable {
+                field: "mailboxes.secret",
+                row_id: 2
+            }
+        ),
+        "{err:?}"
+    );
+    let sentence = err.to_string();
+    assert!(
+        sentence.starts_with("the password of mailbox #2 cannot be decrypted here")
+            && sentence.contains("copied from another row?")
+            && sentence.ends_with("type the password again to store it anew"),
+        "{sentence}"
+    );
+    let err = store.smtp_secret(2).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SecretUndecryptable {
+                field: "mailboxes.smtp_secret",
+                row_id: 2
+            }
+        ),
+        "{err:?}"
+    );
+    // Opening again does not "upgrade" the moved ciphertext into place either.
+    drop(store);
+    let store = Store::open(dir.path(), None).await.expect("opens again");
+    assert!(store.mailbox_secret(2).await.is_err());
+    assert_eq!(
+        store.mailbox_secret(1).await.unwrap().expose_secret(),
+        "old-password"
+    );
+    pool.close().await;
 }

@@ -46,6 +46,7 @@ pub use auth::password::{
 };
 pub use auth::rate_limit::SignInLimit;
 pub use auth::session::SESSION_COOKIE;
+pub use auth::setup_code::{SETUP_CODE_FILE, SetupCode};
 pub use client_address::{TrustedProxy, TrustedProxyError};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use ops::install_metrics_recorder;
@@ -126,6 +127,8 @@ pub struct AppState {
     /// A hash to verify against when an address has no account, so an unknown address
     /// costs the same time as a wrong password and does not reveal itself.
     dummy_hash: Arc<OnceCell<String>>,
+    /// The code the first admin's setup needs; random per process.
+    setup_code: Arc<SetupCode>,
 }
 
 impl AppState {
@@ -150,7 +153,14 @@ impl AppState {
             password_checks: Arc::new(password_checks),
             cross_site: Arc::new(cross_site),
             dummy_hash: Arc::new(OnceCell::new()),
+            setup_code: Arc::new(SetupCode::random()),
         }
+    }
+
+    /// The one-time code that creating the first admin needs (a random one per state):
+    /// `popdesk serve` logs it and writes it to the data folder while no user exists.
+    pub fn setup_code(&self) -> &SetupCode {
+        &self.setup_code
     }
 
     /// Outgoing mail: replies are queued through it and its sender woken.

@@ -43,6 +43,8 @@ struct Desk {
     app: Router,
     clock: ManualClock,
     _data: TempDir,
+    /// The one-time code the setup page asks for.
+    setup_code: String,
 }
 
 /// A signed-in browser: its session cookie and the form token its pages carry.
@@ -76,11 +78,13 @@ impl Desk {
         let state = AppState::new(store.clone(), config)
             .with_clock(Arc::new(clock.clone()))
             .with_outgoing(outgoing);
+        let setup_code = state.setup_code().display();
         Desk {
             app: web::app(state),
             store,
             clock,
             _data: data,
+            setup_code,
         }
     }
 
@@ -881,6 +885,7 @@ async fn setup_makes_the_first_admin_once() {
     let form = desk.get("/setup", None).await;
     form.assert_page(StatusCode::OK, "setup");
     for (id, label) in [
+        ("setup_code", "Setup code"),
         ("email", "Email"),
         ("name", "Name"),
         ("password", "Password"),
@@ -888,6 +893,37 @@ async fn setup_makes_the_first_admin_once() {
         assert_eq!(label_of(&form.body, id).as_deref(), Some(label));
     }
     assert!(form.body.contains(">Create admin</button>"));
+    let code = desk.setup_code.clone();
+
+    // Without the code from the log, nobody claims the install.
+    for wrong in ["", "AAAA-AAAA-AAAA"] {
+        let refused = desk
+            .post(
+                "/setup",
+                &[
+                    ("email", "eve@example.org"),
+                    ("name", "Eve"),
+                    ("password", PASSWORD),
+                    ("setup_code", wrong),
+                ],
+                None,
+            )
+            .await;
+        refused.assert_page(StatusCode::FORBIDDEN, "setup with a wrong code");
+        assert!(
+            refused
+                .role_text("alert")
+                .iter()
+                .any(|t| t.contains("setup code is missing or wrong")),
+            "{}",
+            refused.body
+        );
+        assert!(
+            refused.body.contains("value=\"eve@example.org\""),
+            "the address is kept"
+        );
+    }
+    assert_eq!(desk.store.count_users().await.expect("count"), 0);
 
     let short = desk
         .post(
@@ -896,6 +932,7 @@ async fn setup_makes_the_first_admin_once() {
                 ("email", "sam@example.org"),
                 ("name", "Sam"),
                 ("password", "short"),
+                ("setup_code", &code),
             ],
             None,
         )
@@ -922,6 +959,7 @@ async fn setup_makes_the_first_admin_once() {
                 ("email", "sam@example.org"),
                 ("name", "Sam Setup"),
                 ("password", PASSWORD),
+                ("setup_code", &code),
             ],
             None,
         )
@@ -950,6 +988,7 @@ async fn setup_makes_the_first_admin_once() {
                 ("email", "eve@example.org"),
                 ("name", ""),
                 ("password", PASSWORD),
+                ("setup_code", &code),
             ],
             None,
         )

@@ -1,4 +1,5 @@
 pub mod mailbox;
 pub mod outbox;
+pub mod secret;
 pub mod tickets;
 pub mod users;

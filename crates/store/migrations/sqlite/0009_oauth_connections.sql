@@ -37,9 +37,10 @@ ALTER TABLE mailboxes ADD COLUMN oauth_refreshing_until INTEGER;
 
 -- Authorization-code flows under way: one row per "Connect", taken (deleted) by the
 -- first callback that names its state, so a state works once. Only hashes of the state
--- and of the admin's session are kept; the PKCE verifier is sealed.
+-- and of the admin's session are kept; the PKCE verifier is sealed, bound to its row id.
 CREATE TABLE oauth_authorizations (
-    state_hash   TEXT    NOT NULL PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    state_hash   TEXT    NOT NULL UNIQUE,
     mailbox_id   INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
     session_hash TEXT    NOT NULL,
     verifier     BLOB    NOT NULL,

@@ -1,5 +1,6 @@
-//! The one-time setup: while no user exists, anyone who reaches popdesk can create the
-//! first admin (and is signed in as them). Afterwards it answers 409 for good.
+//! The one-time setup: while no user exists, whoever knows the setup code (from
+//! `popdesk serve`'s log or the data folder's `setup-code` file) can create the first
+//! admin (and is signed in as them). Afterwards it answers 409 for good.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,7 +14,7 @@ use crate::AppState;
 use crate::api::users::UserView;
 use crate::auth::session;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::input::ApiJson;
+use crate::input::{ApiJson, ClientIp};
 
 /// Whether the setup is still open.
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,6 +48,26 @@ pub struct FirstAdmin {
     pub password: String,
     #[schema(max_length = 200)]
     pub name: Option<String>,
+    /// The one-time setup code `popdesk serve` printed in its log when it started (and
+    /// wrote to `setup-code` in its data folder), like `ABCD-EFGH-JKLM`.
+    #[schema(max_length = 64)]
+    pub setup_code: String,
+}
+
+/// Failed setup codes count like failed sign-ins, per client (never one bucket for
+/// everyone: a stranger's guesses must not lock the admin out of their own setup).
+fn setup_code_key(ip: Option<std::net::IpAddr>) -> String {
+    match ip {
+        Some(ip) => format!("setup-code@{ip}"),
+        None => "setup-code@unknown".to_string(),
+    }
+}
+
+fn wrong_setup_code() -> ApiError {
+    ApiError::forbidden(
+        "the setup code is missing or wrong: popdesk printed it in its log when it started (\"setup code: ...\") and wrote it to the file setup-code in its data folder",
+    )
+    .about("setup_code")
 }
 
 fn closed() -> ApiError {
@@ -61,21 +82,35 @@ fn closed() -> ApiError {
     responses(
         (status = 201, description = "The admin, signed in", body = UserView),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 403, description = "Cross-site request refused", body = ErrorBody),
+        (status = 403, description = "Setup code missing or wrong, or cross-site request refused", body = ErrorBody),
         (status = 409, description = "Set up already", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid address, name or password", body = ErrorBody),
+        (status = 429, description = "Too many wrong setup codes", body = ErrorBody),
     )
 )]
 pub async fn create_admin(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(admin): ApiJson<FirstAdmin>,
 ) -> ApiResult<Response> {
     // Cheap check first: once set up, nobody gets to spend a password hash here.
     if state.store().count_users().await? > 0 {
         return Err(closed());
     }
+    let limiter = state.sign_in_limiter();
+    let attempt = limiter
+        .reserve(&setup_code_key(ip), ip, state.now())
+        .map_err(|wait_secs| {
+            tracing::info!(?ip, "setup refused: too many wrong setup codes");
+            ApiError::rate_limited(wait_secs)
+        })?;
+    if !state.setup_code().matches(&admin.setup_code) {
+        tracing::info!(?ip, "setup refused: wrong setup code");
+        return Err(wrong_setup_code());
+    }
+    limiter.succeeded(attempt);
     let password = secrecy::SecretString::from(admin.password);
     let Some(user) = state
         .admin()
@@ -86,6 +121,9 @@ pub async fn create_admin(
     };
     debug_assert_eq!(user.role, Role::Admin);
     tracing::info!(user_id = user.id, "first admin created through the setup");
+    if let Err(error) = crate::auth::setup_code::remove_file(state.store().data_dir()) {
+        tracing::warn!(%error, "could not remove the setup code file; it is of no use now, delete it");
+    }
     let cookie = session::start(&state, user.id).await?;
     let cookie = HeaderValue::from_str(&cookie.to_string()).map_err(|e| ApiError::internal(&e))?;
     Ok((

@@ -7,6 +7,7 @@ pub mod password;
 pub mod rate_limit;
 pub(crate) mod secret;
 pub mod session;
+pub mod setup_code;
 pub mod token;
 
 pub use actor::{Actor, Admin, Credential, SignedIn};

@@ -79,19 +79,24 @@ pub(crate) struct SetupForm {
     #[serde(default)]
     name: String,
     password: String,
+    #[serde(default)]
+    setup_code: String,
 }
 
 /// Creates the first admin and signs them in.
 pub(crate) async fn setup(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     PublicForm(form): PublicForm<SetupForm>,
 ) -> Response {
     let first = FirstAdmin {
         email: form.email.clone(),
         password: form.password,
         name: Some(form.name.clone()),
+        setup_code: form.setup_code,
     };
-    match crate::api::setup::create_admin(State(state.clone()), ApiJson(first)).await {
+    match crate::api::setup::create_admin(State(state.clone()), ClientIp(ip), ApiJson(first)).await
+    {
         Ok(answer) => {
             let mut response = page::see_other_with(
                 &state,

@@ -489,21 +489,26 @@ async fn token_requests_are_validated() {
 #[tokio::test]
 async fn setup_creates_the_first_admin_only_once() {
     let desk = Desk::new().await;
+    let code = desk.setup_code.clone();
     let status = desk.get("/api/v1/setup").send().await;
     assert_eq!(status.json(), json!({"needed": true}));
     desk.post("/api/v1/setup")
-        .json(json!({"email": "boss@example.com", "password": "short"}))
+        .json(json!({"email": "boss@example.com", "password": "short", "setup_code": code}))
         .send()
         .await
         .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     desk.post("/api/v1/setup")
-        .json(json!({"email": "not-an-address", "password": PASSWORD}))
+        .json(json!({"email": "not-an-address", "password": PASSWORD, "setup_code": code}))
         .send()
         .await
         .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     let created = desk
         .post("/api/v1/setup")
-        .json(json!({"email": "boss@example.com", "password": PASSWORD, "name": "The Boss"}))
+        .json(json!({
+            "email": "boss@example.com", "password": PASSWORD, "name": "The Boss",
+            // Typed the way people type codes.
+            "setup_code": code.to_lowercase().replace('-', " "),
+        }))
         .send()
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
@@ -518,11 +523,97 @@ async fn setup_creates_the_first_admin_only_once() {
         json!({"needed": false})
     );
     desk.post("/api/v1/setup")
-        .json(json!({"email": "intruder@example.com", "password": PASSWORD}))
+        .json(json!({"email": "intruder@example.com", "password": PASSWORD, "setup_code": code}))
         .send()
         .await
         .assert_error(StatusCode::CONFLICT, "conflict");
     assert_eq!(desk.store.count_users().await.expect("count"), 1);
+}
+
+/// Until the first admin exists, whoever reaches the port could claim the install: the
+/// setup needs the one-time code from the log (or the data folder), compared in
+/// constant time, with wrong guesses limited like sign-ins.
+#[tokio::test]
+async fn setup_without_the_setup_code_is_refused() {
+    let desk = Desk::new().await;
+    // The file `popdesk serve` writes for an admin who missed the log; setup removes it.
+    std::fs::write(
+        desk.data.path().join(web::SETUP_CODE_FILE),
+        &desk.setup_code,
+    )
+    .expect("write");
+    let missing = desk
+        .post("/api/v1/setup")
+        .json(json!({"email": "eve@example.com", "password": PASSWORD}))
+        .send()
+        .await;
+    assert_eq!(
+        missing.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        missing.text()
+    );
+    assert!(missing.text().contains("setup_code"), "{}", missing.text());
+    let wrong = desk
+        .post("/api/v1/setup")
+        .json(json!({"email": "eve@example.com", "password": PASSWORD, "setup_code": "AAAA-AAAA-AAAA"}))
+        .send()
+        .await;
+    wrong.assert_error(StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(
+        wrong.json()["error"]["field"],
+        "setup_code",
+        "{}",
+        wrong.text()
+    );
+    let sentence = wrong.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        sentence.contains("setup code") && sentence.contains("log"),
+        "{sentence}"
+    );
+    desk.post("/api/v1/setup")
+        .json(json!({"email": "eve@example.com", "password": PASSWORD, "setup_code": ""}))
+        .send()
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(desk.store.count_users().await.expect("count"), 0);
+
+    // Guessing is limited per client like sign-ins: after 5 wrong codes, 429, even with
+    // the right one; another client is not locked out by it.
+    for _ in 0..3 {
+        desk.post("/api/v1/setup")
+            .json(json!({"email": "eve@example.com", "password": PASSWORD, "setup_code": "BBBB-BBBB-BBBB"}))
+            .send()
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    }
+    let limited = desk
+        .post("/api/v1/setup")
+        .json(json!({"email": "eve@example.com", "password": PASSWORD, "setup_code": desk.setup_code}))
+        .send()
+        .await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.text()
+    );
+    assert_eq!(desk.store.count_users().await.expect("count"), 0);
+
+    let created = desk
+        .post("/api/v1/setup")
+        .client_ip("198.51.100.7")
+        .json(json!({"email": "boss@example.com", "password": PASSWORD, "setup_code": desk.setup_code}))
+        .send()
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    assert!(
+        !desk.data.path().join(web::SETUP_CODE_FILE).exists(),
+        "the setup code file goes once an admin exists"
+    );
 }
 
 on_both_backends!(
@@ -534,7 +625,11 @@ on_both_backends!(
 async fn racing_setups_make_one_admin(desk: Desk) {
     let setup = |n: u32| {
         desk.post("/api/v1/setup")
-            .json(json!({"email": format!("racer{n}@example.com"), "password": PASSWORD}))
+            .json(json!({
+                "email": format!("racer{n}@example.com"),
+                "password": PASSWORD,
+                "setup_code": desk.setup_code,
+            }))
             .send()
     };
     // Polled together: all four pass the "no user yet" check before any has hashed

@@ -49,6 +49,8 @@ pub struct Desk {
     pub clock: ManualClock,
     pub app: Router,
     pub data: TempDir,
+    /// The one-time code the setup asks for, as shown (`ABCD-EFGH-JKLM`).
+    pub setup_code: String,
     /// Dropped after the store (fields drop in order): the database outlives its pool.
     pub pg: Option<crate::postgres::PgDatabase>,
 }
@@ -88,11 +90,13 @@ impl Desk {
         let state = AppState::new(store.clone(), config)
             .with_clock(Arc::new(clock.clone()))
             .with_outgoing(outgoing(&store, ReplyConfig::default()));
+        let setup_code = state.setup_code().display();
         Desk {
             app: web::app(extend(state)),
             store,
             clock,
             data,
+            setup_code,
             pg: None,
         }
     }

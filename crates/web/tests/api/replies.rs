@@ -512,6 +512,7 @@ async fn without_a_sender_in_the_process_replies_are_refused_with_503() {
     let store = Store::open(data.path(), None).await.expect("open store");
     let state = web::AppState::new(store.clone(), crate::common::config());
     let desk = Desk {
+        setup_code: state.setup_code().display(),
         app: web::app(state),
         store,
         clock: intake::ManualClock::new(NOW),
