@@ -166,9 +166,14 @@ fn a_device_code_mailbox_keeps_fetching_across_token_expiries_until_its_grant_is
     assert_eq!(popdesk.show("oauthbox")["oauth"]["state"], "connected");
     fetch_stores(&popdesk, "oauthbox", 1, &provider);
 
-    // Three expiries: each fetch after one renews the token first.
+    // Three expiries (POPDESK_OAUTH_EXPIRIES for a longer soak): each fetch after one
+    // renews the token first.
+    let expiries: usize = std::env::var("POPDESK_OAUTH_EXPIRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let started = Instant::now();
-    for n in 1..=3 {
+    for n in 1..=expiries {
         std::thread::sleep(Duration::from_secs(TTL_SECS) + Duration::from_millis(500));
         dovecot.deliver("dana", &mail(n, "dana"));
         fetch_stores(&popdesk, "oauthbox", 1, &provider);
@@ -180,7 +185,7 @@ fn a_device_code_mailbox_keeps_fetching_across_token_expiries_until_its_grant_is
         );
     }
     eprintln!(
-        "kept fetching across 3 expiries of {TTL_SECS} s tokens over {:.0} s",
+        "kept fetching across {expiries} expiries of {TTL_SECS} s tokens over {:.0} s",
         started.elapsed().as_secs_f64()
     );
     assert_eq!(events(&provider, "refresh_token", "invalid_grant"), 0);
@@ -192,7 +197,7 @@ fn a_device_code_mailbox_keeps_fetching_across_token_expiries_until_its_grant_is
         .expect("revoke");
     assert!(revoked > 0);
     std::thread::sleep(Duration::from_secs(TTL_SECS) + Duration::from_millis(500));
-    dovecot.deliver("dana", &mail(4, "dana"));
+    dovecot.deliver("dana", &mail(expiries + 1, "dana"));
     let done = popdesk.fetch("oauthbox");
     assert!(!done.status.success(), "a revoked grant cannot fetch");
     let shown = popdesk.show("oauthbox");
