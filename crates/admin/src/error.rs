@@ -54,6 +54,8 @@ pub enum Field {
     OAuthClientSecret,
     OAuthScopes,
     OAuthFlow,
+    /// What a `[#N]` from an address new to ticket N does: join (marked) or new-ticket.
+    NewAddressReference,
 }
 
 impl Field {
@@ -103,6 +105,7 @@ impl Field {
             Field::OAuthClientSecret => "oauth_client_secret",
             Field::OAuthScopes => "oauth_scopes",
             Field::OAuthFlow => "oauth_flow",
+            Field::NewAddressReference => "new_address_reference",
         }
     }
 }

@@ -753,3 +753,132 @@ async fn on_postgres_a_sender_address_too_long_to_index_fails_only_that_message(
         0
     );
 }
+
+/// Ticket numbers are sequential, so anyone can write `[#N]`: mail naming a ticket from
+/// an address that never took part in it (and replying to none of its messages) joins
+/// it marked "from a new address" and reopens nothing; a mailbox can send such mail to a
+/// ticket of its own instead. The ticket's own people are never marked.
+#[tokio::test]
+async fn a_ticket_number_from_a_stranger_joins_marked_and_reopens_nothing() {
+    let desk = Desk::new().await;
+    let support = desk.mailbox("support", "support@example.com").await;
+    let alice = "Alice <alice@example.org>";
+    desk.deliver(
+        support,
+        &mail("n1@a", alice, "Printer broken", "", "It jams."),
+    )
+    .await;
+    desk.process().await;
+    let a = desk.ticket_of("n1@a").await.expect("Alice's ticket");
+    let ticket = desk.ticket(a).await;
+    desk.store
+        .set_ticket_status(ticket.id, TicketStatus::Resolved, NOW)
+        .await
+        .expect("resolve");
+
+    let strangers = desk
+        .deliver(
+            support,
+            &mail(
+                "n2@m",
+                "mallory@evil.example",
+                &format!("[#{a}] add me"),
+                "Reply-To: alice@example.org\r\n",
+                "Hi.",
+            ),
+        )
+        .await;
+    desk.process().await;
+    assert_eq!(
+        desk.ticket_of("n2@m").await,
+        Some(a),
+        "it still joins: the customer may write from elsewhere"
+    );
+    let (status, reason) = desk.status_of(strangers).await;
+    assert_eq!(status, ProcessStatus::Processed);
+    assert!(reason.contains("from a new address"), "{reason}");
+    assert_eq!(
+        desk.ticket(a).await.status,
+        TicketStatus::Resolved,
+        "a stranger reopens nothing"
+    );
+
+    // A reply to one of the ticket's messages from another address, and Alice herself:
+    // neither is marked, and Alice's mail reopens the ticket.
+    desk.deliver(
+        support,
+        &mail(
+            "n3@h",
+            "alice.home@example.net",
+            &format!("Re: [#{a}] Printer broken"),
+            "In-Reply-To: <n1@a>\r\n",
+            "From home.",
+        ),
+    )
+    .await;
+    desk.deliver(
+        support,
+        &mail(
+            "n4@a",
+            alice,
+            &format!("Re: [#{a}] Printer"),
+            "",
+            "Still jams.",
+        ),
+    )
+    .await;
+    desk.process().await;
+    let entries = desk.store.ticket_entries(ticket.id).await.expect("entries");
+    let marked: Vec<(&str, bool)> = entries
+        .iter()
+        .map(|e| (e.message_id.as_str(), e.from_new_address))
+        .collect();
+    assert_eq!(
+        marked,
+        [
+            ("n1@a", false),
+            ("n2@m", true),
+            ("n3@h", false),
+            ("n4@a", false)
+        ]
+    );
+    assert_eq!(desk.ticket(a).await.status, TicketStatus::Open);
+
+    // The mailbox's other policy: such mail opens a ticket of its own.
+    let mut mailbox = desk
+        .store
+        .mailbox_by_id(support)
+        .await
+        .expect("read")
+        .expect("exists");
+    mailbox.settings.new_address_reference = store::NewAddressReference::NewTicket;
+    desk.store
+        .update_mailbox(support, &mailbox.settings, None, NOW)
+        .await
+        .expect("update");
+    let again = desk
+        .deliver(
+            support,
+            &mail(
+                "n5@m",
+                "mallory@evil.example",
+                &format!("[#{a}] again"),
+                "",
+                "Hi.",
+            ),
+        )
+        .await;
+    desk.process().await;
+    let own = desk.ticket_of("n5@m").await.expect("a ticket");
+    assert_ne!(own, a);
+    let (_, reason) = desk.status_of(again).await;
+    assert!(reason.contains("sender is new to that ticket"), "{reason}");
+    // Alice still threads by her number under either policy.
+    desk.deliver(
+        support,
+        &mail("n6@a", alice, &format!("[#{a}] thanks"), "", "Fixed."),
+    )
+    .await;
+    desk.process().await;
+    assert_eq!(desk.ticket_of("n6@a").await, Some(a));
+}

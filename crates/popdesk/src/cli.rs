@@ -432,6 +432,11 @@ pub struct MailboxOptions {
     /// Seconds between the scheduler's polls (default 60).
     #[arg(long)]
     pub poll_interval: Option<u64>,
+    /// Mail whose subject names a ticket ([#N]) from an address that never took part in
+    /// it: join (the default; added marked "from a new address", reopens nothing) or
+    /// new-ticket (opens a ticket of its own).
+    #[arg(long, value_name = "join|new-ticket")]
+    pub new_address_reference: Option<String>,
     /// Let the scheduler poll the mailbox (the default).
     #[arg(long, conflicts_with = "disable")]
     pub enable: bool,

@@ -54,7 +54,8 @@ pub use fetch_run::{FetchRun, RunCounts, RunOutcome};
 pub use lease::{LeaseHolder, LeaseOutcome};
 pub use ledger::{CommitOutcome, LedgerEntry, LedgerState};
 pub use mailbox::{
-    AuthMethod, CertFingerprint, Mailbox, MailboxSettings, Oversize, Policy, StartMode, TlsMode,
+    AuthMethod, CertFingerprint, Mailbox, MailboxSettings, NewAddressReference, Oversize, Policy,
+    StartMode, TlsMode,
 };
 pub use oauth::{
     ClientSecretChange, OAuthConnection, OAuthFlow, OAuthProvider, OAuthSettings, OAuthState,

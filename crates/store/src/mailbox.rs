@@ -98,6 +98,20 @@ pub enum Oversize {
 }
 text_enum!(Oversize, "oversize policy", { Skip => "skip", Download => "download" });
 
+/// What happens to mail whose subject names a ticket (`[#N]`) when its sender has never
+/// taken part in that ticket and it replies to none of its messages. Ticket numbers are
+/// sequential, so anyone can write one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum NewAddressReference {
+    /// It joins the ticket (the customer may write from another address), marked "from a
+    /// new address", and does not reopen the ticket by itself.
+    #[default]
+    Join,
+    /// It opens a ticket of its own.
+    NewTicket,
+}
+text_enum!(NewAddressReference, "new-address reference policy", { Join => "join", NewTicket => "new-ticket" });
+
 /// Everything an admin sets for a mailbox, except the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxSettings {
@@ -134,6 +148,8 @@ pub struct MailboxSettings {
     /// How the mailbox gets its access tokens, when it signs in with OAuth2; `None` for
     /// a password (or a token pasted by hand).
     pub oauth: Option<OAuthSettings>,
+    /// Mail naming a ticket from an address new to it: join, marked, or a new ticket.
+    pub new_address_reference: NewAddressReference,
 }
 
 impl Default for MailboxSettings {
@@ -158,6 +174,7 @@ impl Default for MailboxSettings {
             poll_interval_secs: 60,
             sending: None,
             oauth: None,
+            new_address_reference: NewAddressReference::Join,
         }
     }
 }
@@ -186,7 +203,7 @@ macro_rules! mailbox_columns {
          updated_at, send_address, send_display_name, smtp_host, smtp_port, smtp_tls, smtp_auth, \
          smtp_username, smtp_allow_insecure_auth, acknowledge, oauth_provider, oauth_tenant, \
          oauth_issuer, oauth_authorize_url, oauth_token_url, oauth_device_url, oauth_client_id, \
-         oauth_scopes, oauth_flow, oauth_state"
+         oauth_scopes, oauth_flow, oauth_state, new_address_reference"
     };
 }
 
@@ -239,6 +256,10 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox, StoreError> {
                 .unwrap_or(u32::MAX),
             sending: sending_from_row(row)?,
             oauth: oauth_from_row(row)?,
+            new_address_reference: NewAddressReference::from_stored(&column::<String>(
+                row,
+                "new_address_reference",
+            )?)?,
         },
         needs_attention: column(row, "needs_attention")?,
         oauth_state: oauth_state_from_row(row)?,
@@ -274,9 +295,10 @@ impl Store {
              ca_file, allow_insecure_auth, enabled, secret, needs_attention, started, \
              created_at, updated_at, poll_interval_secs, trusted_certificate, send_address, \
              send_display_name, smtp_host, smtp_port, smtp_tls, smtp_auth, smtp_username, \
-             smtp_allow_insecure_auth, acknowledge) \
+             smtp_allow_insecure_auth, acknowledge, new_address_reference) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, NULL, 0, $18, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) \
+             $17, NULL, 0, $18, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, \
+             $30) \
              ON CONFLICT (name) DO NOTHING RETURNING id",
         )
         .bind(&settings.name)
@@ -308,6 +330,7 @@ impl Store {
         .bind(send.6)
         .bind(send.7)
         .bind(send.8)
+        .bind(settings.new_address_reference.as_str())
         .fetch_optional(&mut *tx)
         .await
         .map_err(StoreError::db(action))?;
@@ -427,7 +450,8 @@ impl Store {
              poll_interval_secs = $17, updated_at = $18, needs_attention = NULL, \
              trusted_certificate = $20, send_address = $21, send_display_name = $22, \
              smtp_host = $23, smtp_port = $24, smtp_tls = $25, smtp_auth = $26, \
-             smtp_username = $27, smtp_allow_insecure_auth = $28, acknowledge = $29 \
+             smtp_username = $27, smtp_allow_insecure_auth = $28, acknowledge = $29, \
+             new_address_reference = $30 \
              WHERE id = $19",
         )
         .bind(&settings.name)
@@ -459,6 +483,7 @@ impl Store {
         .bind(send.6)
         .bind(send.7)
         .bind(send.8)
+        .bind(settings.new_address_reference.as_str())
         .execute(self.pool())
         .await
         .map_err(StoreError::db("update the mailbox"))?;

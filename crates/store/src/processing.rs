@@ -403,6 +403,51 @@ impl ProcessingTx {
         Ok(())
     }
 
+    /// Whether `address` (normalized) has taken part in the ticket: its requester, the
+    /// sender of one of its messages (not one marked as from a new address: writing
+    /// twice does not make a stranger a participant), or an address one of its replies
+    /// went to (an agent answering someone takes them in).
+    pub async fn is_participant(
+        &mut self,
+        ticket_id: i64,
+        address: &str,
+    ) -> Result<bool, StoreError> {
+        let address = db_text(&address.to_lowercase());
+        let row = sqlx::query(
+            "SELECT 1 AS known FROM tickets t JOIN people p ON p.id = t.requester_id \
+             WHERE t.id = $1 AND lower(p.address) = $2 \
+             UNION ALL SELECT 1 FROM ticket_entries \
+             WHERE ticket_id = $1 AND lower(from_address) = $2 AND from_new_address = 0 \
+             UNION ALL SELECT 1 FROM outbox WHERE ticket_id = $1 \
+             AND (lower(to_addresses) LIKE $3 ESCAPE '!' OR lower(cc_addresses) LIKE $3 ESCAPE '!') \
+             LIMIT 1",
+        )
+        .bind(ticket_id)
+        .bind(&address)
+        // The outbox keeps its recipients as a JSON array of strings.
+        .bind(format!(
+            "%\"{}\"%",
+            address
+                .replace('!', "!!")
+                .replace('%', "!%")
+                .replace('_', "!_")
+        ))
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(StoreError::db("look up the ticket's participants"))?;
+        Ok(row.is_some())
+    }
+
+    /// Marks an entry as mail from a new address (see [`TicketEntry::from_new_address`]).
+    pub async fn mark_from_new_address(&mut self, entry_id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE ticket_entries SET from_new_address = 1 WHERE id = $1")
+            .bind(entry_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::db("mark an entry as from a new address"))?;
+        Ok(())
+    }
+
     /// The ticket entry made from this raw message, if any (what makes processing
     /// idempotent).
     pub async fn entry_for_raw_message(

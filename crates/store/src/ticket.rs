@@ -150,6 +150,9 @@ pub struct TicketEntry {
     pub html_body: Option<String>,
     pub attachments: Vec<EntryAttachment>,
     pub created_at: i64,
+    /// Mail that named the ticket by its `[#N]` reference from an address the ticket had
+    /// never heard from, without replying to any of its messages.
+    pub from_new_address: bool,
 }
 
 /// The longest ticket search and requester filter, in characters: far more than any
@@ -229,7 +232,7 @@ macro_rules! entry_columns {
     () => {
         "id, ticket_id, mailbox_id, raw_message_id, message_id, kind, from_address, \
          from_name, subject, sent_at, reply_text, text_body, html_body, attachments, \
-         created_at"
+         created_at, from_new_address"
     };
 }
 pub(crate) use entry_columns;
@@ -256,6 +259,7 @@ pub(crate) fn entry_from_row(row: &AnyRow) -> Result<TicketEntry, StoreError> {
         html_body: column(row, "html_body")?,
         attachments,
         created_at: column(row, "created_at")?,
+        from_new_address: column::<i64>(row, "from_new_address")? != 0,
     })
 }
 

@@ -55,6 +55,7 @@ async fn mailbox_settings_are_stored_as_given(db: &TestDb) {
             acknowledge: true,
         }),
         oauth: None,
+        new_address_reference: store::NewAddressReference::NewTicket,
     };
     let added = store
         .add_mailbox(&given, &SecretString::from("s3cret"), T0)

@@ -80,6 +80,9 @@ pub struct MailboxChange {
     pub oauth_scopes: Option<Vec<String>>,
     /// `authorization-code`, `device-code` or `client-credentials`.
     pub oauth_flow: Option<String>,
+    /// Mail naming a ticket (`[#N]`) from an address new to it: `join` (marked, reopens
+    /// nothing) or `new-ticket`.
+    pub new_address_reference: Option<String>,
 }
 
 fn choice<T: std::str::FromStr>(field: Field, text: &str, expected: &str) -> Result<T, AdminError> {
@@ -271,6 +274,10 @@ impl MailboxChange {
         }
         if let Some(enabled) = self.enabled {
             s.enabled = enabled;
+        }
+        if let Some(policy) = &self.new_address_reference {
+            s.new_address_reference =
+                choice(Field::NewAddressReference, policy, "join, new-ticket")?;
         }
         if let Some(secs) = self.poll_interval_secs {
             s.poll_interval_secs = rules::number(Field::PollInterval, secs, &rules::POLL_INTERVAL)?;

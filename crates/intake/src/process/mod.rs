@@ -85,6 +85,16 @@ struct RunContext {
     classify: ClassifyContext,
     /// Mailboxes that acknowledge new tickets.
     acknowledging: HashSet<i64>,
+    /// Mailboxes where a `[#N]` from an address new to ticket N opens a ticket of its own.
+    new_ticket_for_new_address: HashSet<i64>,
+}
+
+/// How a message found its ticket.
+struct FoundBy {
+    /// For the log: `subject reference [#12]`, `In-Reply-To <id>`.
+    text: String,
+    /// By the subject's `[#N]` alone.
+    by_subject: bool,
 }
 
 /// One message read and parsed, ready for the threading decision.
@@ -321,7 +331,11 @@ impl Processor {
     async fn run_context(&self) -> Result<RunContext, StoreError> {
         let mut own_addresses = self.config.own_addresses.clone();
         let mut acknowledging = HashSet::new();
+        let mut new_ticket_for_new_address = HashSet::new();
         for mailbox in self.store.mailboxes().await? {
+            if mailbox.settings.new_address_reference == store::NewAddressReference::NewTicket {
+                new_ticket_for_new_address.insert(mailbox.id);
+            }
             if mailbox.settings.username.contains('@') {
                 own_addresses.push(mailbox.settings.username.to_lowercase());
             }
@@ -335,6 +349,7 @@ impl Processor {
         Ok(RunContext {
             classify: ClassifyContext { own_addresses },
             acknowledging,
+            new_ticket_for_new_address,
         })
     }
 
@@ -592,7 +607,26 @@ impl Processor {
         };
 
         let now = self.clock.now_ms();
-        let (ticket, how) = self.find_ticket(tx, mailbox_id, message).await?;
+        let (mut ticket, how) = self.find_ticket(tx, mailbox_id, message).await?;
+        // A subject reference alone, from someone the ticket never heard from: anyone can
+        // write a number. It joins marked (and reopens nothing), or opens its own ticket.
+        let mut new_address_note = None;
+        if let Some(found) = &ticket
+            && how.by_subject
+            && self.from_new_address(tx, found, message).await?
+        {
+            if run.new_ticket_for_new_address.contains(&mailbox_id) {
+                new_address_note = Some(format!(
+                    "; its subject names ticket #{} but its sender is new to that ticket, and this mailbox opens a ticket of its own for such mail",
+                    found.number
+                ));
+                ticket = None;
+            } else {
+                new_address_note = Some(String::new());
+            }
+        }
+        let from_new_address = new_address_note.as_deref() == Some("");
+        let how = how.text;
         let ticket = match ticket {
             Some(ticket) if ticket.status == TicketStatus::Closed => {
                 // A closed ticket stays closed: the follow-up is a new request.
@@ -617,6 +651,7 @@ impl Processor {
                 tx.add_entry(opened.id, mailbox_id, &entry(raw, parsed, kind), now)
                     .await?;
                 let mut reason = format!("opened ticket #{}", opened.number);
+                reason.push_str(new_address_note.as_deref().unwrap_or_default());
                 if run.acknowledging.contains(&mailbox_id) {
                     reason.push_str(&self.want_acknowledgement(tx, &opened, parsed, now).await?);
                 }
@@ -628,8 +663,21 @@ impl Processor {
                 });
             }
         };
-        tx.add_entry(ticket.id, mailbox_id, &entry(raw, parsed, kind), now)
+        let entry_id = tx
+            .add_entry(ticket.id, mailbox_id, &entry(raw, parsed, kind), now)
             .await?;
+        if from_new_address {
+            tx.mark_from_new_address(entry_id).await?;
+            return Ok(Decision {
+                status: ProcessStatus::Processed,
+                reason: format!(
+                    "added to ticket #{} ({how}) marked as from a new address: its sender never took part in the ticket and it replies to none of its messages; the ticket's status is left as it was ({})",
+                    ticket.number, ticket.status
+                ),
+                ticket_id: Some(ticket.id),
+                new_entry: true,
+            });
+        }
         // The person record keeps the latest name they wrote under; the ticket keeps
         // the name of the mail that opened it.
         if let Some(from) = &message.from
@@ -664,9 +712,15 @@ impl Processor {
         tx: &mut ProcessingTx,
         mailbox_id: i64,
         message: &ParsedMessage,
-    ) -> Result<(Option<Ticket>, String), StoreError> {
+    ) -> Result<(Option<Ticket>, FoundBy), StoreError> {
         if let Some((ticket, reference)) = self.ticket_in_subject(tx, mailbox_id, message).await? {
-            return Ok((Some(ticket), format!("subject reference {reference}")));
+            return Ok((
+                Some(ticket),
+                FoundBy {
+                    text: format!("subject reference {reference}"),
+                    by_subject: true,
+                },
+            ));
         }
         let ids = references_newest_first(message);
         if let Some((ticket, matched)) = tx.ticket_for_message_ids(mailbox_id, &ids).await? {
@@ -675,9 +729,43 @@ impl Processor {
             } else {
                 "References"
             };
-            return Ok((Some(ticket), format!("{header} <{matched}>")));
+            return Ok((
+                Some(ticket),
+                FoundBy {
+                    text: format!("{header} <{matched}>"),
+                    by_subject: false,
+                },
+            ));
         }
-        Ok((None, String::new()))
+        Ok((
+            None,
+            FoundBy {
+                text: String::new(),
+                by_subject: false,
+            },
+        ))
+    }
+
+    /// Whether a message that names `ticket` in its subject comes from an address new to
+    /// it: not a participant, and replying to none of its messages (or our replies).
+    async fn from_new_address(
+        &self,
+        tx: &mut ProcessingTx,
+        ticket: &Ticket,
+        message: &ParsedMessage,
+    ) -> Result<bool, StoreError> {
+        let ids = references_newest_first(message);
+        if let Some((replied, _)) = tx.ticket_for_message_ids(ticket.mailbox_id, &ids).await?
+            && replied.id == ticket.id
+        {
+            return Ok(false);
+        }
+        // From only: Reply-To is whatever the writer chose, so naming the customer there
+        // must not make a stranger a participant.
+        match &message.from {
+            Some(from) => Ok(!tx.is_participant(ticket.id, &from.normalized()).await?),
+            None => Ok(true),
+        }
     }
 
     /// The mailbox's ticket named by the subject's `[#N]` reference, with the reference

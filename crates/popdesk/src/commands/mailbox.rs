@@ -128,6 +128,7 @@ fn refusal(error: AdminError) -> anyhow::Error {
         Field::OAuthClientSecret => "the client secret (--oauth-client-secret-env)",
         Field::OAuthScopes => "--oauth-scope",
         Field::OAuthFlow => "--oauth-flow",
+        Field::NewAddressReference => "--new-address-reference",
     };
     match error {
         AdminError::Invalid { field, problem } => anyhow!("{} {problem}", flag(field)),
@@ -240,6 +241,7 @@ fn change_from(options: &MailboxOptions, creating: bool) -> anyhow::Result<Mailb
         },
         oauth_scopes: (!options.oauth_scopes.is_empty()).then(|| options.oauth_scopes.clone()),
         oauth_flow: options.oauth_flow.clone(),
+        new_address_reference: options.new_address_reference.clone(),
     })
 }
 
@@ -381,6 +383,8 @@ struct MailboxView<'a> {
     allow_insecure_auth: bool,
     enabled: bool,
     poll_interval_secs: u32,
+    /// join or new-ticket: what a [#N] from an address new to ticket N does.
+    new_address_reference: &'static str,
     needs_attention: Option<&'a str>,
     /// Where replies leave from; absent when sending is off.
     sending: Option<SendingView<'a>>,
@@ -436,6 +440,7 @@ impl<'a> MailboxView<'a> {
             allow_insecure_auth: s.allow_insecure_auth,
             enabled: s.enabled,
             poll_interval_secs: s.poll_interval_secs,
+            new_address_reference: s.new_address_reference.as_str(),
             needs_attention: mailbox.needs_attention.as_deref(),
             sending: s.sending.as_ref().map(|sending| SendingView {
                 address: &sending.address,

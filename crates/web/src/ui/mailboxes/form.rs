@@ -403,6 +403,10 @@ fn form_field(field: Field) -> (&'static str, &'static str) {
         Field::OAuthClientSecret => ("oauth_client_secret", "Client secret"),
         Field::OAuthScopes => ("oauth_scopes", "Scopes"),
         Field::OAuthFlow => ("oauth_flow", "How to connect"),
+        Field::NewAddressReference => (
+            "new_address_reference",
+            "Ticket references from new addresses",
+        ),
     }
 }
 
