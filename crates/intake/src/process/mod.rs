@@ -613,7 +613,7 @@ impl Processor {
         let mut new_address_note = None;
         if let Some(found) = &ticket
             && how.by_subject
-            && self.from_new_address(tx, found, message).await?
+            && self.sender_is_new_to(tx, found, message).await?
         {
             if run.new_ticket_for_new_address.contains(&mailbox_id) {
                 new_address_note = Some(format!(
@@ -748,7 +748,7 @@ impl Processor {
 
     /// Whether a message that names `ticket` in its subject comes from an address new to
     /// it: not a participant, and replying to none of its messages (or our replies).
-    async fn from_new_address(
+    async fn sender_is_new_to(
         &self,
         tx: &mut ProcessingTx,
         ticket: &Ticket,
