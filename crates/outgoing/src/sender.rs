@@ -186,11 +186,21 @@ impl Sender {
         sessions: &mut Sessions,
     ) -> Result<SendReport, StoreError> {
         let mut report = SendReport::default();
-        let target = match self.store.mailbox_by_id(mailbox_id).await? {
+        let mailbox = self.store.mailbox_by_id(mailbox_id).await?;
+        // Whether SMTP signs in with the mailbox's OAuth2 token (renewed once if refused).
+        let token_mailbox = mailbox.as_ref().filter(|m| {
+            m.settings.oauth.is_some()
+                && m.settings
+                    .sending
+                    .as_ref()
+                    .is_some_and(|s| s.smtp_username.is_none())
+        });
+        let mut renewed = false;
+        let target = match mailbox.as_ref() {
             None => Err(Failure::Permanent(
                 "its mailbox was removed, so there is nothing to send it through; add the mailbox again and send it again".to_string(),
             )),
-            Some(mailbox) => match SmtpTarget::for_mailbox(&self.store, &self.oauth, &mailbox).await {
+            Some(mailbox) => match SmtpTarget::for_mailbox(&self.store, &self.oauth, mailbox).await {
                 Ok(Some(target)) => Ok(target),
                 Ok(None) => Err(Failure::Permanent(format!(
                     "sending is not set up for the mailbox {:?}; set its SMTP server and send it again",
@@ -199,7 +209,7 @@ impl Sender {
                 Err(error) => Err(error.into_failure()?),
             },
         };
-        let target = match target {
+        let mut target = match target {
             Ok(target) => target,
             Err(failure) => {
                 for message in &messages {
@@ -222,7 +232,25 @@ impl Sender {
                 }
             };
             if session.as_ref().is_none_or(|s| !s.is_usable()) {
-                match SmtpSession::open(&target, self.config.timeouts).await {
+                let mut opened = SmtpSession::open(&target, self.config.timeouts).await;
+                if let (Err(Failure::Permanent(refusal)), Some(mailbox), false) =
+                    (&opened, token_mailbox, renewed)
+                {
+                    // A token refused mid-life (revoked early, clocks apart): renewed
+                    // once, then tried again.
+                    renewed = true;
+                    tracing::info!(mailbox = %mailbox.settings.name, %refusal, "the SMTP server refused the OAuth2 token; renewing it once");
+                    match self.oauth.access_token(mailbox, Some(&target.secret)).await {
+                        Ok(token) => {
+                            target.secret = token;
+                            opened = SmtpSession::open(&target, self.config.timeouts).await;
+                        }
+                        Err(error) => {
+                            opened = Err(crate::smtp::TargetError::Token(error).into_failure()?);
+                        }
+                    }
+                }
+                match opened {
                     Ok(opened) => {
                         report.connections += 1;
                         session = Some(opened);
