@@ -262,11 +262,7 @@ impl Connections {
         session_key: &str,
         public_url: Option<&str>,
     ) -> Result<String, ConnectError> {
-        let settings = mailbox
-            .settings
-            .oauth
-            .as_ref()
-            .ok_or(ConnectError::NotOAuth)?;
+        let settings = oauth_settings(mailbox)?;
         let authorize = settings
             .authorize_url
             .as_deref()
@@ -356,11 +352,7 @@ impl Connections {
             .mailbox_by_id(pending.mailbox_id)
             .await?
             .ok_or(ConnectError::UnknownState)?;
-        let settings = mailbox
-            .settings
-            .oauth
-            .as_ref()
-            .ok_or(ConnectError::NotOAuth)?;
+        let settings = oauth_settings(&mailbox)?;
         let client = self.client_auth(&mailbox, settings).await?;
         let grant = self
             .http
@@ -384,11 +376,7 @@ impl Connections {
         &self,
         mailbox: &Mailbox,
     ) -> Result<DeviceAuthorization, ConnectError> {
-        let settings = mailbox
-            .settings
-            .oauth
-            .as_ref()
-            .ok_or(ConnectError::NotOAuth)?;
+        let settings = oauth_settings(mailbox)?;
         let device = settings
             .device_url
             .as_deref()
@@ -407,11 +395,7 @@ impl Connections {
         mailbox: &Mailbox,
         device: &DeviceAuthorization,
     ) -> Result<Mailbox, ConnectError> {
-        let settings = mailbox
-            .settings
-            .oauth
-            .as_ref()
-            .ok_or(ConnectError::NotOAuth)?;
+        let settings = oauth_settings(mailbox)?;
         let client = self.client_auth(mailbox, settings).await?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(device.expires_in_secs);
         let mut interval = Duration::from_secs(device.interval_secs);
@@ -448,11 +432,7 @@ impl Connections {
 
     /// Connects an app-only (client credentials) mailbox now: its first token.
     pub async fn connect_app(&self, mailbox: &Mailbox) -> Result<Mailbox, ConnectError> {
-        let settings = mailbox
-            .settings
-            .oauth
-            .as_ref()
-            .ok_or(ConnectError::NotOAuth)?;
+        let settings = oauth_settings(mailbox)?;
         let client = self.client_auth(mailbox, settings).await?;
         let grant = self
             .http
@@ -472,6 +452,15 @@ impl Connections {
             .await?
             .ok_or(store::StoreError::MailboxNotFound(id))?)
     }
+}
+
+/// The mailbox's OAuth2 settings, for connecting it.
+fn oauth_settings(mailbox: &Mailbox) -> Result<&OAuthSettings, ConnectError> {
+    mailbox
+        .settings
+        .oauth
+        .as_ref()
+        .ok_or(ConnectError::NotOAuth)
 }
 
 /// The stored access token, when it can be used as it is.

@@ -35,6 +35,49 @@ fn mail(n: usize, to: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// `mailbox add NAME`: plain POP3 to `dovecot` as `user`, signing in with XOAUTH2 tokens
+/// from the generic provider `provider` (endpoints from its discovery document), then
+/// `extra` (client, flow, scopes, sending); `env` carries the client secret.
+fn add_oauth_mailbox(
+    popdesk: &Popdesk,
+    name: &str,
+    dovecot: &Dovecot,
+    user: &str,
+    provider: &OidcProvider,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) {
+    let pop3 = dovecot.pop3_addr();
+    let (host, port, issuer) = (
+        pop3.ip().to_string(),
+        pop3.port().to_string(),
+        provider.issuer(),
+    );
+    let mut args = vec![
+        "mailbox",
+        "add",
+        name,
+        "--host",
+        &host,
+        "--port",
+        &port,
+        "--tls",
+        "none",
+        "--allow-insecure-auth",
+        "--user",
+        user,
+        "--auth",
+        "xoauth2",
+        "--oauth-provider",
+        "generic",
+        "--oauth-issuer",
+        &issuer,
+    ];
+    args.extend_from_slice(extra);
+    let done = popdesk.spawn_with(&args, env).wait(Duration::from_secs(60));
+    assert!(done.status.success(), "mailbox add {name}: {}", done.stderr);
+}
+
 /// `mailbox fetch NAME` must succeed and store `expected` new messages.
 fn fetch_stores(popdesk: &Popdesk, name: &str, expected: u64, provider: &OidcProvider) {
     let done = popdesk.fetch(name);
@@ -113,36 +156,25 @@ fn a_device_code_mailbox_keeps_fetching_across_token_expiries_until_its_grant_is
     dovecot.add_user("dana", "not-used-with-oauth2");
     let data = tempfile::tempdir().expect("data folder");
     let popdesk = Popdesk::new(data.path());
-    let pop3 = dovecot.pop3_addr();
     let issuer = provider.issuer();
-    popdesk.run_ok(&[
-        "mailbox",
-        "add",
+    add_oauth_mailbox(
+        &popdesk,
         "oauthbox",
-        "--host",
-        &pop3.ip().to_string(),
-        "--port",
-        &pop3.port().to_string(),
-        "--tls",
-        "none",
-        "--allow-insecure-auth",
-        "--user",
+        &dovecot,
         "dana",
-        "--auth",
-        "xoauth2",
-        "--oauth-provider",
-        "generic",
-        "--oauth-issuer",
-        &issuer,
-        "--oauth-client-id",
-        "popdesk-cli",
-        "--oauth-flow",
-        "device-code",
-        "--oauth-scope",
-        "mail",
-        "--oauth-scope",
-        "offline_access",
-    ]);
+        &provider,
+        &[
+            "--oauth-client-id",
+            "popdesk-cli",
+            "--oauth-flow",
+            "device-code",
+            "--oauth-scope",
+            "mail",
+            "--oauth-scope",
+            "offline_access",
+        ],
+        &[],
+    );
     let shown = popdesk.show("oauthbox");
     assert_eq!(shown["oauth"]["state"], "not-connected", "{shown}");
     assert_eq!(
@@ -241,42 +273,24 @@ fn a_client_credentials_mailbox_fetches_without_connect_and_keeps_fetching() {
     dovecot.add_user("shared", "not-used-with-oauth2");
     let data = tempfile::tempdir().expect("data folder");
     let popdesk = Popdesk::new(data.path());
-    let pop3 = dovecot.pop3_addr();
-    let issuer = provider.issuer();
-    let add = popdesk
-        .spawn_with(
-            &[
-                "mailbox",
-                "add",
-                "appbox",
-                "--host",
-                &pop3.ip().to_string(),
-                "--port",
-                &pop3.port().to_string(),
-                "--tls",
-                "none",
-                "--allow-insecure-auth",
-                "--user",
-                "shared",
-                "--auth",
-                "xoauth2",
-                "--oauth-provider",
-                "generic",
-                "--oauth-issuer",
-                &issuer,
-                "--oauth-client-id",
-                "popdesk-app",
-                "--oauth-client-secret-env",
-                SECRET_VAR,
-                "--oauth-flow",
-                "client-credentials",
-                "--oauth-scope",
-                "mail",
-            ],
-            &[(SECRET_VAR, "app-secret-1")],
-        )
-        .wait(Duration::from_secs(60));
-    assert!(add.status.success(), "{}", add.stderr);
+    add_oauth_mailbox(
+        &popdesk,
+        "appbox",
+        &dovecot,
+        "shared",
+        &provider,
+        &[
+            "--oauth-client-id",
+            "popdesk-app",
+            "--oauth-client-secret-env",
+            SECRET_VAR,
+            "--oauth-flow",
+            "client-credentials",
+            "--oauth-scope",
+            "mail",
+        ],
+        &[(SECRET_VAR, "app-secret-1")],
+    );
     let listed = popdesk
         .run_ok(&["mailbox", "show", "appbox", "--json"])
         .stdout;
@@ -349,54 +363,36 @@ fn replies_leave_through_smtp_signed_in_with_the_connections_token() {
     let postfix = Postfix::start(&dovecot);
     let data = tempfile::tempdir().expect("data folder");
     let popdesk = Popdesk::new(data.path());
-    let pop3 = dovecot.pop3_addr();
-    let issuer = provider.issuer();
     let smtp_port = postfix.submission_addr().port().to_string();
     let ca = postfix.ca_pem_path().display().to_string();
-    let add = popdesk
-        .spawn_with(
-            &[
-                "mailbox",
-                "add",
-                "support",
-                "--host",
-                &pop3.ip().to_string(),
-                "--port",
-                &pop3.port().to_string(),
-                "--tls",
-                "none",
-                "--allow-insecure-auth",
-                "--ca-file",
-                &ca,
-                "--user",
-                "support",
-                "--auth",
-                "xoauth2",
-                "--oauth-provider",
-                "generic",
-                "--oauth-issuer",
-                &issuer,
-                "--oauth-client-id",
-                "popdesk-app",
-                "--oauth-client-secret-env",
-                SECRET_VAR,
-                "--oauth-flow",
-                "client-credentials",
-                "--oauth-scope",
-                "mail",
-                "--address",
-                "support@example.com",
-                "--smtp-host",
-                postfix.host(),
-                "--smtp-port",
-                &smtp_port,
-                "--smtp-tls",
-                "starttls",
-            ],
-            &[(SECRET_VAR, "app-secret-2")],
-        )
-        .wait(Duration::from_secs(60));
-    assert!(add.status.success(), "{}", add.stderr);
+    add_oauth_mailbox(
+        &popdesk,
+        "support",
+        &dovecot,
+        "support",
+        &provider,
+        &[
+            "--oauth-client-id",
+            "popdesk-app",
+            "--oauth-client-secret-env",
+            SECRET_VAR,
+            "--oauth-flow",
+            "client-credentials",
+            "--oauth-scope",
+            "mail",
+            "--ca-file",
+            &ca,
+            "--address",
+            "support@example.com",
+            "--smtp-host",
+            postfix.host(),
+            "--smtp-port",
+            &smtp_port,
+            "--smtp-tls",
+            "starttls",
+        ],
+        &[(SECRET_VAR, "app-secret-2")],
+    );
     let shown = popdesk.show("support");
     assert_eq!(shown["sending"]["smtp_auth"], "xoauth2", "{shown}");
 
