@@ -276,7 +276,11 @@ impl OAuthSummary {
             client_id: o.client_id.clone(),
             scopes: o.scope(),
             browser_flow: o.flow == OAuthFlow::AuthorizationCode && o.authorize_url.is_some(),
-            device_flow: o.flow != OAuthFlow::ClientCredentials && o.device_url.is_some(),
+            // Google's device flow does not grant the mail scope: Gmail connects in the
+            // browser.
+            device_flow: o.flow != OAuthFlow::ClientCredentials
+                && o.device_url.is_some()
+                && o.provider != OAuthProvider::Google,
             app_only: o.flow == OAuthFlow::ClientCredentials,
             connect_label: match connection {
                 OAuthState::NotConnected => "Connect",

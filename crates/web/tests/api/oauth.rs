@@ -225,12 +225,6 @@ async fn connect_says_why_it_cannot_work_without_public_url() {
         .send()
         .await;
     by_token.assert_error(StatusCode::CONFLICT, "conflict");
-    // Google publishes no device endpoint for the mail scope.
-    desk.post(&format!("/api/v1/mailboxes/{id}/oauth/device"))
-        .cookie(&admin)
-        .send()
-        .await
-        .assert_error(StatusCode::CONFLICT, "conflict");
     // A password mailbox cannot be connected at all.
     let plain = desk.mailbox("plain", "plain@example.com").await;
     desk.post(&format!("/api/v1/mailboxes/{plain}/oauth/connect"))
