@@ -50,6 +50,9 @@ const env = requireEnv([
   'SEND_ADDRESS',
   'REPLY_ATTACHMENT',
   'NOTICE_MAILBOX',
+  'OAUTH_MAILBOX',
+  'OAUTH_USER',
+  'OAUTH_ISSUER',
 ]);
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const BASE = new URL(env.BASE_URL);
@@ -877,6 +880,187 @@ describe('an admin and an agent at work', () => {
       assert.ok(checkedPages.has(name), `the page "${name}" was checked`);
     }
     console.log(`# pages checked for labels and titles: ${[...checkedPages.keys()].join(', ')}`);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// OAuth2: an admin connects a mailbox at the provider's own pages (oidc-provider on
+// loopback, 20-second access tokens), popdesk keeps fetching across an expiry, a grant
+// revoked at the provider shows as "needs reconnecting", and Reconnect mends it.
+
+describe('an admin connects a mailbox with OAuth2 and it stays connected', () => {
+  let watch;
+  let page;
+  let broken = null;
+  const state = {};
+
+  before(async () => {
+    watch = await watchedContext({ viewport: { width: 1280, height: 900 } });
+    page = await watch.context.newPage();
+  });
+  after(async () => {
+    await watch?.context.close();
+  });
+
+  function step(name, body) {
+    test(name, { timeout: STEP_TIMEOUT }, async (t) => {
+      if (broken) {
+        t.skip(`not run: it needs "${broken}", which failed`);
+        return;
+      }
+      try {
+        await body();
+      } catch (error) {
+        broken = name;
+        const slug = `oauth-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 50)}`;
+        await screenshot(page, ARTIFACTS, `FAILED-${slug}`).catch(() => {});
+        await page.content().then((html) => fs.writeFileSync(path.join(ARTIFACTS, `FAILED-${slug}.html`), html)).catch(() => {});
+        throw error;
+      }
+    });
+  }
+
+  const oauthSection = () => page.locator('#oauth');
+  const connectionState = () => oauthSection().getAttribute('data-oauth-state');
+
+  /**
+   * Presses a Connect/Reconnect button (`press`), signs in at the provider's own login
+   * page (devInteractions: any name, any password), confirms consent if it asks, and
+   * waits until the provider has sent the browser back through /oauth/callback to the
+   * mailbox page.
+   */
+  async function connectAtProvider(press) {
+    const issuer = new URL(env.OAUTH_ISSUER);
+    let back = null;
+    const callback = page
+      .waitForResponse((r) => new URL(r.url()).pathname === '/oauth/callback', { timeout: 40_000 })
+      .then((r) => {
+        back = r;
+      });
+    await press();
+    const deadline = Date.now() + 30_000;
+    while (!back && Date.now() < deadline) {
+      try {
+        await page.waitForLoadState('load');
+        if (new URL(page.url()).origin === issuer.origin) {
+          const login = page.locator('input[name="login"]');
+          const consent = page.locator('input[name="prompt"][value="consent"]');
+          if (await login.count()) {
+            await login.fill(env.OAUTH_USER);
+            await page.locator('input[name="password"]').fill('any password will do');
+            await page.getByRole('button', { name: 'Sign-in' }).click();
+          } else if (await consent.count()) {
+            await page.getByRole('button', { name: 'Continue' }).click();
+          }
+        }
+      } catch {
+        // The page navigated while it was being looked at: look again.
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await callback;
+    assert.equal(back.status(), 303, 'the callback sends the admin on to the mailbox page');
+    await page.waitForURL((url) => url.origin === BASE.origin && /^\/mailboxes\/\d+$/.test(url.pathname), { timeout: 15_000 });
+    await page.waitForLoadState('load');
+  }
+
+  /** Successful fetch runs in the mailbox's history (after a reload). */
+  async function successfulRuns() {
+    await page.goto(state.mailboxUrl);
+    return page.locator('td[data-label="Outcome"]').filter({ hasText: 'Success' }).count();
+  }
+
+  /** "Fetch now", then waits until the history shows one more successful run. */
+  async function fetchSucceeds(what) {
+    const before = await successfulRuns();
+    await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Fetch now' }).click()]);
+    await pollUntil(async () => (await successfulRuns()) > before, 30_000, what, 1000);
+  }
+
+  step('the mailbox page shows the connection and the redirect URL to register', async () => {
+    await signIn(page, env.ADMIN_EMAIL, env.ADMIN_PASSWORD);
+    await page.goto(new URL('/mailboxes', BASE).href);
+    await page.getByRole('link', { name: env.OAUTH_MAILBOX, exact: true }).click();
+    await page.waitForURL((url) => /^\/mailboxes\/\d+$/.test(url.pathname));
+    state.mailboxUrl = page.url();
+    await checkPage(page, 'OAuth2 mailbox (not connected)');
+    assert.equal(await connectionState(), 'not-connected');
+    assert.equal(
+      (await page.locator('#redirect-uri').innerText()).trim(),
+      new URL('/oauth/callback', BASE).href,
+      'the page shows {public_url}/oauth/callback to register',
+    );
+    assert.equal(await page.getByLabel('OAuth2 provider', { exact: true }).inputValue(), 'generic');
+    assert.equal(await page.getByLabel('Client id', { exact: true }).inputValue(), 'popdesk-web');
+    await screenshot(page, ARTIFACTS, '20-oauth-not-connected');
+  });
+
+  step('Connect goes to the provider, and back on the page the mailbox is connected', async () => {
+    await connectAtProvider(() => oauthSection().getByRole('button', { name: 'Connect', exact: true }).click());
+    await page.getByRole('status').filter({ hasText: /Connected to .*fetching resumes/ }).waitFor();
+    assert.equal(await connectionState(), 'connected');
+    state.connectedAt = Date.now();
+    const text = await page.locator('main').innerText();
+    assert.doesNotMatch(text, /code=|state=/, 'no code or state on the page');
+    await checkPage(page, 'OAuth2 mailbox (connected)');
+    await screenshot(page, ARTIFACTS, '21-oauth-connected');
+  });
+
+  step('a fetch over the token brings the mail in', async () => {
+    await fetchSucceeds('a successful fetch of the OAuth2 mailbox');
+    await pollUntil(
+      async () => {
+        await page.goto(new URL('/tickets', BASE).href);
+        return (await page.getByRole('link', { name: 'Fetched with OAuth2', exact: true }).count()) === 1;
+      },
+      30_000,
+      'the ticket "Fetched with OAuth2"',
+      1000,
+    );
+  });
+
+  step('after the access token expired, the next fetch still works (renewed by popdesk)', async () => {
+    // Tokens live 20 s; wait until the first one has surely expired.
+    const wait = state.connectedAt + 22_000 - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await fetchSucceeds('a successful fetch after the access token expired');
+    assert.equal(await connectionState(), 'connected');
+  });
+
+  step('a grant revoked at the provider shows as "needs reconnecting", with Reconnect', async () => {
+    const revoked = await fetch(new URL(`/_testkit/revoke-grants?account=${encodeURIComponent(env.OAUTH_USER)}`, env.OAUTH_ISSUER), { method: 'POST' });
+    assert.equal(revoked.status, 200, 'the provider revoked the grant');
+    assert.ok((await revoked.json()).revoked >= 1, 'there was a grant to revoke');
+    await page.goto(state.mailboxUrl);
+    await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Fetch now' }).click()]);
+    await pollUntil(
+      async () => {
+        await page.goto(state.mailboxUrl);
+        return (await connectionState()) === 'needs-reconnecting';
+      },
+      30_000,
+      'the mailbox page saying "needs reconnecting"',
+      1000,
+    );
+    await oauthSection().getByRole('alert').filter({ hasText: 'Needs reconnecting' }).waitFor();
+    await oauthSection().getByRole('button', { name: 'Reconnect', exact: true }).waitFor();
+    await checkPage(page, 'OAuth2 mailbox (needs reconnecting)');
+    await screenshot(page, ARTIFACTS, '22-oauth-needs-reconnecting');
+    await page.goto(new URL('/mailboxes', BASE).href);
+    const row = page.getByRole('row').filter({ hasText: env.OAUTH_MAILBOX });
+    await row.getByText('Needs reconnecting', { exact: true }).waitFor();
+    await row.getByRole('button', { name: new RegExp(`^Reconnect ${env.OAUTH_MAILBOX}$`) }).waitFor();
+    await checkPage(page, 'mailboxes (needs reconnecting)');
+    await screenshot(page, ARTIFACTS, '23-oauth-list-needs-reconnecting');
+  });
+
+  step('Reconnect from the list: the provider again, and fetching again', async () => {
+    const row = page.getByRole('row').filter({ hasText: env.OAUTH_MAILBOX });
+    await connectAtProvider(() => row.getByRole('button', { name: new RegExp(`^Reconnect ${env.OAUTH_MAILBOX}$`) }).click());
+    await page.getByRole('status').filter({ hasText: /Connected to .*fetching resumes/ }).waitFor();
+    assert.equal(await connectionState(), 'connected');
+    await fetchSucceeds('a successful fetch after reconnecting');
+    await screenshot(page, ARTIFACTS, '24-oauth-reconnected');
   });
 });
 

@@ -150,6 +150,10 @@ pub struct ServeArgs {
     /// Connections served at once; more wait until one closes [default: 512].
     #[arg(long, env = "POPDESK_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// The address admins open popdesk at, e.g. https://desk.example.com. OAuth2
+    /// providers send the browser back to {public_url}/oauth/callback.
+    #[arg(long, env = "POPDESK_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// How many mailboxes are fetched at the same time [default: 4].
     #[arg(long, env = "POPDESK_MAX_CONCURRENT_FETCHES")]
     pub max_concurrent_fetches: Option<usize>,

@@ -31,6 +31,7 @@ pub struct FileConfig {
     pub trusted_origins: Option<Vec<String>>,
     pub trusted_proxies: Option<Vec<String>>,
     pub header_timeout_secs: Option<u64>,
+    pub public_url: Option<String>,
     pub max_connections: Option<usize>,
     pub max_concurrent_fetches: Option<usize>,
     pub backoff_max_secs: Option<u64>,
@@ -103,6 +104,8 @@ pub struct Service {
     pub trusted_origins: Vec<String>,
     /// Proxies whose X-Forwarded-For names the client.
     pub trusted_proxies: Vec<web::TrustedProxy>,
+    /// Where OAuth2 providers send the admin's browser back to (`/oauth/callback`).
+    pub public_url: Option<web::PublicUrl>,
     pub connections: ConnectionLimits,
     pub max_concurrent_fetches: usize,
     pub backoff_max: Duration,
@@ -257,9 +260,17 @@ pub fn service(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Service> {
         .map(|proxy| proxy.parse::<web::TrustedProxy>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| anyhow::anyhow!("trusted_proxies: {error}"))?;
+    let public_url = args
+        .public_url
+        .as_deref()
+        .or(file.public_url.as_deref())
+        .filter(|url| !url.trim().is_empty())
+        .map(web::PublicUrl::parse)
+        .transpose()?;
     Ok(Service {
         listen,
         trusted_proxies,
+        public_url,
         connections: ConnectionLimits {
             header_timeout: Duration::from_secs(header_timeout_secs),
             max_connections,
@@ -396,6 +407,42 @@ mod tests {
         let error =
             service(serve_args(&cli), &file("header_timeout_secs = 0")).expect_err("refused");
         assert!(error.to_string().contains("header_timeout_secs"), "{error}");
+    }
+
+    #[test]
+    fn public_url_comes_from_the_flag_or_the_file_and_is_checked() {
+        let cli = Cli::try_parse_from(["popdesk", "serve"]).expect("parses");
+        let defaults = service(serve_args(&cli), &FileConfig::default()).expect("valid");
+        assert_eq!(defaults.public_url, None);
+        let resolved = service(
+            serve_args(&cli),
+            &file("public_url = \"https://desk.example.com/\""),
+        )
+        .expect("valid");
+        assert_eq!(
+            resolved.public_url.map(|u| u.redirect_uri()).as_deref(),
+            Some("https://desk.example.com/oauth/callback")
+        );
+        let cli =
+            Cli::try_parse_from(["popdesk", "serve", "--public-url", "http://127.0.0.1:8080"])
+                .expect("parses");
+        let resolved = service(
+            serve_args(&cli),
+            &file("public_url = \"https://desk.example.com\""),
+        )
+        .expect("valid");
+        assert_eq!(
+            resolved.public_url.as_ref().map(web::PublicUrl::as_str),
+            Some("http://127.0.0.1:8080"),
+            "the flag wins"
+        );
+        let cli = Cli::try_parse_from(["popdesk", "serve"]).expect("parses");
+        let error = service(
+            serve_args(&cli),
+            &file("public_url = \"https://desk.example.com/?x=1\""),
+        )
+        .expect_err("refused");
+        assert!(error.to_string().contains("public_url"), "{error}");
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
     // The # HELP lines of the fetch metrics, so /metrics explains itself.
     intake::schedule::metrics::describe();
     intake::supervise::describe_metrics();
+    oauth::describe_metrics();
     let clock = Arc::new(SystemClock);
     let processor = crate::commands::tickets::processor(&store, common);
     let shutdown = CancellationToken::new();
@@ -71,6 +72,7 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
         metrics_public: service.metrics_public,
         trusted_origins: service.trusted_origins.clone(),
         trusted_proxies: service.trusted_proxies.clone(),
+        public_url: service.public_url.clone(),
         ..web::WebConfig::default()
     };
     let health = HealthBoard::new();

@@ -23,6 +23,7 @@ mod headers;
 mod input;
 pub mod openapi;
 pub mod ops;
+mod public_url;
 pub mod ui;
 
 use std::sync::Arc;
@@ -50,6 +51,7 @@ pub use auth::setup_code::{SETUP_CODE_FILE, SetupCode};
 pub use client_address::{TrustedProxy, TrustedProxyError};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use ops::install_metrics_recorder;
+pub use public_url::{PublicUrl, PublicUrlError};
 
 /// Settings of the web service; [`WebConfig::default`] suits a local install.
 #[derive(Debug, Clone)]
@@ -83,6 +85,10 @@ pub struct WebConfig {
     /// Proxies whose `X-Forwarded-For` names the client (for the sign-in limit). Empty:
     /// the socket's peer is the client and the header is ignored.
     pub trusted_proxies: Vec<TrustedProxy>,
+    /// The address admins open popdesk at. OAuth2 providers send the browser back to
+    /// `{public_url}/oauth/callback`; without it "Connect" (authorization code) cannot
+    /// work, and the mailbox page says so.
+    pub public_url: Option<PublicUrl>,
 }
 
 impl Default for WebConfig {
@@ -99,6 +105,7 @@ impl Default for WebConfig {
             password_cost: PasswordCost::default(),
             password_checks_at_once: 0,
             trusted_proxies: Vec::new(),
+            public_url: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{OpenApi as Document, SecurityRequirement};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{mailboxes, messages, replies, session, setup, tickets, tokens, users};
+use crate::api::{mailboxes, messages, oauth, replies, session, setup, tickets, tokens, users};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::ops;
 
@@ -32,6 +32,7 @@ Times are milliseconds since the Unix epoch. Errors are {\"error\": {\"code\", \
         mailboxes::remove, mailboxes::test, mailboxes::test_sending, mailboxes::fetch_now,
         mailboxes::runs,
         mailboxes::failing, mailboxes::try_again,
+        oauth::connect, oauth::device,
         users::list, users::create, users::show, users::update, users::remove,
         tokens::list, tokens::create, tokens::revoke,
         session::sign_in, session::show, session::sign_out, session::change_password,
@@ -46,7 +47,7 @@ Times are milliseconds since the Unix epoch. Errors are {\"error\": {\"code\", \
         (name = "tickets", description = "Tickets, their mail, history and replies (agents and admins)"),
         (name = "outbox", description = "What popdesk sends: replies and acknowledgements, their state, Send again (agents and admins)"),
         (name = "messages", description = "Stored mail: raw bytes, attachments, processing (listing and reprocessing: admins)"),
-        (name = "mailboxes", description = "POP3 mailboxes and their sending settings (admins)"),
+        (name = "mailboxes", description = "POP3 mailboxes, their sending settings and OAuth2 connections (admins)"),
         (name = "users", description = "People who sign in (admins)"),
         (name = "tokens", description = "API tokens (admins)"),
         (name = "session", description = "Signing in and out"),

@@ -54,6 +54,27 @@ fn provider_schema() -> RefOr<Schema> {
     )
 }
 
+fn oauth_provider_schema() -> RefOr<Schema> {
+    choice_schema(
+        "Who issues the OAuth2 tokens: microsoft (Microsoft 365, by tenant), google, or generic (any provider, by its issuer or endpoints)",
+        store::OAuthProvider::NAMES,
+    )
+}
+
+fn oauth_flow_schema() -> RefOr<Schema> {
+    choice_schema(
+        "How the mailbox is connected: authorization-code (Connect in the browser, PKCE), device-code (a code approved at the provider), client-credentials (app-only, no user)",
+        store::OAuthFlow::NAMES,
+    )
+}
+
+fn oauth_state_schema() -> RefOr<Schema> {
+    choice_schema(
+        "not-connected: connect it (POST .../oauth/connect or .../oauth/device); connected: it gets and renews tokens by itself; needs-reconnecting: the provider refused the grant, polling stopped until it is connected again",
+        store::OAuthState::NAMES,
+    )
+}
+
 /// Something the provider does with deleted mail that POP3 does not promise, as popdesk
 /// noticed it. Information, not an error: polling goes on.
 #[derive(Debug, Serialize, ToSchema)]
@@ -127,7 +148,9 @@ fn oversize_schema() -> RefOr<Schema> {
     )
 }
 
-/// A new mailbox. Only name, host, username and password are required.
+/// A new mailbox. Name, host and username are required, and the password, unless the
+/// mailbox signs in with OAuth2 (`oauth_provider`): it is then connected afterwards
+/// (`POST /api/v1/mailboxes/{id}/oauth/connect` or `.../oauth/device`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMailbox {
@@ -142,9 +165,10 @@ pub struct NewMailbox {
     pub tls: Option<String>,
     #[schema(min_length = 1, max_length = 320)]
     pub username: String,
-    /// The password, or the OAuth2 access token. Write-only.
+    /// The password, or a pasted OAuth2 access token. Write-only. Not needed with
+    /// `oauth_provider`.
     #[schema(min_length = 1, max_length = 16384)]
-    pub password: String,
+    pub password: Option<String>,
     #[schema(schema_with = auth_schema)]
     pub auth_method: Option<String>,
     #[schema(schema_with = policy_schema)]
@@ -198,6 +222,35 @@ pub struct NewMailbox {
     /// Send "we got your message" on new tickets (never to automatic mail, lists or
     /// no-reply addresses; at most one per sender in a while).
     pub acknowledge: Option<bool>,
+    /// OAuth2 instead of a password: who issues the tokens. The sign-in method becomes
+    /// xoauth2 unless oauthbearer is asked for.
+    #[schema(schema_with = oauth_provider_schema)]
+    pub oauth_provider: Option<String>,
+    /// Microsoft: the tenant id or domain (default `organizations`).
+    #[schema(max_length = 255)]
+    pub oauth_tenant: Option<String>,
+    /// Generic: the issuer whose `/.well-known/openid-configuration` names the endpoints
+    /// (read once, when the mailbox is saved).
+    #[schema(max_length = 2048)]
+    pub oauth_issuer: Option<String>,
+    /// Generic: the endpoints, when there is no issuer (or to override it). https://, or
+    /// http:// to this machine only.
+    #[schema(max_length = 2048)]
+    pub oauth_authorize_url: Option<String>,
+    #[schema(max_length = 2048)]
+    pub oauth_token_url: Option<String>,
+    #[schema(max_length = 2048)]
+    pub oauth_device_url: Option<String>,
+    /// The app's client id, as registered with the provider.
+    #[schema(max_length = 255)]
+    pub oauth_client_id: Option<String>,
+    /// The app's client secret (a confidential client). Write-only: never returned.
+    #[schema(max_length = 16384)]
+    pub oauth_client_secret: Option<String>,
+    /// The scopes; the provider preset's when empty or absent.
+    pub oauth_scopes: Option<Vec<String>>,
+    #[schema(schema_with = oauth_flow_schema)]
+    pub oauth_flow: Option<String>,
 }
 
 impl NewMailbox {
@@ -208,7 +261,7 @@ impl NewMailbox {
             port: self.port,
             tls: self.tls,
             username: Some(self.username),
-            secret: Some(SecretString::from(self.password)),
+            secret: self.password.map(SecretString::from),
             auth_method: self.auth_method,
             policy: self.policy,
             delete_after_days: self.delete_after_days.map(Some),
@@ -232,7 +285,16 @@ impl NewMailbox {
             smtp_secret: self.smtp_password.map(SecretString::from),
             smtp_allow_insecure_auth: self.smtp_allow_insecure_auth,
             acknowledge: self.acknowledge,
-            ..MailboxChange::default()
+            oauth_provider: self.oauth_provider.map(Some),
+            oauth_tenant: self.oauth_tenant.map(Some),
+            oauth_issuer: self.oauth_issuer.map(Some),
+            oauth_authorize_url: self.oauth_authorize_url.map(Some),
+            oauth_token_url: self.oauth_token_url.map(Some),
+            oauth_device_url: self.oauth_device_url.map(Some),
+            oauth_client_id: self.oauth_client_id,
+            oauth_client_secret: self.oauth_client_secret.map(SecretString::from),
+            oauth_scopes: self.oauth_scopes,
+            oauth_flow: self.oauth_flow,
         }
     }
 }
@@ -242,7 +304,12 @@ impl NewMailbox {
 /// `address` null turns sending off. Changing where the password goes (host, port, tls,
 /// username, auth_method, ca_file, trusted_certificate, allow_insecure_auth, and for
 /// SMTP smtp_host, smtp_port, smtp_tls, smtp_auth, smtp_username,
-/// smtp_allow_insecure_auth) needs the password SMTP signs in with again.
+/// smtp_allow_insecure_auth) needs the password SMTP signs in with again. OAuth2:
+/// `oauth_provider` null turns it off (a password is then needed); a change of where
+/// tokens come from or go (provider, tenant, endpoints, client id, scopes, flow, host,
+/// username) drops the tokens, and the mailbox is connected again; a change of the token
+/// endpoint or client id needs `oauth_client_secret` again when one is stored
+/// (`""` makes it a public client).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailboxUpdate {
@@ -312,6 +379,34 @@ pub struct MailboxUpdate {
     pub smtp_password: Option<String>,
     pub smtp_allow_insecure_auth: Option<bool>,
     pub acknowledge: Option<bool>,
+    /// null turns OAuth2 off.
+    #[serde(default, deserialize_with = "input::nullable")]
+    #[schema(schema_with = oauth_provider_schema, nullable)]
+    pub oauth_provider: Option<Option<String>>,
+    #[serde(default, deserialize_with = "input::nullable")]
+    #[schema(value_type = Option<String>, nullable, max_length = 255)]
+    pub oauth_tenant: Option<Option<String>>,
+    #[serde(default, deserialize_with = "input::nullable")]
+    #[schema(value_type = Option<String>, nullable, max_length = 2048)]
+    pub oauth_issuer: Option<Option<String>>,
+    #[serde(default, deserialize_with = "input::nullable")]
+    #[schema(value_type = Option<String>, nullable, max_length = 2048)]
+    pub oauth_authorize_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "input::nullable")]
+    #[schema(value_type = Option<String>, nullable, max_length = 2048)]
+    pub oauth_token_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "input::nullable")]
+    #[schema(value_type = Option<String>, nullable, max_length = 2048)]
+    pub oauth_device_url: Option<Option<String>>,
+    #[schema(max_length = 255)]
+    pub oauth_client_id: Option<String>,
+    /// A new client secret; `""` for a public client. Write-only.
+    #[schema(max_length = 16384)]
+    pub oauth_client_secret: Option<String>,
+    /// Empty: the provider preset's scopes.
+    pub oauth_scopes: Option<Vec<String>>,
+    #[schema(schema_with = oauth_flow_schema)]
+    pub oauth_flow: Option<String>,
 }
 
 impl MailboxUpdate {
@@ -346,8 +441,62 @@ impl MailboxUpdate {
             smtp_secret: self.smtp_password.map(SecretString::from),
             smtp_allow_insecure_auth: self.smtp_allow_insecure_auth,
             acknowledge: self.acknowledge,
-            ..MailboxChange::default()
+            oauth_provider: self.oauth_provider,
+            oauth_tenant: self.oauth_tenant,
+            oauth_issuer: self.oauth_issuer,
+            oauth_authorize_url: self.oauth_authorize_url,
+            oauth_token_url: self.oauth_token_url,
+            oauth_device_url: self.oauth_device_url,
+            oauth_client_id: self.oauth_client_id,
+            oauth_client_secret: self.oauth_client_secret.map(SecretString::from),
+            oauth_scopes: self.oauth_scopes,
+            oauth_flow: self.oauth_flow,
         }
+    }
+}
+
+/// A mailbox's OAuth2 connection as the API shows it: never a token or the client
+/// secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthView {
+    #[schema(schema_with = oauth_provider_schema)]
+    pub provider: &'static str,
+    pub tenant: Option<String>,
+    pub issuer: Option<String>,
+    /// The endpoints, as resolved when the settings were saved.
+    pub authorize_url: Option<String>,
+    pub token_url: String,
+    pub device_url: Option<String>,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    #[schema(schema_with = oauth_flow_schema)]
+    pub flow: &'static str,
+    #[schema(schema_with = oauth_state_schema)]
+    pub state: &'static str,
+    /// `{public_url}/oauth/callback`, to register with the provider; null while
+    /// `public_url` is not set (then the authorization-code flow cannot work).
+    pub redirect_uri: Option<String>,
+}
+
+impl OAuthView {
+    pub(crate) fn new(
+        mailbox: &Mailbox,
+        public_url: Option<&crate::PublicUrl>,
+    ) -> Option<OAuthView> {
+        let o = mailbox.settings.oauth.as_ref()?;
+        Some(OAuthView {
+            provider: o.provider.as_str(),
+            tenant: o.tenant.clone(),
+            issuer: o.issuer.clone(),
+            authorize_url: o.authorize_url.clone(),
+            token_url: o.token_url.clone(),
+            device_url: o.device_url.clone(),
+            client_id: o.client_id.clone(),
+            scopes: o.scopes.clone(),
+            flow: o.flow.as_str(),
+            state: mailbox.oauth_state.unwrap_or_default().as_str(),
+            redirect_uri: public_url.map(crate::PublicUrl::redirect_uri),
+        })
     }
 }
 
@@ -417,6 +566,8 @@ pub struct MailboxView {
     pub smtp_allow_insecure_auth: bool,
     /// New tickets are acknowledged by mail.
     pub acknowledge: bool,
+    /// The OAuth2 connection; null for a mailbox that signs in with a password.
+    pub oauth: Option<OAuthView>,
 }
 
 impl MailboxView {
@@ -425,7 +576,9 @@ impl MailboxView {
         schedule: Option<MailboxSchedule>,
         set_aside: u64,
         notices: &[store::ProviderNotice],
+        public_url: Option<&crate::PublicUrl>,
     ) -> MailboxView {
+        let oauth = OAuthView::new(&mailbox, public_url);
         let provider = intake::Provider::for_host(&mailbox.settings.host);
         let provider_notices = notices
             .iter()
@@ -439,6 +592,7 @@ impl MailboxView {
         };
         let sending = s.sending.as_ref();
         MailboxView {
+            oauth,
             sending: sending.is_some(),
             address: sending.map(|s| s.address.clone()),
             display_name: sending.and_then(|s| s.display_name.clone()),
@@ -481,11 +635,18 @@ impl MailboxView {
     }
 }
 
-async fn view(state: &AppState, mailbox: Mailbox) -> ApiResult<MailboxView> {
+/// The mailbox as the API shows it, with its schedule, set-aside count and notices.
+pub(crate) async fn mailbox_view(state: &AppState, mailbox: Mailbox) -> ApiResult<MailboxView> {
     let schedule = state.scheduler().and_then(|s| s.status(mailbox.id));
     let set_aside = state.store().set_aside_count(mailbox.id).await?;
     let notices = state.store().provider_notices(mailbox.id).await?;
-    Ok(MailboxView::new(mailbox, schedule, set_aside, &notices))
+    Ok(MailboxView::new(
+        mailbox,
+        schedule,
+        set_aside,
+        &notices,
+        state.config().public_url.as_ref(),
+    ))
 }
 
 /// All mailboxes, by name.
@@ -515,7 +676,13 @@ pub async fn list(
             .map(|m| {
                 let schedule = state.scheduler().and_then(|s| s.status(m.id));
                 let set_aside = counts.get(&m.id).copied().unwrap_or(0);
-                MailboxView::new(m, schedule, set_aside, &notices)
+                MailboxView::new(
+                    m,
+                    schedule,
+                    set_aside,
+                    &notices,
+                    state.config().public_url.as_ref(),
+                )
             })
             .collect(),
     ))
@@ -543,7 +710,11 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let mailbox = state.admin().create_mailbox(&new.into_change()).await?;
     let location = format!("/api/v1/mailboxes/{}", mailbox.id);
-    let mut response = (StatusCode::CREATED, Json(view(&state, mailbox).await?)).into_response();
+    let mut response = (
+        StatusCode::CREATED,
+        Json(mailbox_view(&state, mailbox).await?),
+    )
+        .into_response();
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -568,7 +739,7 @@ pub async fn show(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<MailboxView>> {
     let mailbox = state.admin().mailbox(id).await?;
-    Ok(Json(view(&state, mailbox).await?))
+    Ok(Json(mailbox_view(&state, mailbox).await?))
 }
 
 /// Changes a mailbox. Any change clears its "needs attention" mark, so the scheduler
@@ -599,7 +770,7 @@ pub async fn update(
         .admin()
         .update_mailbox(id, &change.into_change())
         .await?;
-    Ok(Json(view(&state, mailbox).await?))
+    Ok(Json(mailbox_view(&state, mailbox).await?))
 }
 
 /// Removes a mailbox with its settings, secret, ledger and fetch history. Its stored

@@ -8,6 +8,7 @@
 
 pub mod mailboxes;
 pub mod messages;
+pub mod oauth;
 pub mod replies;
 pub mod session;
 pub mod setup;
@@ -81,6 +82,8 @@ fn protected_routes(reply_body_limit: usize) -> Vec<(&'static str, MethodRouter<
             post(mailboxes::test_sending),
         ),
         ("/mailboxes/{id}/fetch", post(mailboxes::fetch_now)),
+        ("/mailboxes/{id}/oauth/connect", post(oauth::connect)),
+        ("/mailboxes/{id}/oauth/device", post(oauth::device)),
         ("/mailboxes/{id}/runs", get(mailboxes::runs)),
         ("/mailboxes/{id}/failing", get(mailboxes::failing)),
         ("/mailboxes/{id}/failing/retry", post(mailboxes::try_again)),

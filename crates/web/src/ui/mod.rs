@@ -24,6 +24,7 @@
 //! | `GET /messages/{id}/html` | a message's sanitized HTML, for the sandboxed iframe only |
 //! | `GET /mailboxes`, `/mailboxes/new?preset=`, `/mailboxes/{id}` | health, presets, edit, test, fetch, history |
 //! | `POST /mailboxes`, `/mailboxes/{id}`, `/{id}/test`, `/{id}/test-sending`, `/{id}/trust`, `/{id}/fetch`, `/{id}/enabled`, `/{id}/delete` | "Add mailbox" tests first; a failed test offers "Save anyway (disabled)" / "Save and keep trying" (`save_anyway=disabled|enabled`) and, for an untrusted certificate, "Trust this certificate"; the form's "Sending replies" part, "Test sending" on the mailbox page |
+//! | `POST /mailboxes/{id}/oauth/connect`, `/{id}/oauth/device`, `GET /oauth/callback` | OAuth2 on the mailbox page: "Connect" / "Reconnect" (to the provider and back), "Connect with a code" (the device flow's code shown on the page); the callback lands on the mailbox page with "Connected to ..." or says why not (400) |
 //! | `GET /messages?status=failed\|ignored`, `/messages/{id}`, `POST /messages/{id}/reprocess` | |
 //! | `GET/POST /users`, `POST /users/{id}/role`, `/{id}/enabled`, `/{id}/delete` | |
 //! | `GET/POST /tokens`, `POST /tokens/{id}/revoke` | |
@@ -72,6 +73,7 @@ mod form;
 mod mail_html;
 mod mailboxes;
 mod messages;
+mod oauth;
 mod page;
 mod presets;
 mod replies;
@@ -153,6 +155,10 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/mailboxes/{id}/failing/retry", post(mailboxes::try_again))
         .route("/mailboxes/{id}/fetch", post(mailboxes::fetch))
         .route("/mailboxes/{id}/enabled", post(mailboxes::set_enabled))
+        .route("/mailboxes/{id}/oauth/connect", post(oauth::connect))
+        .route("/mailboxes/{id}/oauth/device", post(oauth::device))
+        // The provider sends the admin's browser back here (`{public_url}/oauth/callback`).
+        .route(crate::public_url::CALLBACK_PATH, get(oauth::callback))
         .route(
             "/mailboxes/{id}/delete",
             get(mailboxes::confirm_delete).post(mailboxes::delete),

@@ -27,6 +27,8 @@ pub(crate) struct Preset {
     pub smtp_auth: &'static str,
     /// What the admin must know about sending through it.
     pub sending_about: &'static [&'static str],
+    /// The OAuth2 provider preselected on the form (`none`: a password).
+    pub oauth_provider: &'static str,
 }
 
 pub(crate) const GMAIL: Preset = Preset {
@@ -47,9 +49,10 @@ pub(crate) const GMAIL: Preset = Preset {
         "Recent mode (the username prefixed with recent:) shows the last 30 days of mail \
          again, including mail read elsewhere; popdesk recognises what it already has, \
          stores it once, and tells you when mail came back.",
-        "Gmail does not take the account's normal password: use an app password (it needs \
-         2-step verification on the Google account), or an OAuth2 access token with the \
-         sign-in method XOAUTH2.",
+        "Gmail does not take the account's normal password. Sign in with OAuth2 (below: \
+         the Google Cloud app's client id and secret; after saving, press Connect on the \
+         mailbox page and sign in at Google), or choose OAuth2 provider “None” and use an \
+         app password (it needs 2-step verification on the Google account).",
     ],
     smtp_host: "smtp.gmail.com",
     smtp_port: 465,
@@ -61,6 +64,7 @@ pub(crate) const GMAIL: Preset = Preset {
          Sent Mail and may serve it over POP3 again; popdesk knows its own mail and keeps \
          it off the ticket list.",
     ],
+    oauth_provider: "google",
 };
 
 pub(crate) const MICROSOFT_365: Preset = Preset {
@@ -73,9 +77,10 @@ pub(crate) const MICROSOFT_365: Preset = Preset {
     username_hint: "The mailbox's address, e.g. support@example.com.",
     about: &[
         "Microsoft has turned basic authentication (a password) off for POP3 in Microsoft \
-         365, so popdesk needs an OAuth2 access token: keep the sign-in method XOAUTH2 and \
-         put the token in “Password or token” (scope \
-         https://outlook.office.com/POP.AccessAsUser.All).",
+         365, so popdesk signs in with OAuth2: give the tenant and the client id of the app \
+         registered in Entra ID below, save, then press Connect on the mailbox page and \
+         sign in at Microsoft. popdesk renews the token by itself from then on (scope \
+         https://outlook.office.com/POP.AccessAsUser.All offline_access).",
         "POP must also be enabled for the mailbox by your Microsoft 365 admin (Exchange \
          admin center: the mailbox's email apps).",
         "Microsoft 365 deletes what popdesk deletes; popdesk will tell you if messages stay \
@@ -89,8 +94,10 @@ pub(crate) const MICROSOFT_365: Preset = Preset {
         "Microsoft 365 takes mail on smtp.office365.com, port 587 with STARTTLS, and only \
          when SMTP AUTH is enabled for the mailbox: your Microsoft 365 admin turns on \
          “Authenticated SMTP” in the mailbox's email apps (it is off by default in many \
-         tenants). The OAuth2 token needs the scope https://outlook.office.com/SMTP.Send.",
+         tenants). With replies on, popdesk asks for the scope \
+         https://outlook.office.com/SMTP.Send too.",
     ],
+    oauth_provider: "microsoft",
 };
 
 pub(crate) const GENERIC: Preset = Preset {
@@ -122,6 +129,7 @@ pub(crate) const GENERIC: Preset = Preset {
          POP3 username and password; give SMTP a username of its own where the provider \
          wants another one.",
     ],
+    oauth_provider: "none",
 };
 
 /// Every preset, in the order the choice shows them.

@@ -12,6 +12,7 @@ mod auth;
 mod hardening;
 mod mailboxes;
 mod messages;
+mod oauth;
 mod ops;
 mod replies;
 mod routes;

@@ -81,6 +81,30 @@ pub(crate) struct MailboxFields {
     pub(crate) smtp_password: String,
     pub(crate) smtp_allow_insecure_auth: Option<String>,
     pub(crate) acknowledge: Option<String>,
+    /// OAuth2: blank or `none` signs in with the password; the other fields then do not
+    /// apply.
+    #[serde(default)]
+    pub(crate) oauth_provider: String,
+    #[serde(default)]
+    pub(crate) oauth_tenant: String,
+    #[serde(default)]
+    pub(crate) oauth_issuer: String,
+    #[serde(default)]
+    pub(crate) oauth_authorize_url: String,
+    #[serde(default)]
+    pub(crate) oauth_token_url: String,
+    #[serde(default)]
+    pub(crate) oauth_device_url: String,
+    #[serde(default)]
+    pub(crate) oauth_client_id: String,
+    /// Blank keeps the stored one (on a new mailbox: a public client).
+    #[serde(default)]
+    pub(crate) oauth_client_secret: String,
+    /// Space-separated; blank takes the provider's.
+    #[serde(default)]
+    pub(crate) oauth_scopes: String,
+    #[serde(default)]
+    pub(crate) oauth_flow: String,
 }
 
 /// The form's values, as the template shows them. Never the password.
@@ -115,6 +139,100 @@ pub(crate) struct MailboxForm {
     /// "Save anyway" choices.
     pub(crate) test_failed: Option<FailedTest>,
     pub(crate) sending: SendingFields,
+    pub(crate) oauth: OAuthFields,
+}
+
+/// The "OAuth2" part of the mailbox form. Never the client secret.
+pub(crate) struct OAuthFields {
+    pub(crate) provider: Vec<Choice>,
+    pub(crate) tenant: String,
+    pub(crate) issuer: String,
+    pub(crate) authorize_url: String,
+    pub(crate) token_url: String,
+    pub(crate) device_url: String,
+    pub(crate) client_id: String,
+    /// Editing a mailbox: a blank secret keeps the stored one.
+    pub(crate) editing: bool,
+    pub(crate) scopes: String,
+    pub(crate) flow: Vec<Choice>,
+}
+
+const OAUTH_PROVIDER_CHOICES: [(&str, &str); 4] = [
+    ("none", "None: sign in with the password above"),
+    ("microsoft", "Microsoft 365"),
+    ("google", "Google (Gmail)"),
+    ("generic", "Another provider (by its issuer or endpoints)"),
+];
+
+const OAUTH_FLOW_CHOICES: [(&str, &str); 3] = [
+    (
+        "authorization-code",
+        "In the browser: Connect, sign in at the provider",
+    ),
+    ("device-code", "With a code entered at the provider"),
+    (
+        "client-credentials",
+        "App-only (client credentials, no user)",
+    ),
+];
+
+impl OAuthFields {
+    fn from_preset(preset: &Preset) -> OAuthFields {
+        OAuthFields {
+            provider: choices(&OAUTH_PROVIDER_CHOICES, preset.oauth_provider),
+            tenant: String::new(),
+            issuer: String::new(),
+            authorize_url: String::new(),
+            token_url: String::new(),
+            device_url: String::new(),
+            client_id: String::new(),
+            editing: false,
+            scopes: String::new(),
+            flow: choices(&OAUTH_FLOW_CHOICES, "authorization-code"),
+        }
+    }
+
+    fn stored(mailbox: &Mailbox) -> OAuthFields {
+        let Some(o) = &mailbox.settings.oauth else {
+            return OAuthFields {
+                editing: true,
+                ..OAuthFields::from_preset(&presets::GENERIC)
+            };
+        };
+        let generic = o.provider == store::OAuthProvider::Generic;
+        let endpoint = |url: Option<&String>| {
+            if generic {
+                url.cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        OAuthFields {
+            provider: choices(&OAUTH_PROVIDER_CHOICES, o.provider.as_str()),
+            tenant: o.tenant.clone().unwrap_or_default(),
+            issuer: o.issuer.clone().unwrap_or_default(),
+            authorize_url: endpoint(o.authorize_url.as_ref()),
+            token_url: endpoint(Some(&o.token_url)),
+            device_url: endpoint(o.device_url.as_ref()),
+            client_id: o.client_id.clone(),
+            editing: true,
+            scopes: o.scope(),
+            flow: choices(&OAUTH_FLOW_CHOICES, o.flow.as_str()),
+        }
+    }
+
+    /// What was posted (not the secret).
+    fn refill(&mut self, fields: &MailboxFields) {
+        self.provider = choices(&OAUTH_PROVIDER_CHOICES, &fields.oauth_provider);
+        self.tenant = fields.oauth_tenant.clone();
+        self.issuer = fields.oauth_issuer.clone();
+        self.authorize_url = fields.oauth_authorize_url.clone();
+        self.token_url = fields.oauth_token_url.clone();
+        self.device_url = fields.oauth_device_url.clone();
+        self.client_id = fields.oauth_client_id.clone();
+        self.scopes = fields.oauth_scopes.clone();
+        self.flow = choices(&OAUTH_FLOW_CHOICES, &fields.oauth_flow);
+    }
 }
 
 /// The "Sending replies" part of the mailbox form. Never the SMTP password.
@@ -489,6 +607,7 @@ impl MailboxForm {
             error_field: String::new(),
             test_failed: None,
             sending: SendingFields::from_preset(preset),
+            oauth: OAuthFields::from_preset(preset),
         }
     }
 
@@ -528,6 +647,7 @@ impl MailboxForm {
             error_field: String::new(),
             test_failed: None,
             sending: SendingFields::stored(mailbox),
+            oauth: OAuthFields::stored(mailbox),
         }
     }
 
@@ -555,6 +675,7 @@ impl MailboxForm {
         self.enabled = ticked(fields.enabled.as_ref());
         self.allow_insecure_auth = ticked(fields.allow_insecure_auth.as_ref());
         self.sending.refill(fields);
+        self.oauth.refill(fields);
         self.error = Some(error);
         self.error_field = error_field;
         self
@@ -590,7 +711,7 @@ pub(crate) fn change_from(
     editing: bool,
 ) -> Result<MailboxChange, (String, String)> {
     let days = whole_number(&fields.delete_after_days, Field::DeleteAfterDays)?;
-    Ok(MailboxChange {
+    let mut change = MailboxChange {
         name: Some(fields.name.clone()),
         host: Some(fields.host.clone()),
         port: whole_number(&fields.port, Field::Port)?,
@@ -612,7 +733,52 @@ pub(crate) fn change_from(
         enabled: Some(ticked(fields.enabled.as_ref())),
         poll_interval_secs: whole_number(&fields.poll_interval_secs, Field::PollInterval)?,
         ..sending_change(fields)?
-    })
+    };
+    oauth_change(fields, &mut change);
+    Ok(change)
+}
+
+/// The "OAuth2" part as the service's change. Only the fields of the chosen provider
+/// are handed over: a preset's endpoints are built in, and a field left over from
+/// another choice must not be refused.
+fn oauth_change(fields: &MailboxFields, change: &mut MailboxChange) {
+    let provider = fields.oauth_provider.trim().to_ascii_lowercase();
+    if provider.is_empty() || provider == "none" {
+        change.oauth_provider = Some(None);
+        return;
+    }
+    if change.auth_method.as_deref() == Some("auto") {
+        // OAuth2 signs in with a token: the service picks XOAUTH2.
+        change.auth_method = None;
+    }
+    match provider.as_str() {
+        "microsoft" => change.oauth_tenant = Some(filled(Some(&fields.oauth_tenant))),
+        "generic" => {
+            change.oauth_issuer = Some(filled(Some(&fields.oauth_issuer)));
+            // Blank: found from the issuer (or unchanged).
+            for (typed, target) in [
+                (&fields.oauth_authorize_url, &mut change.oauth_authorize_url),
+                (&fields.oauth_token_url, &mut change.oauth_token_url),
+                (&fields.oauth_device_url, &mut change.oauth_device_url),
+            ] {
+                if let Some(url) = filled(Some(typed)) {
+                    *target = Some(Some(url));
+                }
+            }
+        }
+        _ => change.oauth_tenant = Some(None),
+    }
+    change.oauth_provider = Some(Some(provider));
+    change.oauth_client_id = Some(fields.oauth_client_id.clone());
+    change.oauth_client_secret = (!fields.oauth_client_secret.is_empty())
+        .then(|| SecretString::from(fields.oauth_client_secret.clone()));
+    let scopes: Vec<String> = fields
+        .oauth_scopes
+        .split_ascii_whitespace()
+        .map(str::to_string)
+        .collect();
+    change.oauth_scopes = (!scopes.is_empty()).then_some(scopes);
+    change.oauth_flow = picked(&fields.oauth_flow);
 }
 
 /// The "Sending replies" part as the service's change. A blank address turns sending

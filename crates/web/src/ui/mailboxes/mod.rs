@@ -18,6 +18,7 @@ use store::Mailbox;
 use crate::AppState;
 use crate::ui::flash::Flash;
 use crate::ui::form::{CheckedForm, EnabledForm, NoFields, PagePath, PageQuery, filled};
+use crate::ui::oauth::{DeviceShown, OAuthSummary};
 use crate::ui::page::{self, Layout, Section, impl_page};
 use crate::ui::presets::{self, Preset};
 use crate::ui::viewer::{AdminViewer, Viewer};
@@ -37,6 +38,32 @@ pub(crate) struct MailboxRow {
     name: String,
     server: String,
     health: Health,
+    /// The OAuth2 provider refused the grant: the row says "Needs reconnecting" with a
+    /// Reconnect button.
+    needs_reconnecting: bool,
+}
+
+/// The content policy of a page whose forms may go to these OAuth2 providers:
+/// "Connect" posts to popdesk, which redirects to the provider's authorization page, and
+/// browsers hold a form's redirects to the page's `form-action` too.
+fn with_form_targets(mut response: Response, origins: &[String]) -> Response {
+    if origins.is_empty() {
+        return response;
+    }
+    let mut targets: Vec<&str> = origins.iter().map(String::as_str).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let policy = crate::ui::PAGE_CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {}", targets.join(" ")),
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_static("content-security-policy"),
+            value,
+        );
+    }
+    response
 }
 
 #[derive(Template, WebTemplate)]
@@ -62,7 +89,16 @@ pub(crate) async fn list(
             .collect();
         let notices = state.store().all_provider_notices().await?;
         let mut rows = Vec::new();
+        let mut origins = Vec::new();
         for mailbox in state.store().mailboxes().await? {
+            let needs_reconnecting =
+                mailbox.oauth_state == Some(store::OAuthState::NeedsReconnecting);
+            if needs_reconnecting
+                && let Some(origin) =
+                    OAuthSummary::new(&mailbox, &state).and_then(|o| o.authorize_origin)
+            {
+                origins.push(origin);
+            }
             let runs = state.store().runs(mailbox.id, 1).await?;
             let set_aside = set_aside.get(&mailbox.id).copied().unwrap_or(0);
             let notices: Vec<store::ProviderNotice> = notices
@@ -75,19 +111,23 @@ pub(crate) async fn list(
                 name: mailbox.settings.name.clone(),
                 server: format!("{}:{}", mailbox.settings.host, mailbox.settings.port),
                 health: health(&state, &mailbox, &runs, &successes, set_aside, &notices).await?,
+                needs_reconnecting,
             });
         }
-        Ok::<_, store::StoreError>(rows)
+        Ok::<_, store::StoreError>((rows, origins))
     }
     .await;
     match rows {
-        Ok(rows) => page::show(
-            &state,
-            StatusCode::OK,
-            MailboxesPage {
-                layout: Layout::signed_in(&viewer, "Mailboxes", Section::Mailboxes),
-                rows,
-            },
+        Ok((rows, origins)) => with_form_targets(
+            page::show(
+                &state,
+                StatusCode::OK,
+                MailboxesPage {
+                    layout: Layout::signed_in(&viewer, "Mailboxes", Section::Mailboxes),
+                    rows,
+                },
+            ),
+            &origins,
         ),
         Err(error) => page::api_error(&state, Some(&viewer), &error.into()),
     }
@@ -247,6 +287,10 @@ pub(crate) struct MailboxPage {
     sending_test: Option<SendingTestResult>,
     form: MailboxForm,
     failing: Vec<FailingRow>,
+    /// The OAuth2 connection; None for a password mailbox.
+    oauth: Option<OAuthSummary>,
+    /// A device code just asked for, to approve at the provider.
+    device: Option<DeviceShown>,
 }
 
 /// Which test the mailbox page shows the result of, if any.
@@ -254,6 +298,26 @@ enum Tested {
     Nothing,
     Connection(Box<TestResult>),
     Sending(SendingTestResult),
+    /// Not a test: the device flow's code.
+    DeviceCode(DeviceShown),
+}
+
+/// The mailbox page with a device code to approve.
+pub(crate) async fn device_page(
+    state: &AppState,
+    viewer: &Viewer,
+    mailbox: Mailbox,
+    code: crate::api::oauth::DeviceCode,
+) -> Response {
+    mailbox_page(
+        state,
+        viewer,
+        mailbox,
+        Tested::DeviceCode(code.into()),
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 impl_page!(
@@ -284,10 +348,11 @@ async fn mailbox_page(
     form: Option<MailboxForm>,
     status: StatusCode,
 ) -> Response {
-    let (test, sending_test) = match tested {
-        Tested::Nothing => (None, None),
-        Tested::Connection(result) => (Some(*result), None),
-        Tested::Sending(result) => (None, Some(result)),
+    let (test, sending_test, device) = match tested {
+        Tested::Nothing => (None, None, None),
+        Tested::Connection(result) => (Some(*result), None, None),
+        Tested::Sending(result) => (None, Some(result), None),
+        Tested::DeviceCode(code) => (None, None, Some(code)),
     };
     let loaded = async {
         let runs = state.store().runs(mailbox.id, HISTORY).await?;
@@ -305,7 +370,15 @@ async fn mailbox_page(
         Err(error) => return page::api_error(state, Some(viewer), &error.into()),
     };
     let now = state.now();
+    let oauth = OAuthSummary::new(&mailbox, state);
+    let origins: Vec<String> = oauth
+        .as_ref()
+        .and_then(|o| o.authorize_origin.clone())
+        .into_iter()
+        .collect();
     let page = MailboxPage {
+        oauth,
+        device,
         layout: Layout::signed_in(viewer, mailbox.settings.name.clone(), Section::Mailboxes),
         id: mailbox.id,
         name: mailbox.settings.name.clone(),
@@ -321,7 +394,7 @@ async fn mailbox_page(
             .map(|m| FailingRow::new(m, now))
             .collect(),
     };
-    page::show(state, status, page)
+    with_form_targets(page::show(state, status, page), &origins)
 }
 
 pub(crate) async fn show(
