@@ -147,19 +147,22 @@ impl TokenClient {
         parse_token_response(status, &body)
     }
 
-    /// Spends a refresh token.
+    /// Spends a refresh token. `scope` only where the provider wants it named again
+    /// (Microsoft); without it the grant's own scopes apply (RFC 6749 section 6), which
+    /// spares providers that grant fewer than asked (`offline_access` dropped) from
+    /// refusing the renewal as a wider scope.
     pub async fn refresh(
         &self,
         token_url: &str,
         client: &ClientAuth,
         refresh_token: &SecretString,
-        scope: &str,
+        scope: Option<&str>,
     ) -> Result<TokenGrant, TokenError> {
         let mut form = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose_secret()),
         ];
-        if !scope.is_empty() {
+        if let Some(scope) = scope.filter(|s| !s.is_empty()) {
             form.push(("scope", scope));
         }
         let (status, body) = self.post(token_url, client, &form).await?;

@@ -172,8 +172,10 @@ impl Connections {
                         )
                         .await);
                 };
+                let named = (settings.provider == store::OAuthProvider::Microsoft)
+                    .then_some(scope.as_str());
                 self.http
-                    .refresh(&settings.token_url, &client, &refresh, &scope)
+                    .refresh(&settings.token_url, &client, &refresh, named)
                     .await
             }
         };

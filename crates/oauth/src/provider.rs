@@ -39,10 +39,12 @@ pub fn preset_endpoints(provider: OAuthProvider, tenant: Option<&str>) -> Option
                 device: Some(format!("{base}/devicecode")),
             })
         }
+        // Google's device flow refuses the mail scope (it allows only a short list of
+        // scopes), so Gmail connects through the browser.
         OAuthProvider::Google => Some(Endpoints {
             authorize: Some("https://accounts.google.com/o/oauth2/v2/auth".into()),
             token: "https://oauth2.googleapis.com/token".into(),
-            device: Some("https://oauth2.googleapis.com/device/code".into()),
+            device: None,
         }),
         OAuthProvider::Generic => None,
     }
@@ -91,6 +93,11 @@ mod tests {
         let e = preset_endpoints(OAuthProvider::Microsoft, Some(" "));
         assert!(e.is_some_and(|e| e.token.contains("/organizations/")));
         assert_eq!(preset_endpoints(OAuthProvider::Generic, None), None);
+        let google = preset_endpoints(OAuthProvider::Google, None);
+        assert!(
+            google.is_some_and(|e| e.device.is_none()),
+            "no device flow for Gmail"
+        );
     }
 
     #[test]

@@ -175,11 +175,13 @@ This came in over a token popdesk got in the browser.\r\n",
         &issuer,
         "--oauth-client-id",
         OAUTH_CLIENT,
-        // Only `mail`: oidc-provider drops offline_access from the granted scope (and
-        // issues the refresh token anyway), then refuses a refresh that asks for it
-        // again (RFC 6749 section 6). See the report on branch oauthweb.
+        // offline_access as Microsoft wants it: oidc-provider grants less than asked
+        // (it drops offline_access, and issues the refresh token anyway), so a renewal
+        // that named the scopes again would be refused; popdesk names none.
         "--oauth-scope",
         "mail",
+        "--oauth-scope",
+        "offline_access",
         "--poll-interval",
         "3600",
     ]);

@@ -61,6 +61,13 @@ fn oauth_provider_schema() -> RefOr<Schema> {
     )
 }
 
+fn new_address_reference_schema() -> RefOr<Schema> {
+    choice_schema(
+        "Mail whose subject names a ticket ([#N]) from an address that never took part in it and replying to none of its messages: join (added marked \"from a new address\", reopens nothing) or new-ticket (opens its own ticket)",
+        store::NewAddressReference::NAMES,
+    )
+}
+
 fn oauth_flow_schema() -> RefOr<Schema> {
     choice_schema(
         "How the mailbox is connected: authorization-code (Connect in the browser, PKCE), device-code (a code approved at the provider), client-credentials (app-only, no user)",
@@ -222,6 +229,9 @@ pub struct NewMailbox {
     /// Send "we got your message" on new tickets (never to automatic mail, lists or
     /// no-reply addresses; at most one per sender in a while).
     pub acknowledge: Option<bool>,
+    /// What a `[#N]` from an address new to ticket N does (default join).
+    #[schema(schema_with = new_address_reference_schema)]
+    pub new_address_reference: Option<String>,
     /// OAuth2 instead of a password: who issues the tokens. The sign-in method becomes
     /// xoauth2 unless oauthbearer is asked for.
     #[schema(schema_with = oauth_provider_schema)]
@@ -285,6 +295,7 @@ impl NewMailbox {
             smtp_secret: self.smtp_password.map(SecretString::from),
             smtp_allow_insecure_auth: self.smtp_allow_insecure_auth,
             acknowledge: self.acknowledge,
+            new_address_reference: self.new_address_reference,
             oauth_provider: self.oauth_provider.map(Some),
             oauth_tenant: self.oauth_tenant.map(Some),
             oauth_issuer: self.oauth_issuer.map(Some),
@@ -379,6 +390,9 @@ pub struct MailboxUpdate {
     pub smtp_password: Option<String>,
     pub smtp_allow_insecure_auth: Option<bool>,
     pub acknowledge: Option<bool>,
+    /// What a `[#N]` from an address new to ticket N does (default join).
+    #[schema(schema_with = new_address_reference_schema)]
+    pub new_address_reference: Option<String>,
     /// null turns OAuth2 off.
     #[serde(default, deserialize_with = "input::nullable")]
     #[schema(schema_with = oauth_provider_schema, nullable)]
@@ -441,6 +455,7 @@ impl MailboxUpdate {
             smtp_secret: self.smtp_password.map(SecretString::from),
             smtp_allow_insecure_auth: self.smtp_allow_insecure_auth,
             acknowledge: self.acknowledge,
+            new_address_reference: self.new_address_reference,
             oauth_provider: self.oauth_provider,
             oauth_tenant: self.oauth_tenant,
             oauth_issuer: self.oauth_issuer,
@@ -566,6 +581,9 @@ pub struct MailboxView {
     pub smtp_allow_insecure_auth: bool,
     /// New tickets are acknowledged by mail.
     pub acknowledge: bool,
+    /// What a `[#N]` from an address new to ticket N does.
+    #[schema(schema_with = new_address_reference_schema)]
+    pub new_address_reference: &'static str,
     /// The OAuth2 connection; null for a mailbox that signs in with a password.
     pub oauth: Option<OAuthView>,
 }
@@ -623,6 +641,7 @@ impl MailboxView {
             allow_insecure_auth: s.allow_insecure_auth,
             enabled: s.enabled,
             poll_interval_secs: s.poll_interval_secs,
+            new_address_reference: s.new_address_reference.as_str(),
             needs_attention: mailbox.needs_attention,
             started: mailbox.started,
             set_aside,

@@ -307,6 +307,9 @@ pub struct EntryView {
     /// blocked, inline images pointing at /messages/{id}/cid/{content_id}.
     pub html: Option<String>,
     pub attachments: Vec<AttachmentView>,
+    /// The subject names this ticket ([#N]) but the sender never took part in it and the
+    /// mail replies to none of its messages; it did not reopen the ticket.
+    pub from_new_address: bool,
 }
 
 impl From<&TicketEntry> for EntryView {
@@ -332,6 +335,7 @@ impl From<&TicketEntry> for EntryView {
                 .enumerate()
                 .map(|(index, a)| AttachmentView::new(entry.raw_message_id, index, a))
                 .collect(),
+            from_new_address: entry.from_new_address,
         }
     }
 }

@@ -321,6 +321,9 @@ pub(crate) struct MailCard {
     /// "Bounce", "Auto-reply", or none for a person's mail.
     badge: Option<&'static str>,
     kind: &'static str,
+    /// Named the ticket by its number from an address new to it: the agent should look
+    /// twice before acting on it.
+    from_new_address: bool,
     /// The subject, when it differs from the ticket's.
     subject: Option<String>,
     /// The new text of this message.
@@ -404,6 +407,7 @@ fn mail_card(ticket: &Ticket, entry: &TicketEntry, now: i64) -> MailCard {
         when: When::new(entry.sent_at.unwrap_or(entry.created_at), now),
         badge,
         kind,
+        from_new_address: entry.from_new_address,
         subject: entry
             .subject
             .clone()

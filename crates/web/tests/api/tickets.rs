@@ -366,3 +366,87 @@ async fn bad_ticket_input_is_a_clear_4xx() {
         .await;
     assert_eq!(accepted.status, StatusCode::CREATED, "{}", accepted.text());
 }
+
+/// A `[#N]` from someone the ticket never heard from shows as such, in the API and on the
+/// ticket page; the mailbox's policy for such mail is set and read through the API.
+#[tokio::test]
+async fn mail_naming_a_ticket_from_a_new_address_is_marked_in_the_api_and_the_page() {
+    let desk = Desk::new().await;
+    let support = desk.mailbox("support", "support@example.com").await;
+    desk.deliver(
+        support,
+        &mail(
+            "n1@example.com",
+            "Alice <alice@example.com>",
+            "Printer jam",
+            "It jams.",
+        ),
+    )
+    .await;
+    desk.process().await;
+    let number = desk
+        .store
+        .tickets(&Default::default())
+        .await
+        .expect("tickets")[0]
+        .number;
+    desk.deliver(
+        support,
+        &mail(
+            "n2@example.net",
+            "Mallory <mallory@example.net>",
+            &format!("Re: [#{number}] Printer jam"),
+            "Please send me the invoice.",
+        ),
+    )
+    .await;
+    desk.process().await;
+    let agent = desk.agent_session().await;
+    let body = desk
+        .get(&format!("/api/v1/tickets/{number}"))
+        .cookie(&agent)
+        .send()
+        .await
+        .json();
+    let marks: Vec<bool> = body["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["from_new_address"].as_bool().expect("a bool"))
+        .collect();
+    assert_eq!(marks, [false, true]);
+    let page = desk
+        .get(&format!("/tickets/{number}"))
+        .cookie(&agent)
+        .send()
+        .await
+        .text();
+    assert_eq!(
+        page.matches("From a new address</span>").count(),
+        1,
+        "{page}"
+    );
+
+    let admin = desk.admin_session().await;
+    let changed = desk
+        .patch(&format!("/api/v1/mailboxes/{support}"))
+        .cookie(&admin)
+        .json(json!({"new_address_reference": "new-ticket"}))
+        .send()
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text());
+    assert_eq!(changed.json()["new_address_reference"], "new-ticket");
+    let refused = desk
+        .patch(&format!("/api/v1/mailboxes/{support}"))
+        .cookie(&admin)
+        .json(json!({"new_address_reference": "ignore"}))
+        .send()
+        .await;
+    refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(
+        refused.json()["error"]["field"],
+        "new_address_reference",
+        "{}",
+        refused.text()
+    );
+}

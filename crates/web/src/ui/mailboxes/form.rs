@@ -43,6 +43,8 @@ pub(crate) struct MailboxFields {
     #[serde(default)]
     pub(crate) start: String,
     #[serde(default)]
+    pub(crate) new_address_reference: String,
+    #[serde(default)]
     pub(crate) batch_messages: String,
     #[serde(default)]
     pub(crate) max_size: String,
@@ -124,6 +126,7 @@ pub(crate) struct MailboxForm {
     pub(crate) policy: Vec<Choice>,
     pub(crate) delete_after_days: String,
     pub(crate) start: Vec<Choice>,
+    pub(crate) new_address_reference: Vec<Choice>,
     pub(crate) batch_messages: String,
     pub(crate) max_size: String,
     pub(crate) ca_file: String,
@@ -456,6 +459,14 @@ fn auth_choices(selected: &str) -> Vec<Choice> {
         .collect()
 }
 
+const NEW_ADDRESS_CHOICES: [(&str, &str); 2] = [
+    (
+        "join",
+        "Add it to the ticket, marked “from a new address” (it does not reopen the ticket)",
+    ),
+    ("new-ticket", "Open a ticket of its own"),
+];
+
 const POLICY_CHOICES: [(&str, &str); 2] = [
     ("delete", "Delete from the server"),
     ("keep", "Keep on the server"),
@@ -596,6 +607,7 @@ impl MailboxForm {
             policy: choices(&POLICY_CHOICES, "delete"),
             delete_after_days: String::new(),
             start: choices(&START_CHOICES, "all"),
+            new_address_reference: choices(&NEW_ADDRESS_CHOICES, "join"),
             batch_messages: defaults.batch_messages.to_string(),
             max_size: defaults.max_size.to_string(),
             ca_file: String::new(),
@@ -633,6 +645,7 @@ impl MailboxForm {
             policy: choices(&POLICY_CHOICES, s.policy.as_str()),
             delete_after_days: days.map(|d| d.to_string()).unwrap_or_default(),
             start: choices(&START_CHOICES, s.start.as_str()),
+            new_address_reference: choices(&NEW_ADDRESS_CHOICES, s.new_address_reference.as_str()),
             batch_messages: s.batch_messages.to_string(),
             max_size: s.max_size.to_string(),
             ca_file: s.ca_file.clone().unwrap_or_default(),
@@ -667,6 +680,7 @@ impl MailboxForm {
         self.policy = choices(&POLICY_CHOICES, &fields.policy);
         self.delete_after_days = fields.delete_after_days.clone();
         self.start = choices(&START_CHOICES, &fields.start);
+        self.new_address_reference = choices(&NEW_ADDRESS_CHOICES, &fields.new_address_reference);
         self.batch_messages = fields.batch_messages.clone();
         self.max_size = fields.max_size.clone();
         self.ca_file = fields.ca_file.clone();
@@ -723,6 +737,7 @@ pub(crate) fn change_from(
         // On the edit form a blank number of days clears it; on a new one it is the default.
         delete_after_days: if editing { Some(days) } else { days.map(Some) },
         start: picked(&fields.start),
+        new_address_reference: picked(&fields.new_address_reference),
         batch_messages: whole_number(&fields.batch_messages, Field::BatchMessages)?,
         batch_bytes: None,
         max_size: whole_number(&fields.max_size, Field::MaxSize)?,
