@@ -97,6 +97,11 @@ impl TargetError {
     pub fn into_failure(self) -> Result<Failure, StoreError> {
         match self {
             TargetError::Store(error) => Err(error),
+            // A mailbox waiting to be (re)connected keeps its replies: they leave once
+            // an admin connects it, within the retry window.
+            TargetError::Token(
+                error @ (oauth::AccessError::NotConnected | oauth::AccessError::NeedsReconnecting),
+            ) => Ok(Failure::Temporary(error.to_string())),
             TargetError::Token(error) if error.is_transient() => {
                 Ok(Failure::Temporary(error.to_string()))
             }

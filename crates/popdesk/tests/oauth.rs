@@ -15,7 +15,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Popdesk;
-use testkit::{Dovecot, OidcClient, OidcConfig, OidcProvider};
+use testkit::{Dovecot, OidcClient, OidcConfig, OidcProvider, Postfix};
 
 /// Short-lived access tokens: an expiry every few seconds.
 const TTL_SECS: u64 = 8;
@@ -319,4 +319,107 @@ fn a_client_credentials_mailbox_fetches_without_connect_and_keeps_fetching() {
         "{shown}"
     );
     assert!(!attention.contains("not-the-secret"));
+}
+
+#[test]
+fn replies_leave_through_smtp_signed_in_with_the_connections_token() {
+    let provider = OidcProvider::start(
+        OidcConfig {
+            access_token_ttl_secs: TTL_SECS,
+            ..OidcConfig::default()
+        }
+        .client(
+            OidcClient::confidential("popdesk-app", "app-secret-2")
+                .grant_types(&["client_credentials"])
+                .mailbox_user("support"),
+        ),
+    );
+    let dovecot = Dovecot::builder()
+        .lmtp(true)
+        .sasl_listener(true)
+        .oauth2(provider.introspection_url_for_dovecot())
+        .start();
+    dovecot.add_user("support", "not-used-with-oauth2");
+    dovecot.add_user("customer", "customer-pass");
+    let postfix = Postfix::start(&dovecot);
+    let data = tempfile::tempdir().expect("data folder");
+    let popdesk = Popdesk::new(data.path());
+    let pop3 = dovecot.pop3_addr();
+    let issuer = provider.issuer();
+    let smtp_port = postfix.submission_addr().port().to_string();
+    let ca = postfix.ca_pem_path().display().to_string();
+    let add = popdesk
+        .spawn_with(
+            &[
+                "mailbox",
+                "add",
+                "support",
+                "--host",
+                &pop3.ip().to_string(),
+                "--port",
+                &pop3.port().to_string(),
+                "--tls",
+                "none",
+                "--allow-insecure-auth",
+                "--ca-file",
+                &ca,
+                "--user",
+                "support",
+                "--auth",
+                "xoauth2",
+                "--oauth-provider",
+                "generic",
+                "--oauth-issuer",
+                &issuer,
+                "--oauth-client-id",
+                "popdesk-app",
+                "--oauth-client-secret-env",
+                SECRET_VAR,
+                "--oauth-flow",
+                "client-credentials",
+                "--oauth-scope",
+                "mail",
+                "--address",
+                "support@example.com",
+                "--smtp-host",
+                postfix.host(),
+                "--smtp-port",
+                &smtp_port,
+                "--smtp-tls",
+                "starttls",
+            ],
+            &[(SECRET_VAR, "app-secret-2")],
+        )
+        .wait(Duration::from_secs(60));
+    assert!(add.status.success(), "{}", add.stderr);
+    let shown = popdesk.show("support");
+    assert_eq!(shown["sending"]["smtp_auth"], "xoauth2", "{shown}");
+
+    dovecot.deliver(
+        "support",
+        b"From: Customer <customer@example.com>\r\nTo: support@example.com\r\nSubject: Printer on fire\r\nMessage-ID: <fire@example.com>\r\nDate: Thu, 03 Dec 2026 08:00:00 +0000\r\n\r\nIt is on fire.\r\n",
+    );
+    fetch_stores(&popdesk, "support", 1, &provider);
+    popdesk.run_ok(&["ticket", "reply", "1", "--body", "Unplug it.", "--no-send"]);
+    // After an expiry the sender renews the token before it signs in to SMTP.
+    std::thread::sleep(Duration::from_secs(TTL_SECS) + Duration::from_millis(500));
+    let sent = popdesk.run_ok(&["outbox", "send"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dovecot.message_count("customer") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the reply did not arrive: {}\n{}\n--- postfix ---\n{}",
+            sent.stdout,
+            sent.stderr,
+            postfix.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let delivered = String::from_utf8_lossy(&dovecot.messages("customer")[0]).to_string();
+    assert!(delivered.contains("Unplug it."), "{delivered}");
+    assert!(
+        events(&provider, "client_credentials", "ok") >= 2,
+        "the SMTP sign-in used a renewed token: {:?}",
+        provider.token_events()
+    );
 }

@@ -54,6 +54,7 @@ async fn mailbox_settings_are_stored_as_given(db: &TestDb) {
             smtp_allow_insecure_auth: false,
             acknowledge: true,
         }),
+        oauth: None,
     };
     let added = store
         .add_mailbox(&given, &SecretString::from("s3cret"), T0)

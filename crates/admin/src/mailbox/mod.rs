@@ -150,8 +150,11 @@ fn smtp_secret_change<'a>(
         None => {
             // The POP3 secret goes to the SMTP server: it must be given when SMTP moves
             // (a new mailbox always gives it).
+            // An OAuth2 mailbox sends a token, not a stored password: moving SMTP
+            // drops the tokens instead (see `oauth::needs_reconnect`).
             if let Some(field) = moved
                 && change.secret.is_none()
+                && new.oauth.is_none()
             {
                 return Err(AdminError::SecretRequired { field });
             }
