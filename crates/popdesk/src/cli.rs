@@ -25,6 +25,12 @@ pub struct Cli {
     )]
     pub database_url: Option<String>,
 
+    /// Where raw messages are kept: `files` in the data folder, or `postgres` in the
+    /// database (several nodes without a shared disk; needs --database-url)
+    /// [default: files].
+    #[arg(long, env = "POPDESK_BLOB_STORE", global = true)]
+    pub blob_store: Option<String>,
+
     /// More detail in the log (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -101,6 +107,21 @@ pub enum Command {
     /// Outgoing mail: replies and acknowledgements, and whether they were sent.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// The raw messages' store.
+    #[command(subcommand)]
+    Blobs(BlobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlobsCommand {
+    /// Move every raw message to the other blob store, checking each one's sha256.
+    /// Safe to run while `serve` runs (nodes read both places until they are restarted
+    /// with the new blob_store) and to run again after an interruption: it carries on.
+    Migrate {
+        /// Where the raw messages go: `postgres` or `files`.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ use crate::cli::{Cli, LogFormat, ServeArgs};
 pub struct FileConfig {
     pub data: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub blob_store: Option<String>,
     pub log: Option<String>,
     pub log_format: Option<LogFormat>,
     pub listen: Option<SocketAddr>,
@@ -71,6 +72,7 @@ impl FileConfig {
 pub struct Common {
     pub data: PathBuf,
     pub database_url: Option<String>,
+    pub blob_store: store::BlobBackend,
     pub log: Option<String>,
     pub log_format: LogFormat,
     pub ticket_prefix: String,
@@ -179,8 +181,15 @@ pub fn common(cli: &Cli, file: &FileConfig) -> anyhow::Result<Common> {
             .filter(|text| !text.trim().is_empty())
             .unwrap_or_else(|| outgoing::acknowledge::DEFAULT_TEXT.to_string()),
     };
+    let blob_store = match cli.blob_store.as_deref().or(file.blob_store.as_deref()) {
+        None => store::BlobBackend::Files,
+        Some(word) => word
+            .parse()
+            .map_err(|_| anyhow::anyhow!("blob_store must be \"files\" or \"postgres\", not \"{word}\""))?,
+    };
     Ok(Common {
         outgoing,
+        blob_store,
         data: cli
             .data
             .clone()
@@ -349,6 +358,21 @@ mod tests {
 
     fn common_of(cli: &Cli) -> Common {
         common(cli, &FileConfig::default()).expect("valid")
+    }
+
+    #[test]
+    fn the_blob_store_comes_from_the_flag_or_the_file_and_is_checked() {
+        let cli = Cli::try_parse_from(["popdesk", "serve"]).expect("parses");
+        assert_eq!(common_of(&cli).blob_store, store::BlobBackend::Files);
+        let resolved = common(&cli, &file("blob_store = \"postgres\"")).expect("valid");
+        assert_eq!(resolved.blob_store, store::BlobBackend::Postgres);
+        let cli = Cli::try_parse_from(["popdesk", "--blob-store", "files", "serve"])
+            .expect("parses");
+        let resolved = common(&cli, &file("blob_store = \"postgres\"")).expect("valid");
+        assert_eq!(resolved.blob_store, store::BlobBackend::Files, "the flag wins");
+        let cli = Cli::try_parse_from(["popdesk", "serve"]).expect("parses");
+        let error = common(&cli, &file("blob_store = \"s3\"")).expect_err("refused");
+        assert!(error.to_string().contains("blob_store"), "{error}");
     }
 
     #[test]
