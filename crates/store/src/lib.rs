@@ -37,6 +37,7 @@ mod provider_notice;
 mod raw_message;
 mod secret;
 mod sending;
+mod sign_in_limit;
 mod text;
 mod ticket;
 
@@ -68,6 +69,7 @@ pub use processing::{ProcessRecord, ProcessStatus, ProcessingTx};
 pub use provider_notice::{NoticeKind, ProviderNotice};
 pub use raw_message::{NewRawMessage, RawMessage, RawStatus};
 pub use secret::SecretBox;
+pub use sign_in_limit::SignInKey;
 pub use sending::{SendingSettings, SmtpAuth, SmtpSecretChange};
 pub use ticket::{
     EntryAttachment, EntryKind, ForwardedMessage, MAX_SEARCH_CHARS, NewTicketEntry, Person, Ticket,
