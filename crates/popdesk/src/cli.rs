@@ -161,6 +161,10 @@ pub struct ServeArgs {
     /// The longest wait between retries of a failing mailbox, in seconds [default: 1800].
     #[arg(long, env = "POPDESK_BACKOFF_MAX_SECS")]
     pub backoff_max_secs: Option<u64>,
+    /// Seconds a mailbox's lease outlives its holder's last renewal, 6 to 600: how long a
+    /// node that died keeps its mailboxes from the other nodes [default: 30].
+    #[arg(long, env = "POPDESK_LEASE_TTL_SECS")]
+    pub lease_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -35,6 +35,7 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     pub max_concurrent_fetches: Option<usize>,
     pub backoff_max_secs: Option<u64>,
+    pub lease_ttl_secs: Option<u64>,
     pub ticket_prefix: Option<String>,
     pub own_addresses: Option<Vec<String>>,
     pub send_retry_hours: Option<f64>,
@@ -108,6 +109,7 @@ pub struct Service {
     pub connections: ConnectionLimits,
     pub max_concurrent_fetches: usize,
     pub backoff_max: Duration,
+    pub lease_ttl: Duration,
 }
 
 /// What one HTTP client may hold: how long it may take to send a request's headers (or
@@ -242,6 +244,13 @@ pub fn service(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Service> {
     if backoff_max_secs < 30 {
         bail!("backoff_max_secs must be at least 30");
     }
+    let lease_ttl_secs = args
+        .lease_ttl_secs
+        .or(file.lease_ttl_secs)
+        .unwrap_or(intake::DEFAULT_LEASE_TTL.as_secs());
+    if !(6..=600).contains(&lease_ttl_secs) {
+        bail!("lease_ttl_secs must be between 6 and 600");
+    }
     let header_timeout_secs = args
         .header_timeout_secs
         .or(file.header_timeout_secs)
@@ -284,6 +293,7 @@ pub fn service(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Service> {
         },
         max_concurrent_fetches,
         backoff_max: Duration::from_secs(backoff_max_secs),
+        lease_ttl: Duration::from_secs(lease_ttl_secs),
     })
 }
 
@@ -388,6 +398,11 @@ mod tests {
         let error = service(serve_args(&cli), &file("max_concurrent_fetches = 0"))
             .expect_err("zero refused");
         assert!(error.to_string().contains("max_concurrent_fetches"));
+        let error =
+            service(serve_args(&cli), &file("lease_ttl_secs = 2")).expect_err("too short");
+        assert!(error.to_string().contains("lease_ttl_secs"), "{error}");
+        let defaults = service(serve_args(&cli), &FileConfig::default()).expect("valid");
+        assert_eq!(defaults.lease_ttl, Duration::from_secs(30));
     }
 
     #[test]
