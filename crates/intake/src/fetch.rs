@@ -159,7 +159,7 @@ impl Fetcher {
         }
         let run_id = self
             .store
-            .start_run(mailbox.id, self.clock.now_ms())
+            .start_run_by(mailbox.id, self.clock.now_ms(), Some(&lease.holder_name()))
             .await?;
         let mut run = Run {
             fetcher: self,

@@ -84,6 +84,11 @@ impl LeaseGuard {
         })
     }
 
+    /// Who holds it: "host:pid".
+    pub fn holder_name(&self) -> String {
+        format!("{}:{}", self.holder.host, self.holder.pid)
+    }
+
     /// Whether another process took the lease over (we were too slow to renew it).
     pub fn is_lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)

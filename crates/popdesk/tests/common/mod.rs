@@ -14,6 +14,7 @@
 
 #![allow(dead_code)] // each test file uses its part
 
+pub mod nodes;
 pub mod pg;
 
 use std::collections::{BTreeMap, BTreeSet};

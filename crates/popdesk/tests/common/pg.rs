@@ -38,6 +38,11 @@ impl PgDatabase {
         psql(&self.url, statement)
     }
 
+    /// Runs `statement` on the admin database (ALTER DATABASE of this one, say).
+    pub fn sql_admin(&self, statement: &str) -> String {
+        sql(statement)
+    }
+
     /// Ends every connection to this database, as a server restart would.
     pub fn terminate_connections(&self) {
         sql(&format!(

@@ -42,3 +42,8 @@ CREATE TABLE sign_in_failures (
     touched_at BIGINT NOT NULL
 );
 CREATE INDEX sign_in_failures_eviction ON sign_in_failures (at_limit, touched_at);
+
+-- Which process ran a fetch ("host:pid", as its lease names it): with several nodes, the
+-- fetch log says where each run happened, and a run left unfinished by a node that died
+-- is told apart from one still going elsewhere.
+ALTER TABLE fetch_runs ADD COLUMN fetcher TEXT;
