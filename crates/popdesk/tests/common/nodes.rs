@@ -61,6 +61,13 @@ impl Node {
             .wait(super::RUN_TIMEOUT)
     }
 
+    /// Starts `popdesk --database-url URL --blob-store postgres ARGS...` and returns at once.
+    pub fn spawn_cli(&self, args: &[&str]) -> Running {
+        let mut all = vec!["--database-url", &self.url, "--blob-store", "postgres"];
+        all.extend(args);
+        self.popdesk.spawn_with(&all, &Node::env())
+    }
+
     /// Starts `serve` (it must not be running).
     pub fn start(&mut self) -> u32 {
         assert!(self.serving.is_none(), "the node is running already");
