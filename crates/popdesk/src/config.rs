@@ -185,9 +185,9 @@ pub fn common(cli: &Cli, file: &FileConfig) -> anyhow::Result<Common> {
     };
     let blob_store = match cli.blob_store.as_deref().or(file.blob_store.as_deref()) {
         None => store::BlobBackend::Files,
-        Some(word) => word
-            .parse()
-            .map_err(|_| anyhow::anyhow!("blob_store must be \"files\" or \"postgres\", not \"{word}\""))?,
+        Some(word) => word.parse().map_err(|_| {
+            anyhow::anyhow!("blob_store must be \"files\" or \"postgres\", not \"{word}\"")
+        })?,
     };
     Ok(Common {
         outgoing,
@@ -376,10 +376,14 @@ mod tests {
         assert_eq!(common_of(&cli).blob_store, store::BlobBackend::Files);
         let resolved = common(&cli, &file("blob_store = \"postgres\"")).expect("valid");
         assert_eq!(resolved.blob_store, store::BlobBackend::Postgres);
-        let cli = Cli::try_parse_from(["popdesk", "--blob-store", "files", "serve"])
-            .expect("parses");
+        let cli =
+            Cli::try_parse_from(["popdesk", "--blob-store", "files", "serve"]).expect("parses");
         let resolved = common(&cli, &file("blob_store = \"postgres\"")).expect("valid");
-        assert_eq!(resolved.blob_store, store::BlobBackend::Files, "the flag wins");
+        assert_eq!(
+            resolved.blob_store,
+            store::BlobBackend::Files,
+            "the flag wins"
+        );
         let cli = Cli::try_parse_from(["popdesk", "serve"]).expect("parses");
         let error = common(&cli, &file("blob_store = \"s3\"")).expect_err("refused");
         assert!(error.to_string().contains("blob_store"), "{error}");
@@ -398,8 +402,7 @@ mod tests {
         let error = service(serve_args(&cli), &file("max_concurrent_fetches = 0"))
             .expect_err("zero refused");
         assert!(error.to_string().contains("max_concurrent_fetches"));
-        let error =
-            service(serve_args(&cli), &file("lease_ttl_secs = 2")).expect_err("too short");
+        let error = service(serve_args(&cli), &file("lease_ttl_secs = 2")).expect_err("too short");
         assert!(error.to_string().contains("lease_ttl_secs"), "{error}");
         let defaults = service(serve_args(&cli), &FileConfig::default()).expect("valid");
         assert_eq!(defaults.lease_ttl, Duration::from_secs(30));

@@ -18,7 +18,11 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn message(i: usize) -> Vec<u8> {
-    format!("Subject: message {i}\r\n\r\n{}\r\n", "body line\r\n".repeat(i * 30_000)).into_bytes()
+    format!(
+        "Subject: message {i}\r\n\r\n{}\r\n",
+        "body line\r\n".repeat(i * 30_000)
+    )
+    .into_bytes()
 }
 
 async fn open(data: &std::path::Path, url: &str, blob_store: BlobBackend) -> Store {
@@ -46,9 +50,24 @@ fn blobs_migrate_moves_every_raw_message_checked_and_resumes() {
         shas
     });
 
-    let done = popdesk.run_ok(&["--database-url", &pg.url, "blobs", "migrate", "--to", "postgres"]);
-    assert!(done.stdout.contains("moved 5 raw messages"), "{}", done.stdout);
-    assert!(done.stdout.contains("blob_store = \"postgres\""), "{}", done.stdout);
+    let done = popdesk.run_ok(&[
+        "--database-url",
+        &pg.url,
+        "blobs",
+        "migrate",
+        "--to",
+        "postgres",
+    ]);
+    assert!(
+        done.stdout.contains("moved 5 raw messages"),
+        "{}",
+        done.stdout
+    );
+    assert!(
+        done.stdout.contains("blob_store = \"postgres\""),
+        "{}",
+        done.stdout
+    );
     rt.block_on(async {
         let store = open(data.path(), &pg.url, BlobBackend::Postgres).await;
         let files = store.blob_place(BlobBackend::Files).await.unwrap();
@@ -57,8 +76,19 @@ fn blobs_migrate_moves_every_raw_message_checked_and_resumes() {
             assert!(!files.contains(sha).await.unwrap());
         }
     });
-    let again = popdesk.run_ok(&["--database-url", &pg.url, "blobs", "migrate", "--to", "postgres"]);
-    assert!(again.stdout.contains("moved 0 raw messages"), "{}", again.stdout);
+    let again = popdesk.run_ok(&[
+        "--database-url",
+        &pg.url,
+        "blobs",
+        "migrate",
+        "--to",
+        "postgres",
+    ]);
+    assert!(
+        again.stdout.contains("moved 0 raw messages"),
+        "{}",
+        again.stdout
+    );
 
     let back = popdesk.run_ok(&[
         "--database-url",
@@ -70,7 +100,11 @@ fn blobs_migrate_moves_every_raw_message_checked_and_resumes() {
         "--to",
         "files",
     ]);
-    assert!(back.stdout.contains("moved 5 raw messages"), "{}", back.stdout);
+    assert!(
+        back.stdout.contains("moved 5 raw messages"),
+        "{}",
+        back.stdout
+    );
     assert_eq!(pg.sql("SELECT COUNT(*) FROM blobs"), "0");
     rt.block_on(async {
         let store = open(data.path(), &pg.url, BlobBackend::Files).await;
@@ -91,11 +125,16 @@ fn blobs_in_postgres_are_refused_on_sqlite_in_one_sentence() {
         let done = popdesk.run(args);
         assert!(!done.status.success());
         assert!(
-            done.stderr.contains("set database_url to a PostgreSQL database"),
+            done.stderr
+                .contains("set database_url to a PostgreSQL database"),
             "{args:?}: {}",
             done.stderr
         );
     }
     let done = popdesk.run(&["--blob-store", "s3", "mailbox", "list"]);
-    assert!(done.stderr.contains("blob_store must be"), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("blob_store must be"),
+        "{}",
+        done.stderr
+    );
 }

@@ -78,7 +78,10 @@ Message-ID: <huge@example.net>\r\n\r\n"
         })
         .unwrap_or(false)
     {
-        assert!(started.elapsed() < Duration::from_secs(600), "the fetch never ended");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the fetch never ended"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     let done = fetching.wait(Duration::from_secs(10));

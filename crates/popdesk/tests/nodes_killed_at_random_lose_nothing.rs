@@ -190,8 +190,13 @@ fn nodes_killed_at_random_lose_nothing_store_nothing_twice_and_never_share_a_mai
             .iter()
             .find(|m| format!("<{}>", m.message_id) == message_id || m.message_id == message_id)
             .unwrap_or_else(|| panic!("{name} stored a message nobody sent: {message_id}"));
-        assert_eq!(sha, expected.sha256, "{message_id}: other bytes than served");
-        *seen.entry((name.to_string(), expected.message_id.clone())).or_default() += 1;
+        assert_eq!(
+            sha, expected.sha256,
+            "{message_id}: other bytes than served"
+        );
+        *seen
+            .entry((name.to_string(), expected.message_id.clone()))
+            .or_default() += 1;
         raws.push((id.parse().unwrap(), sha.to_string()));
         *statuses.entry(status.to_string()).or_default() += 1;
     }
@@ -219,10 +224,19 @@ fn nodes_killed_at_random_lose_nothing_store_nothing_twice_and_never_share_a_mai
     // Raw bytes through any node's API, each message from a different node in turn.
     for (i, (id, sha)) in raws.iter().enumerate() {
         let node = &nodes[i % nodes.len()];
-        let (status, body) = get(node.addr, &format!("/api/v1/messages/{id}/raw"), Some(&token))
-            .unwrap_or_else(|| panic!("node {} did not answer", node.addr));
+        let (status, body) = get(
+            node.addr,
+            &format!("/api/v1/messages/{id}/raw"),
+            Some(&token),
+        )
+        .unwrap_or_else(|| panic!("node {} did not answer", node.addr));
         assert_eq!(status, 200, "message {id} from node {}", node.addr);
-        assert_eq!(&sha256_hex(&body), sha, "message {id} read back from node {}", node.addr);
+        assert_eq!(
+            &sha256_hex(&body),
+            sha,
+            "message {id} read back from node {}",
+            node.addr
+        );
     }
 
     // Promise 4: per mailbox, no two runs of different processes overlap. A run a killed
@@ -260,7 +274,10 @@ fn nodes_killed_at_random_lose_nothing_store_nothing_twice_and_never_share_a_mai
     };
     let mut overlaps = Vec::new();
     for (i, a) in runs.iter().enumerate() {
-        for b in runs[i + 1..].iter().filter(|b| b.mailbox_id == a.mailbox_id) {
+        for b in runs[i + 1..]
+            .iter()
+            .filter(|b| b.mailbox_id == a.mailbox_id)
+        {
             if b.started_at < end_of(a) && a.fetcher != b.fetcher {
                 overlaps.push(format!("{a:?} and {b:?}"));
             }
@@ -268,7 +285,10 @@ fn nodes_killed_at_random_lose_nothing_store_nothing_twice_and_never_share_a_mai
     }
     let fetchers: BTreeSet<&str> = runs.iter().map(|r| r.fetcher.as_str()).collect();
     let unfinished = runs.iter().filter(|r| r.finished_at.is_none()).count();
-    let empty: Vec<&String> = names.iter().filter(|n| dovecot.message_count(n) > 0).collect();
+    let empty: Vec<&String> = names
+        .iter()
+        .filter(|n| dovecot.message_count(n) > 0)
+        .collect();
     let leftovers = pg.sql("SELECT COUNT(*) FROM blob_contents WHERE owner IS NOT NULL");
 
     println!(
@@ -293,8 +313,14 @@ fn nodes_killed_at_random_lose_nothing_store_nothing_twice_and_never_share_a_mai
         "every message processed: {statuses:?}"
     );
     assert!(empty.is_empty(), "mail left on the server: {empty:?}");
-    assert!(overlaps.is_empty(), "two nodes fetched one mailbox at once: {overlaps:#?}");
-    assert!(runs.iter().all(|r| r.outcome != "running" || r.finished_at.is_none()));
+    assert!(
+        overlaps.is_empty(),
+        "two nodes fetched one mailbox at once: {overlaps:#?}"
+    );
+    assert!(
+        runs.iter()
+            .all(|r| r.outcome != "running" || r.finished_at.is_none())
+    );
     for node in &mut nodes {
         node.kill();
     }

@@ -94,7 +94,10 @@ fn a_database_that_goes_away_answers_503_and_serving_resumes_when_it_returns() {
 
     // The database goes away: no new connections, and every open one is cut, as a
     // restart of the server would do (without restarting the server other tests use).
-    pg.sql_admin(&format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", pg.name));
+    pg.sql_admin(&format!(
+        "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+        pg.name
+    ));
     pg.terminate_connections();
     let away = Instant::now();
     let more = support_mailbox(&mut rng, 4, "during");
@@ -107,14 +110,27 @@ fn a_database_that_goes_away_answers_503_and_serving_resumes_when_it_returns() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    println!("/healthz answered 503 {:.1?} after the database went away", away.elapsed());
+    println!(
+        "/healthz answered 503 {:.1?} after the database went away",
+        away.elapsed()
+    );
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(dovecot.message_count("outage"), 4, "nothing deleted that was not stored");
+    assert_eq!(
+        dovecot.message_count("outage"),
+        4,
+        "nothing deleted that was not stored"
+    );
 
-    pg.sql_admin(&format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", pg.name));
+    pg.sql_admin(&format!(
+        "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+        pg.name
+    ));
     let back = Instant::now();
     node.wait_healthy(Duration::from_secs(30));
-    println!("/healthz answered 200 {:.1?} after the database came back", back.elapsed());
+    println!(
+        "/healthz answered 200 {:.1?} after the database came back",
+        back.elapsed()
+    );
     // Fetching carries on by itself (the next poll; the mailbox backs off at most to
     // the interval after a transient failure).
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -122,7 +138,10 @@ fn a_database_that_goes_away_answers_503_and_serving_resumes_when_it_returns() {
         assert!(
             Instant::now() < deadline,
             "fetching did not resume after the database came back:\n{}",
-            node.serving.as_ref().map(|r| r.stderr_so_far()).unwrap_or_default()
+            node.serving
+                .as_ref()
+                .map(|r| r.stderr_so_far())
+                .unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -129,7 +129,9 @@ pub enum StoreError {
     BlobCorrupt { sha256: String, actual: String },
 
     /// A blob written for one blob store was handed to the other. A bug in the caller.
-    #[error("a raw message written for one blob store was handed to another; this is a bug in popdesk")]
+    #[error(
+        "a raw message written for one blob store was handed to another; this is a bug in popdesk"
+    )]
     BlobElsewhere,
 
     /// `blob_store = "postgres"` without a PostgreSQL database.

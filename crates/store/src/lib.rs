@@ -69,8 +69,8 @@ pub use processing::{ProcessRecord, ProcessStatus, ProcessingTx};
 pub use provider_notice::{NoticeKind, ProviderNotice};
 pub use raw_message::{NewRawMessage, RawMessage, RawStatus};
 pub use secret::SecretBox;
-pub use sign_in_limit::SignInKey;
 pub use sending::{SendingSettings, SmtpAuth, SmtpSecretChange};
+pub use sign_in_limit::SignInKey;
 pub use ticket::{
     EntryAttachment, EntryKind, ForwardedMessage, MAX_SEARCH_CHARS, NewTicketEntry, Person, Ticket,
     TicketEntry, TicketFilter, TicketStatus,

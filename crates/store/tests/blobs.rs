@@ -35,17 +35,19 @@ fn octets(n: usize) -> Vec<u8> {
 async fn leftovers(db: &TestDb) -> usize {
     match db.backend {
         Backend::Sqlite => temp_files(db.data_dir()).len(),
-        Backend::Postgres => count(db, "SELECT COUNT(*) FROM blob_contents WHERE owner IS NOT NULL").await,
+        Backend::Postgres => {
+            count(
+                db,
+                "SELECT COUNT(*) FROM blob_contents WHERE owner IS NOT NULL",
+            )
+            .await
+        }
     }
 }
 
 async fn count(db: &TestDb, sql: &'static str) -> usize {
     let mut conn = db.raw_connection().await;
-    let n: i64 = sqlx::query(sql)
-        .fetch_one(&mut conn)
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = sqlx::query(sql).fetch_one(&mut conn).await.unwrap().get(0);
     usize::try_from(n).unwrap()
 }
 
@@ -304,7 +306,11 @@ async fn missing_blobs_and_bad_names_are_reported_clearly(db: &TestDb) {
 /// wherever it is at that moment. On SQLite there is nowhere to move to: refused.
 async fn blobs_move_between_stores_verified_resumable_and_readable_throughout(db: &TestDb) {
     if db.backend == Backend::Sqlite {
-        let err = db.store.blob_place(BlobBackend::Postgres).await.unwrap_err();
+        let err = db
+            .store
+            .blob_place(BlobBackend::Postgres)
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::BlobsNeedPostgres), "{err:?}");
         return;
     }
@@ -325,14 +331,20 @@ async fn blobs_move_between_stores_verified_resumable_and_readable_throughout(db
         let message = octets(100_000 * i + 11);
         let mut writer = files.writer().await.unwrap();
         writer.write_all(&message).await.unwrap();
-        files.persist(vec![writer.finish().await.unwrap()]).await.unwrap();
+        files
+            .persist(vec![writer.finish().await.unwrap()])
+            .await
+            .unwrap();
         messages.push((sha256_hex(&message), message));
     }
     // A run that stopped halfway: two blobs copied, one of them not yet removed.
     for (sha, message) in &messages[..2] {
         let mut writer = database.writer().await.unwrap();
         writer.write_all(message).await.unwrap();
-        database.persist(vec![writer.finish().await.unwrap()]).await.unwrap();
+        database
+            .persist(vec![writer.finish().await.unwrap()])
+            .await
+            .unwrap();
         assert!(database.contains(sha).await.unwrap());
     }
     std::fs::remove_file(files.path(&messages[0].0).unwrap()).unwrap();
@@ -355,7 +367,10 @@ async fn blobs_move_between_stores_verified_resumable_and_readable_throughout(db
     assert_eq!(steps, 6);
     assert_eq!(
         report.octets,
-        messages[2..].iter().map(|(_, m)| m.len() as u64).sum::<u64>()
+        messages[2..]
+            .iter()
+            .map(|(_, m)| m.len() as u64)
+            .sum::<u64>()
     );
     check_all(&readers).await;
     for (sha, _) in &messages {
@@ -393,10 +408,14 @@ async fn blobs_in_the_database_need_postgresql() {
     .unwrap_err();
     assert!(matches!(err, StoreError::BlobsNeedPostgres), "{err:?}");
     assert!(
-        err.to_string().contains("set database_url to a PostgreSQL database"),
+        err.to_string()
+            .contains("set database_url to a PostgreSQL database"),
         "{err}"
     );
-    assert_eq!("postgres".parse::<BlobBackend>().unwrap(), BlobBackend::Postgres);
+    assert_eq!(
+        "postgres".parse::<BlobBackend>().unwrap(),
+        BlobBackend::Postgres
+    );
     assert_eq!(" Files".parse::<BlobBackend>().unwrap(), BlobBackend::Files);
     assert!("s3".parse::<BlobBackend>().is_err());
 }

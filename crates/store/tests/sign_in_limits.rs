@@ -29,8 +29,16 @@ async fn failures_counted_on_one_node_lock_the_address_on_another(db: &TestDb) {
         assert_eq!(two.reserve_sign_in(&key, WINDOW, i).await.unwrap(), Ok(()));
     }
     // Locked everywhere, until the window that began at t=0 ends.
-    assert_eq!(one.reserve_sign_in(&key, WINDOW, 60_000).await.unwrap(), Err(WINDOW - 60_000));
-    assert!(two.reserve_sign_in(&key, WINDOW, 60_000).await.unwrap().is_err());
+    assert_eq!(
+        one.reserve_sign_in(&key, WINDOW, 60_000).await.unwrap(),
+        Err(WINDOW - 60_000)
+    );
+    assert!(
+        two.reserve_sign_in(&key, WINDOW, 60_000)
+            .await
+            .unwrap()
+            .is_err()
+    );
     // A network at its limit refuses the attempt, and then nothing of it counts.
     let network = SignInKey {
         key: "network:192.0.2.7",
@@ -40,14 +48,34 @@ async fn failures_counted_on_one_node_lock_the_address_on_another(db: &TestDb) {
         key: "address:other",
         max: 5,
     };
-    assert_eq!(two.reserve_sign_in(&[other, network], WINDOW, 10).await.unwrap(), Ok(()));
-    assert!(one.reserve_sign_in(&[other, network], WINDOW, 11).await.unwrap().is_err());
+    assert_eq!(
+        two.reserve_sign_in(&[other, network], WINDOW, 10)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert!(
+        one.reserve_sign_in(&[other, network], WINDOW, 11)
+            .await
+            .unwrap()
+            .is_err()
+    );
     // A success on one node clears the address for both, and takes its attempt back
     // from the network.
-    one.sign_in_succeeded("address:other", Some(network), 10).await.unwrap();
-    assert_eq!(two.reserve_sign_in(&[other, network], WINDOW, 12).await.unwrap(), Ok(()));
+    one.sign_in_succeeded("address:other", Some(network), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        two.reserve_sign_in(&[other, network], WINDOW, 12)
+            .await
+            .unwrap(),
+        Ok(())
+    );
     // A new window once the old one ended.
-    assert_eq!(two.reserve_sign_in(&key, WINDOW, WINDOW).await.unwrap(), Ok(()));
+    assert_eq!(
+        two.reserve_sign_in(&key, WINDOW, WINDOW).await.unwrap(),
+        Ok(())
+    );
 }
 
 async fn parallel_attempts_on_two_nodes_pass_the_limit_only_as_often_as_it_allows(db: &TestDb) {

@@ -133,9 +133,16 @@ pub fn post(addr: SocketAddr, path: &str, token: Option<&str>) -> Option<(u16, V
     request(addr, "POST", path, token)
 }
 
-fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> Option<(u16, Vec<u8>)> {
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Option<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         stream,

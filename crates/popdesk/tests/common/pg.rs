@@ -26,7 +26,9 @@ impl PgDatabase {
         let name = format!("popdesk_{tag}_{suffix}");
         sql(&format!("CREATE DATABASE {name}"));
         let admin = admin_url();
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(base, _)| base);
         PgDatabase {
             url: format!("{base}/{name}"),
             name,
@@ -56,7 +58,10 @@ impl Drop for PgDatabase {
     fn drop(&mut self) {
         let _ = Command::new("psql")
             .args([&admin_url(), "-qAtc"])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
             .output();
     }
 }

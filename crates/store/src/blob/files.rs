@@ -245,7 +245,10 @@ fn list_blocking(root: &Path) -> Result<Vec<String>, StoreError> {
             Ok(entries) => entries
                 .map(|entry| {
                     let entry = entry.map_err(|e| StoreError::io("list", dir, e))?;
-                    Ok((entry.file_name().to_string_lossy().into_owned(), entry.path()))
+                    Ok((
+                        entry.file_name().to_string_lossy().into_owned(),
+                        entry.path(),
+                    ))
                 })
                 .collect(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
@@ -423,4 +426,3 @@ fn content_matches(mut file: std::fs::File, sha256: &str) -> io::Result<bool> {
     }
     Ok(hex(&hasher.finalize()) == sha256)
 }
-

@@ -146,7 +146,10 @@ impl BlobStore {
         })
     }
 
-    pub(crate) async fn files(root: &Path, fallback: Option<PgBlobs>) -> Result<BlobStore, StoreError> {
+    pub(crate) async fn files(
+        root: &Path,
+        fallback: Option<PgBlobs>,
+    ) -> Result<BlobStore, StoreError> {
         Ok(BlobStore {
             primary: Place::Files(FileBlobs::open(root).await?),
             fallback: fallback.map(Place::Postgres),

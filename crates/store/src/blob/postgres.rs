@@ -116,7 +116,9 @@ impl PgBlobs {
         .fetch_one(&self.pool)
         .await
         .and_then(|row| row.try_get(0))
-        .map_err(StoreError::db("start storing a raw message in the database"))?;
+        .map_err(StoreError::db(
+            "start storing a raw message in the database",
+        ))?;
         Ok(PgSink {
             content: PgContent {
                 pool: self.pool.clone(),
@@ -132,7 +134,10 @@ impl PgBlobs {
     /// Names each finished content by its digest, in one transaction; a digest stored
     /// already keeps its content and the new one is dropped. When this returns Ok every
     /// blob is committed.
-    pub(crate) async fn persist(&self, blobs: Vec<(String, u64, PgContent)>) -> Result<(), StoreError> {
+    pub(crate) async fn persist(
+        &self,
+        blobs: Vec<(String, u64, PgContent)>,
+    ) -> Result<(), StoreError> {
         if blobs.is_empty() {
             return Ok(());
         }
@@ -270,15 +275,14 @@ impl PgBlobs {
             let owner = self.owner.lock().await;
             owner.conn.as_ref().map(|_| owner.key)
         };
-        let owners: Vec<i64> = sqlx::query(
-            "SELECT DISTINCT owner FROM blob_contents WHERE owner IS NOT NULL",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::db(action))?
-        .iter()
-        .map(|row| row.try_get::<i64, _>(0).map_err(StoreError::db(action)))
-        .collect::<Result<_, _>>()?;
+        let owners: Vec<i64> =
+            sqlx::query("SELECT DISTINCT owner FROM blob_contents WHERE owner IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::db(action))?
+                .iter()
+                .map(|row| row.try_get::<i64, _>(0).map_err(StoreError::db(action)))
+                .collect::<Result<_, _>>()?;
         let mut removed = 0;
         for key in owners.into_iter().filter(|key| Some(*key) != own) {
             let mut conn = self.pool.acquire().await.map_err(StoreError::db(action))?;
@@ -336,10 +340,11 @@ impl Drop for PgContent {
             let pool = self.pool.clone();
             let id = self.id;
             runtime.spawn(async move {
-                let _ = sqlx::query("DELETE FROM blob_contents WHERE id = $1 AND owner IS NOT NULL")
-                    .bind(id)
-                    .execute(&pool)
-                    .await;
+                let _ =
+                    sqlx::query("DELETE FROM blob_contents WHERE id = $1 AND owner IS NOT NULL")
+                        .bind(id)
+                        .execute(&pool)
+                        .await;
             });
         }
     }
@@ -387,7 +392,7 @@ impl PgSink {
         if let Some(pending) = self.in_flight.as_mut() {
             let result = std::task::ready!(pending.as_mut().poll(cx));
             self.in_flight = None;
-            result.map_err(|e| io::Error::other(e))?;
+            result.map_err(io::Error::other)?;
         }
         Poll::Ready(Ok(()))
     }

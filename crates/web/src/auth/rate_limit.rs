@@ -183,7 +183,12 @@ mod tests {
         (dir, SignInLimiter::new(limit, store))
     }
 
-    async fn allowed(limiter: &SignInLimiter, address: &str, ip: Option<IpAddr>, now: i64) -> Result<(), u64> {
+    async fn allowed(
+        limiter: &SignInLimiter,
+        address: &str,
+        ip: Option<IpAddr>,
+        now: i64,
+    ) -> Result<(), u64> {
         limiter
             .reserve(address, ip, now)
             .await
@@ -195,12 +200,27 @@ mod tests {
     async fn five_failures_lock_an_address_for_the_window() {
         let (_dir, limiter) = limiter(SignInLimit::default()).await;
         for i in 0..5 {
-            assert!(allowed(&limiter, "a@example.com", None, i * MIN).await.is_ok());
+            assert!(
+                allowed(&limiter, "a@example.com", None, i * MIN)
+                    .await
+                    .is_ok()
+            );
         }
         // The window began with the first failure (t=0): free again at 15 min.
-        assert_eq!(allowed(&limiter, "A@Example.com ", None, 5 * MIN).await, Err(10 * 60));
-        assert!(allowed(&limiter, "b@example.com", None, 5 * MIN).await.is_ok());
-        assert!(allowed(&limiter, "a@example.com", None, 15 * MIN).await.is_ok());
+        assert_eq!(
+            allowed(&limiter, "A@Example.com ", None, 5 * MIN).await,
+            Err(10 * 60)
+        );
+        assert!(
+            allowed(&limiter, "b@example.com", None, 5 * MIN)
+                .await
+                .is_ok()
+        );
+        assert!(
+            allowed(&limiter, "a@example.com", None, 15 * MIN)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -209,11 +229,23 @@ mod tests {
         let ip: IpAddr = "2001:db8::1".parse().expect("ip");
         let neighbour: IpAddr = "2001:db8::2".parse().expect("ip");
         for i in 0..20 {
-            assert!(allowed(&limiter, &format!("user{i}@example.com"), Some(ip), 0).await.is_ok());
+            assert!(
+                allowed(&limiter, &format!("user{i}@example.com"), Some(ip), 0)
+                    .await
+                    .is_ok()
+            );
         }
-        assert!(allowed(&limiter, "new@example.com", Some(neighbour), MIN).await.is_err());
+        assert!(
+            allowed(&limiter, "new@example.com", Some(neighbour), MIN)
+                .await
+                .is_err()
+        );
         let elsewhere: IpAddr = "2001:db9::1".parse().expect("ip");
-        assert!(allowed(&limiter, "new@example.com", Some(elsewhere), MIN).await.is_ok());
+        assert!(
+            allowed(&limiter, "new@example.com", Some(elsewhere), MIN)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -221,7 +253,11 @@ mod tests {
         let (_dir, limiter) = limiter(SignInLimit::default()).await;
         let ip: IpAddr = "192.0.2.7".parse().expect("ip");
         for i in 0..19 {
-            assert!(allowed(&limiter, &format!("user{i}@example.com"), Some(ip), 0).await.is_ok());
+            assert!(
+                allowed(&limiter, &format!("user{i}@example.com"), Some(ip), 0)
+                    .await
+                    .is_ok()
+            );
         }
         for _ in 0..4 {
             assert!(allowed(&limiter, "a@example.com", None, 0).await.is_ok());
@@ -237,8 +273,16 @@ mod tests {
             assert!(allowed(&limiter, "a@example.com", None, 2).await.is_ok());
         }
         // The network's other 19 failures still count, and one more locks it.
-        assert!(allowed(&limiter, "b@example.com", Some(ip), 2).await.is_ok());
-        assert!(allowed(&limiter, "c@example.com", Some(ip), 3).await.is_err());
+        assert!(
+            allowed(&limiter, "b@example.com", Some(ip), 2)
+                .await
+                .is_ok()
+        );
+        assert!(
+            allowed(&limiter, "c@example.com", Some(ip), 3)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -246,14 +290,24 @@ mod tests {
         let (_dir, mut limiter) = limiter(SignInLimit::default()).await;
         limiter.max_keys = 200;
         for _ in 0..5 {
-            assert!(allowed(&limiter, "victim@example.com", None, 0).await.is_ok());
+            assert!(
+                allowed(&limiter, "victim@example.com", None, 0)
+                    .await
+                    .is_ok()
+            );
         }
-        assert!(allowed(&limiter, "victim@example.com", None, MIN).await.is_err());
+        assert!(
+            allowed(&limiter, "victim@example.com", None, MIN)
+                .await
+                .is_err()
+        );
         for i in 0..1_000 {
             let _ = allowed(&limiter, &format!("made-up-{i}@example.com"), None, MIN).await;
         }
         assert!(
-            allowed(&limiter, "victim@example.com", None, 2 * MIN).await.is_err(),
+            allowed(&limiter, "victim@example.com", None, 2 * MIN)
+                .await
+                .is_err(),
             "the attacked address is still locked"
         );
         let left = limiter
@@ -262,7 +316,10 @@ mod tests {
             .await
             .expect("store");
         assert!(left <= 200, "the table stays bounded: {left}");
-        assert!(left > 100, "the flood evicted its own oldest entries, not everything");
+        assert!(
+            left > 100,
+            "the flood evicted its own oldest entries, not everything"
+        );
     }
 
     #[tokio::test]
@@ -272,7 +329,9 @@ mod tests {
         let tasks: Vec<_> = (0..30)
             .map(|_| {
                 let limiter = std::sync::Arc::clone(&limiter);
-                tokio::spawn(async move { allowed(&limiter, "a@example.com", None, 0).await.is_ok() })
+                tokio::spawn(
+                    async move { allowed(&limiter, "a@example.com", None, 0).await.is_ok() },
+                )
             })
             .collect();
         let mut reserved = 0;
@@ -289,7 +348,11 @@ mod tests {
         let (_dir, limiter) = limiter(SignInLimit::default()).await;
         let ip: IpAddr = "192.0.2.7".parse().expect("ip");
         for i in 0..19 {
-            assert!(allowed(&limiter, &format!("user{i}@example.com"), Some(ip), 0).await.is_ok());
+            assert!(
+                allowed(&limiter, &format!("user{i}@example.com"), Some(ip), 0)
+                    .await
+                    .is_ok()
+            );
         }
         let attempt = limiter
             .reserve("me@example.com", Some(ip), 1)
@@ -297,7 +360,15 @@ mod tests {
             .expect("store")
             .expect("allowed");
         limiter.succeeded(attempt).await.expect("store");
-        assert!(allowed(&limiter, "other@example.com", Some(ip), 2).await.is_ok());
-        assert!(allowed(&limiter, "third@example.com", Some(ip), 3).await.is_err());
+        assert!(
+            allowed(&limiter, "other@example.com", Some(ip), 2)
+                .await
+                .is_ok()
+        );
+        assert!(
+            allowed(&limiter, "third@example.com", Some(ip), 3)
+                .await
+                .is_err()
+        );
     }
 }
