@@ -16,6 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use pop3::{Client, QuitOutcome};
 use secrecy::SecretString;
@@ -87,6 +88,7 @@ pub struct Fetcher {
     set_aside_after: u32,
     /// Access tokens for mailboxes that sign in with OAuth2.
     oauth: oauth::Connections,
+    lease_ttl: Duration,
 }
 
 impl Fetcher {
@@ -100,6 +102,7 @@ impl Fetcher {
             processor: None,
             cancel: None,
             set_aside_after: SET_ASIDE_AFTER,
+            lease_ttl: crate::lease::DEFAULT_LEASE_TTL,
         }
     }
 
@@ -107,6 +110,14 @@ impl Fetcher {
     /// way (default [`SET_ASIDE_AFTER`]; at least 1).
     pub fn with_set_aside_after(mut self, runs: u32) -> Fetcher {
         self.set_aside_after = runs.max(1);
+        self
+    }
+
+    /// How long a mailbox's lease outlives its last renewal (default
+    /// [`DEFAULT_LEASE_TTL`](crate::DEFAULT_LEASE_TTL)): how long a node that died on
+    /// another machine keeps its mailboxes from the others.
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Fetcher {
+        self.lease_ttl = ttl;
         self
     }
 
@@ -137,7 +148,8 @@ impl Fetcher {
     /// holds the mailbox, or the database is unreachable); every other failure is in the
     /// report, which is also stored.
     pub async fn fetch(&self, mailbox: &Mailbox) -> Result<FetchReport, FetchError> {
-        let lease = LeaseGuard::take(&self.store, mailbox.id, self.clock.clone()).await?;
+        let lease =
+            LeaseGuard::take(&self.store, mailbox.id, self.clock.clone(), self.lease_ttl).await?;
         // Temp files of fetchers that were killed mid-message; those of live processes
         // sharing the data folder are left alone.
         match self.store.blobs().clean_temp().await {
@@ -147,7 +159,7 @@ impl Fetcher {
         }
         let run_id = self
             .store
-            .start_run(mailbox.id, self.clock.now_ms())
+            .start_run_by(mailbox.id, self.clock.now_ms(), Some(&lease.holder_name()))
             .await?;
         let mut run = Run {
             fetcher: self,
@@ -696,6 +708,11 @@ impl Run<'_> {
                     to_delete.push(*number);
                 }
             }
+        }
+        // Another node took the mailbox over (our renewals failed for a whole lease
+        // time): what is committed stays, and the connection is dropped without QUIT.
+        if self.lease.is_lost() {
+            return Err(FetchError::LeaseLost);
         }
         let deleted = client.dele_batch(&to_delete).await?;
         let deleted_uids: Vec<String> = deleted

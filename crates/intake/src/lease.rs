@@ -14,8 +14,10 @@ use tokio::task::JoinHandle;
 use crate::clock::Clock;
 use crate::error::FetchError;
 
-/// How long a lease lasts without renewal.
-pub const LEASE_TTL_MS: i64 = 60_000;
+/// How long a lease lasts past its last renewal unless configured otherwise: a node that
+/// dies on another machine (where its pid cannot be checked) holds its mailboxes this long
+/// at most. Renewed every third of it, so two renewals may fail before it is lost.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 
 /// A held lease, renewed in the background until released or dropped.
 pub struct LeaseGuard {
@@ -32,7 +34,9 @@ impl LeaseGuard {
         store: &Store,
         mailbox_id: i64,
         clock: Arc<dyn Clock>,
+        ttl: Duration,
     ) -> Result<LeaseGuard, FetchError> {
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(3);
         let holder = LeaseHolder {
             host: host_name(),
             pid: std::process::id(),
@@ -40,7 +44,7 @@ impl LeaseGuard {
         };
         let now = clock.now_ms();
         match store
-            .acquire_lease(mailbox_id, &holder, now, LEASE_TTL_MS)
+            .acquire_lease(mailbox_id, &holder, now, ttl_ms)
             .await?
         {
             LeaseOutcome::Acquired => {}
@@ -50,7 +54,7 @@ impl LeaseGuard {
                 let dead = host == holder.host && pid != holder.pid && !process_alive(pid);
                 let taken = dead
                     && store
-                        .steal_lease(mailbox_id, &token, &holder, now, LEASE_TTL_MS)
+                        .steal_lease(mailbox_id, &token, &holder, now, ttl_ms)
                         .await?;
                 if !taken {
                     return Err(FetchError::Busy { host, pid });
@@ -69,6 +73,7 @@ impl LeaseGuard {
             holder.clone(),
             clock,
             lost.clone(),
+            ttl_ms,
         ));
         Ok(LeaseGuard {
             store: store.clone(),
@@ -77,6 +82,11 @@ impl LeaseGuard {
             lost,
             renewer,
         })
+    }
+
+    /// Who holds it: "host:pid".
+    pub fn holder_name(&self) -> String {
+        format!("{}:{}", self.holder.host, self.holder.pid)
     }
 
     /// Whether another process took the lease over (we were too slow to renew it).
@@ -109,12 +119,13 @@ async fn renew(
     holder: LeaseHolder,
     clock: Arc<dyn Clock>,
     lost: Arc<AtomicBool>,
+    ttl_ms: i64,
 ) {
-    let every = Duration::from_millis((LEASE_TTL_MS / 3) as u64);
+    let every = Duration::from_millis(u64::try_from(ttl_ms / 3).unwrap_or(1));
     loop {
         tokio::time::sleep(every).await;
         match store
-            .renew_lease(mailbox_id, &holder, clock.now_ms(), LEASE_TTL_MS)
+            .renew_lease(mailbox_id, &holder, clock.now_ms(), ttl_ms)
             .await
         {
             Ok(true) => {}

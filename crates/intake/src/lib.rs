@@ -33,7 +33,7 @@ pub use failing::SET_ASIDE_AFTER;
 pub use fetch::{FetchReport, Fetcher, Progress};
 pub use headers::message_id;
 pub use health::{HealthBoard, PartHealth};
-pub use lease::LEASE_TTL_MS;
+pub use lease::DEFAULT_LEASE_TTL;
 pub use notice::{NoticeWords, Provider, ProviderSigns};
 pub use process::{ProcessReport, Processor, ProcessorConfig};
 pub use schedule::{

@@ -446,7 +446,11 @@ async fn a_failing_message_does_not_block_the_next_and_is_reprocessed_into_its_t
         .await
         .expect("read")
         .expect("exists");
-    let path = desk.store.blobs().path(&raw.sha256);
+    let path = desk
+        .store
+        .blobs()
+        .path(&raw.sha256)
+        .expect("blobs as files");
     let saved = std::fs::read(&path).expect("blob");
     std::fs::remove_file(&path).expect("remove blob");
 

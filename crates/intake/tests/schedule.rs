@@ -243,6 +243,7 @@ async fn twenty_mailboxes_are_polled_on_time_while_one_is_slow_and_one_refused()
         backoff_base: Duration::from_secs(1),
         backoff_max: Duration::from_secs(4),
         tick: Duration::from_millis(250),
+        ..SchedulerConfig::default()
     };
     let (scheduler, handle) = fixture.scheduler(config);
     let started = Instant::now();
@@ -369,6 +370,7 @@ async fn a_failing_mailbox_backs_off_longer_each_time_up_to_the_cap() {
         backoff_base: Duration::from_secs(1),
         backoff_max: Duration::from_secs(4),
         tick: Duration::from_millis(100),
+        ..SchedulerConfig::default()
     };
     let (scheduler, handle) = fixture.scheduler(config);
     let (shutdown, run) = spawn(scheduler);

@@ -25,6 +25,12 @@ pub struct Cli {
     )]
     pub database_url: Option<String>,
 
+    /// Where raw messages are kept: `files` in the data folder, or `postgres` in the
+    /// database (several nodes without a shared disk; needs --database-url)
+    /// [default: files].
+    #[arg(long, env = "POPDESK_BLOB_STORE", global = true)]
+    pub blob_store: Option<String>,
+
     /// More detail in the log (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -104,6 +110,9 @@ pub enum Command {
     /// The key that seals mailbox passwords and tokens at rest.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// The raw messages' store.
+    #[command(subcommand)]
+    Blobs(BlobsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +125,18 @@ pub enum SecretCommand {
         /// 32 bytes) in this other variable; then set POPDESK_SECRET_KEY to it.
         #[arg(long, value_name = "VAR")]
         new_key_env: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlobsCommand {
+    /// Move every raw message to the other blob store, checking each one's sha256.
+    /// Safe to run while `serve` runs (nodes read both places until they are restarted
+    /// with the new blob_store) and to run again after an interruption: it carries on.
+    Migrate {
+        /// Where the raw messages go: `postgres` or `files`.
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -160,6 +181,10 @@ pub struct ServeArgs {
     /// The longest wait between retries of a failing mailbox, in seconds [default: 1800].
     #[arg(long, env = "POPDESK_BACKOFF_MAX_SECS")]
     pub backoff_max_secs: Option<u64>,
+    /// Seconds a mailbox's lease outlives its holder's last renewal, 6 to 600: how long a
+    /// node that died keeps its mailboxes from the other nodes [default: 30].
+    #[arg(long, env = "POPDESK_LEASE_TTL_SECS")]
+    pub lease_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,6 +21,7 @@ use crate::cli::{Cli, LogFormat, ServeArgs};
 pub struct FileConfig {
     pub data: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub blob_store: Option<String>,
     pub log: Option<String>,
     pub log_format: Option<LogFormat>,
     pub listen: Option<SocketAddr>,
@@ -35,6 +36,7 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     pub max_concurrent_fetches: Option<usize>,
     pub backoff_max_secs: Option<u64>,
+    pub lease_ttl_secs: Option<u64>,
     pub ticket_prefix: Option<String>,
     pub own_addresses: Option<Vec<String>>,
     pub send_retry_hours: Option<f64>,
@@ -72,6 +74,7 @@ impl FileConfig {
 pub struct Common {
     pub data: PathBuf,
     pub database_url: Option<String>,
+    pub blob_store: store::BlobBackend,
     pub log: Option<String>,
     pub log_format: LogFormat,
     pub ticket_prefix: String,
@@ -109,6 +112,7 @@ pub struct Service {
     pub connections: ConnectionLimits,
     pub max_concurrent_fetches: usize,
     pub backoff_max: Duration,
+    pub lease_ttl: Duration,
 }
 
 /// What one HTTP client may hold: how long it may take to send a request's headers (or
@@ -182,8 +186,15 @@ pub fn common(cli: &Cli, file: &FileConfig) -> anyhow::Result<Common> {
             .filter(|text| !text.trim().is_empty())
             .unwrap_or_else(|| outgoing::acknowledge::DEFAULT_TEXT.to_string()),
     };
+    let blob_store = match cli.blob_store.as_deref().or(file.blob_store.as_deref()) {
+        None => store::BlobBackend::Files,
+        Some(word) => word.parse().map_err(|_| {
+            anyhow::anyhow!("blob_store must be \"files\" or \"postgres\", not \"{word}\"")
+        })?,
+    };
     Ok(Common {
         outgoing,
+        blob_store,
         data: cli
             .data
             .clone()
@@ -236,6 +247,13 @@ pub fn service(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Service> {
     if backoff_max_secs < 30 {
         bail!("backoff_max_secs must be at least 30");
     }
+    let lease_ttl_secs = args
+        .lease_ttl_secs
+        .or(file.lease_ttl_secs)
+        .unwrap_or(intake::DEFAULT_LEASE_TTL.as_secs());
+    if !(6..=600).contains(&lease_ttl_secs) {
+        bail!("lease_ttl_secs must be between 6 and 600");
+    }
     let header_timeout_secs = args
         .header_timeout_secs
         .or(file.header_timeout_secs)
@@ -286,6 +304,7 @@ pub fn service(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Service> {
         },
         max_concurrent_fetches,
         backoff_max: Duration::from_secs(backoff_max_secs),
+        lease_ttl: Duration::from_secs(lease_ttl_secs),
     })
 }
 
@@ -363,6 +382,25 @@ mod tests {
     }
 
     #[test]
+    fn the_blob_store_comes_from_the_flag_or_the_file_and_is_checked() {
+        let cli = Cli::try_parse_from(["popdesk", "serve"]).expect("parses");
+        assert_eq!(common_of(&cli).blob_store, store::BlobBackend::Files);
+        let resolved = common(&cli, &file("blob_store = \"postgres\"")).expect("valid");
+        assert_eq!(resolved.blob_store, store::BlobBackend::Postgres);
+        let cli =
+            Cli::try_parse_from(["popdesk", "--blob-store", "files", "serve"]).expect("parses");
+        let resolved = common(&cli, &file("blob_store = \"postgres\"")).expect("valid");
+        assert_eq!(
+            resolved.blob_store,
+            store::BlobBackend::Files,
+            "the flag wins"
+        );
+        let cli = Cli::try_parse_from(["popdesk", "serve"]).expect("parses");
+        let error = common(&cli, &file("blob_store = \"s3\"")).expect_err("refused");
+        assert!(error.to_string().contains("blob_store"), "{error}");
+    }
+
+    #[test]
     fn a_typo_in_the_file_is_an_error_not_a_default() {
         let error = toml::from_str::<FileConfig>("listn = \"127.0.0.1:1\"")
             .expect_err("unknown key refused");
@@ -375,6 +413,10 @@ mod tests {
         let error = service(serve_args(&cli), &file("max_concurrent_fetches = 0"))
             .expect_err("zero refused");
         assert!(error.to_string().contains("max_concurrent_fetches"));
+        let error = service(serve_args(&cli), &file("lease_ttl_secs = 2")).expect_err("too short");
+        assert!(error.to_string().contains("lease_ttl_secs"), "{error}");
+        let defaults = service(serve_args(&cli), &FileConfig::default()).expect("valid");
+        assert_eq!(defaults.lease_ttl, Duration::from_secs(30));
     }
 
     #[test]

@@ -58,7 +58,12 @@ async fn run(
     common: config::Common,
     file: config::FileConfig,
 ) -> anyhow::Result<ExitCode> {
-    let store = match store::Store::open(&common.data, common.database_url.as_deref()).await {
+    let options = store::StoreOptions {
+        blob_store: common.blob_store,
+    };
+    let opened =
+        store::Store::open_with(&common.data, common.database_url.as_deref(), options).await;
+    let store = match opened {
         Ok(store) => store,
         // A full disk heals when space is freed: tell scripts to retry, not to fix.
         Err(error) if error.is_disk_full() => {
@@ -79,6 +84,7 @@ async fn run(
         Command::Outbox(command) => commands::outbox::run(&store, command, &common).await,
         Command::Message(command) => commands::tickets::message(&store, command, &common).await,
         Command::Secret(command) => commands::secret::run(&store, command).await,
+        Command::Blobs(command) => commands::blobs::run(&store, command).await,
     }
 }
 

@@ -54,7 +54,9 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
     let clock = Arc::new(SystemClock);
     let processor = crate::commands::tickets::processor(&store, common);
     let shutdown = CancellationToken::new();
-    let fetcher = Fetcher::new(store.clone(), clock.clone()).with_processor(processor.clone());
+    let fetcher = Fetcher::new(store.clone(), clock.clone())
+        .with_processor(processor.clone())
+        .with_lease_ttl(service.lease_ttl);
     let (scheduler, handle) = Scheduler::new(
         store.clone(),
         fetcher,

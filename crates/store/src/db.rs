@@ -14,7 +14,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Executor};
 
 use crate::StoreError;
-use crate::blob::BlobStore;
+use crate::blob::{BlobBackend, BlobStore, PgBlobs};
 use crate::secret::SecretBox;
 
 /// Which database the store runs on.
@@ -45,6 +45,13 @@ struct Inner {
     blobs: BlobStore,
     secrets: SecretBox,
     data_dir: PathBuf,
+}
+
+/// Choices made when opening the store, besides where it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreOptions {
+    /// Where raw messages are kept.
+    pub blob_store: BlobBackend,
 }
 
 impl std::fmt::Debug for Store {
@@ -87,9 +94,25 @@ impl Store {
     /// and a connection waits up to 30 s (`busy_timeout`) for another process's write
     /// instead of failing.
     pub async fn open(data_dir: &Path, database_url: Option<&str>) -> Result<Store, StoreError> {
+        Store::open_with(data_dir, database_url, StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with raw messages where `options` say: `blob_store = "postgres"`
+    /// keeps them in the database (refused on SQLite), and blobs left in the data folder's
+    /// `blobs` folder are still read until `blobs migrate` has moved them. With the files
+    /// backend on PostgreSQL, blobs in the database are read likewise.
+    pub async fn open_with(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        store_options: StoreOptions,
+    ) -> Result<Store, StoreError> {
+        let on_postgres = database_url
+            .is_some_and(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"));
+        if store_options.blob_store == BlobBackend::Postgres && !on_postgres {
+            return Err(StoreError::BlobsNeedPostgres);
+        }
         create_private_dir(data_dir).await?;
         let secrets = SecretBox::load(data_dir).await?;
-        let blobs = BlobStore::open(&data_dir.join("blobs")).await?;
 
         sqlx::any::install_default_drivers();
         let (backend, url) = match database_url {
@@ -165,6 +188,17 @@ impl Store {
         let secrets = crate::sealed::settle_pending_key(&pool, backend, data_dir, secrets).await?;
         crate::sealed::upgrade_unbound(&pool, &secrets).await?;
 
+        let blob_root = data_dir.join("blobs");
+        let blobs = match (store_options.blob_store, backend) {
+            (BlobBackend::Postgres, _) => {
+                BlobStore::postgres(PgBlobs::new(pool.clone()), Some(&blob_root))
+            }
+            (BlobBackend::Files, Backend::Postgres) => {
+                BlobStore::files(&blob_root, Some(PgBlobs::new(pool.clone()))).await?
+            }
+            (BlobBackend::Files, Backend::Sqlite) => BlobStore::files(&blob_root, None).await?,
+        };
+
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -174,6 +208,19 @@ impl Store {
                 data_dir: data_dir.to_path_buf(),
             }),
         })
+    }
+
+    /// The blob store of one place alone, whichever this store writes to: what
+    /// `blobs migrate` moves between.
+    pub async fn blob_place(&self, place: BlobBackend) -> Result<BlobStore, StoreError> {
+        match (place, self.inner.backend) {
+            (BlobBackend::Files, _) => BlobStore::open(&self.inner.data_dir.join("blobs")).await,
+            (BlobBackend::Postgres, Backend::Postgres) => Ok(BlobStore::postgres(
+                PgBlobs::new(self.inner.pool.clone()),
+                None,
+            )),
+            (BlobBackend::Postgres, Backend::Sqlite) => Err(StoreError::BlobsNeedPostgres),
+        }
     }
 
     /// The raw message blob store.

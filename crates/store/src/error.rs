@@ -139,11 +139,26 @@ pub enum StoreError {
     Random(String),
 
     /// A blob the database refers to is not in the blob store.
+    #[error("the {what} is missing from the blob store; restore {restore} from a backup")]
+    BlobMissing { what: String, restore: &'static str },
+
+    /// A blob's octets do not hash to its name (found while moving blobs).
     #[error(
-        "the raw message file {} is missing from the blob store; restore the blobs folder from a backup",
-        .0.display()
+        "the stored raw message {sha256} is damaged (its octets hash to {actual}); it was left where it is: restore it from a backup"
     )]
-    BlobMissing(PathBuf),
+    BlobCorrupt { sha256: String, actual: String },
+
+    /// A blob written for one blob store was handed to the other. A bug in the caller.
+    #[error(
+        "a raw message written for one blob store was handed to another; this is a bug in popdesk"
+    )]
+    BlobElsewhere,
+
+    /// `blob_store = "postgres"` without a PostgreSQL database.
+    #[error(
+        "blob_store = \"postgres\" keeps raw messages in the PostgreSQL database, but this popdesk uses the built-in SQLite file; set database_url to a PostgreSQL database, or use blob_store = \"files\""
+    )]
+    BlobsNeedPostgres,
 
     /// A string that is not a lowercase hex sha256 was used as a blob name.
     #[error(

@@ -105,6 +105,16 @@ impl Store {
     /// running are marked interrupted: the caller holds the mailbox's lease, so their
     /// processes are gone.
     pub async fn start_run(&self, mailbox_id: i64, now: i64) -> Result<i64, StoreError> {
+        self.start_run_by(mailbox_id, now, None).await
+    }
+
+    /// [`Store::start_run`], naming the process that runs it ("host:pid").
+    pub async fn start_run_by(
+        &self,
+        mailbox_id: i64,
+        now: i64,
+        fetcher: Option<&str>,
+    ) -> Result<i64, StoreError> {
         let action = "record the start of the fetch run";
         let mut tx = self.pool().begin().await.map_err(StoreError::db(action))?;
         lock_mailbox(&mut tx, mailbox_id, action).await?;
@@ -119,11 +129,12 @@ impl Store {
         .map_err(StoreError::db(action))?;
         let row = sqlx::query(
             "INSERT INTO fetch_runs (mailbox_id, started_at, finished_at, listed, downloaded, \
-             deleted, already_known, too_large, duplicates, bytes, outcome, error) \
-             VALUES ($1, $2, NULL, 0, 0, 0, 0, 0, 0, 0, 'running', NULL) RETURNING id",
+             deleted, already_known, too_large, duplicates, bytes, outcome, error, fetcher) \
+             VALUES ($1, $2, NULL, 0, 0, 0, 0, 0, 0, 0, 'running', NULL, $3) RETURNING id",
         )
         .bind(mailbox_id)
         .bind(now)
+        .bind(fetcher)
         .fetch_one(&mut *tx)
         .await
         .map_err(StoreError::db(action))?;

@@ -9,8 +9,8 @@
 //! - Messages the server cannot hand out ([`FailingMessage`]): each failed download
 //!   attempt, and whether the message is set aside (left on the server, no longer
 //!   retrieved) until the admin asks to try again.
-//! - [`BlobStore`]: the raw bytes of every message, content-addressed by sha256 on the
-//!   file system (temp file, fsync, rename, directory fsync).
+//! - [`BlobStore`]: the raw bytes of every message, content-addressed by sha256, on the
+//!   file system (temp file, rename, filesystem sync) or in PostgreSQL (in chunks).
 //! - The people who sign in ([`User`] with a [`Role`]), their sessions and API tokens,
 //!   kept only as hashes; what they do on tickets ([`TicketEvent`]: notes, status changes).
 //! - [`SecretBox`]: XChaCha20-Poly1305 sealing of mailbox passwords and tokens at rest,
@@ -39,12 +39,15 @@ mod raw_message;
 mod sealed;
 mod secret;
 mod sending;
+mod sign_in_limit;
 mod text;
 mod ticket;
 
 pub use account::{ApiToken, Role, User};
-pub use blob::{BlobFile, BlobStore, BlobWriter, FinishedBlob};
-pub use db::{Backend, Store};
+pub use blob::{
+    BlobBackend, BlobReader, BlobStore, BlobWriter, FinishedBlob, MigrationReport, migrate_blobs,
+};
+pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;
 pub use event::{TicketEvent, TicketEventKind};
 pub use failing_message::{
@@ -73,6 +76,7 @@ pub use secret::{
     SecretBox, SecretSlot, key_file_exposure,
 };
 pub use sending::{SendingSettings, SmtpAuth, SmtpSecretChange};
+pub use sign_in_limit::SignInKey;
 pub use ticket::{
     EntryAttachment, EntryKind, ForwardedMessage, MAX_SEARCH_CHARS, NewTicketEntry, Person, Ticket,
     TicketEntry, TicketFilter, TicketStatus,

@@ -169,7 +169,7 @@ pub(crate) fn content_disposition(disposition: &str, filename: &str) -> HeaderVa
     .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
-/// What a download sends: bytes in memory, or a stored blob streamed from disk in small
+/// What a download sends: bytes in memory, or a stored blob streamed from the blob store in small
 /// chunks, so a 200 MB raw message costs the server a buffer, not 200 MB.
 pub(crate) struct Download {
     body: Body,
@@ -188,13 +188,11 @@ impl From<Vec<u8>> for Download {
     }
 }
 
-impl From<store::BlobFile> for Download {
-    fn from(blob: store::BlobFile) -> Download {
+impl From<store::BlobReader> for Download {
+    fn from(blob: store::BlobReader) -> Download {
         Download {
             length: blob.size,
-            body: Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-                blob.file, CHUNK,
-            )),
+            body: Body::from_stream(tokio_util::io::ReaderStream::with_capacity(blob, CHUNK)),
         }
     }
 }

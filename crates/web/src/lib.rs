@@ -142,7 +142,7 @@ impl AppState {
     /// State without a scheduler ("fetch now" answers 503) and without metrics
     /// (`/metrics` answers 503); add them with the `with_` methods.
     pub fn new(store: Store, config: WebConfig) -> AppState {
-        let sign_in = auth::rate_limit::SignInLimiter::new(config.sign_in_limit);
+        let sign_in = auth::rate_limit::SignInLimiter::new(config.sign_in_limit, store.clone());
         let cross_site = auth::csrf::layer(&config.trusted_origins);
         let password_checks = auth::password::PasswordChecks::new(config.password_checks_at_once);
         let admin =

@@ -23,6 +23,9 @@ use crate::clock::Clock;
 
 pub use runner::Scheduler;
 
+/// Mailbox changes made on another node (or by the CLI) reach this scheduler within this.
+pub const RELOAD_EVERY: Duration = Duration::from_secs(3);
+
 /// How the scheduler paces fetches. Per-mailbox intervals are in each mailbox's settings
 /// (`poll_interval_secs`).
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +41,10 @@ pub struct SchedulerConfig {
     pub backoff_max: Duration,
     /// How often due mailboxes are looked at when nothing else wakes the scheduler.
     pub tick: Duration,
+    /// How often the mailboxes are read again without being asked to, so that changes
+    /// made elsewhere (the CLI, another node behind the load balancer) take effect. One
+    /// small query each time.
+    pub reload_every: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -48,6 +55,7 @@ impl Default for SchedulerConfig {
             backoff_base: Duration::from_secs(30),
             backoff_max: Duration::from_secs(30 * 60),
             tick: Duration::from_secs(1),
+            reload_every: RELOAD_EVERY,
         }
     }
 }

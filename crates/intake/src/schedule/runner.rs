@@ -21,9 +21,6 @@ use crate::clock::Clock;
 use crate::error::FetchError;
 use crate::fetch::{FetchReport, Fetcher};
 
-/// Mailboxes are read again this often even without [`SchedulerHandle::reload`], so
-/// changes made by another process (the CLI) are picked up.
-const RELOAD_EVERY: Duration = Duration::from_secs(30);
 /// After the store could not be read, try again this soon.
 const RELOAD_RETRY: Duration = Duration::from_secs(5);
 /// Runs read per mailbox at start-up to restore its last success and failure streak.
@@ -382,7 +379,7 @@ impl Scheduler {
             }
         }
         board.reload_pending = false;
-        RELOAD_EVERY
+        self.config.reload_every
     }
 }
 

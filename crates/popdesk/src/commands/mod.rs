@@ -1,3 +1,4 @@
+pub mod blobs;
 pub mod mailbox;
 pub mod outbox;
 pub mod secret;

@@ -14,6 +14,9 @@
 
 #![allow(dead_code)] // each test file uses its part
 
+pub mod nodes;
+pub mod pg;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};

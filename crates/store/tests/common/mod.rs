@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use sqlx::{AnyConnection, Connection};
-use store::{Backend, Mailbox, MailboxSettings, NewRawMessage, RawStatus, Store};
+use store::{
+    Backend, BlobBackend, Mailbox, MailboxSettings, NewRawMessage, RawStatus, Store, StoreOptions,
+};
 use tempfile::TempDir;
 
 /// The admin URL used to create and drop test databases.
@@ -35,7 +37,7 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new(backend: Backend) -> TestDb {
         let (dir, url, pg) = fresh(backend).await;
-        let store = Store::open(dir.path(), url.as_deref())
+        let store = Store::open_with(dir.path(), url.as_deref(), options(backend))
             .await
             .unwrap_or_else(|e| panic!("opening the {backend:?} store: {e}"));
         TestDb {
@@ -50,7 +52,7 @@ impl TestDb {
     /// Another store on the same data folder and database, with its own connections: as
     /// a second popdesk process would open it.
     pub async fn reopen(&self) -> Store {
-        Store::open(self.dir.path(), self.url.as_deref())
+        Store::open_with(self.dir.path(), self.url.as_deref(), options(self.backend))
             .await
             .unwrap_or_else(|e| panic!("reopening the {:?} store: {e}", self.backend))
     }
@@ -72,6 +74,17 @@ impl TestDb {
         AnyConnection::connect(&url)
             .await
             .unwrap_or_else(|e| panic!("raw connection to {url}: {e}"))
+    }
+}
+
+/// On PostgreSQL the raw messages live in the database too: every store test runs on
+/// both blob stores.
+pub fn options(backend: Backend) -> StoreOptions {
+    StoreOptions {
+        blob_store: match backend {
+            Backend::Sqlite => BlobBackend::Files,
+            Backend::Postgres => BlobBackend::Postgres,
+        },
     }
 }
 

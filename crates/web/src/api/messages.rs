@@ -301,7 +301,7 @@ pub async fn attachment(
 }
 
 /// An attachment's stored bytes, opened to stream.
-async fn read(state: &AppState, attachment: &EntryAttachment) -> ApiResult<store::BlobFile> {
+async fn read(state: &AppState, attachment: &EntryAttachment) -> ApiResult<store::BlobReader> {
     Ok(state.store().blobs().open_blob(&attachment.sha256).await?)
 }
 

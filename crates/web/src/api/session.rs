@@ -76,7 +76,7 @@ async fn check_password(
         return Err(address_too_long());
     }
     let limiter = state.sign_in_limiter();
-    let attempt = match limiter.reserve(email, ip, state.now()) {
+    let attempt = match limiter.reserve(email, ip, state.now()).await? {
         Ok(attempt) => attempt,
         Err(wait_secs) => {
             tracing::info!(?ip, "sign-in refused: too many failures");
@@ -104,7 +104,7 @@ async fn check_password(
     };
     match user {
         Some(user) if matches && !user.disabled => {
-            limiter.succeeded(attempt);
+            limiter.succeeded(attempt).await?;
             Ok(user)
         }
         _ => {

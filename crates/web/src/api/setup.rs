@@ -100,17 +100,21 @@ pub async fn create_admin(
         return Err(closed());
     }
     let limiter = state.sign_in_limiter();
-    let attempt = limiter
+    let attempt = match limiter
         .reserve(&setup_code_key(ip), ip, state.now())
-        .map_err(|wait_secs| {
+        .await?
+    {
+        Ok(attempt) => attempt,
+        Err(wait_secs) => {
             tracing::info!(?ip, "setup refused: too many wrong setup codes");
-            ApiError::rate_limited(wait_secs)
-        })?;
+            return Err(ApiError::rate_limited(wait_secs));
+        }
+    };
     if !state.setup_code().matches(&admin.setup_code) {
         tracing::info!(?ip, "setup refused: wrong setup code");
         return Err(wrong_setup_code());
     }
-    limiter.succeeded(attempt);
+    limiter.succeeded(attempt).await?;
     let password = secrecy::SecretString::from(admin.password);
     let Some(user) = state
         .admin()

@@ -3,7 +3,6 @@
 //! visible and can be reprocessed).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -158,12 +157,16 @@ impl_page!(MessagesPage, MessagePage);
 
 /// The header block of a stored message: up to the first empty line, at most
 /// [`MAX_HEADER_BYTES`]. Also true when the block was longer and was cut.
-async fn header_block(path: PathBuf) -> std::io::Result<(String, bool)> {
-    let file = tokio::fs::File::open(path).await?;
+async fn header_block(
+    blobs: &store::BlobStore,
+    sha256: &str,
+) -> Result<(String, bool), store::StoreError> {
+    let file = blobs.open_blob(sha256).await?;
     let mut bytes = Vec::with_capacity(8 * 1024);
     file.take(u64::try_from(MAX_HEADER_BYTES).unwrap_or(u64::MAX))
         .read_to_end(&mut bytes)
-        .await?;
+        .await
+        .map_err(store::StoreError::from)?;
     let crlf = bytes.windows(4).position(|w| w == b"\r\n\r\n");
     let lf = bytes.windows(2).position(|w| w == b"\n\n");
     let end = match (crlf, lf) {
@@ -210,7 +213,7 @@ pub(crate) async fn show(
         Ok(mailbox) => mailbox.map_or_else(|| "(removed mailbox)".to_string(), |m| m.settings.name),
         Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
     };
-    let (headers, headers_cut) = match header_block(store.blobs().path(&raw.sha256)).await {
+    let (headers, headers_cut) = match header_block(store.blobs(), &raw.sha256).await {
         Ok(found) => found,
         Err(error) => {
             tracing::warn!(%error, raw_message_id = id, "could not read a stored message's headers");

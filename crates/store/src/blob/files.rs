@@ -1,13 +1,10 @@
-//! The raw bytes of every message, content-addressed on the file system.
+//! Blobs on the file system: the default, and the place for one machine.
 //!
 //! A message streams into a temp file under `blobs/tmp` while it is hashed; the finished
-//! file is fsync'd, renamed to `blobs/ab/cd/<sha256>` and the directories fsync'd. Only
-//! then does the database learn of it, and only after that commit is the message deleted
-//! from the server (promise 1). Renames are grouped per batch so a batch of 50 messages
-//! costs one fsync per touched directory, not one per message.
-//!
-//! Kept behind this small interface because a later backend (PostgreSQL large objects,
-//! S3) must serve workers on several machines.
+//! file is renamed to `blobs/ab/cd/<sha256>` and the batch made durable by one filesystem
+//! sync. Only then does the database learn of it, and only after that commit is the
+//! message deleted from the server (promise 1). Renames are grouped per batch so a batch
+//! of 50 messages costs one sync, not one fsync per message.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 
+use super::{hex, is_sha256_hex};
 use crate::StoreError;
 
 /// Name of the temp folder inside the blob store.
@@ -34,34 +32,31 @@ const TEMP_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 /// Counter that makes temp names unique within this process.
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// A stored blob, open for streaming.
-#[derive(Debug)]
-pub struct BlobFile {
-    pub file: tokio::fs::File,
-    /// Its length in bytes, for `Content-Length`.
-    pub size: u64,
-}
-
-/// Content-addressed raw message store on the file system.
+/// Content-addressed blobs in a folder.
 #[derive(Clone, Debug)]
-pub struct BlobStore {
+pub(crate) struct FileBlobs {
     root: Arc<PathBuf>,
 }
 
-impl BlobStore {
-    /// Opens the blob store rooted at `root`, creating it (and its temp folder) if missing.
-    pub async fn open(root: &Path) -> Result<BlobStore, StoreError> {
+impl FileBlobs {
+    /// The blob folder at `root`, creating it (and its temp folder) if missing.
+    pub(crate) async fn open(root: &Path) -> Result<FileBlobs, StoreError> {
         let temp = root.join(TEMP_DIR);
         tokio::fs::create_dir_all(&temp)
             .await
             .map_err(|e| StoreError::io("create the blob folder", &temp, e))?;
-        Ok(BlobStore {
+        Ok(FileBlobs::existing(root))
+    }
+
+    /// The blob folder at `root`, to read from only: nothing is created (it may not exist).
+    pub(crate) fn existing(root: &Path) -> FileBlobs {
+        FileBlobs {
             root: Arc::new(root.to_path_buf()),
-        })
+        }
     }
 
     /// A new temp file to stream one message into.
-    pub async fn writer(&self) -> Result<BlobWriter, StoreError> {
+    pub(crate) async fn sink(&self) -> Result<FileSink, StoreError> {
         let mut tag = [0u8; 8];
         getrandom::fill(&mut tag).map_err(|e| StoreError::Random(e.to_string()))?;
         let name = format!(
@@ -80,19 +75,17 @@ impl BlobStore {
             .open(&path)
             .await
             .map_err(|e| StoreError::io("create the temporary file", &path, e))?;
-        Ok(BlobWriter {
+        Ok(FileSink {
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
-            hasher: Sha256::new(),
-            size: 0,
             temp: TempPath(Some(path)),
         })
     }
 
-    /// Moves finished temp files to their content address, then fsyncs every directory
-    /// that changed, once per call. A blob already in place keeps its file (same name,
-    /// same bytes) and the temp is dropped. When this returns Ok, every blob survives a
-    /// crash or power loss.
-    pub async fn persist(&self, blobs: Vec<FinishedBlob>) -> Result<(), StoreError> {
+    /// Moves finished temp files to their content address, then syncs the filesystem,
+    /// once per call. A blob already in place keeps its file (same name, same bytes) and
+    /// the temp is dropped. When this returns Ok, every blob survives a crash or power
+    /// loss.
+    pub(crate) async fn persist(&self, blobs: Vec<(String, TempPath)>) -> Result<(), StoreError> {
         if blobs.is_empty() {
             return Ok(());
         }
@@ -112,20 +105,20 @@ impl BlobStore {
     /// never reached the disk. No database row points at it (the commit comes after
     /// this returns), and the next time the same content arrives the existing file is
     /// checked against its name before it is trusted, and replaced if it does not match.
-    fn persist_blocking(&self, blobs: Vec<FinishedBlob>) -> Result<(), StoreError> {
-        for mut blob in blobs {
-            let target = self.path(&blob.sha256);
+    fn persist_blocking(&self, blobs: Vec<(String, TempPath)>) -> Result<(), StoreError> {
+        for (sha256, mut temp_path) in blobs {
+            let target = self.path(&sha256);
             let dir = target.parent().unwrap_or(&self.root).to_path_buf();
             self.create_fanout_dir(&dir)?;
-            let Some(temp) = blob.temp.0.take() else {
+            let Some(temp) = temp_path.0.take() else {
                 continue;
             };
             let intact = match std::fs::File::open(&target) {
-                Ok(existing) => content_matches(existing, &blob.sha256)
+                Ok(existing) => content_matches(existing, &sha256)
                     .map_err(|e| StoreError::io("check the stored message", &target, e))?,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => false,
                 Err(e) => {
-                    blob.temp.0 = Some(temp);
+                    temp_path.0 = Some(temp);
                     return Err(StoreError::io("look up the raw message", &target, e));
                 }
             };
@@ -133,7 +126,7 @@ impl BlobStore {
                 std::fs::remove_file(&temp)
                     .map_err(|e| StoreError::io("remove the temporary file", &temp, e))?;
             } else if let Err(e) = std::fs::rename(&temp, &target) {
-                blob.temp.0 = Some(temp); // removed on drop
+                temp_path.0 = Some(temp); // removed on drop
                 return Err(StoreError::io("move the raw message into", &target, e));
             }
         }
@@ -175,41 +168,56 @@ impl BlobStore {
         Ok(())
     }
 
-    /// The bytes of a stored blob.
-    pub async fn read(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
-        if !is_sha256_hex(sha256) {
-            return Err(StoreError::InvalidDigest(sha256.to_string()));
-        }
+    /// The bytes of a stored blob, or None when it is not here.
+    pub(crate) async fn read(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.path(sha256);
         match tokio::fs::read(&path).await {
-            Ok(bytes) => Ok(bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::BlobMissing(path)),
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::io("read the raw message", &path, e)),
         }
     }
 
-    /// A stored blob opened for reading, to stream it (a raw message may be hundreds of
-    /// megabytes: [`BlobStore::read`] would hold it all in memory).
-    pub async fn open_blob(&self, sha256: &str) -> Result<BlobFile, StoreError> {
-        if !is_sha256_hex(sha256) {
-            return Err(StoreError::InvalidDigest(sha256.to_string()));
-        }
+    /// A stored blob opened for reading and its size, or None when it is not here.
+    pub(crate) async fn open_blob(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<(tokio::fs::File, u64)>, StoreError> {
         let path = self.path(sha256);
         let opened = async {
             let file = tokio::fs::File::open(&path).await?;
             let size = file.metadata().await?.len();
-            Ok::<_, io::Error>(BlobFile { file, size })
+            Ok::<_, io::Error>((file, size))
         };
         match opened.await {
-            Ok(blob) => Ok(blob),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::BlobMissing(path)),
+            Ok(blob) => Ok(Some(blob)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::io("read the raw message", &path, e)),
         }
     }
 
+    /// Removes a stored blob (after `blobs migrate` copied it elsewhere). Whether it was
+    /// here.
+    pub(crate) async fn remove(&self, sha256: &str) -> Result<bool, StoreError> {
+        let path = self.path(sha256);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(StoreError::io("remove the raw message", &path, e)),
+        }
+    }
+
+    /// Every stored blob's digest, in no particular order (temp files are not blobs).
+    pub(crate) async fn list(&self) -> Result<Vec<String>, StoreError> {
+        let root = self.root.as_ref().clone();
+        tokio::task::spawn_blocking(move || list_blocking(&root))
+            .await
+            .map_err(|e| StoreError::io("list", &self.root, e.into()))?
+    }
+
     /// Where the blob with this digest lives: `root/ab/cd/<sha256>`. For a string that is
     /// not 64 lowercase hex digits, a path inside the store that never exists.
-    pub fn path(&self, sha256: &str) -> PathBuf {
+    pub(crate) fn path(&self, sha256: &str) -> PathBuf {
         if !is_sha256_hex(sha256) {
             return self.root.join("not-a-sha256");
         }
@@ -222,12 +230,49 @@ impl BlobStore {
     /// Removes temp files that crashed runs left behind and returns how many. A temp file
     /// of a process that still runs (its pid is in the name) is left alone, unless it is
     /// older than a day, so several popdesk processes can share the data folder.
-    pub async fn clean_temp(&self) -> Result<u64, StoreError> {
+    pub(crate) async fn clean_temp(&self) -> Result<u64, StoreError> {
         let dir = self.root.join(TEMP_DIR);
         tokio::task::spawn_blocking(move || clean_temp_blocking(&dir))
             .await
             .map_err(|e| StoreError::io("clean", &self.root, e.into()))?
     }
+}
+
+/// `root/ab/cd/<sha256>` for every blob there.
+fn list_blocking(root: &Path) -> Result<Vec<String>, StoreError> {
+    let read = |dir: &Path| -> Result<Vec<(String, PathBuf)>, StoreError> {
+        match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .map(|entry| {
+                    let entry = entry.map_err(|e| StoreError::io("list", dir, e))?;
+                    Ok((
+                        entry.file_name().to_string_lossy().into_owned(),
+                        entry.path(),
+                    ))
+                })
+                .collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(StoreError::io("list", dir, e)),
+        }
+    };
+    let fanout = |name: &str| name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut found = Vec::new();
+    for (first, first_path) in read(root)? {
+        if !fanout(&first) || !first_path.is_dir() {
+            continue;
+        }
+        for (second, second_path) in read(&first_path)? {
+            if !fanout(&second) || !second_path.is_dir() {
+                continue;
+            }
+            for (name, _) in read(&second_path)? {
+                if is_sha256_hex(&name) && name[0..2] == first && name[2..4] == second {
+                    found.push(name);
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn clean_temp_blocking(dir: &Path) -> Result<u64, StoreError> {
@@ -273,46 +318,28 @@ fn clean_temp_blocking(dir: &Path) -> Result<u64, StoreError> {
     Ok(removed)
 }
 
-/// Streams one message to a temp file, hashing and counting octets on the way.
-///
-/// Write errors come out of `AsyncWrite` as `io::Error`s that wrap a [`StoreError`]
-/// (with the file's path), so `io::Error::downcast::<StoreError>()` recovers it and
-/// `is_disk_full()` works on it. Dropped without [`finish`](Self::finish), the temp file
-/// is removed.
+/// One message streaming into a temp file. Write errors come out as `io::Error`s that
+/// wrap a [`StoreError`] naming the temp file.
 #[derive(Debug)]
-pub struct BlobWriter {
+pub(crate) struct FileSink {
     file: BufWriter<tokio::fs::File>,
-    hasher: Sha256,
-    size: u64,
     temp: TempPath,
 }
 
-impl BlobWriter {
+impl FileSink {
     /// Flushes the temp file to the kernel. It is made durable, together with the rest
-    /// of its batch, by [`BlobStore::persist`]: one filesystem sync per batch instead of
+    /// of its batch, by [`FileBlobs::persist`]: one filesystem sync per batch instead of
     /// one fsync per message.
-    pub async fn finish(mut self) -> Result<FinishedBlob, StoreError> {
+    pub(crate) async fn finish(mut self) -> Result<TempPath, StoreError> {
         let path = self.temp.path();
         self.file
             .flush()
             .await
             .map_err(|e| into_store_error(&path, e))?;
-        let digest = std::mem::take(&mut self.hasher).finalize();
-        Ok(FinishedBlob {
-            sha256: hex(&digest),
-            size: self.size,
-            temp: self.temp,
-        })
+        Ok(self.temp)
     }
 
-    /// Octets written so far.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    /// Wraps an I/O error met while writing to this blob (for callers that got a bare
-    /// one) as a [`StoreError`] naming the temp file.
-    pub fn wrap_error(&self, error: io::Error) -> StoreError {
+    pub(crate) fn wrap_error(&self, error: io::Error) -> StoreError {
         into_store_error(&self.temp.path(), error)
     }
 
@@ -322,7 +349,7 @@ impl BlobWriter {
     }
 }
 
-impl AsyncWrite for BlobWriter {
+impl AsyncWrite for FileSink {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -330,14 +357,8 @@ impl AsyncWrite for BlobWriter {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         match Pin::new(&mut this.file).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                // Hash exactly what the file accepted.
-                this.hasher.update(&buf[..n]);
-                this.size += n as u64;
-                Poll::Ready(Ok(n))
-            }
             Poll::Ready(Err(e)) => Poll::Ready(Err(this.io_error(e))),
-            Poll::Pending => Poll::Pending,
+            other => other,
         }
     }
 
@@ -358,30 +379,12 @@ impl AsyncWrite for BlobWriter {
     }
 }
 
-/// A message written and fsync'd to a temp file, with its content address. Dropped
-/// without being persisted, the temp file is removed.
-#[derive(Debug)]
-pub struct FinishedBlob {
-    /// sha256 of the octets, lowercase hex.
-    pub sha256: String,
-    /// Octets written.
-    pub size: u64,
-    temp: TempPath,
-}
-
-impl FinishedBlob {
-    /// The temp file holding the bytes until it is persisted.
-    pub fn temp_path(&self) -> Option<&Path> {
-        self.temp.0.as_deref()
-    }
-}
-
 /// A temp file that is removed when dropped, unless it was moved into place.
 #[derive(Debug)]
-struct TempPath(Option<PathBuf>);
+pub(crate) struct TempPath(pub(crate) Option<PathBuf>);
 
 impl TempPath {
-    fn path(&self) -> PathBuf {
+    pub(crate) fn path(&self) -> PathBuf {
         self.0.clone().unwrap_or_default()
     }
 }
@@ -422,18 +425,4 @@ fn content_matches(mut file: std::fs::File, sha256: &str) -> io::Result<bool> {
         hasher.update(&buffer[..read]);
     }
     Ok(hex(&hasher.finalize()) == sha256)
-}
-
-pub(crate) fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
 }
