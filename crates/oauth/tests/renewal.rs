@@ -145,6 +145,14 @@ async fn workers_racing_an_expiry_spend_each_refresh_token_once(db: &TestDb) {
     let first = Connections::new(db.store.clone());
     let mailbox = oauth_mailbox(&db.store, &provider, OAuthFlow::DeviceCode, None).await;
     connect_by_device(&first, &mailbox, &provider).await;
+    let spent = db
+        .store
+        .oauth_connection(mailbox.id)
+        .await
+        .expect("read")
+        .tokens
+        .and_then(|t| t.refresh_token)
+        .expect("a refresh token");
     let mut workers = vec![first];
     for _ in 0..3 {
         workers.push(Connections::new(db.reopen().await));
@@ -188,6 +196,23 @@ async fn workers_racing_an_expiry_spend_each_refresh_token_once(db: &TestDb) {
     let mailbox = reload(&db.store, mailbox.id).await;
     assert_eq!(mailbox.oauth_state, Some(OAuthState::Connected));
     assert_eq!(mailbox.needs_attention, None);
+    // The provider rotated: the first refresh token is spent and refused now (which, as
+    // the provider treats a spent token coming back, also revokes the grant: last).
+    let reuse = oauth::TokenClient::new()
+        .refresh(
+            &provider.token_url(),
+            &oauth::ClientAuth {
+                client_id: "popdesk".into(),
+                client_secret: None,
+            },
+            &spent,
+            None,
+        )
+        .await;
+    assert!(
+        matches!(reuse, Err(oauth::TokenError::GrantRefused { .. })),
+        "{reuse:?}"
+    );
 }
 
 async fn a_token_the_server_refuses_is_renewed_at_once(db: &TestDb) {
