@@ -41,7 +41,7 @@ Times are milliseconds since the Unix epoch. Errors are {\"error\": {\"code\", \
         ops::healthz, ops::metrics,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&Security),
+    modifiers(&Security, &Refusals),
     security(("session" = []), ("token" = [])),
     tags(
         (name = "tickets", description = "Tickets, their mail, history and replies (agents and admins)"),
@@ -79,6 +79,70 @@ impl Modify for Security {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every operation can refuse what it is sent: a path or query that does not parse
+/// (400, `bad_request`) and a value its rules refuse (422, `validation`: a control
+/// character, a text too long, a name taken...). Documented once here rather than on
+/// each handler, so no operation can forget them.
+struct Refusals;
+
+impl Modify for Refusals {
+    fn modify(&self, openapi: &mut Document) {
+        use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+        let refusal = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                // The API reads an empty query value (`?status=`) as the parameter left
+                // out, as HTML forms send it; the document says so.
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if parameter.parameter_in != utoipa::openapi::path::ParameterIn::Query {
+                        continue;
+                    }
+                    if let Some(schema) = parameter.schema.take() {
+                        let empty = utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::schema::Type::String)
+                            .enum_values(Some([""]))
+                            .build();
+                        parameter.schema = Some(RefOr::T(utoipa::openapi::Schema::AnyOf(
+                            utoipa::openapi::schema::AnyOfBuilder::new()
+                                .item(schema)
+                                .item(empty)
+                                .build(),
+                        )));
+                    }
+                }
+                let responses = &mut operation.responses.responses;
+                responses
+                    .entry("400".to_string())
+                    .or_insert_with(|| refusal("The path or a query parameter does not parse"));
+                responses.entry("422".to_string()).or_insert_with(|| {
+                    refusal("A value breaks a rule (the error names the field)")
+                });
+            }
+        }
     }
 }
 

@@ -33,6 +33,63 @@ fn choice_schema(description: &str, values: &[&str]) -> RefOr<Schema> {
         .into()
 }
 
+/// A choice that may also be null (`schema_with` takes no `nullable`, so it is spelled
+/// here): `{"type": ["string", "null"], "enum": [..., null]}`.
+fn nullable(schema: RefOr<Schema>) -> RefOr<Schema> {
+    let RefOr::T(Schema::Object(object)) = schema else {
+        return schema;
+    };
+    let mut values = object.enum_values.clone().unwrap_or_default();
+    values.push(serde_json::Value::Null);
+    let mut builder =
+        ObjectBuilder::from(object).schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]));
+    builder = builder.enum_values(Some(values));
+    builder.into()
+}
+
+fn nullable_oauth_provider_schema() -> RefOr<Schema> {
+    nullable(oauth_provider_schema())
+}
+
+fn nullable_smtp_tls_schema() -> RefOr<Schema> {
+    nullable(smtp_tls_schema())
+}
+
+fn nullable_smtp_auth_schema() -> RefOr<Schema> {
+    nullable(smtp_auth_schema())
+}
+
+fn nullable_auth_schema() -> RefOr<Schema> {
+    nullable(auth_schema())
+}
+
+fn nullable_new_address_reference_schema() -> RefOr<Schema> {
+    nullable(new_address_reference_schema())
+}
+
+fn nullable_oauth_flow_schema() -> RefOr<Schema> {
+    nullable(oauth_flow_schema())
+}
+
+fn nullable_oversize_schema() -> RefOr<Schema> {
+    nullable(oversize_schema())
+}
+
+fn nullable_policy_schema() -> RefOr<Schema> {
+    nullable(policy_schema())
+}
+
+fn nullable_start_schema() -> RefOr<Schema> {
+    nullable(start_schema())
+}
+
+fn nullable_tls_schema() -> RefOr<Schema> {
+    nullable(tls_schema())
+}
+
 fn tls_schema() -> RefOr<Schema> {
     choice_schema(
         "implicit: TLS from the first byte (port 995); starttls: plain upgraded with STLS (port 110), refused if not offered; none: no encryption",
@@ -168,7 +225,7 @@ pub struct NewMailbox {
     /// Default 995 for implicit TLS, else 110.
     #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u64>,
-    #[schema(schema_with = tls_schema)]
+    #[schema(schema_with = nullable_tls_schema)]
     pub tls: Option<String>,
     #[schema(min_length = 1, max_length = 320)]
     pub username: String,
@@ -176,14 +233,14 @@ pub struct NewMailbox {
     /// `oauth_provider`.
     #[schema(min_length = 1, max_length = 16384)]
     pub password: Option<String>,
-    #[schema(schema_with = auth_schema)]
+    #[schema(schema_with = nullable_auth_schema)]
     pub auth_method: Option<String>,
-    #[schema(schema_with = policy_schema)]
+    #[schema(schema_with = nullable_policy_schema)]
     pub policy: Option<String>,
     /// With the keep policy only: delete from the server this many days after storing.
     #[schema(minimum = 1, maximum = 36500)]
     pub delete_after_days: Option<u64>,
-    #[schema(schema_with = start_schema)]
+    #[schema(schema_with = nullable_start_schema)]
     pub start: Option<String>,
     #[schema(minimum = 1, maximum = 100000)]
     pub batch_messages: Option<u64>,
@@ -191,7 +248,7 @@ pub struct NewMailbox {
     pub batch_bytes: Option<u64>,
     #[schema(minimum = 1)]
     pub max_size: Option<u64>,
-    #[schema(schema_with = oversize_schema)]
+    #[schema(schema_with = nullable_oversize_schema)]
     pub oversize: Option<String>,
     /// A PEM file on the server with the CA to trust for this mailbox (or the server's
     /// own self-signed certificate).
@@ -215,9 +272,9 @@ pub struct NewMailbox {
     /// Default 465 for implicit TLS, 587 for STARTTLS, 25 without.
     #[schema(minimum = 1, maximum = 65535)]
     pub smtp_port: Option<u64>,
-    #[schema(schema_with = smtp_tls_schema)]
+    #[schema(schema_with = nullable_smtp_tls_schema)]
     pub smtp_tls: Option<String>,
-    #[schema(schema_with = smtp_auth_schema)]
+    #[schema(schema_with = nullable_smtp_auth_schema)]
     pub smtp_auth: Option<String>,
     /// SMTP's own username; without it the POP3 username and password are reused.
     #[schema(max_length = 320)]
@@ -230,11 +287,11 @@ pub struct NewMailbox {
     /// no-reply addresses; at most one per sender in a while).
     pub acknowledge: Option<bool>,
     /// What a `[#N]` from an address new to ticket N does (default join).
-    #[schema(schema_with = new_address_reference_schema)]
+    #[schema(schema_with = nullable_new_address_reference_schema)]
     pub new_address_reference: Option<String>,
     /// OAuth2 instead of a password: who issues the tokens. The sign-in method becomes
     /// xoauth2 unless oauthbearer is asked for.
-    #[schema(schema_with = oauth_provider_schema)]
+    #[schema(schema_with = nullable_oauth_provider_schema)]
     pub oauth_provider: Option<String>,
     /// Microsoft: the tenant id or domain (default `organizations`).
     #[schema(max_length = 255)]
@@ -259,7 +316,7 @@ pub struct NewMailbox {
     pub oauth_client_secret: Option<String>,
     /// The scopes; the provider preset's when empty or absent.
     pub oauth_scopes: Option<Vec<String>>,
-    #[schema(schema_with = oauth_flow_schema)]
+    #[schema(schema_with = nullable_oauth_flow_schema)]
     pub oauth_flow: Option<String>,
 }
 
@@ -330,23 +387,23 @@ pub struct MailboxUpdate {
     pub host: Option<String>,
     #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u64>,
-    #[schema(schema_with = tls_schema)]
+    #[schema(schema_with = nullable_tls_schema)]
     pub tls: Option<String>,
     #[schema(min_length = 1, max_length = 320)]
     pub username: Option<String>,
     /// A new password or token. Write-only.
     #[schema(min_length = 1, max_length = 16384)]
     pub password: Option<String>,
-    #[schema(schema_with = auth_schema)]
+    #[schema(schema_with = nullable_auth_schema)]
     pub auth_method: Option<String>,
-    #[schema(schema_with = policy_schema)]
+    #[schema(schema_with = nullable_policy_schema)]
     pub policy: Option<String>,
     /// With the keep policy only: delete from the server this many days after storing
     /// (null: never).
     #[serde(default, deserialize_with = "input::nullable")]
     #[schema(value_type = Option<u64>, nullable, minimum = 1, maximum = 36500)]
     pub delete_after_days: Option<Option<u64>>,
-    #[schema(schema_with = start_schema)]
+    #[schema(schema_with = nullable_start_schema)]
     pub start: Option<String>,
     #[schema(minimum = 1, maximum = 100000)]
     pub batch_messages: Option<u64>,
@@ -354,7 +411,7 @@ pub struct MailboxUpdate {
     pub batch_bytes: Option<u64>,
     #[schema(minimum = 1)]
     pub max_size: Option<u64>,
-    #[schema(schema_with = oversize_schema)]
+    #[schema(schema_with = nullable_oversize_schema)]
     pub oversize: Option<String>,
     #[serde(default, deserialize_with = "input::nullable")]
     #[schema(value_type = Option<String>, nullable)]
@@ -377,9 +434,9 @@ pub struct MailboxUpdate {
     pub smtp_host: Option<String>,
     #[schema(minimum = 1, maximum = 65535)]
     pub smtp_port: Option<u64>,
-    #[schema(schema_with = smtp_tls_schema)]
+    #[schema(schema_with = nullable_smtp_tls_schema)]
     pub smtp_tls: Option<String>,
-    #[schema(schema_with = smtp_auth_schema)]
+    #[schema(schema_with = nullable_smtp_auth_schema)]
     pub smtp_auth: Option<String>,
     /// SMTP's own username; null reuses the POP3 username and password.
     #[serde(default, deserialize_with = "input::nullable")]
@@ -391,11 +448,11 @@ pub struct MailboxUpdate {
     pub smtp_allow_insecure_auth: Option<bool>,
     pub acknowledge: Option<bool>,
     /// What a `[#N]` from an address new to ticket N does (default join).
-    #[schema(schema_with = new_address_reference_schema)]
+    #[schema(schema_with = nullable_new_address_reference_schema)]
     pub new_address_reference: Option<String>,
     /// null turns OAuth2 off.
     #[serde(default, deserialize_with = "input::nullable")]
-    #[schema(schema_with = oauth_provider_schema, nullable)]
+    #[schema(schema_with = nullable_oauth_provider_schema)]
     pub oauth_provider: Option<Option<String>>,
     #[serde(default, deserialize_with = "input::nullable")]
     #[schema(value_type = Option<String>, nullable, max_length = 255)]
@@ -419,7 +476,7 @@ pub struct MailboxUpdate {
     pub oauth_client_secret: Option<String>,
     /// Empty: the provider preset's scopes.
     pub oauth_scopes: Option<Vec<String>>,
-    #[schema(schema_with = oauth_flow_schema)]
+    #[schema(schema_with = nullable_oauth_flow_schema)]
     pub oauth_flow: Option<String>,
 }
 
@@ -569,9 +626,9 @@ pub struct MailboxView {
     pub display_name: Option<String>,
     pub smtp_host: Option<String>,
     pub smtp_port: Option<u16>,
-    #[schema(schema_with = smtp_tls_schema, nullable)]
+    #[schema(schema_with = nullable_smtp_tls_schema)]
     pub smtp_tls: Option<&'static str>,
-    #[schema(schema_with = smtp_auth_schema, nullable)]
+    #[schema(schema_with = nullable_smtp_auth_schema)]
     pub smtp_auth: Option<&'static str>,
     /// SMTP's own username, when it has one.
     pub smtp_username: Option<String>,

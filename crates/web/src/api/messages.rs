@@ -272,7 +272,7 @@ async fn entry_of(state: &AppState, raw_message_id: i64) -> ApiResult<TicketEntr
     get, path = "/api/v1/messages/{id}/attachments/{index}", tag = "messages",
     params(
         ("id" = i64, Path, description = "The stored message's id"),
-        ("index" = usize, Path, description = "The attachment's index in the entry's list"),
+        ("index" = u32, Path, minimum = 0, maximum = 2147483647, description = "The attachment's index in the entry's list"),
     ),
     responses(
         (status = 200, description = "The attachment", content_type = "application/octet-stream", body = Vec<u8>),
@@ -284,10 +284,10 @@ async fn entry_of(state: &AppState, raw_message_id: i64) -> ApiResult<TicketEntr
 pub async fn attachment(
     State(state): State<AppState>,
     _actor: Actor,
-    ApiPath((id, index)): ApiPath<(i64, usize)>,
+    ApiPath((id, index)): ApiPath<(i64, u32)>,
 ) -> ApiResult<Response> {
     let entry = entry_of(&state, id).await?;
-    let attachment = entry.attachments.get(index).ok_or_else(|| {
+    let attachment = entry.attachments.get(index as usize).ok_or_else(|| {
         ApiError::not_found(format!("message #{id} has no attachment number {index}"))
     })?;
     let bytes = read(&state, attachment).await?;

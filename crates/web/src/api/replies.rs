@@ -375,7 +375,7 @@ pub async fn retry(
     get, path = "/api/v1/outbox/{id}/attachments/{index}", tag = "outbox",
     params(
         ("id" = i64, Path, description = "The outgoing message's id"),
-        ("index" = usize, Path, description = "The attachment's index in the message's list"),
+        ("index" = u32, Path, minimum = 0, maximum = 2147483647, description = "The attachment's index in the message's list"),
     ),
     responses(
         (status = 200, description = "The attachment", content_type = "application/octet-stream", body = Vec<u8>),
@@ -387,18 +387,19 @@ pub async fn retry(
 pub async fn attachment(
     State(state): State<AppState>,
     _actor: Actor,
-    ApiPath((id, index)): ApiPath<(i64, usize)>,
+    ApiPath((id, index)): ApiPath<(i64, u32)>,
 ) -> ApiResult<Response> {
     let message = state
         .store()
         .outbox_message(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("there is no outgoing message #{id}")))?;
-    let attachment: &EntryAttachment = message.attachments.get(index).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "outgoing message #{id} has no attachment number {index}"
-        ))
-    })?;
+    let attachment: &EntryAttachment =
+        message.attachments.get(index as usize).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "outgoing message #{id} has no attachment number {index}"
+            ))
+        })?;
     let blob = state.store().blobs().open_blob(&attachment.sha256).await?;
     let filename =
         download::safe_filename(attachment.name.as_deref(), &format!("attachment-{index}"));
