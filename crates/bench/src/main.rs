@@ -13,6 +13,7 @@ mod maildir;
 mod memory;
 mod mpop;
 mod netns;
+mod nodes;
 mod playground;
 mod probe;
 mod process_speed;
@@ -146,6 +147,9 @@ enum Cmd {
         #[arg(long)]
         keep: bool,
     },
+    /// Issue 16's numbers: blobs in PostgreSQL beside blobs on disk, and three
+    /// `popdesk serve` nodes beside one (as root; see scripts/bench-nodes).
+    SeveralNodes(nodes::NodesArgs),
     /// A private Dovecot with generated mail to try popdesk by hand (as root).
     Playground {
         #[command(flatten)]
@@ -220,6 +224,7 @@ fn real_main() -> Result<bool> {
         Cmd::ProcessSpeed { mailbox } => process_speed::run(&mailbox.spec()),
         Cmd::Sending { replies } => sending::run(replies),
         Cmd::Playground { mailbox, minutes } => playground::run(&mailbox.spec(), minutes),
+        Cmd::SeveralNodes(args) => nodes::run(&args),
         Cmd::ApiLoad {
             popdesk,
             tickets,

@@ -27,6 +27,9 @@
 //!   off every time, longer than announced, or stalled), which no real server does on
 //!   demand, and for providers that bend `DELE` and `UIDL` ([`ProviderBehaviour`]: mail
 //!   kept after deletion, offered again under new UIDLs, no UIDL, duplicate UIDLs).
+//! - [`PrivatePostgres`]: a PostgreSQL cluster of the test's own (`initdb` under /tmp,
+//!   a free loopback port, trust auth) that the test may restart or stop, which the
+//!   machine's shared server never may be.
 //! - [`RawSession`]: a hand-driven POP3 connection for setting up server state and
 //!   checking it independently of the client under test.
 //!
@@ -73,6 +76,7 @@ mod oauth;
 mod oidc;
 mod openssl;
 mod postfix;
+mod postgres;
 mod raw;
 mod socketmap;
 
@@ -84,4 +88,5 @@ pub use oauth::{IntrospectionRequest, OAuthIntrospection};
 pub use oidc::{DEVICE_CODE_GRANT, OidcClient, OidcConfig, OidcProvider, TokenEvent};
 pub use openssl::openssl_bin;
 pub use postfix::{Postfix, PostfixBuilder};
+pub use postgres::PrivatePostgres;
 pub use raw::RawSession;
