@@ -50,45 +50,28 @@ fn nullable(schema: RefOr<Schema>) -> RefOr<Schema> {
     builder.into()
 }
 
-fn nullable_oauth_provider_schema() -> RefOr<Schema> {
-    nullable(oauth_provider_schema())
+/// `nullable_X_schema`: the choice `X_schema` or null, for request fields where null
+/// means "leave as it is" (utoipa's `schema_with` wants a function per schema).
+macro_rules! nullable_schemas {
+    ($($nullable:ident => $schema:ident),+ $(,)?) => {
+        $(fn $nullable() -> RefOr<Schema> {
+            nullable($schema())
+        })+
+    };
 }
 
-fn nullable_smtp_tls_schema() -> RefOr<Schema> {
-    nullable(smtp_tls_schema())
-}
-
-fn nullable_smtp_auth_schema() -> RefOr<Schema> {
-    nullable(smtp_auth_schema())
-}
-
-fn nullable_auth_schema() -> RefOr<Schema> {
-    nullable(auth_schema())
-}
-
-fn nullable_new_address_reference_schema() -> RefOr<Schema> {
-    nullable(new_address_reference_schema())
-}
-
-fn nullable_oauth_flow_schema() -> RefOr<Schema> {
-    nullable(oauth_flow_schema())
-}
-
-fn nullable_oversize_schema() -> RefOr<Schema> {
-    nullable(oversize_schema())
-}
-
-fn nullable_policy_schema() -> RefOr<Schema> {
-    nullable(policy_schema())
-}
-
-fn nullable_start_schema() -> RefOr<Schema> {
-    nullable(start_schema())
-}
-
-fn nullable_tls_schema() -> RefOr<Schema> {
-    nullable(tls_schema())
-}
+nullable_schemas!(
+    nullable_oauth_provider_schema => oauth_provider_schema,
+    nullable_smtp_tls_schema => smtp_tls_schema,
+    nullable_smtp_auth_schema => smtp_auth_schema,
+    nullable_auth_schema => auth_schema,
+    nullable_new_address_reference_schema => new_address_reference_schema,
+    nullable_oauth_flow_schema => oauth_flow_schema,
+    nullable_oversize_schema => oversize_schema,
+    nullable_policy_schema => policy_schema,
+    nullable_start_schema => start_schema,
+    nullable_tls_schema => tls_schema,
+);
 
 fn tls_schema() -> RefOr<Schema> {
     choice_schema(
