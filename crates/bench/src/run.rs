@@ -257,8 +257,7 @@ pub fn run(opts: &RunOptions) -> Result<bool> {
                 delay.method,
                 rtt.as_secs_f64() * 1e3
             );
-            if rtt < opts.rtt.mul_f64(0.8)
-                || rtt > opts.rtt.mul_f64(1.5) + Duration::from_millis(2)
+            if rtt < opts.rtt.mul_f64(0.8) || rtt > opts.rtt.mul_f64(1.5) + Duration::from_millis(2)
             {
                 bail!(
                     "measured RTT {rtt:?} is not close to the {:?} asked for",
@@ -282,8 +281,7 @@ pub fn run(opts: &RunOptions) -> Result<bool> {
     for &messages in &opts.sizes {
         let spec = MailboxSpec {
             messages,
-            total_bytes: opts.spec.total_bytes * messages as u64
-                / opts.spec.messages.max(1) as u64,
+            total_bytes: opts.spec.total_bytes * messages as u64 / opts.spec.messages.max(1) as u64,
             seed: opts.spec.seed,
         };
         let (master, expected) = make_mailbox(&work, &spec)?;
@@ -302,7 +300,9 @@ pub fn run(opts: &RunOptions) -> Result<bool> {
     report::print(&rows);
     if !scale_rows.is_empty() {
         println!();
-        println!("the same on loopback at other mailbox sizes (time per message should stay flat):");
+        println!(
+            "the same on loopback at other mailbox sizes (time per message should stay flat):"
+        );
         let mut all: Vec<Row> = scale_rows.clone();
         all.extend(
             rows.iter()
@@ -319,7 +319,12 @@ pub fn run(opts: &RunOptions) -> Result<bool> {
         rows.extend(scale_rows);
     }
     println!();
-    print_targets(&rows, &mpop_version, &local.rtt_label, remote_label.as_deref());
+    print_targets(
+        &rows,
+        &mpop_version,
+        &local.rtt_label,
+        remote_label.as_deref(),
+    );
 
     drop(scratch);
     Ok(rows
@@ -458,7 +463,9 @@ impl Bench<'_> {
                     Some(m) if m != i => rounds[i]
                         .iter()
                         .zip(&rounds[m])
-                        .filter_map(|(ours, theirs)| Some(ours.as_ref()?.as_secs_f64() / theirs.as_ref()?.as_secs_f64()))
+                        .filter_map(|(ours, theirs)| {
+                            Some(ours.as_ref()?.as_secs_f64() / theirs.as_ref()?.as_secs_f64())
+                        })
                         .collect(),
                     Some(_) => vec![1.0],
                     None => Vec::new(),
@@ -633,17 +640,24 @@ fn print_targets(rows: &[Row], mpop: &str, local: &str, remote: Option<&str>) {
             .find(|r| r.client == c.label(mpop) && r.rtt == rtt && r.ratio.is_some())
     };
     println!("targets:");
-    let time_ratio = |name: &str, c: Contender, target: f64| match find(c, local)
-        .and_then(Row::ratio_to_mpop)
-    {
-        Some(ratio) => {
-            let met = if ratio <= target { "met" } else { "MISSED" };
-            println!("  {local}: {name}: {ratio:.2}x mpop's time (target <= {target}x) {met}");
-        }
-        None => println!("  {local}: {name}: pending (needs both runs)"),
-    };
-    time_ratio("popdesk mailbox fetch, tickets made", Contender::PopdeskFetch, 1.0);
-    time_ratio("popdesk mailbox fetch --no-process", Contender::PopdeskNoProcess, 0.6);
+    let time_ratio =
+        |name: &str, c: Contender, target: f64| match find(c, local).and_then(Row::ratio_to_mpop) {
+            Some(ratio) => {
+                let met = if ratio <= target { "met" } else { "MISSED" };
+                println!("  {local}: {name}: {ratio:.2}x mpop's time (target <= {target}x) {met}");
+            }
+            None => println!("  {local}: {name}: pending (needs both runs)"),
+        };
+    time_ratio(
+        "popdesk mailbox fetch, tickets made",
+        Contender::PopdeskFetch,
+        1.0,
+    );
+    time_ratio(
+        "popdesk mailbox fetch --no-process",
+        Contender::PopdeskNoProcess,
+        0.6,
+    );
     match find(Contender::PopdeskProcess, local).and_then(Row::rate) {
         Some(rate) => println!(
             "  processing alone: {rate:.0} messages/s (target >= 3000) {}",
