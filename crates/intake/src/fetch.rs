@@ -1,9 +1,10 @@
 //! One fetch run: lease, sessions of one batch each, store, commit, delete, quit.
 //!
-//! The order inside a session is what keeps promise 1: RETR into fsync'd temp files,
-//! rename into the blob store and fsync the directories, commit the ledger and raw
-//! message rows in one transaction — only then DELE, and QUIT only when everything
-//! retrieved in the session is committed. Any failure before that drops the connection
+//! The order inside a session is what keeps promise 1: RETR into temp files, made
+//! durable in parts while the download goes on (files synced and renamed into the blob
+//! store, then the ledger and raw message rows of the part in one transaction) — only
+//! when every part is committed DELE, and QUIT only when everything retrieved in the
+//! session is committed. Any failure before that drops the connection
 //! without QUIT, so the server rolls back and keeps every message.
 //!
 //! Cancellation ([`Fetcher::with_cancel`]) keeps that order: it stops a run only where
