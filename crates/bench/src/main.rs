@@ -66,7 +66,8 @@ enum Cmd {
     Run {
         #[command(flatten)]
         mailbox: MailboxArgs,
-        /// Round-trip time added between client and server for the second set of runs.
+        /// Round-trip time added between client and server for the second set of runs
+        /// (0: no second set).
         #[arg(long, default_value_t = 20)]
         rtt_ms: u64,
         /// Parent directory for scratch files (default: the system temp dir).
@@ -82,13 +83,17 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
         /// Only these clients (repeatable): mpop, popdesk-pipelined, popdesk-lockstep,
-        /// popdesk-intake.
+        /// popdesk-fetch, popdesk-no-process, popdesk-process.
         #[arg(long)]
         only: Vec<String>,
         /// Messages per session for `popdesk mailbox fetch` (each session ends with
-        /// QUIT; popdesk's default is 50).
-        #[arg(long, default_value_t = 50)]
-        batch: u32,
+        /// QUIT); popdesk's own default when not given.
+        #[arg(long)]
+        batch: Option<u32>,
+        /// More mailbox sizes in messages (same bytes per message), run on loopback by
+        /// mpop and `popdesk mailbox fetch`: is the cost per message flat? E.g. 200,20000.
+        #[arg(long, value_delimiter = ',')]
+        sizes: Vec<usize>,
     },
     /// Write the benchmark mailbox into a Maildir's new/ directory.
     Generate {
@@ -182,6 +187,7 @@ fn real_main() -> Result<bool> {
             repeat,
             only,
             batch,
+            sizes,
         } => run::run(&run::RunOptions {
             spec: mailbox.spec(),
             rtt: Duration::from_millis(rtt_ms),
@@ -191,6 +197,7 @@ fn real_main() -> Result<bool> {
             repeat,
             only,
             batch,
+            sizes,
         }),
         Cmd::Generate { mailbox, maildir } => {
             let messages = mailbox::generate(&mailbox.spec());

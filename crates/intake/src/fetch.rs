@@ -1,9 +1,10 @@
 //! One fetch run: lease, sessions of one batch each, store, commit, delete, quit.
 //!
-//! The order inside a session is what keeps promise 1: RETR into fsync'd temp files,
-//! rename into the blob store and fsync the directories, commit the ledger and raw
-//! message rows in one transaction — only then DELE, and QUIT only when everything
-//! retrieved in the session is committed. Any failure before that drops the connection
+//! The order inside a session is what keeps promise 1: RETR into temp files, made
+//! durable in parts while the download goes on (files synced and renamed into the blob
+//! store, then the ledger and raw message rows of the part in one transaction) — only
+//! when every part is committed DELE, and QUIT only when everything retrieved in the
+//! session is committed. Any failure before that drops the connection
 //! without QUIT, so the server rolls back and keeps every message.
 //!
 //! Cancellation ([`Fetcher::with_cancel`]) keeps that order: it stops a run only where
@@ -21,9 +22,10 @@ use std::time::Duration;
 use pop3::{Client, QuitOutcome};
 use secrecy::SecretString;
 use store::{
-    CommitOutcome, FailedRetrieval, FailingMessage, Mailbox, NewRawMessage, Policy, RawStatus,
-    RunCounts, RunOutcome, StartMode, Store,
+    CommitOutcome, FailedRetrieval, FailingMessage, FinishedBlob, Mailbox, NewRawMessage, Policy,
+    RawStatus, RunCounts, RunOutcome, StartMode, Store,
 };
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -55,7 +57,7 @@ pub struct FetchReport {
     pub outcome: RunOutcome,
     /// The error in words, when the run did not succeed.
     pub error: Option<String>,
-    /// What processing after each batch made of the stored messages.
+    /// What the run's processor made of the stored messages.
     pub processing: ProcessReport,
     /// The LOGIN-DELAY (RFC 2449) the server announced after login, in seconds: the
     /// scheduler never logs in to this mailbox more often than that. When the server
@@ -133,7 +135,10 @@ impl Fetcher {
         self
     }
 
-    /// Turns what each batch stored into tickets right after the batch's session.
+    /// Turns what the run stores into tickets while it goes on: a processor task beside
+    /// the fetcher works on every batch once it is committed, so the download and the
+    /// processing share the machine's cores instead of taking turns. The run waits for
+    /// it before it reports.
     pub fn with_processor(mut self, processor: Processor) -> Fetcher {
         self.processor = Some(processor);
         self
@@ -161,6 +166,11 @@ impl Fetcher {
             .store
             .start_run_by(mailbox.id, self.clock.now_ms(), Some(&lease.holder_name()))
             .await?;
+        let cancel = self.cancel.clone().unwrap_or_default();
+        let background = self
+            .processor
+            .clone()
+            .map(|processor| BackgroundProcessing::start(processor, cancel.clone()));
         let mut run = Run {
             fetcher: self,
             mailbox,
@@ -178,9 +188,14 @@ impl Fetcher {
             signs: ProviderSigns::default(),
             kept: HashSet::new(),
             // A token nobody cancels when none was given: one code path.
-            cancel: self.cancel.clone().unwrap_or_default(),
+            cancel,
+            processing_wake: background.as_ref().map(BackgroundProcessing::waker),
         };
         let result = run.execute().await;
+        run.processing_wake = None;
+        if let Some(background) = background {
+            run.processing.add(&background.finish().await);
+        }
         let counts = run.counts;
         let processing = run.processing;
         let login_delay_secs = run.login_delay_secs;
@@ -309,6 +324,61 @@ struct Run<'a> {
     /// UIDLs whose deletion the server had confirmed, listed again in this run.
     kept: HashSet<String>,
     cancel: CancellationToken,
+    /// Tells the processor task that a batch was committed.
+    processing_wake: Option<mpsc::Sender<()>>,
+}
+
+/// The processor task of one run ([`Fetcher::with_processor`]). It wakes when a batch is
+/// committed, processes everything pending, and sleeps again; once the run drops its
+/// sender it makes a last pass and returns what it did. Its queue holds one wake-up: a
+/// pass always takes everything pending, so more would add nothing.
+struct BackgroundProcessing {
+    wake: mpsc::Sender<()>,
+    task: tokio::task::JoinHandle<ProcessReport>,
+}
+
+impl BackgroundProcessing {
+    fn start(processor: Processor, cancel: CancellationToken) -> BackgroundProcessing {
+        let (wake, mut woken) = mpsc::channel::<()>(1);
+        let task = tokio::spawn(async move {
+            let mut report = ProcessReport::default();
+            let mut fetching = true;
+            while fetching {
+                fetching = woken.recv().await.is_some();
+                // When cancelled, what was stored stays pending for the next run (or the
+                // service's processor) rather than delaying the shutdown.
+                if cancel.is_cancelled() {
+                    break;
+                }
+                match processor.process_pending().await {
+                    Ok(done) => report.add(&done),
+                    // Fetching goes on: the messages are stored and stay pending.
+                    Err(error) => tracing::warn!(
+                        %error,
+                        "processing stored messages failed; they stay pending"
+                    ),
+                }
+            }
+            report
+        });
+        BackgroundProcessing { wake, task }
+    }
+
+    fn waker(&self) -> mpsc::Sender<()> {
+        self.wake.clone()
+    }
+
+    /// Waits for the last pass (the run has dropped its sender).
+    async fn finish(self) -> ProcessReport {
+        drop(self.wake);
+        match self.task.await {
+            Ok(report) => report,
+            Err(error) => {
+                tracing::warn!(%error, "the processor task of the run failed; messages stay pending");
+                ProcessReport::default()
+            }
+        }
+    }
 }
 
 /// What one session is to do.
@@ -458,23 +528,6 @@ impl Run<'_> {
             self.store()
                 .update_run_counts(self.run_id, &self.counts)
                 .await?;
-            // When cancelled, what this batch stored stays pending for the next run (or
-            // the service's processor) rather than delaying the shutdown.
-            if let Some(processor) = self
-                .fetcher
-                .processor
-                .as_ref()
-                .filter(|_| !self.cancel.is_cancelled())
-            {
-                match processor.process_pending().await {
-                    Ok(report) => self.processing.add(&report),
-                    // Fetching goes on: the messages are stored and stay pending.
-                    Err(error) => tracing::warn!(
-                        %error,
-                        "processing after the batch failed; messages stay pending"
-                    ),
-                }
-            }
             first_session = false;
             if !more && !again {
                 return Ok(());
@@ -675,22 +728,40 @@ impl Run<'_> {
             headers.append(&mut sink.downloaded);
         }
 
-        if interrupted.is_none() {
+        // The batch's messages are made durable in parts while the download goes on (see
+        // [`Committer`]); DELE and QUIT still wait for every part.
+        let mut numbers_committed = Vec::new();
+        if interrupted.is_none() && !plan.download.is_empty() {
             let numbers: Vec<u32> = plan.download.iter().map(|m| m.number).collect();
-            let mut sink = BatchSink::new(&blobs, &mut on_message).with_limits(&limits);
-            let result =
-                interruptible(&self.cancel, client.retr_batch(&numbers, &mut sink)).await?;
-            if let Err(error) = result {
-                if error.is_sink() {
-                    return Err(sink_error(error));
-                }
-                interrupted = Some((sink.unfinished(&numbers), sink.octets_in_progress(), error));
+            let committer = Committer::start(self, listed);
+            let mut sink = BatchSink::new(&blobs, &mut on_message)
+                .with_limits(&limits)
+                .with_handoff(committer.parts.clone(), PART_MESSAGES, PART_BYTES);
+            let result = interruptible(&self.cancel, client.retr_batch(&numbers, &mut sink)).await;
+            let leftover = std::mem::take(&mut sink.downloaded);
+            let unfinished = sink.unfinished(&numbers);
+            let octets = sink.octets_in_progress();
+            drop(sink);
+            // Whatever happened to the download, what was handed over is committed (or
+            // failed to be) before anything else: it is counted, and deleted only when
+            // the session ends well.
+            let committed = committer.finish().await;
+            for (items, outcomes) in &committed.parts {
+                numbers_committed.extend(self.account(items, outcomes));
             }
-            downloaded.append(&mut sink.downloaded);
+            if let Some(error) = committed.error {
+                return Err(error);
+            }
+            match result? {
+                Ok(()) => {}
+                Err(error) if error.is_sink() => return Err(sink_error(error)),
+                Err(error) => interrupted = Some((unfinished, octets, error)),
+            }
+            downloaded.extend(leftover);
         }
         self.progress = progress;
 
-        let numbers_committed = self.commit(headers, downloaded, &by_number).await?;
+        numbers_committed.extend(self.commit(headers, downloaded, &by_number).await?);
         if let Some((number, octets, error)) = interrupted {
             // The connection is broken: dropped without QUIT, so nothing of this session
             // is hidden or deleted; what was committed is deleted by a later session.
@@ -750,47 +821,35 @@ impl Run<'_> {
         downloaded: Vec<Downloaded>,
         by_number: &HashMap<u32, &Listed>,
     ) -> Result<Vec<(u32, RawStatus)>, FetchError> {
-        let blobs = self.store().blobs().clone();
-        let mut items = Vec::with_capacity(headers.len() + downloaded.len());
-        let mut blobs_to_persist = Vec::with_capacity(items.capacity());
-        let mut numbers_committed = Vec::with_capacity(items.capacity());
-        for (message, status) in headers
-            .into_iter()
-            .map(|m| (m, RawStatus::TooLarge))
-            .chain(downloaded.into_iter().map(|m| (m, RawStatus::Stored)))
-        {
-            let Downloaded {
-                number,
-                blob,
-                message_id,
-            } = message;
-            let listed = by_number.get(&number);
-            let server_size = listed.map(|m| m.size);
-            let status = match (status, server_size) {
-                (RawStatus::Stored, Some(size)) if size > self.mailbox.settings.max_size => {
-                    RawStatus::TooLarge
-                }
-                (status, _) => status,
-            };
-            items.push(NewRawMessage {
-                uid: listed.and_then(|m| m.uid.clone()),
-                sha256: blob.sha256.clone(),
-                size: blob.size,
-                server_size,
-                message_id,
-                status,
-            });
-            numbers_committed.push((number, status));
-            blobs_to_persist.push(blob);
-        }
+        let max_size = self.mailbox.settings.max_size;
+        let mut items = commit_items(
+            headers,
+            downloaded,
+            |number| by_number.get(&number).map(|m| (m.uid.clone(), m.size)),
+            max_size,
+        );
         if items.is_empty() {
-            return Ok(numbers_committed);
+            return Ok(Vec::new());
         }
-        blobs.persist(blobs_to_persist).await?;
-        let outcomes = self
-            .store()
-            .commit_batch(self.mailbox.id, &items, self.fetcher.clock.now_ms())
-            .await?;
+        let outcomes = make_durable(
+            self.store(),
+            self.mailbox.id,
+            &mut items,
+            self.fetcher.clock.as_ref(),
+            self.processing_wake.as_ref(),
+        )
+        .await?;
+        Ok(self.account(&items, &outcomes))
+    }
+
+    /// Counts what a commit did; returns each message's number and status.
+    fn account(
+        &mut self,
+        items: &[CommitItem],
+        outcomes: &[CommitOutcome],
+    ) -> Vec<(u32, RawStatus)> {
+        let numbers_committed = items.iter().map(|i| (i.number, i.raw.status)).collect();
+        let items: Vec<&NewRawMessage> = items.iter().map(|i| &i.raw).collect();
         // Counted below as downloaded, duplicate or too large: when a later session of
         // this run lists them again (their deletion did not happen), they are not also
         // "already known".
@@ -799,7 +858,7 @@ impl Run<'_> {
                 self.known_seen.insert(uid.clone());
             }
         }
-        for (item, outcome) in items.iter().zip(&outcomes) {
+        for (item, outcome) in items.iter().zip(outcomes) {
             match (item.status, outcome) {
                 (RawStatus::TooLarge, _) if item.size < item.server_size.unwrap_or(0) => {
                     self.counts.too_large += 1
@@ -824,7 +883,7 @@ impl Run<'_> {
                 }
             }
         }
-        Ok(numbers_committed)
+        numbers_committed
     }
 
     /// Charges a broken-off download to the message it struck. A message that has now
@@ -891,6 +950,158 @@ impl Run<'_> {
     fn report_progress(&self) {
         if let Some(report) = &self.fetcher.progress {
             report(self.progress);
+        }
+    }
+}
+
+/// Messages per part that the [`Committer`] makes durable while the download goes on...
+const PART_MESSAGES: usize = 100;
+/// ... or octets per part, whichever comes first.
+const PART_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A message about to be committed, with its number in the session.
+struct CommitItem {
+    number: u32,
+    raw: NewRawMessage,
+    blob: Option<FinishedBlob>,
+}
+
+/// The rows for downloaded messages (headers-only ones first). `listed` gives a
+/// number's UIDL and LIST size; a message over `max_size` is stored as too large.
+fn commit_items(
+    headers: Vec<Downloaded>,
+    downloaded: Vec<Downloaded>,
+    listed: impl Fn(u32) -> Option<(Option<String>, u64)>,
+    max_size: u64,
+) -> Vec<CommitItem> {
+    headers
+        .into_iter()
+        .map(|m| (m, RawStatus::TooLarge))
+        .chain(downloaded.into_iter().map(|m| (m, RawStatus::Stored)))
+        .map(|(message, status)| {
+            let Downloaded {
+                number,
+                blob,
+                message_id,
+            } = message;
+            let (uid, server_size) = match listed(number) {
+                Some((uid, size)) => (uid, Some(size)),
+                None => (None, None),
+            };
+            let status = match (status, server_size) {
+                (RawStatus::Stored, Some(size)) if size > max_size => RawStatus::TooLarge,
+                (status, _) => status,
+            };
+            CommitItem {
+                number,
+                raw: NewRawMessage {
+                    uid,
+                    sha256: blob.sha256.clone(),
+                    size: blob.size,
+                    server_size,
+                    message_id,
+                    status,
+                },
+                blob: Some(blob),
+            }
+        })
+        .collect()
+}
+
+/// Files into place and fsync'd, then one transaction (promise 1); then the run's
+/// processor is told. The blobs are taken out of `items`.
+async fn make_durable(
+    store: &Store,
+    mailbox_id: i64,
+    items: &mut [CommitItem],
+    clock: &dyn Clock,
+    processing_wake: Option<&mpsc::Sender<()>>,
+) -> Result<Vec<CommitOutcome>, FetchError> {
+    let blobs: Vec<FinishedBlob> = items.iter_mut().filter_map(|i| i.blob.take()).collect();
+    store.blobs().persist(blobs).await?;
+    let raws: Vec<NewRawMessage> = items.iter().map(|i| i.raw.clone()).collect();
+    let outcomes = store
+        .commit_batch(mailbox_id, &raws, clock.now_ms())
+        .await?;
+    if let Some(wake) = processing_wake {
+        // Full means a pass is already due, and it takes this batch too.
+        let _ = wake.try_send(());
+    }
+    Ok(outcomes)
+}
+
+/// Makes a session's messages durable in parts while the download goes on: the sink
+/// hands over every [`PART_MESSAGES`] messages (or [`PART_BYTES`]), and this task fsyncs
+/// and commits them while the next ones arrive, so the disk, the database and the
+/// network work at the same time, and the run's processor gets mail early. Nothing is
+/// deleted here: the session sends DELE only for what [`Committer::finish`] reports as
+/// committed, and only when the whole session went well. After a failed part nothing
+/// more is committed.
+struct Committer {
+    parts: mpsc::Sender<Vec<Downloaded>>,
+    task: tokio::task::JoinHandle<Committed>,
+}
+
+/// What a [`Committer`] made durable, part by part, and the failure that stopped it.
+#[derive(Default)]
+struct Committed {
+    parts: Vec<(Vec<CommitItem>, Vec<CommitOutcome>)>,
+    error: Option<FetchError>,
+}
+
+impl Committer {
+    fn start(run: &Run<'_>, listed: &[Listed]) -> Committer {
+        // One part waits while one is being committed: the download goes on meanwhile,
+        // and memory holds only file names.
+        let (parts, mut received) = mpsc::channel::<Vec<Downloaded>>(1);
+        let store = run.store().clone();
+        let mailbox_id = run.mailbox.id;
+        let max_size = run.mailbox.settings.max_size;
+        let clock = run.fetcher.clock.clone();
+        let wake = run.processing_wake.clone();
+        let listed: HashMap<u32, (Option<String>, u64)> = listed
+            .iter()
+            .map(|m| (m.number, (m.uid.clone(), m.size)))
+            .collect();
+        let task = tokio::spawn(async move {
+            let mut committed = Committed::default();
+            while let Some(part) = received.recv().await {
+                let mut items =
+                    commit_items(Vec::new(), part, |n| listed.get(&n).cloned(), max_size);
+                match make_durable(
+                    &store,
+                    mailbox_id,
+                    &mut items,
+                    clock.as_ref(),
+                    wake.as_ref(),
+                )
+                .await
+                {
+                    Ok(outcomes) => committed.parts.push((items, outcomes)),
+                    Err(error) => {
+                        // The sink's next hand-over fails, which ends the download.
+                        committed.error = Some(error);
+                        break;
+                    }
+                }
+            }
+            committed
+        });
+        Committer { parts, task }
+    }
+
+    /// Waits until every part handed over is committed (the sink, which held the other
+    /// sender, is gone).
+    async fn finish(self) -> Committed {
+        drop(self.parts);
+        match self.task.await {
+            Ok(committed) => committed,
+            Err(error) => Committed {
+                parts: Vec::new(),
+                error: Some(FetchError::Store(store::StoreError::from(
+                    std::io::Error::other(format!("the commit task failed: {error}")),
+                ))),
+            },
         }
     }
 }

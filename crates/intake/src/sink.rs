@@ -1,7 +1,7 @@
 //! Where retrieved messages go during a batch: straight into the blob store, hashed on
 //! the way, with the first octets kept to find the Message-ID.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use pop3::{MessageSink, Retrieved, ServerError};
 use store::{BlobStore, BlobWriter, FinishedBlob};
 use tokio::io::AsyncWrite;
+use tokio::sync::mpsc;
 
 use crate::headers::{HEADER_CAPTURE, message_id};
 
@@ -24,7 +25,12 @@ pub struct Downloaded {
 /// Collects one batch's messages.
 pub struct BatchSink<'a> {
     blobs: &'a BlobStore,
+    /// Messages that arrived whole and were not handed over.
     pub downloaded: Vec<Downloaded>,
+    /// Numbers of every message that arrived whole, handed over or not.
+    arrived: Vec<u32>,
+    /// Where whole messages go in parts while the download goes on, if anywhere.
+    handoff: Option<Handoff>,
     pub refused: Vec<(u32, ServerError)>,
     on_message: &'a mut (dyn FnMut(u64) + Send),
     /// The most octets each message may have (see [`crate::failing::body_limit`]).
@@ -38,6 +44,8 @@ impl<'a> BatchSink<'a> {
         BatchSink {
             blobs,
             downloaded: Vec::new(),
+            arrived: Vec::new(),
+            handoff: None,
             refused: Vec::new(),
             on_message,
             limits: None,
@@ -57,14 +65,41 @@ impl<'a> BatchSink<'a> {
         self
     }
 
+    /// Hands whole messages to `parts` every `messages` messages or `octets` octets,
+    /// whichever comes first; what is left stays in [`BatchSink::downloaded`]. A closed
+    /// channel (its receiver failed) stops the download with a sink error.
+    pub fn with_handoff(
+        mut self,
+        parts: mpsc::Sender<Vec<Downloaded>>,
+        messages: usize,
+        octets: u64,
+    ) -> Self {
+        self.handoff = Some(Handoff {
+            parts,
+            messages,
+            octets,
+            pending_octets: 0,
+        });
+        self
+    }
+
     /// The first of `numbers` that neither arrived whole nor was refused: the message
     /// whose download a failure broke off (`retr_batch` goes in order).
     pub fn unfinished(&self, numbers: &[u32]) -> Option<u32> {
+        let arrived: HashSet<u32> = self.arrived.iter().copied().collect();
         numbers.iter().copied().find(|number| {
-            !self.downloaded.iter().any(|m| m.number == *number)
-                && !self.refused.iter().any(|(n, _)| n == number)
+            !arrived.contains(number) && !self.refused.iter().any(|(n, _)| n == number)
         })
     }
+}
+
+/// See [`BatchSink::with_handoff`].
+struct Handoff {
+    parts: mpsc::Sender<Vec<Downloaded>>,
+    messages: usize,
+    octets: u64,
+    /// Octets of the messages in `downloaded`.
+    pending_octets: u64,
 }
 
 impl MessageSink for BatchSink<'_> {
@@ -90,11 +125,24 @@ impl MessageSink for BatchSink<'_> {
         let blob = blob.finish().await.map_err(io::Error::other)?;
         debug_assert_eq!(blob.size, retrieved.octets);
         (self.on_message)(blob.size);
+        let size = blob.size;
+        self.arrived.push(number);
         self.downloaded.push(Downloaded {
             number,
             blob,
             message_id: message_id(&head),
         });
+        if let Some(handoff) = &mut self.handoff {
+            handoff.pending_octets += size;
+            if self.downloaded.len() >= handoff.messages || handoff.pending_octets >= handoff.octets
+            {
+                handoff.pending_octets = 0;
+                let part = std::mem::take(&mut self.downloaded);
+                handoff.parts.send(part).await.map_err(|_| {
+                    io::Error::other("storing the messages failed; the download stops")
+                })?;
+            }
+        }
         Ok(())
     }
 

@@ -96,7 +96,7 @@ pub enum Command {
     #[command(subcommand)]
     Mailbox(MailboxCommand),
     /// Turn stored messages that wait for it into tickets (`mailbox fetch` does this
-    /// after every batch too).
+    /// while it fetches too).
     Process,
     /// Tickets made from incoming mail.
     #[command(subcommand)]
@@ -431,7 +431,8 @@ pub struct MailboxOptions {
     /// First run: import what is there (all, the default), or only mail arriving from now on (now).
     #[arg(long)]
     pub start: Option<String>,
-    /// Messages per session (default 50); each session ends with QUIT so deletions commit early.
+    /// Messages per session (default 1000, and at most 50 MiB); each session ends with QUIT so
+    /// deletions commit early.
     #[arg(long)]
     pub batch: Option<u64>,
     /// Larger messages are not downloaded (see --oversize); default 25000000 bytes.

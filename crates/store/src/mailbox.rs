@@ -163,7 +163,7 @@ impl Default for MailboxSettings {
             auth_method: AuthMethod::Auto,
             policy: Policy::Delete,
             start: StartMode::All,
-            batch_messages: 50,
+            batch_messages: 1000,
             batch_bytes: 50 * 1024 * 1024,
             max_size: 25_000_000,
             oversize: Oversize::Skip,
@@ -621,7 +621,7 @@ mod tests {
         let d = MailboxSettings::default();
         assert_eq!(d.port, 995);
         assert_eq!(d.auth_method, AuthMethod::Auto);
-        assert_eq!(d.batch_messages, 50);
+        assert_eq!(d.batch_messages, 1000);
         assert_eq!(d.batch_bytes, 52_428_800);
         assert_eq!(d.max_size, 25_000_000);
         assert!(d.enabled && !d.allow_insecure_auth);

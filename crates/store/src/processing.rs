@@ -89,6 +89,27 @@ impl Store {
         rows.iter().map(raw_from_row).collect()
     }
 
+    /// Raw messages waiting for processing with an id above `after`, in arrival order, at
+    /// most `limit`: the next batch while the one before it is still being decided.
+    pub async fn pending_raw_messages_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<RawMessage>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            raw_columns!(),
+            " FROM raw_messages WHERE process_status = 'pending' AND id > $1 ORDER BY id LIMIT $2"
+        );
+        let rows = sqlx::query(sql)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db("list messages waiting for processing"))?;
+        rows.iter().map(raw_from_row).collect()
+    }
+
     /// How many stored messages wait to be turned into tickets (the processing backlog).
     pub async fn count_pending_raw_messages(&self) -> Result<u64, StoreError> {
         let row =

@@ -97,6 +97,10 @@ struct FoundBy {
     by_subject: bool,
 }
 
+/// A batch read and parsed: the messages in arrival order, and the attachments each
+/// stored (not yet persisted).
+type PreparedBatch = (Vec<Prepared>, HashMap<i64, Vec<FinishedBlob>>);
+
 /// One message read and parsed, ready for the threading decision.
 struct Prepared {
     raw: RawMessage,
@@ -146,43 +150,17 @@ impl Processor {
         let run = self.run_context().await?;
         let context = run.classify.clone();
         let mut report = ProcessReport::default();
+        // Batches follow each other by id: the next one is read and parsed (on the
+        // blocking pool) while this one is decided and committed (the database's
+        // thread and the disk), so both cores work. Messages set back to pending
+        // meanwhile below the cursor wait for the next call.
+        let mut next = self.prepare_batch(0, context.clone());
         loop {
-            let pending = self.store.pending_raw_messages(self.config.batch).await?;
-            if pending.is_empty() {
+            let (mut prepared, mut blobs) = next.await?;
+            let Some(last) = prepared.last().map(|p| p.raw.id) else {
                 return Ok(report);
-            }
-            // Reading and parsing run a few at a time (both cores busy, memory bounded);
-            // decisions are then taken in arrival order.
-            let width = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
-            let mut prepared = Vec::with_capacity(pending.len());
-            let mut blobs: HashMap<i64, Vec<FinishedBlob>> = HashMap::new();
-            for chunk in pending.chunks(width) {
-                let tasks: Vec<_> = chunk
-                    .iter()
-                    .map(|raw| {
-                        let processor = self.clone();
-                        let context = context.clone();
-                        let raw = raw.clone();
-                        tokio::spawn(async move { processor.prepare(raw, &context).await })
-                    })
-                    .collect();
-                for (raw, task) in chunk.iter().zip(tasks) {
-                    match task.await {
-                        Ok((message, message_blobs)) => {
-                            blobs.insert(message.raw.id, message_blobs);
-                            prepared.push(message);
-                        }
-                        Err(_) => prepared.push(Prepared {
-                            raw: raw.clone(),
-                            outcome: Outcome::Failed(
-                                "processing crashed on this message (a bug in popdesk: please report it)"
-                                    .to_string(),
-                            ),
-                            log: Vec::new(),
-                        }),
-                    }
-                }
-            }
+            };
+            next = self.prepare_batch(last, context.clone());
             let mut attempts = 0;
             let decided = loop {
                 let mut batch_report = ProcessReport::default();
@@ -200,11 +178,78 @@ impl Processor {
                     Err(error) => return Err(error),
                 }
             };
+            prepared.clear();
             if decided == 0 {
                 // Every message of the batch is another processor's right now.
                 return Ok(report);
             }
         }
+    }
+
+    /// Starts reading and parsing the next batch (pending messages with ids above
+    /// `after`) on the runtime, and returns its handle.
+    fn prepare_batch(
+        &self,
+        after: i64,
+        context: ClassifyContext,
+    ) -> impl std::future::Future<Output = Result<PreparedBatch, StoreError>> + use<> {
+        let processor = self.clone();
+        let task = tokio::spawn(async move { processor.prepare_batch_now(after, context).await });
+        async move {
+            task.await.unwrap_or_else(|_| {
+                Err(StoreError::from(std::io::Error::other(
+                    "reading the next batch of messages failed (a bug in popdesk: please report it)",
+                )))
+            })
+        }
+    }
+
+    async fn prepare_batch_now(
+        &self,
+        after: i64,
+        context: ClassifyContext,
+    ) -> Result<PreparedBatch, StoreError> {
+        let pending = self
+            .store
+            .pending_raw_messages_after(after, self.config.batch)
+            .await?;
+        // A few at a time (both cores busy, memory bounded), without waiting for the
+        // slowest of a group before starting the next; decisions are then taken in
+        // arrival order.
+        let width = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        let permits = Arc::new(tokio::sync::Semaphore::new(width));
+        let tasks: Vec<_> = pending
+            .iter()
+            .map(|raw| {
+                let processor = self.clone();
+                let context = context.clone();
+                let raw = raw.clone();
+                let permits = permits.clone();
+                tokio::spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    processor.prepare(raw, &context).await
+                })
+            })
+            .collect();
+        let mut prepared = Vec::with_capacity(pending.len());
+        let mut blobs: HashMap<i64, Vec<FinishedBlob>> = HashMap::new();
+        for (raw, task) in pending.iter().zip(tasks) {
+            match task.await {
+                Ok((message, message_blobs)) => {
+                    blobs.insert(message.raw.id, message_blobs);
+                    prepared.push(message);
+                }
+                Err(_) => prepared.push(Prepared {
+                    raw: raw.clone(),
+                    outcome: Outcome::Failed(
+                        "processing crashed on this message (a bug in popdesk: please report it)"
+                            .to_string(),
+                    ),
+                    log: Vec::new(),
+                }),
+            }
+        }
+        Ok((prepared, blobs))
     }
 
     /// Decides one batch in one transaction; returns how many messages it decided.
