@@ -163,6 +163,12 @@ pub enum ClientSecretChange<'a> {
     Clear,
 }
 
+/// Drops a connection's tokens and refresh claim; `$1` is the state it takes (NULL when
+/// the mailbox no longer uses OAuth2), `$2` the mailbox.
+const FORGET_TOKENS: &str = "UPDATE mailboxes SET oauth_state = $1, oauth_access_token = NULL, \
+     oauth_expires_at = NULL, oauth_refresh_token = NULL, oauth_refreshing_by = NULL, \
+     oauth_refreshing_until = NULL WHERE id = $2";
+
 impl Store {
     /// Saves (or, with None, removes) a mailbox's OAuth2 settings. `reconnect` drops the
     /// tokens, so the mailbox must be connected again: the settings changed where tokens
@@ -176,6 +182,10 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let s = settings;
+        // One transaction: settings, secret and tokens change together, so a crash never
+        // leaves new endpoints with tokens meant for the old ones.
+        let action = "save the OAuth2 settings";
+        let mut tx = self.pool().begin().await.map_err(StoreError::db(action))?;
         let done = sqlx::query(
             "UPDATE mailboxes SET oauth_provider = $1, oauth_tenant = $2, oauth_issuer = $3, \
              oauth_authorize_url = $4, oauth_token_url = $5, oauth_device_url = $6, \
@@ -193,7 +203,7 @@ impl Store {
         .bind(s.map(|s| s.flow.as_str()))
         .bind(now)
         .bind(mailbox_id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(StoreError::db("save the OAuth2 settings"))?;
         if done.rows_affected() == 0 {
@@ -211,15 +221,22 @@ impl Store {
             sqlx::query("UPDATE mailboxes SET oauth_client_secret = $1 WHERE id = $2")
                 .bind(sealed)
                 .bind(mailbox_id)
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await
                 .map_err(StoreError::db("save the OAuth2 client secret"))?;
         }
-        if settings.is_none() {
-            self.forget_oauth_tokens(mailbox_id, None).await?;
-        } else if reconnect {
-            self.forget_oauth_tokens(mailbox_id, Some(OAuthState::NotConnected))
-                .await?;
+        let forget = match (settings, reconnect) {
+            (None, _) => Some(None),
+            (Some(_), true) => Some(Some(OAuthState::NotConnected)),
+            (Some(_), false) => None,
+        };
+        if let Some(state) = forget {
+            sqlx::query(FORGET_TOKENS)
+                .bind(state.map(OAuthState::as_str))
+                .bind(mailbox_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("forget the OAuth2 tokens"))?;
         } else {
             // A new connection starts unconnected; an existing one keeps its state.
             sqlx::query(
@@ -227,10 +244,11 @@ impl Store {
             )
             .bind(OAuthState::NotConnected.as_str())
             .bind(mailbox_id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await
             .map_err(StoreError::db("save the OAuth2 connection state"))?;
         }
+        tx.commit().await.map_err(StoreError::db(action))?;
         Ok(())
     }
 
@@ -432,16 +450,12 @@ impl Store {
         mailbox_id: i64,
         state: Option<OAuthState>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE mailboxes SET oauth_state = $1, oauth_access_token = NULL, \
-             oauth_expires_at = NULL, oauth_refresh_token = NULL, oauth_refreshing_by = NULL, \
-             oauth_refreshing_until = NULL WHERE id = $2",
-        )
-        .bind(state.map(OAuthState::as_str))
-        .bind(mailbox_id)
-        .execute(self.pool())
-        .await
-        .map_err(StoreError::db("forget the OAuth2 tokens"))?;
+        sqlx::query(FORGET_TOKENS)
+            .bind(state.map(OAuthState::as_str))
+            .bind(mailbox_id)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("forget the OAuth2 tokens"))?;
         Ok(())
     }
 
