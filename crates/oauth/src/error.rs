@@ -9,11 +9,11 @@ use crate::token::TokenError;
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
     #[error(
-        "the mailbox is not connected to its OAuth2 provider yet; press Connect on its page, or run `popdesk mailbox connect NAME`"
+        "the mailbox is not connected to its OAuth2 provider yet; connect it (Connect on the mailbox's page)"
     )]
     NotConnected,
     #[error(
-        "the mailbox needs reconnecting: its OAuth2 provider refused the stored grant (revoked, expired unused, or the password changed); press Reconnect on its page, or run `popdesk mailbox connect NAME`"
+        "the mailbox needs reconnecting: its OAuth2 provider refused the stored grant (revoked, expired unused, or the password changed); connect it again (Reconnect on the mailbox's page)"
     )]
     NeedsReconnecting,
     #[error("{0}")]

@@ -842,6 +842,25 @@ async fn fetch(
             Some(error) => {
                 println!("{summary}; {}", report.outcome);
                 eprintln!("{}: {error}", mailbox.settings.name);
+                // The error speaks of the mailbox's page; here the command does it.
+                if let Ok(Some(after)) = store.mailbox_by_id(mailbox.id).await
+                    && matches!(
+                        after.oauth_state,
+                        Some(
+                            store::OAuthState::NotConnected | store::OAuthState::NeedsReconnecting
+                        )
+                    )
+                    && after
+                        .settings
+                        .oauth
+                        .as_ref()
+                        .is_some_and(|o| o.flow != store::OAuthFlow::ClientCredentials)
+                {
+                    eprintln!(
+                        "{}: connect it with `popdesk mailbox connect {}`",
+                        mailbox.settings.name, mailbox.settings.name
+                    );
+                }
                 worst = exit_for(worst, &report.outcome);
             }
         }
