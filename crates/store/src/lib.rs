@@ -40,6 +40,7 @@ mod sealed;
 mod secret;
 mod sending;
 mod sign_in_limit;
+mod team;
 mod text;
 mod ticket;
 
@@ -78,6 +79,6 @@ pub use secret::{
 pub use sending::{SendingSettings, SmtpAuth, SmtpSecretChange};
 pub use sign_in_limit::SignInKey;
 pub use ticket::{
-    EntryAttachment, EntryKind, ForwardedMessage, MAX_SEARCH_CHARS, NewTicketEntry, Person, Ticket,
-    TicketEntry, TicketFilter, TicketStatus,
+    Assignee, AssigneeFilter, EntryAttachment, EntryKind, ForwardedMessage, MAX_SEARCH_CHARS,
+    MailboxScope, NewTicketEntry, Person, Ticket, TicketEntry, TicketFilter, TicketStatus,
 };

@@ -16,6 +16,9 @@ use crate::ticket::{
 };
 use crate::{Backend, Store, StoreError};
 
+/// How many merges a ticket number is followed through.
+const MAX_MERGE_HOPS: usize = 16;
+
 /// Where a raw message stands in processing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -314,7 +317,8 @@ impl ProcessingTx {
     }
 
     /// The ticket with this number in this mailbox (a number quoted in another
-    /// mailbox's ticket is not this mailbox's business).
+    /// mailbox's ticket is not this mailbox's business). A ticket merged into another
+    /// answers with the one it joined, wherever that is: its mail lives there now.
     pub async fn ticket_by_number(
         &mut self,
         mailbox_id: i64,
@@ -330,7 +334,27 @@ impl ProcessingTx {
             .fetch_optional(&mut *self.tx)
             .await
             .map_err(StoreError::db("read a ticket"))?;
-        row.as_ref().map(ticket_from_row).transpose()
+        let Some(mut ticket) = row.as_ref().map(ticket_from_row).transpose()? else {
+            return Ok(None);
+        };
+        // Merges chain (A into B, then B into C); a merge never points back, and the
+        // bound only keeps a damaged database from looping.
+        for _ in 0..MAX_MERGE_HOPS {
+            let Some(into) = ticket.merged_into else {
+                break;
+            };
+            let sql = concat!(ticket_select!(), "WHERE t.number = $1");
+            let row = sqlx::query(sql)
+                .bind(into)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(StoreError::db("read a ticket"))?;
+            match row.as_ref().map(ticket_from_row).transpose()? {
+                Some(next) => ticket = next,
+                None => break,
+            }
+        }
+        Ok(Some(ticket))
     }
 
     /// The ticket holding an entry with one of these Message-IDs in this mailbox. Tries
@@ -660,12 +684,17 @@ impl ProcessingTx {
             return Err(StoreError::TicketNotFound(ticket_id));
         };
         let id: i64 = column(&row, "id")?;
-        sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(ticket_id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(StoreError::db(action))?;
+        sqlx::query(
+            "UPDATE tickets SET updated_at = $1, \
+             first_mail_sent_at = COALESCE(first_mail_sent_at, $3), \
+             last_mail_sent_at = COALESCE($3, last_mail_sent_at) WHERE id = $2",
+        )
+        .bind(now)
+        .bind(ticket_id)
+        .bind(entry.sent_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::db(action))?;
         Ok(id)
     }
 

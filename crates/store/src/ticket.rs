@@ -71,6 +71,24 @@ pub struct Person {
     pub name: Option<String>,
 }
 
+/// The user a ticket is assigned to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assignee {
+    pub id: i64,
+    pub email: String,
+    pub name: Option<String>,
+}
+
+impl Assignee {
+    /// How the assignee is shown: their name, or their address.
+    pub fn label(&self) -> &str {
+        match &self.name {
+            Some(name) if !name.trim().is_empty() => name,
+            _ => &self.email,
+        }
+    }
+}
+
 /// A ticket with its requester and how many entries it has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ticket {
@@ -85,6 +103,15 @@ pub struct Ticket {
     /// The last entry or status change.
     pub updated_at: i64,
     pub entry_count: u64,
+    /// Who works it; `None`: nobody yet.
+    pub assignee: Option<Assignee>,
+    /// The number of the ticket this one was merged into: its mail and history are
+    /// there now.
+    pub merged_into: Option<i64>,
+    /// The `Date` of the first and of the latest mail on the ticket (when they were
+    /// written), beside `created_at` and `updated_at` (when popdesk got them).
+    pub first_mail_sent_at: Option<i64>,
+    pub last_mail_sent_at: Option<i64>,
 }
 
 /// An attachment of an entry, as described on the entry; its bytes are in the blob store
@@ -159,11 +186,47 @@ pub struct TicketEntry {
 /// search needs, far below what SQLite's `LIKE` gives up on (a pattern of 50,000 bytes).
 pub const MAX_SEARCH_CHARS: usize = 1000;
 
+/// Whose tickets a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AssigneeFilter {
+    /// Assigned to anyone or nobody.
+    #[default]
+    Any,
+    /// Assigned to nobody.
+    Nobody,
+    /// Assigned to this user.
+    User(i64),
+}
+
+/// Which mailboxes' tickets the caller may see at all (team mailboxes): a list shows
+/// nothing outside them, whatever its other filters say.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum MailboxScope {
+    /// Every mailbox: admins, and API tokens no agent made.
+    #[default]
+    All,
+    /// Only these mailboxes (an agent's).
+    Only(Vec<i64>),
+}
+
+impl MailboxScope {
+    /// Whether a ticket or message of this mailbox is visible.
+    pub fn allows(&self, mailbox_id: i64) -> bool {
+        match self {
+            MailboxScope::All => true,
+            MailboxScope::Only(ids) => ids.contains(&mailbox_id),
+        }
+    }
+}
+
 /// Which tickets [`Store::tickets`] lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketFilter {
+    /// The mailboxes the caller may see.
+    pub scope: MailboxScope,
     pub status: Option<TicketStatus>,
     pub mailbox_id: Option<i64>,
+    pub assignee: AssigneeFilter,
     /// The requester's address, exactly (compared case-insensitively).
     pub requester: Option<String>,
     /// Text found in the subject, or in the requester's address or name
@@ -177,7 +240,9 @@ impl Default for TicketFilter {
     /// All tickets, the first 50.
     fn default() -> Self {
         TicketFilter {
+            scope: MailboxScope::All,
             status: None,
+            assignee: AssigneeFilter::Any,
             mailbox_id: None,
             requester: None,
             text: None,
@@ -203,8 +268,12 @@ macro_rules! ticket_select {
          COALESCE((SELECT o.from_name FROM ticket_entries o \
                    WHERE o.ticket_id = t.id AND o.from_address = p.address \
                    ORDER BY o.id LIMIT 1), p.name) AS requester_name, \
-         (SELECT COUNT(*) FROM ticket_entries e WHERE e.ticket_id = t.id) AS entry_count \
-         FROM tickets t JOIN people p ON p.id = t.requester_id "
+         (SELECT COUNT(*) FROM ticket_entries e WHERE e.ticket_id = t.id) AS entry_count, \
+         t.assignee_id, a.email AS assignee_email, a.name AS assignee_name, \
+         (SELECT m.number FROM tickets m WHERE m.id = t.merged_into_id) AS merged_into, \
+         t.first_mail_sent_at, t.last_mail_sent_at \
+         FROM tickets t JOIN people p ON p.id = t.requester_id \
+         LEFT JOIN users a ON a.id = t.assignee_id "
     };
 }
 pub(crate) use ticket_select;
@@ -224,6 +293,17 @@ pub(crate) fn ticket_from_row(row: &AnyRow) -> Result<Ticket, StoreError> {
         created_at: column(row, "created_at")?,
         updated_at: column(row, "updated_at")?,
         entry_count: from_db(column(row, "entry_count")?),
+        assignee: match column::<Option<i64>>(row, "assignee_id")? {
+            Some(id) => Some(Assignee {
+                id,
+                email: column(row, "assignee_email")?,
+                name: column(row, "assignee_name")?,
+            }),
+            None => None,
+        },
+        merged_into: column(row, "merged_into")?,
+        first_mail_sent_at: column(row, "first_mail_sent_at")?,
+        last_mail_sent_at: column(row, "last_mail_sent_at")?,
     })
 }
 
@@ -283,8 +363,29 @@ fn filter_sql(filter: &TicketFilter) -> Result<(String, Vec<Bind>), StoreError> 
             });
         }
     }
-    let mut conditions = Vec::new();
+    // A merged ticket lives on only as a pointer to the one it joined.
+    let mut conditions = vec!["t.merged_into_id IS NULL".to_string()];
     let mut binds = Vec::new();
+    if let MailboxScope::Only(ids) = &filter.scope {
+        if ids.is_empty() {
+            conditions.push("1 = 0".to_string());
+        } else {
+            let mut placeholders = Vec::with_capacity(ids.len());
+            for &id in ids {
+                binds.push(Bind::Int(id));
+                placeholders.push(format!("${}", binds.len()));
+            }
+            conditions.push(format!("t.mailbox_id IN ({})", placeholders.join(", ")));
+        }
+    }
+    match filter.assignee {
+        AssigneeFilter::Any => {}
+        AssigneeFilter::Nobody => conditions.push("t.assignee_id IS NULL".to_string()),
+        AssigneeFilter::User(user_id) => {
+            binds.push(Bind::Int(user_id));
+            conditions.push(format!("t.assignee_id = ${}", binds.len()));
+        }
+    }
     if let Some(status) = filter.status {
         binds.push(Bind::Text(status.as_str().to_string()));
         conditions.push(format!("t.status = ${}", binds.len()));
@@ -316,11 +417,7 @@ fn filter_sql(filter: &TicketFilter) -> Result<(String, Vec<Bind>), StoreError> 
              OR LOWER(COALESCE(p.name, '')) LIKE ${n} ESCAPE '\\')"
         ));
     }
-    let where_clause = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
+    let where_clause = format!("WHERE {}", conditions.join(" AND "));
     Ok((where_clause, binds))
 }
 
@@ -415,25 +512,36 @@ impl Store {
     }
 
     /// How many tickets have each status (every status, zeros included, in the order of
-    /// [`TicketStatus::ALL`]), in one mailbox or in all.
+    /// [`TicketStatus::ALL`]) among those the filter matches, its own status aside: the
+    /// counts beside a search count the search's results.
     pub async fn count_tickets_by_status(
         &self,
-        mailbox_id: Option<i64>,
+        filter: &TicketFilter,
     ) -> Result<Vec<(TicketStatus, u64)>, StoreError> {
-        let action = "count tickets";
-        let rows = match mailbox_id {
-            Some(mailbox_id) => sqlx::query(
-                "SELECT status, COUNT(*) AS n FROM tickets WHERE mailbox_id = $1 GROUP BY status",
-            )
-            .bind(mailbox_id)
+        let filter = TicketFilter {
+            status: None,
+            ..filter.clone()
+        };
+        let (where_clause, binds) = filter_sql(&filter)?;
+        let join = if filter.requester.is_none() && filter.text.is_none() {
+            ""
+        } else {
+            "JOIN people p ON p.id = t.requester_id"
+        };
+        let sql = format!(
+            "SELECT t.status, COUNT(*) AS n FROM tickets t {join} {where_clause} GROUP BY t.status"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for bind in binds {
+            query = match bind {
+                Bind::Text(text) => query.bind(text),
+                Bind::Int(int) => query.bind(int),
+            };
+        }
+        let rows = query
             .fetch_all(self.pool())
             .await
-            .map_err(StoreError::db(action))?,
-            None => sqlx::query("SELECT status, COUNT(*) AS n FROM tickets GROUP BY status")
-                .fetch_all(self.pool())
-                .await
-                .map_err(StoreError::db(action))?,
-        };
+            .map_err(StoreError::db("count tickets"))?;
         let mut counts: Vec<(TicketStatus, u64)> =
             TicketStatus::ALL.iter().map(|&s| (s, 0)).collect();
         for row in &rows {

@@ -261,7 +261,10 @@ async fn a_batch_dropped_without_commit_leaves_nothing(db: &TestDb) {
     let person = tx.person("someone@example.org", None).await.unwrap();
     assert_eq!(person.name, None);
     drop(tx);
-    let counts = store.count_tickets_by_status(None).await.unwrap();
+    let counts = store
+        .count_tickets_by_status(&TicketFilter::default())
+        .await
+        .unwrap();
     assert!(counts.iter().all(|(_, n)| *n == 0), "{counts:?}");
 }
 
@@ -1139,7 +1142,10 @@ async fn ticket_list_filters_pages_and_counts(db: &TestDb) {
 
     use TicketStatus::*;
     assert_eq!(
-        store.count_tickets_by_status(None).await.unwrap(),
+        store
+            .count_tickets_by_status(&TicketFilter::default())
+            .await
+            .unwrap(),
         vec![
             (New, 2),
             (Open, 0),
@@ -1149,7 +1155,13 @@ async fn ticket_list_filters_pages_and_counts(db: &TestDb) {
         ]
     );
     assert_eq!(
-        store.count_tickets_by_status(Some(b.id)).await.unwrap(),
+        store
+            .count_tickets_by_status(&TicketFilter {
+                mailbox_id: Some(b.id),
+                ..TicketFilter::default()
+            })
+            .await
+            .unwrap(),
         vec![
             (New, 1),
             (Open, 0),
@@ -1159,7 +1171,13 @@ async fn ticket_list_filters_pages_and_counts(db: &TestDb) {
         ]
     );
     assert_eq!(
-        store.count_tickets_by_status(Some(9999)).await.unwrap(),
+        store
+            .count_tickets_by_status(&TicketFilter {
+                mailbox_id: Some(9999),
+                ..TicketFilter::default()
+            })
+            .await
+            .unwrap(),
         vec![
             (New, 0),
             (Open, 0),

@@ -192,6 +192,7 @@ pub async fn list(
         text: query.q,
         limit: per_page,
         offset: offset.unwrap_or(0),
+        ..TicketFilter::default()
     };
     let store = state.store();
     let tickets = match offset {
@@ -200,7 +201,7 @@ pub async fn list(
     };
     let total = store.count_tickets(&filter).await?;
     let mut status_counts = StatusCounts::default();
-    for (status, n) in store.count_tickets_by_status(filter.mailbox_id).await? {
+    for (status, n) in store.count_tickets_by_status(&filter).await? {
         let slot = match status {
             TicketStatus::New => &mut status_counts.new,
             TicketStatus::Open => &mut status_counts.open,

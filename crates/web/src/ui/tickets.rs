@@ -137,12 +137,13 @@ pub(crate) async fn list(
         text: (!q.is_empty()).then(|| q.clone()),
         limit: PER_PAGE,
         offset: (page_number - 1) * PER_PAGE,
+        ..TicketFilter::default()
     };
     let store = state.store();
     let loaded = async {
         let tickets = store.tickets(&filter).await?;
         let total = store.count_tickets(&filter).await?;
-        let counts = store.count_tickets_by_status(mailbox).await?;
+        let counts = store.count_tickets_by_status(&filter).await?;
         let mailboxes = store.mailboxes().await?;
         Ok::<_, store::StoreError>((tickets, total, counts, mailboxes))
     }
