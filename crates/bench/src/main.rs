@@ -132,26 +132,38 @@ enum Cmd {
         #[command(flatten)]
         mailbox: MailboxArgs,
     },
-    /// The ticket list endpoint under wrk, idle and while a fetch runs (as root; see
-    /// scripts/bench-api).
+    /// The ticket list and search under wrk, idle and while a fetch runs, on SQLite and
+    /// PostgreSQL (as root; see scripts/bench-api).
     ApiLoad {
         /// The popdesk binary to serve with (a release build).
         #[arg(long, default_value = "target/release/popdesk")]
         popdesk: PathBuf,
         #[arg(long, default_value_t = 10_000)]
         tickets: usize,
-        /// Messages in the mailbox fetched during the loaded run.
-        #[arg(long, default_value_t = 30_000)]
+        /// Messages per seeded ticket: its first mail and the replies threaded onto it.
+        #[arg(long, default_value_t = 3)]
+        messages_per_ticket: usize,
+        /// Messages delivered to the mailbox fetched during each loaded run.
+        #[arg(long, default_value_t = 20_000)]
         fetch_messages: usize,
         /// Seconds per wrk run.
-        #[arg(long, default_value_t = 15)]
+        #[arg(long, default_value_t = 10)]
         seconds: u64,
         #[arg(long, default_value_t = 8)]
         connections: u32,
-        /// Keep the data folder afterwards.
+        /// The databases to measure, in order.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "sqlite,postgres"
+        )]
+        backends: Vec<api_load::Backend>,
+        /// Keep the data folders afterwards.
         #[arg(long)]
         keep: bool,
     },
+
     /// Issue 16's numbers: blobs in PostgreSQL beside blobs on disk, and three
     /// `popdesk serve` nodes beside one (as root; see scripts/bench-nodes).
     SeveralNodes(nodes::NodesArgs),
@@ -235,16 +247,20 @@ fn real_main() -> Result<bool> {
         Cmd::ApiLoad {
             popdesk,
             tickets,
+            messages_per_ticket,
             fetch_messages,
             seconds,
             connections,
+            backends,
             keep,
         } => api_load::run(&api_load::Options {
             popdesk,
             tickets,
+            messages_per_ticket,
             fetch_messages,
             seconds,
             connections,
+            backends,
             keep,
         }),
     }
