@@ -302,3 +302,45 @@ async fn secrets_from_before_slots_open_are_resealed_and_cannot_be_moved() {
     );
     pool.close().await;
 }
+
+/// Before team mailboxes (migrations up to 0011): an agent who saw every mailbox keeps
+/// seeing them, admins get no grants (they see everything anyway), the old ticket is
+/// unassigned and not merged, and says when its mail was written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_from_before_team_mailboxes_keep_every_mailbox() {
+    let dir = tempfile::tempdir().unwrap();
+    database_at(dir.path(), 11).await;
+    {
+        let options = SqliteConnectOptions::new().filename(dir.path().join("popdesk.db"));
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        use sqlx::Connection as _;
+        for sql in [
+            "INSERT INTO mailboxes (id, name, host, port, tls, username, auth_method, policy, \
+             start_mode, batch_messages, batch_bytes, max_size, oversize, allow_insecure_auth, \
+             enabled, secret, started, created_at, updated_at) SELECT 2, 'sales', host, port, \
+             tls, 'sales@example.com', auth_method, policy, start_mode, batch_messages, \
+             batch_bytes, max_size, oversize, allow_insecure_auth, enabled, secret, started, \
+             created_at, updated_at FROM mailboxes WHERE id = 1",
+            "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at) \
+             VALUES (1, 'boss@example.com', NULL, 'admin', 'x', 1, 1)",
+            "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at) \
+             VALUES (2, 'agent@example.com', 'Ann', 'agent', 'x', 1, 1)",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.expect(sql);
+        }
+        conn.close().await.unwrap();
+    }
+    let store = Store::open(dir.path(), None)
+        .await
+        .expect("opens and migrates");
+    assert_eq!(store.user_mailbox_ids(2).await.unwrap(), vec![1, 2]);
+    assert_eq!(store.user_mailbox_ids(1).await.unwrap(), Vec::<i64>::new());
+    let ticket = store.ticket_by_number(1).await.unwrap().expect("kept");
+    assert_eq!(ticket.assignee, None);
+    assert_eq!(ticket.merged_into, None);
+    assert_eq!(ticket.first_mail_sent_at, Some(1));
+    assert_eq!(ticket.last_mail_sent_at, Some(1));
+    store.close().await;
+}
