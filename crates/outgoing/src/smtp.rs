@@ -217,10 +217,44 @@ fn failure(step: Step, target: &SmtpTarget, error: &lettre::transport::smtp::Err
             step.doing()
         ));
     }
+    // The OS's words ("Connection refused (os error 111)") are for the log; what is
+    // shown on the reply and the mailbox page must say what to do.
+    let words = network_advice(error).map_or(words, str::to_string);
     Failure::Temporary(format!(
         "the SMTP server {server} could not be reached while {}: {words}",
         step.doing()
     ))
+}
+
+/// What a network failure under `error` means and what to do about it; `None` when the
+/// error carries no I/O error of a kind with advice.
+fn network_advice(error: &lettre::transport::smtp::Error) -> Option<&'static str> {
+    use std::io::ErrorKind;
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                ErrorKind::ConnectionRefused => Some(
+                    "nothing answers there (connection refused); check the SMTP host and port, and that the mail server is running",
+                ),
+                ErrorKind::TimedOut => Some(
+                    "no answer in time; check the SMTP host and port, a firewall may be dropping the connection",
+                ),
+                ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::UnexpectedEof
+                | ErrorKind::BrokenPipe => Some(
+                    "the server closed the connection; check the port and the TLS mode (implicit TLS is usually port 465, STARTTLS 587)",
+                ),
+                _ if io.to_string().contains("lookup") => {
+                    Some("the host name could not be found; check its spelling")
+                }
+                _ => None,
+            };
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// The text after lettre's own prefix: the server's response, or the underlying error.
