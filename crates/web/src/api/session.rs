@@ -172,6 +172,8 @@ pub async fn sign_in(
     tracing::info!(user_id = user.id, "signed in");
     let actor = Actor {
         role: user.role,
+        // Only read for the answer below; it authorizes nothing.
+        scope: store::MailboxScope::Only(Vec::new()),
         credential: Credential::Session {
             user,
             token_hash: String::new(),
