@@ -77,15 +77,9 @@ async fn teams(desk: &Desk) -> Teams {
         .send()
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
-    // A new agent: created after the mailboxes, so granted none.
-    let agent = desk.agent_session().await;
-    let agent_id = desk
-        .store
-        .user_by_email(AGENT)
-        .await
-        .expect("r")
-        .expect("agent")
-        .id;
+    // A new agent: granted no mailbox.
+    let agent_id = desk.add_user(AGENT, Role::Agent).await.id;
+    let agent = desk.sign_in(AGENT).await;
     assert!(
         desk.store
             .user_mailbox_ids(agent_id)
