@@ -177,29 +177,63 @@ fn named_id(path: &str, teams: &Teams) -> String {
     .to_string()
 }
 
+/// A UI page or form of one ticket or message.
+struct UiRoute {
+    method: Method,
+    path: String,
+    fields: Vec<(&'static str, &'static str)>,
+}
+
 /// The UI's pages and forms of one ticket or message (the downloads they link to are
-/// the API's routes above): (method, path, form fields).
-fn ui_routes(teams: &Teams) -> Vec<(Method, String, Vec<(&'static str, &'static str)>)> {
+/// the API's routes above).
+fn ui_routes(teams: &Teams) -> Vec<UiRoute> {
     let (number, message, outbox) = (teams.number, teams.message, teams.outbox);
+    let route = |method: Method, path: String, fields: Vec<(&'static str, &'static str)>| UiRoute {
+        method,
+        path,
+        fields,
+    };
     vec![
-        (Method::GET, format!("/tickets/{number}"), vec![]),
-        (Method::GET, format!("/messages/{message}/html"), vec![]),
-        (
+        route(Method::GET, format!("/tickets/{number}"), vec![]),
+        route(Method::GET, format!("/messages/{message}/html"), vec![]),
+        route(
             Method::POST,
             format!("/tickets/{number}/status"),
             vec![("status", "open")],
         ),
-        (
+        route(
             Method::POST,
             format!("/tickets/{number}/notes"),
             vec![("body", "A note.")],
         ),
-        (
+        route(
+            Method::POST,
+            format!("/tickets/{number}/replies"),
+            vec![("body", "An answer."), ("then", "pending")],
+        ),
+        route(
             Method::POST,
             format!("/tickets/{number}/replies/{outbox}/retry"),
             vec![],
         ),
     ]
+}
+
+/// A UI form's body: the reply box is multipart (it carries files), the others are
+/// URL-encoded; the form token first, as the pages put it.
+fn encoded(path: &str, fields: &[(&str, &str)], token: &str) -> (String, String) {
+    if !path.ends_with("/replies") {
+        return (FORM.to_string(), form(fields, token));
+    }
+    const BOUNDARY: &str = "teams-test-boundary";
+    let mut body = String::new();
+    for (name, value) in std::iter::once(&("csrf", token)).chain(fields) {
+        body.push_str(&format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{BOUNDARY}--\r\n"));
+    (format!("multipart/form-data; boundary={BOUNDARY}"), body)
 }
 
 /// The form token of a signed-in page.
@@ -267,11 +301,17 @@ async fn every_ticket_and_message_route_is_missing_outside_the_agents_mailboxes(
         path.replace(&format!("/{}", teams.number), &format!("/{MISSING}"))
             .replace(&format!("/{}/", teams.message), &format!("/{MISSING}/"))
     };
-    for (method, path, fields) in ui_routes(&teams) {
+    for UiRoute {
+        method,
+        path,
+        fields,
+    } in ui_routes(&teams)
+    {
         let call = |path: &str| {
             let call = desk.call(method.clone(), path).cookie(&teams.agent);
             if method == Method::POST {
-                call.body(FORM, form(&fields, &token))
+                let (content_type, body) = encoded(&path, &fields, &token);
+                call.body(&content_type, body)
             } else {
                 call
             }
@@ -332,10 +372,16 @@ async fn every_ticket_and_message_route_is_missing_outside_the_agents_mailboxes(
             );
         }
     }
-    for (method, path, fields) in ui_routes(&teams) {
+    for UiRoute {
+        method,
+        path,
+        fields,
+    } in ui_routes(&teams)
+    {
         let mut call = desk.call(method.clone(), &path).cookie(&teams.agent);
         if method == Method::POST {
-            call = call.body(FORM, form(&fields, &token));
+            let (content_type, body) = encoded(&path, &fields, &token);
+            call = call.body(&content_type, body);
         }
         let reply = call.send().await;
         let expected = if method == Method::GET {
