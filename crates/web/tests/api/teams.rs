@@ -310,7 +310,7 @@ async fn every_ticket_and_message_route_is_missing_outside_the_agents_mailboxes(
         let call = |path: &str| {
             let call = desk.call(method.clone(), path).cookie(&teams.agent);
             if method == Method::POST {
-                let (content_type, body) = encoded(&path, &fields, &token);
+                let (content_type, body) = encoded(path, &fields, &token);
                 call.body(&content_type, body)
             } else {
                 call
