@@ -56,6 +56,8 @@ pub enum Field {
     OAuthFlow,
     /// What a `[#N]` from an address new to ticket N does: join (marked) or new-ticket.
     NewAddressReference,
+    /// The mailboxes an agent works (team mailboxes).
+    Mailboxes,
 }
 
 impl Field {
@@ -106,6 +108,7 @@ impl Field {
             Field::OAuthScopes => "oauth_scopes",
             Field::OAuthFlow => "oauth_flow",
             Field::NewAddressReference => "new_address_reference",
+            Field::Mailboxes => "mailboxes",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! always an admin who can sign in".
 
 use secrecy::{ExposeSecret as _, SecretString};
-use store::{Role, User};
+use store::{Role, StoreError, User};
 
 use crate::Administration;
 use crate::error::{AdminError, Field};
@@ -95,6 +95,9 @@ pub struct UserChange {
     pub disabled: Option<bool>,
     /// A new password; ends the user's sessions.
     pub password: Option<SecretString>,
+    /// The mailboxes the user works, replacing those they had (by id). They decide
+    /// what an agent sees; an admin sees every mailbox whatever is granted here.
+    pub mailboxes: Option<Vec<i64>>,
 }
 
 impl Administration {
@@ -196,6 +199,20 @@ impl Administration {
             Some(password) => Some(self.hash_password(password).await?),
             None => None,
         };
+        // First of the writes: a mailbox that does not exist refuses the whole change.
+        if let Some(mailboxes) = &change.mailboxes {
+            self.store
+                .set_user_mailboxes(id, mailboxes)
+                .await
+                .map_err(|error| match error {
+                    StoreError::MailboxNotFound(mailbox) => AdminError::invalid(
+                        Field::Mailboxes,
+                        format!("names mailbox #{mailbox}, which does not exist"),
+                    ),
+                    other => AdminError::from(other),
+                })?;
+            tracing::info!(user_id = id, mailboxes = ?mailboxes, "user's mailboxes set");
+        }
         let now = self.now();
         let user = self
             .store

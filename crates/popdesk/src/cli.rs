@@ -212,6 +212,15 @@ pub enum UserCommand {
         #[arg(long, value_name = "VAR")]
         password_env: Option<String>,
     },
+    /// Show the mailboxes a user works, or set them: an agent sees the tickets and mail
+    /// of these only (admins see every mailbox).
+    Mailboxes {
+        email: String,
+        /// Replace them with these mailboxes, by name or id, separated by commas
+        /// (`--set ""` takes all away).
+        #[arg(long, value_name = "ID_OR_NAME,...")]
+        set: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

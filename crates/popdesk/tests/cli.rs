@@ -459,3 +459,108 @@ fn secret_rotate_with_the_key_in_the_environment_needs_the_new_key_from_the_admi
     );
     assert!(!stale.status.success(), "the old key no longer opens it");
 }
+
+/// Team mailboxes from the command line: `user mailboxes EMAIL` says what an agent
+/// works, `--set` replaces it by names or ids, and a mailbox that does not exist
+/// changes nothing.
+#[tokio::test]
+async fn user_mailboxes_grants_an_agent_the_mailboxes_they_work() {
+    let data = TempDir::new().expect("temp dir");
+    let added = popdesk(
+        data.path(),
+        &[
+            "user",
+            "add",
+            "alex@example.org",
+            "--role",
+            "agent",
+            "--password-env",
+            "SUPPORT_PASSWORD",
+        ],
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let (support, sales) = {
+        let store = store::Store::open(data.path(), None)
+            .await
+            .expect("open the store");
+        let mut ids = Vec::new();
+        for name in ["support", "sales"] {
+            let settings = store::MailboxSettings {
+                name: name.to_string(),
+                host: "pop.example.com".into(),
+                username: name.to_string(),
+                ..store::MailboxSettings::default()
+            };
+            let secret = secrecy::SecretString::from("secret".to_string());
+            ids.push(
+                store
+                    .add_mailbox(&settings, &secret, 0)
+                    .await
+                    .expect("add")
+                    .id,
+            );
+        }
+        (ids[0], ids[1])
+    };
+
+    let shown = popdesk(data.path(), &["user", "mailboxes", "alex@example.org"]);
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    assert!(
+        text(&shown.stdout).contains("works no mailbox, so they see no tickets"),
+        "{}",
+        text(&shown.stdout)
+    );
+
+    let set = format!("support,{sales}");
+    let granted = popdesk(
+        data.path(),
+        &["user", "mailboxes", "alex@example.org", "--set", &set],
+    );
+    assert!(granted.status.success(), "{}", text(&granted.stderr));
+    assert_eq!(
+        text(&granted.stdout).trim(),
+        // In the mailbox list's order (by name).
+        format!("alex@example.org works: sales (#{sales}), support (#{support})")
+    );
+
+    let refused = popdesk(
+        data.path(),
+        &[
+            "user",
+            "mailboxes",
+            "alex@example.org",
+            "--set",
+            "sales,nope",
+        ],
+    );
+    assert!(assert_clean_failure(&refused).contains("there is no mailbox \"nope\""));
+    let unknown = popdesk(data.path(), &["user", "mailboxes", "nobody@example.org"]);
+    assert!(assert_clean_failure(&unknown).contains("there is no user nobody@example.org"));
+
+    let store = store::Store::open(data.path(), None)
+        .await
+        .expect("open the store");
+    let alex = store
+        .user_by_email("alex@example.org")
+        .await
+        .expect("read")
+        .expect("alex");
+    assert_eq!(
+        store.user_mailbox_ids(alex.id).await.expect("read"),
+        [support, sales],
+        "a refused --set changes nothing"
+    );
+
+    let emptied = popdesk(
+        data.path(),
+        &["user", "mailboxes", "alex@example.org", "--set", ""],
+    );
+    assert!(emptied.status.success(), "{}", text(&emptied.stderr));
+    assert!(
+        store
+            .user_mailbox_ids(alex.id)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}

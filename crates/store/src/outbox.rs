@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 
 use crate::event::{EVENT_COLUMNS, TicketEvent, event_from_row};
 use crate::text::{column, db_text, text_enum};
-use crate::ticket::{EntryAttachment, TicketStatus, attachments_json};
+use crate::ticket::{EntryAttachment, MailboxScope, TicketStatus, attachments_json};
 use crate::{Backend, Store, StoreError};
 
 /// What kind of message it is.
@@ -619,16 +619,42 @@ impl Store {
         state: Option<OutboxState>,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        let (condition, state) = match state {
-            Some(state) => (
-                "WHERE o.state = $2 ORDER BY o.id DESC LIMIT $1",
-                state.as_str(),
-            ),
-            None => ("WHERE $2 = $2 ORDER BY o.id DESC LIMIT $1", ""),
+        self.outbox_in(&MailboxScope::All, state, limit).await
+    }
+
+    /// Outgoing messages of the tickets in `scope` (by the ticket's mailbox, as the
+    /// ticket list decides), newest first, optionally in one state.
+    pub async fn outbox_in(
+        &self,
+        scope: &MailboxScope,
+        state: Option<OutboxState>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let mut condition = match state {
+            Some(_) => "WHERE o.state = $2".to_string(),
+            None => "WHERE $2 = $2".to_string(),
         };
-        let rows = sqlx::query(AssertSqlSafe(outbox_select(condition)))
+        let ids = match scope {
+            MailboxScope::All => &[][..],
+            MailboxScope::Only(ids) if ids.is_empty() => return Ok(Vec::new()),
+            MailboxScope::Only(ids) => ids.as_slice(),
+        };
+        if !ids.is_empty() {
+            // Only placeholders are formatted in, never data.
+            let placeholders = (0..ids.len())
+                .map(|i| format!("${}", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            condition.push_str(&format!(" AND t.mailbox_id IN ({placeholders})"));
+        }
+        condition.push_str(" ORDER BY o.id DESC LIMIT $1");
+        let mut query = sqlx::query(AssertSqlSafe(outbox_select(&condition)))
             .bind(i64::from(limit))
-            .bind(state)
+            .bind(state.map_or("", OutboxState::as_str));
+        for &id in ids {
+            query = query.bind(id);
+        }
+        let rows = query
             .fetch_all(self.pool())
             .await
             .map_err(StoreError::db("list the outbox"))?;

@@ -2,10 +2,12 @@
 //! messages of these mailboxes and nothing else; admins see every mailbox and have no
 //! rows here.
 
+use std::collections::HashMap;
+
 use sqlx::AssertSqlSafe;
 
 use crate::text::column;
-use crate::{Store, StoreError};
+use crate::{MailboxScope, Role, Store, StoreError};
 
 impl Store {
     /// The mailboxes this user works, by id.
@@ -85,5 +87,48 @@ impl Store {
                 .map_err(StoreError::db(action))?;
         }
         tx.commit().await.map_err(StoreError::db(action))
+    }
+}
+
+impl Store {
+    /// What this user may see, in one query: every mailbox for an admin, the granted
+    /// ones for an agent, nothing for a user who no longer exists.
+    pub async fn mailbox_scope(&self, user_id: i64) -> Result<MailboxScope, StoreError> {
+        let rows = sqlx::query(
+            "SELECT u.role, m.mailbox_id FROM users u \
+             LEFT JOIN user_mailboxes m ON m.user_id = u.id \
+             WHERE u.id = $1 ORDER BY m.mailbox_id",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("read what a user may see"))?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if Role::from_stored(&column::<String>(row, "role")?)? == Role::Admin {
+                return Ok(MailboxScope::All);
+            }
+            if let Some(id) = column::<Option<i64>>(row, "mailbox_id")? {
+                ids.push(id);
+            }
+        }
+        Ok(MailboxScope::Only(ids))
+    }
+
+    /// Every grant, by user: for the users list, in one query.
+    pub async fn user_mailbox_grants(&self) -> Result<HashMap<i64, Vec<i64>>, StoreError> {
+        let rows =
+            sqlx::query("SELECT user_id, mailbox_id FROM user_mailboxes ORDER BY mailbox_id")
+                .fetch_all(self.pool())
+                .await
+                .map_err(StoreError::db("read the users' mailboxes"))?;
+        let mut grants: HashMap<i64, Vec<i64>> = HashMap::new();
+        for row in &rows {
+            grants
+                .entry(column(row, "user_id")?)
+                .or_default()
+                .push(column(row, "mailbox_id")?);
+        }
+        Ok(grants)
     }
 }

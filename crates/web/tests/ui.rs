@@ -134,16 +134,25 @@ impl Desk {
         self.sign_in(ADMIN).await
     }
 
+    /// The agent (made on first use) signed in, working every mailbox there is now
+    /// (team mailboxes: an agent sees only the mailboxes granted).
     async fn agent(&self) -> Browser {
-        if self
+        let agent = match self.store.user_by_email(AGENT).await.expect("user") {
+            Some(agent) => agent.id,
+            None => self.add_user(AGENT, Role::Agent).await,
+        };
+        let every: Vec<i64> = self
             .store
-            .user_by_email(AGENT)
+            .mailboxes()
             .await
-            .expect("user")
-            .is_none()
-        {
-            self.add_user(AGENT, Role::Agent).await;
-        }
+            .expect("mailboxes")
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        self.store
+            .set_user_mailboxes(agent, &every)
+            .await
+            .expect("grant every mailbox");
         self.sign_in(AGENT).await
     }
 

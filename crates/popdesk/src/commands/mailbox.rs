@@ -129,6 +129,7 @@ fn refusal(error: AdminError) -> anyhow::Error {
         Field::OAuthScopes => "--oauth-scope",
         Field::OAuthFlow => "--oauth-flow",
         Field::NewAddressReference => "--new-address-reference",
+        Field::Mailboxes => "--set",
     };
     match error {
         AdminError::Invalid { field, problem } => anyhow!("{} {problem}", flag(field)),

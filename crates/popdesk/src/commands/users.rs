@@ -77,7 +77,67 @@ pub async fn run(store: &Store, command: UserCommand) -> anyhow::Result<ExitCode
             );
             Ok(ExitCode::SUCCESS)
         }
+        UserCommand::Mailboxes { email, set } => mailboxes(store, &email, set.as_deref()).await,
     }
+}
+
+/// `user mailboxes EMAIL [--set ...]`: what the user works, after the change if any.
+async fn mailboxes(store: &Store, email: &str, set: Option<&str>) -> anyhow::Result<ExitCode> {
+    let admin = Administration::new(store.clone());
+    let user = admin
+        .user_by_email(email)
+        .await
+        .map_err(|_| anyhow!("there is no user {email}; see `popdesk user list`"))?;
+    let all = store.mailboxes().await?;
+    if let Some(set) = set {
+        let mut ids = Vec::new();
+        for wanted in set.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            // A name first: a mailbox may well be called "2024".
+            let found = all
+                .iter()
+                .find(|m| m.settings.name == wanted)
+                .or_else(|| {
+                    let id = wanted
+                        .strip_prefix('#')
+                        .unwrap_or(wanted)
+                        .parse::<i64>()
+                        .ok()?;
+                    all.iter().find(|m| m.id == id)
+                })
+                .ok_or_else(|| {
+                    anyhow!("there is no mailbox {wanted:?} (see `popdesk mailbox list`)")
+                })?;
+            ids.push(found.id);
+        }
+        let change = admin::UserChange {
+            mailboxes: Some(ids),
+            ..admin::UserChange::default()
+        };
+        admin
+            .update_user(user.id, &change)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    let granted = store.user_mailbox_ids(user.id).await?;
+    let names: Vec<String> = all
+        .iter()
+        .filter(|m| granted.contains(&m.id))
+        .map(|m| format!("{} (#{})", m.settings.name, m.id))
+        .collect();
+    match (user.role, names.is_empty()) {
+        (Role::Admin, true) => println!("{} is an admin and sees every mailbox", user.email),
+        (Role::Admin, false) => println!(
+            "{} is an admin and sees every mailbox; as an agent they would work: {}",
+            user.email,
+            names.join(", ")
+        ),
+        (Role::Agent, true) => println!(
+            "{} works no mailbox, so they see no tickets; give them some with `popdesk user mailboxes {} --set NAME,...`",
+            user.email, user.email
+        ),
+        (Role::Agent, false) => println!("{} works: {}", user.email, names.join(", ")),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn hash(store: &Store, password: &SecretString) -> anyhow::Result<String> {

@@ -1,6 +1,7 @@
 //! Stored messages: the record with its processing outcome, the raw bytes, attachments
 //! and inline images; for admins the failed and ignored ones and reprocessing (promise
-//! 5: what fails is kept, visible and can be reprocessed).
+//! 5: what fails is kept, visible and can be reprocessed). An agent reads only the mail
+//! of tickets in their mailboxes (`auth::scope`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -96,10 +97,10 @@ async fn view(state: &AppState, raw: &RawMessage, record: ProcessRecord) -> ApiR
     })
 }
 
-async fn find(state: &AppState, id: i64) -> ApiResult<RawMessage> {
-    state
-        .store()
-        .raw_message(id)
+/// The stored message, if the caller may read it (see [`auth::scope::message`]): for
+/// anyone else it is as missing as one that never existed.
+async fn find(state: &AppState, actor: &Actor, id: i64) -> ApiResult<RawMessage> {
+    auth::scope::message(state, actor, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("there is no stored message #{id}")))
 }
@@ -174,10 +175,10 @@ pub async fn list(
 )]
 pub async fn show(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Actor,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<MessageView>> {
-    let raw = find(&state, id).await?;
+    let raw = find(&state, &actor, id).await?;
     let record = state
         .store()
         .processing_record(id)
@@ -199,10 +200,10 @@ pub async fn show(
 )]
 pub async fn raw(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Actor,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Response> {
-    let raw = find(&state, id).await?;
+    let raw = find(&state, &actor, id).await?;
     let blob = state.store().blobs().open_blob(&raw.sha256).await?;
     Ok(download::attachment(
         blob,
@@ -250,8 +251,8 @@ pub async fn reprocess(
 }
 
 /// The ticket entry made from a stored message, if it was made into one.
-async fn entry_of(state: &AppState, raw_message_id: i64) -> ApiResult<TicketEntry> {
-    find(state, raw_message_id).await?;
+async fn entry_of(state: &AppState, actor: &Actor, raw_message_id: i64) -> ApiResult<TicketEntry> {
+    find(state, actor, raw_message_id).await?;
     let none = || {
         ApiError::not_found(format!(
             "message #{raw_message_id} is not on a ticket, so it has no attachments to serve"
@@ -259,9 +260,7 @@ async fn entry_of(state: &AppState, raw_message_id: i64) -> ApiResult<TicketEntr
     };
     // Read directly, not through the processing record: a reprocess request resets the
     // record, and the entry (with its attachments) stays until the processor replaces it.
-    state
-        .store()
-        .entry_for_raw_message(raw_message_id)
+    auth::scope::entry(state, actor, raw_message_id)
         .await?
         .ok_or_else(none)
 }
@@ -283,10 +282,10 @@ async fn entry_of(state: &AppState, raw_message_id: i64) -> ApiResult<TicketEntr
 )]
 pub async fn attachment(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Actor,
     ApiPath((id, index)): ApiPath<(i64, u32)>,
 ) -> ApiResult<Response> {
-    let entry = entry_of(&state, id).await?;
+    let entry = entry_of(&state, &actor, id).await?;
     let attachment = entry.attachments.get(index as usize).ok_or_else(|| {
         ApiError::not_found(format!("message #{id} has no attachment number {index}"))
     })?;
@@ -322,11 +321,11 @@ async fn read(state: &AppState, attachment: &EntryAttachment) -> ApiResult<store
 )]
 pub async fn cid(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Actor,
     ApiPath((id, content_id)): ApiPath<(i64, String)>,
 ) -> ApiResult<Response> {
     let wanted = bare_content_id(&content_id);
-    let entry = entry_of(&state, id).await?;
+    let entry = entry_of(&state, &actor, id).await?;
     let not_found = || ApiError::not_found(format!("message #{id} has no inline image {wanted:?}"));
     let (index, attachment) = entry
         .attachments

@@ -22,7 +22,7 @@ use crate::api::tickets::Status;
 use crate::auth::Actor;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::input::{self, ApiJson, ApiPath, ApiQuery};
-use crate::{AppState, download};
+use crate::{AppState, auth, download};
 
 /// Rows of the outbox list when the caller does not say.
 const DEFAULT_OUTBOX_LIMIT: u32 = 50;
@@ -203,12 +203,24 @@ pub(crate) async fn queue(state: &AppState, request: ReplyRequest) -> ApiResult<
     Ok(queued)
 }
 
+/// The outgoing message, if the caller sees its ticket; else as missing as one that
+/// never existed.
+async fn find(state: &AppState, actor: &Actor, id: i64) -> ApiResult<OutboxMessage> {
+    auth::scope::outbox_message(state, actor, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("there is no outgoing message #{id}")))
+}
+
 /// "Send again": a failed message queued once more, with the same bytes and the same
 /// Message-ID. Shared by the API and the ticket page.
-pub(crate) async fn send_again(state: &AppState, id: i64) -> ApiResult<OutboxMessage> {
+pub(crate) async fn send_again(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+) -> ApiResult<OutboxMessage> {
     let store = state.store();
     let not_found = || ApiError::not_found(format!("there is no outgoing message #{id}"));
-    let message = store.outbox_message(id).await?.ok_or_else(not_found)?;
+    let message = find(state, actor, id).await?;
     match message.state {
         OutboxState::Failed => {}
         OutboxState::Queued => {
@@ -284,6 +296,8 @@ pub async fn create(
     ApiPath(number): ApiPath<i64>,
     ApiJson(reply): ApiJson<NewReply>,
 ) -> ApiResult<(StatusCode, Json<ReplyView>)> {
+    // A ticket outside the caller's mailboxes is missing for them.
+    crate::api::tickets::find(&state, &actor, number).await?;
     let attachments = reply
         .attachments
         .into_iter()
@@ -321,7 +335,8 @@ pub struct OutboxQuery {
     limit: Option<u32>,
 }
 
-/// Every outgoing message (replies and acknowledgements of all tickets), newest first.
+/// Outgoing messages (replies and acknowledgements of every ticket the caller sees),
+/// newest first.
 #[utoipa::path(
     get, path = "/api/v1/outbox", tag = "outbox",
     params(OutboxQuery),
@@ -333,7 +348,7 @@ pub struct OutboxQuery {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Actor,
     ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> ApiResult<Json<Vec<ReplyView>>> {
     let limit = query.limit.unwrap_or(DEFAULT_OUTBOX_LIMIT);
@@ -342,7 +357,10 @@ pub async fn list(
             "limit must be between 1 and {MAX_OUTBOX_LIMIT}"
         )));
     }
-    let messages = state.store().outbox(query.state, limit).await?;
+    let messages = state
+        .store()
+        .outbox_in(actor.scope(), query.state, limit)
+        .await?;
     Ok(Json(messages.iter().map(ReplyView::from).collect()))
 }
 
@@ -362,10 +380,10 @@ pub async fn list(
 )]
 pub async fn retry(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Actor,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<ReplyView>> {
-    let message = send_again(&state, id).await?;
+    let message = send_again(&state, &actor, id).await?;
     Ok(Json(ReplyView::from(&message)))
 }
 
@@ -386,14 +404,10 @@ pub async fn retry(
 )]
 pub async fn attachment(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Actor,
     ApiPath((id, index)): ApiPath<(i64, u32)>,
 ) -> ApiResult<Response> {
-    let message = state
-        .store()
-        .outbox_message(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("there is no outgoing message #{id}")))?;
+    let message = find(&state, &actor, id).await?;
     let attachment: &EntryAttachment =
         message.attachments.get(index as usize).ok_or_else(|| {
             ApiError::not_found(format!(

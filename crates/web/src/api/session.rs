@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use store::MailboxScope;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -42,7 +43,13 @@ pub struct SessionView {
 impl From<&Actor> for SessionView {
     fn from(actor: &Actor) -> SessionView {
         let (user, token) = match &actor.credential {
-            Credential::Session { user, .. } => (Some(UserView::from(user)), None),
+            Credential::Session { user, .. } => {
+                let mailboxes = match actor.scope() {
+                    MailboxScope::Only(ids) => ids.clone(),
+                    MailboxScope::All => Vec::new(),
+                };
+                (Some(UserView::new(user, mailboxes)), None)
+            }
             Credential::Token(token) => (None, Some(TokenView::from(token))),
         };
         SessionView {
@@ -172,6 +179,7 @@ pub async fn sign_in(
     tracing::info!(user_id = user.id, "signed in");
     let actor = Actor {
         role: user.role,
+        scope: crate::auth::scope::of_user(state.store(), &user).await?,
         credential: Credential::Session {
             user,
             token_hash: String::new(),

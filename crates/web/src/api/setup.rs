@@ -133,7 +133,8 @@ pub async fn create_admin(
     Ok((
         StatusCode::CREATED,
         [(header::SET_COOKIE, cookie)],
-        Json(UserView::from(&user)),
+        // The first admin: no mailboxes granted, every mailbox seen.
+        Json(UserView::new(&user, Vec::new())),
     )
         .into_response())
 }

@@ -12,11 +12,11 @@ use store::{
 };
 use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
 use crate::api::replies::ReplyView;
 use crate::auth::Actor;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::input::{self, ApiJson, ApiPath, ApiQuery};
+use crate::{AppState, auth};
 
 /// Rows per page when the caller does not say.
 const DEFAULT_PER_PAGE: u32 = 50;
@@ -170,7 +170,7 @@ pub struct TicketPage {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Actor,
     ApiQuery(query): ApiQuery<TicketQuery>,
 ) -> ApiResult<Json<TicketPage>> {
     let page = query.page.unwrap_or(1);
@@ -186,6 +186,7 @@ pub async fn list(
     // A page past anything the store can address is simply past the end: empty.
     let offset = u32::try_from(u64::from(page - 1) * u64::from(per_page)).ok();
     let filter = TicketFilter {
+        scope: actor.scope().clone(),
         status: query.status,
         mailbox_id: query.mailbox,
         requester: query.requester,
@@ -397,10 +398,10 @@ pub struct TicketDetail {
     pub replies: Vec<ReplyView>,
 }
 
-async fn find(state: &AppState, number: i64) -> ApiResult<Ticket> {
-    state
-        .store()
-        .ticket_by_number(number)
+/// The ticket, if the caller may see it; one outside their mailboxes is as missing as
+/// one that never existed.
+pub(crate) async fn find(state: &AppState, actor: &Actor, number: i64) -> ApiResult<Ticket> {
+    auth::scope::ticket(state, actor, number)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("there is no ticket #{number}")))
 }
@@ -418,10 +419,10 @@ async fn find(state: &AppState, number: i64) -> ApiResult<Ticket> {
 )]
 pub async fn show(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Actor,
     ApiPath(number): ApiPath<i64>,
 ) -> ApiResult<Json<TicketDetail>> {
-    let ticket = find(&state, number).await?;
+    let ticket = find(&state, &actor, number).await?;
     let entries = state.store().ticket_entries(ticket.id).await?;
     let events = state.store().ticket_events(ticket.id).await?;
     let replies = state.store().ticket_outbox(ticket.id).await?;
@@ -469,7 +470,7 @@ pub async fn update(
     ApiPath(number): ApiPath<i64>,
     ApiJson(change): ApiJson<TicketUpdate>,
 ) -> ApiResult<Json<TicketUpdated>> {
-    let ticket = find(&state, number).await?;
+    let ticket = find(&state, &actor, number).await?;
     let event = state
         .store()
         .change_ticket_status(
@@ -480,7 +481,7 @@ pub async fn update(
             state.now(),
         )
         .await?;
-    let ticket = find(&state, number).await?;
+    let ticket = find(&state, &actor, number).await?;
     Ok(Json(TicketUpdated {
         ticket: (&ticket).into(),
         event: event.as_ref().map(EventView::from),
@@ -535,6 +536,9 @@ pub async fn add_note(
     ApiPath(number): ApiPath<i64>,
     ApiJson(note): ApiJson<NewNote>,
 ) -> ApiResult<(StatusCode, Json<EventView>)> {
+    // Whether the ticket is there (for this caller) comes first: an invisible ticket is
+    // missing, whatever the note says.
+    let ticket = find(&state, &actor, number).await?;
     let body = note.body.trim_matches(schema_space);
     if body.is_empty() {
         return Err(ApiError::validation("the note is empty"));
@@ -544,7 +548,6 @@ pub async fn add_note(
             "the note is longer than {MAX_NOTE_CHARS} characters"
         )));
     }
-    let ticket = find(&state, number).await?;
     let event = state
         .store()
         .add_ticket_note(

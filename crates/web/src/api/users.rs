@@ -50,21 +50,33 @@ pub struct UserView {
     pub role: RoleName,
     /// A disabled user cannot sign in.
     pub disabled: bool,
+    /// The mailboxes the user works, by id (team mailboxes): an agent sees the tickets
+    /// and mail of these only, and nothing before one is granted. An admin sees every
+    /// mailbox; what is granted to them counts once they are an agent.
+    pub mailboxes: Vec<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-impl From<&User> for UserView {
-    fn from(user: &User) -> UserView {
+impl UserView {
+    /// The user with the mailboxes granted to them.
+    pub(crate) fn new(user: &User, mailboxes: Vec<i64>) -> UserView {
         UserView {
             id: user.id,
             email: user.email.clone(),
             name: user.name.clone(),
             role: user.role.into(),
             disabled: user.disabled,
+            mailboxes,
             created_at: user.created_at,
             updated_at: user.updated_at,
         }
+    }
+
+    /// The user with their granted mailboxes read from the store.
+    async fn read(state: &AppState, user: &User) -> ApiResult<UserView> {
+        let mailboxes = state.store().user_mailbox_ids(user.id).await?;
+        Ok(UserView::new(user, mailboxes))
     }
 }
 
@@ -95,7 +107,13 @@ pub struct NewUser {
 )]
 pub async fn list(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<Vec<UserView>>> {
     let users = state.store().users().await?;
-    Ok(Json(users.iter().map(UserView::from).collect()))
+    let mut grants = state.store().user_mailbox_grants().await?;
+    Ok(Json(
+        users
+            .iter()
+            .map(|user| UserView::new(user, grants.remove(&user.id).unwrap_or_default()))
+            .collect(),
+    ))
 }
 
 /// Adds a user.
@@ -127,7 +145,8 @@ pub async fn create(
             password: SecretString::from(new.password),
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+    // A new user has no mailboxes: an agent sees nothing until an admin grants some.
+    Ok((StatusCode::CREATED, Json(UserView::new(&user, Vec::new()))))
 }
 
 /// One user.
@@ -147,7 +166,8 @@ pub async fn show(
     _admin: Admin,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(UserView::from(&state.admin().user(id).await?)))
+    let user = state.admin().user(id).await?;
+    Ok(Json(UserView::read(&state, &user).await?))
 }
 
 /// Changes to a user: only the fields given change; `name: null` clears the name.
@@ -163,6 +183,9 @@ pub struct UserUpdate {
     /// A new password; ends the user's sessions.
     #[schema(min_length = 10, max_length = 1024)]
     pub password: Option<String>,
+    /// The mailboxes the user works, by id, replacing those granted before (`[]`
+    /// takes all away). An id of no mailbox refuses the whole change (422).
+    pub mailboxes: Option<Vec<i64>>,
 }
 
 impl UserUpdate {
@@ -172,6 +195,7 @@ impl UserUpdate {
             role: self.role.map(Role::from),
             disabled: self.disabled,
             password: self.password.map(SecretString::from),
+            mailboxes: self.mailboxes,
         }
     }
 }
@@ -190,7 +214,7 @@ impl UserUpdate {
         (status = 409, description = "It would leave no admin", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid name or password", body = ErrorBody),
+        (status = 422, description = "Invalid name or password, or a mailbox that does not exist", body = ErrorBody),
     )
 )]
 pub async fn update(
@@ -200,7 +224,7 @@ pub async fn update(
     ApiJson(change): ApiJson<UserUpdate>,
 ) -> ApiResult<Json<UserView>> {
     let user = state.admin().update_user(id, &change.into_change()).await?;
-    Ok(Json(UserView::from(&user)))
+    Ok(Json(UserView::read(&state, &user).await?))
 }
 
 /// Removes a user and their sessions; their notes keep the author's name.

@@ -9,18 +9,20 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
-use store::{ApiToken, Role, User};
+use store::{ApiToken, MailboxScope, Role, User};
 
 use crate::AppState;
 use crate::auth::secret::secret_hash;
-use crate::auth::{session, token};
+use crate::auth::{scope, session, token};
 use crate::error::ApiError;
 
-/// Who is calling.
+/// Who is calling, and which mailboxes' tickets and mail they may see.
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub role: Role,
     pub credential: Credential,
+    /// Loaded with the caller, once per request (see [`scope`]).
+    pub scope: MailboxScope,
 }
 
 /// How the caller proved who they are.
@@ -35,6 +37,11 @@ pub enum Credential {
 impl Actor {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+
+    /// The mailboxes whose tickets and mail the caller may see.
+    pub fn scope(&self) -> &MailboxScope {
+        &self.scope
     }
 
     /// The signed-in user; `None` for an API token.
@@ -84,6 +91,7 @@ pub(crate) async fn identify(
         {
             Some(api_token) => Ok(Some(Actor {
                 role: api_token.role,
+                scope: scope::of_token(state.store(), &api_token).await?,
                 credential: Credential::Token(api_token),
             })),
             None => Err(ApiError::new(
@@ -97,14 +105,18 @@ pub(crate) async fn identify(
         return Ok(None);
     };
     let token_hash = secret_hash(&secret);
-    Ok(state
+    let Some(user) = state
         .store()
         .session_user(&token_hash, now, session::idle_timeout_ms(state))
         .await?
-        .map(|user| Actor {
-            role: user.role,
-            credential: Credential::Session { user, token_hash },
-        }))
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Actor {
+        role: user.role,
+        scope: scope::of_user(state.store(), &user).await?,
+        credential: Credential::Session { user, token_hash },
+    }))
 }
 
 /// Middleware of every protected route: 401 without a valid session or token.

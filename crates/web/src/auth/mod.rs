@@ -5,6 +5,7 @@ pub mod actor;
 pub(crate) mod csrf;
 pub mod password;
 pub mod rate_limit;
+pub(crate) mod scope;
 pub(crate) mod secret;
 pub mod session;
 pub mod setup_code;

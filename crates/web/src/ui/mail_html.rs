@@ -36,7 +36,8 @@ pub(crate) async fn show(
 ) -> Response {
     // Read directly, not through the processing record: reprocessing resets the record
     // while the entry (and its HTML) stays until the processor replaces it.
-    let entry = match state.store().entry_for_raw_message(id).await {
+    // Only the mail of a ticket the viewer sees (see `auth::scope`).
+    let entry = match crate::auth::scope::entry(&state, &viewer.actor, id).await {
         Ok(entry) => entry,
         Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
     };

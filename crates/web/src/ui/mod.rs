@@ -27,6 +27,7 @@
 //! | `POST /mailboxes/{id}/oauth/connect`, `/{id}/oauth/device`, `GET /oauth/callback` | OAuth2 on the mailbox page: "Connect" / "Reconnect" (to the provider and back), "Connect with a code" (the device flow's code shown on the page); the callback lands on the mailbox page with "Connected to ..." or says why not (400) |
 //! | `GET /messages?status=failed\|ignored`, `/messages/{id}`, `POST /messages/{id}/reprocess` | |
 //! | `GET/POST /users`, `POST /users/{id}/role`, `/{id}/enabled`, `/{id}/delete` | |
+//! | `GET /users/{id}`, `POST /users/{id}/profile`, `/{id}/password`, `/{id}/mailboxes` | a user's page ("Edit" on the list): "Name" + "Role", "Save name and role"; the mailboxes they work as checkboxes (`mailbox=ID`, repeated), "Save mailboxes"; "New password", "Set new password" |
 //! | `GET/POST /tokens`, `POST /tokens/{id}/revoke` | |
 //! | `GET /assets/{htmx.min.js,app.css,app.js}` | built into the binary |
 //!
@@ -164,6 +165,10 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             get(mailboxes::confirm_delete).post(mailboxes::delete),
         )
         .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", get(users::show))
+        .route("/users/{id}/profile", post(users::update_profile))
+        .route("/users/{id}/password", post(users::reset_password))
+        .route("/users/{id}/mailboxes", post(users::set_mailboxes))
         .route("/users/{id}/role", post(users::set_role))
         .route("/users/{id}/enabled", post(users::set_enabled))
         .route(

@@ -411,6 +411,10 @@ pub(crate) async fn reply(
             .await;
         }
     };
+    // A ticket outside the viewer's mailboxes is missing for them.
+    if let Err(error) = crate::api::tickets::find(&state, &viewer.actor, number).await {
+        return page::api_error(&state, Some(&viewer), &error);
+    }
     let request = ReplyRequest {
         ticket_number: number,
         body: form.body.clone(),
@@ -452,8 +456,8 @@ pub(crate) async fn send_again(
     CheckedForm(NoFields {}): CheckedForm<NoFields>,
 ) -> Response {
     let back = format!("/tickets/{number}#reply-{id}");
-    // Only a message of the ticket whose page sent the form.
-    match state.store().outbox_message(id).await {
+    // Only a message of the ticket whose page sent the form, and one the viewer sees.
+    match crate::auth::scope::outbox_message(&state, &viewer.actor, id).await {
         Ok(Some(message)) if message.ticket_number == number => {}
         Ok(_) => {
             return page::not_found(
@@ -464,7 +468,7 @@ pub(crate) async fn send_again(
         }
         Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
     }
-    match crate::api::replies::send_again(&state, id).await {
+    match crate::api::replies::send_again(&state, &viewer.actor, id).await {
         Ok(_) => page::see_other_with(
             &state,
             &back,

@@ -131,6 +131,7 @@ pub(crate) async fn list(
         .filter(|p| (1..=100_000).contains(p))
         .unwrap_or(1);
     let filter = TicketFilter {
+        scope: viewer.actor.scope().clone(),
         status,
         mailbox_id: mailbox,
         requester: None,
@@ -144,7 +145,9 @@ pub(crate) async fn list(
         let tickets = store.tickets(&filter).await?;
         let total = store.count_tickets(&filter).await?;
         let counts = store.count_tickets_by_status(&filter).await?;
-        let mailboxes = store.mailboxes().await?;
+        let mut mailboxes = store.mailboxes().await?;
+        // An agent picks among their own mailboxes only.
+        mailboxes.retain(|m| viewer.actor.scope().allows(m.id));
         Ok::<_, store::StoreError>((tickets, total, counts, mailboxes))
     }
     .await;
@@ -496,7 +499,8 @@ pub(crate) async fn ticket_page(
     reply: impl FnOnce(ReplyBox) -> ReplyBox,
 ) -> Response {
     let store = state.store();
-    let ticket = match store.ticket_by_number(number).await {
+    // One outside the viewer's mailboxes is as missing as one that never existed.
+    let ticket = match crate::auth::scope::ticket(state, &viewer.actor, number).await {
         Ok(Some(ticket)) => ticket,
         Ok(None) => {
             return page::not_found(

@@ -1,5 +1,9 @@
 //! Users (admin): the list, adding one, making someone admin or agent, disabling and
-//! deleting. The API's handlers keep the rule that at least one admin can sign in.
+//! deleting; a user's own page to change their name and role, reset their password and
+//! grant the mailboxes they work (team mailboxes). The administration rules keep at
+//! least one admin who can sign in.
+
+use std::collections::HashMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -7,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use store::{Role, User};
+use store::{Mailbox, Role, User};
 
 use crate::AppState;
 use crate::api::users::{RoleName, UserUpdate};
@@ -26,6 +30,8 @@ pub(crate) struct UserRow {
     /// The viewer's own account.
     is_me: bool,
     created: When,
+    /// The names of the mailboxes granted, in the mailboxes' order.
+    mailboxes: Vec<String>,
 }
 
 /// The "Add user" form's values (never the password).
@@ -34,6 +40,8 @@ pub(crate) struct UserForm {
     name: String,
     roles: Vec<Choice>,
     error: Option<String>,
+    /// The address has an account already: where to edit that user instead.
+    edit_existing: Option<String>,
 }
 
 impl UserForm {
@@ -43,6 +51,7 @@ impl UserForm {
             name: String::new(),
             roles: role_choices("agent"),
             error: None,
+            edit_existing: None,
         }
     }
 }
@@ -70,7 +79,35 @@ pub(crate) struct DeleteUserPage {
     id: i64,
     email: String,
 }
-impl_page!(UsersPage, DeleteUserPage);
+
+/// A mailbox as a checkbox of the user page's "Mailboxes" form.
+pub(crate) struct MailboxChoice {
+    id: i64,
+    name: String,
+    granted: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "user.html")]
+pub(crate) struct UserPage {
+    layout: Layout,
+    id: i64,
+    email: String,
+    name: String,
+    is_admin: bool,
+    roles: Vec<Choice>,
+    mailboxes: Vec<MailboxChoice>,
+}
+impl_page!(UsersPage, DeleteUserPage, UserPage);
+
+/// The names of these mailboxes, in the mailboxes' order.
+fn mailbox_names(mailboxes: &[Mailbox], ids: &[i64]) -> Vec<String> {
+    mailboxes
+        .iter()
+        .filter(|m| ids.contains(&m.id))
+        .map(|m| m.settings.name.clone())
+        .collect()
+}
 
 async fn users_page(
     state: &AppState,
@@ -78,8 +115,16 @@ async fn users_page(
     form: UserForm,
     status: StatusCode,
 ) -> Response {
-    let users = match state.store().users().await {
-        Ok(users) => users,
+    let loaded = async {
+        let users = state.store().users().await?;
+        let grants = state.store().user_mailbox_grants().await?;
+        let mailboxes = state.store().mailboxes().await?;
+        Ok::<_, store::StoreError>((users, grants, mailboxes))
+    }
+    .await;
+    let (users, grants, mailboxes): (Vec<User>, HashMap<i64, Vec<i64>>, Vec<Mailbox>) = match loaded
+    {
+        Ok(loaded) => loaded,
         Err(error) => return page::api_error(state, Some(viewer), &error.into()),
     };
     let now = state.now();
@@ -99,6 +144,10 @@ async fn users_page(
                     disabled: user.disabled,
                     is_me: Some(user.id) == me,
                     created: When::new(user.created_at, now),
+                    mailboxes: mailbox_names(
+                        &mailboxes,
+                        grants.get(&user.id).map_or(&[][..], Vec::as_slice),
+                    ),
                 })
                 .collect(),
             form,
@@ -144,6 +193,7 @@ pub(crate) async fn create(
         name: fields.name.clone(),
         roles: role_choices(&fields.role),
         error: Some(error),
+        edit_existing: None,
     };
     let Some(role) = role_name(&fields.role) else {
         let form = again("Pick a role from the list.".to_string());
@@ -159,8 +209,24 @@ pub(crate) async fn create(
         Ok(user) => page::see_other_with(
             &state,
             "/users",
-            Flash::done(format!("{} can sign in now.", user.email)),
+            Flash::done(match user.role {
+                Role::Admin => format!("{} can sign in now.", user.email),
+                Role::Agent => format!(
+                    "{} can sign in now. Give them the mailboxes they work: until then they see no tickets.",
+                    user.email
+                ),
+            }),
         ),
+        Err(admin::AdminError::EmailTaken(email)) => {
+            // The address has an account: the form says so and links to it.
+            let existing = match state.store().user_by_email(&email).await {
+                Ok(user) => user,
+                Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
+            };
+            let mut form = again(format!("There is already a user with the address {email}."));
+            form.edit_existing = existing.map(|user| format!("/users/{}", user.id));
+            users_page(&state, &viewer, form, StatusCode::CONFLICT).await
+        }
         Err(error) if error.is_caller_error() => {
             let error = crate::error::ApiError::from(error);
             let form = again(page::api_message(&error));
@@ -170,8 +236,8 @@ pub(crate) async fn create(
     }
 }
 
-/// A change to one user through the API; refusals (the last admin) come back as a
-/// flash on the list.
+/// A change to one user through the administration rules, then back to the list;
+/// refusals (the last admin) come back as a flash there.
 async fn change(
     state: &AppState,
     viewer: &Viewer,
@@ -179,15 +245,186 @@ async fn change(
     update: UserUpdate,
     done: impl FnOnce(&User) -> String,
 ) -> Response {
+    change_then(state, viewer, id, update, "/users", done).await
+}
+
+/// A change to one user, then to `back`; what the person can fix (the last admin, a
+/// short password, a long name) comes back as a flash there.
+async fn change_then(
+    state: &AppState,
+    viewer: &Viewer,
+    id: i64,
+    update: UserUpdate,
+    back: &str,
+    done: impl FnOnce(&User) -> String,
+) -> Response {
     match state.admin().update_user(id, &update.into_change()).await {
-        Ok(user) => page::see_other_with(state, "/users", Flash::done(done(&user))),
-        Err(error @ admin::AdminError::LastAdmin) => page::see_other_with(
-            state,
-            "/users",
-            Flash::failed(page::api_message(&error.into())),
-        ),
+        Ok(user) => page::see_other_with(state, back, Flash::done(done(&user))),
+        Err(admin::AdminError::UserNotFound(_)) => user_not_found(state, viewer, id),
+        Err(error) if error.is_caller_error() => {
+            page::see_other_with(state, back, Flash::failed(page::api_message(&error.into())))
+        }
         Err(error) => page::api_error(state, Some(viewer), &error.into()),
     }
+}
+
+fn user_not_found(state: &AppState, viewer: &Viewer, id: i64) -> Response {
+    page::not_found(state, Some(viewer), format!("There is no user #{id}."))
+}
+
+/// One user's page: name and role, their mailboxes, a new password.
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+) -> Response {
+    let loaded = async {
+        let user = state.store().user_by_id(id).await?;
+        let granted = state.store().user_mailbox_ids(id).await?;
+        let mailboxes = state.store().mailboxes().await?;
+        Ok::<_, store::StoreError>((user, granted, mailboxes))
+    }
+    .await;
+    let (user, granted, mailboxes) = match loaded {
+        Ok((Some(user), granted, mailboxes)) => (user, granted, mailboxes),
+        Ok((None, ..)) => return user_not_found(&state, &viewer, id),
+        Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
+    };
+    let role = match user.role {
+        Role::Admin => "admin",
+        Role::Agent => "agent",
+    };
+    page::show(
+        &state,
+        StatusCode::OK,
+        UserPage {
+            layout: Layout::signed_in(&viewer, user.email.clone(), Section::Users),
+            id,
+            name: user.name.clone().unwrap_or_default(),
+            is_admin: user.role == Role::Admin,
+            roles: role_choices(role),
+            mailboxes: mailboxes
+                .iter()
+                .map(|m| MailboxChoice {
+                    id: m.id,
+                    name: m.settings.name.clone(),
+                    granted: granted.contains(&m.id),
+                })
+                .collect(),
+            email: user.email,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ProfileForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// Changes a user's name and role.
+pub(crate) async fn update_profile(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+    CheckedForm(form): CheckedForm<ProfileForm>,
+) -> Response {
+    let back = format!("/users/{id}");
+    let Some(role) = role_name(&form.role) else {
+        return page::see_other_with(&state, &back, Flash::failed("Pick a role from the list."));
+    };
+    let update = UserUpdate {
+        name: Some(Some(form.name)),
+        role: Some(role),
+        disabled: None,
+        password: None,
+        mailboxes: None,
+    };
+    change_then(&state, &viewer, id, update, &back, |user| {
+        format!(
+            "Saved: {} is {}.",
+            user.label(),
+            match user.role {
+                Role::Admin => "an admin",
+                Role::Agent => "an agent",
+            }
+        )
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PasswordForm {
+    #[serde(default)]
+    password: String,
+}
+
+/// Sets a new password for a user (who forgot theirs); their sessions end.
+pub(crate) async fn reset_password(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+    CheckedForm(form): CheckedForm<PasswordForm>,
+) -> Response {
+    let update = UserUpdate {
+        name: None,
+        role: None,
+        disabled: None,
+        password: Some(form.password),
+        mailboxes: None,
+    };
+    change_then(&state, &viewer, id, update, &format!("/users/{id}"), |user| {
+        format!(
+            "{} has a new password; their sessions have ended. Give it to them in person or through a password manager.",
+            user.email
+        )
+    })
+    .await
+}
+
+/// Grants a user the mailboxes ticked (and takes away the others): an agent sees the
+/// tickets and mail of these only.
+pub(crate) async fn set_mailboxes(
+    State(state): State<AppState>,
+    AdminViewer(viewer): AdminViewer,
+    PagePath(id): PagePath<i64>,
+    // Checkboxes repeat their name (`mailbox=1&mailbox=3`): read as pairs.
+    CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
+) -> Response {
+    let back = format!("/users/{id}");
+    let mut ids = Vec::new();
+    for (name, value) in &fields {
+        if name != "mailbox" {
+            continue;
+        }
+        match value.trim().parse::<i64>() {
+            Ok(mailbox) => ids.push(mailbox),
+            Err(_) => {
+                return page::see_other_with(
+                    &state,
+                    &back,
+                    Flash::failed("Tick mailboxes from the list."),
+                );
+            }
+        }
+    }
+    let update = UserUpdate {
+        name: None,
+        role: None,
+        disabled: None,
+        password: None,
+        mailboxes: Some(ids),
+    };
+    change_then(&state, &viewer, id, update, &back, |user| match user.role {
+        Role::Admin => format!(
+            "Saved. {} is an admin and sees every mailbox; these count if they become an agent.",
+            user.email
+        ),
+        Role::Agent => format!("Saved: {} works the mailboxes ticked.", user.email),
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -215,6 +452,7 @@ pub(crate) async fn set_role(
         role: Some(role),
         disabled: None,
         password: None,
+        mailboxes: None,
     };
     change(&state, &viewer, id, update, |user| match user.role {
         Role::Admin => format!("{} is an admin now.", user.email),
@@ -239,6 +477,7 @@ pub(crate) async fn set_enabled(
         role: None,
         disabled: Some(disabled),
         password: None,
+        mailboxes: None,
     };
     change(&state, &viewer, id, update, |user| {
         if user.disabled {

@@ -16,5 +16,6 @@ mod oauth;
 mod ops;
 mod replies;
 mod routes;
+mod teams;
 mod tickets;
 mod users;

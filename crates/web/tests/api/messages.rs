@@ -51,15 +51,22 @@ async fn a_message_shows_its_processing_and_raw_bytes() {
     let bytes = mail("m1@example.com", "alice@example.com", "Hello", "Hi there");
     let raw_id = desk.deliver(support, &bytes).await;
     let agent = desk.agent_session().await;
+    let admin = desk.admin_session().await;
 
+    // Waiting mail is on no ticket yet: the admins' to see, missing for agents.
     let pending = desk
         .get(&format!("/api/v1/messages/{raw_id}"))
-        .cookie(&agent)
+        .cookie(&admin)
         .send()
         .await;
     assert_eq!(pending.status, StatusCode::OK, "{}", pending.text());
     assert_eq!(pending.json()["processing"]["status"], "pending");
     assert_eq!(pending.json()["processing"]["ticket_number"], Value::Null);
+    desk.get(&format!("/api/v1/messages/{raw_id}"))
+        .cookie(&agent)
+        .send()
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
 
     desk.process().await;
     let body = desk

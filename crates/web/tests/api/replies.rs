@@ -407,8 +407,9 @@ async fn every_refused_reply_is_one_sentence_and_queues_nothing() {
     )
     .await;
 
-    // A mailbox that does not send.
+    // A mailbox that does not send (the agent works it too).
     let quiet = desk.mailbox("quiet", "quiet@example.com").await;
+    let agent = desk.agent_session().await;
     desk.deliver(
         quiet,
         &mail(

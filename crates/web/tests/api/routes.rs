@@ -13,7 +13,7 @@ use store::MailboxSettings;
 use crate::common::{Desk, NOW, mail_with_attachments};
 
 /// (path, method) → the operation object, from the served document.
-async fn documented(desk: &Desk) -> BTreeMap<(String, Method), Value> {
+pub(crate) async fn documented(desk: &Desk) -> BTreeMap<(String, Method), Value> {
     let reply = desk.get("/api/v1/openapi.json").send().await;
     assert_eq!(reply.status, StatusCode::OK);
     let doc = reply.json();
@@ -28,12 +28,12 @@ async fn documented(desk: &Desk) -> BTreeMap<(String, Method), Value> {
     operations
 }
 
-fn is_public(operation: &Value) -> bool {
+pub(crate) fn is_public(operation: &Value) -> bool {
     operation["security"] == json!([{}])
 }
 
 /// Whether only admins may call it (the rule of issue #5).
-fn admin_only(path: &str, method: &Method) -> bool {
+pub(crate) fn admin_only(path: &str, method: &Method) -> bool {
     path.starts_with("/api/v1/mailboxes")
         || path.starts_with("/api/v1/users")
         || path.starts_with("/api/v1/tokens")
@@ -42,12 +42,12 @@ fn admin_only(path: &str, method: &Method) -> bool {
 }
 
 /// What only a signed-in person can do, not a token: sign out, change their password.
-fn session_only(path: &str, method: &Method) -> bool {
+pub(crate) fn session_only(path: &str, method: &Method) -> bool {
     (path == "/api/v1/session" && method == Method::DELETE) || path == "/api/v1/session/password"
 }
 
 /// The path with its parameters filled in.
-fn concrete(path: &str, ids: &BTreeMap<&str, String>) -> String {
+pub(crate) fn concrete(path: &str, ids: &BTreeMap<&str, String>) -> String {
     let mut path = path.to_string();
     for (name, value) in ids {
         path = path.replace(&format!("{{{name}}}"), value);

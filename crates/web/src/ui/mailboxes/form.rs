@@ -536,6 +536,7 @@ fn form_field(field: Field) -> (&'static str, &'static str) {
             "new_address_reference",
             "Ticket references from new addresses",
         ),
+        Field::Mailboxes => ("mailboxes", "Mailboxes"),
     }
 }
 
