@@ -541,19 +541,36 @@ pub fn ticket_number(text: &str) -> Option<i64> {
     digits.parse().ok().filter(|n| *n > 0)
 }
 
-/// The entries whose search rows match `$n` (a query from [`SearchQuery::fts5`] or
-/// [`SearchQuery::tsquery`]), each with its rank (lower is better), as
-/// `(ticket_id, entry_id, rank)`.
-fn matching_entries_sql(backend: Backend, n: usize) -> String {
+/// The tickets with an entry whose search row matches `$n` (a query from
+/// [`SearchQuery::fts5`] or [`SearchQuery::tsquery`]), as `ticket_id`.
+fn matching_tickets_sql(backend: Backend, n: usize) -> String {
     match backend {
         Backend::Sqlite => format!(
-            "SELECT e.ticket_id AS ticket_id, e.id AS entry_id, {BM25} AS rank \
-             FROM entry_search JOIN ticket_entries e ON e.id = entry_search.rowid \
-             WHERE entry_search MATCH ${n}"
+            "SELECT ticket_id FROM ticket_entries WHERE id IN \
+             (SELECT rowid FROM entry_search WHERE entry_search MATCH ${n})"
         ),
         Backend::Postgres => format!(
-            "SELECT e.ticket_id AS ticket_id, e.id AS entry_id, \
-             -ts_rank(s.document, to_tsquery('simple', ${n})) AS rank \
+            "SELECT e.ticket_id FROM entry_search s JOIN ticket_entries e ON e.id = s.entry_id \
+             WHERE s.document @@ to_tsquery('simple', ${n})"
+        ),
+    }
+}
+
+/// The same with each matching entry's score (lower is better), as
+/// `(ticket_id, score)`.
+fn scored_tickets_sql(backend: Backend, n: usize) -> String {
+    match backend {
+        // bm25() only works while FTS5 runs the match itself: scored in a subquery of
+        // its own, which `LIMIT -1` (no limit) keeps SQLite from merging into the join.
+        Backend::Sqlite => format!(
+            "SELECT e.ticket_id AS ticket_id, m.score AS score FROM \
+             (SELECT rowid AS entry_id, {BM25} AS score FROM entry_search \
+              WHERE entry_search MATCH ${n} LIMIT -1) m \
+             JOIN ticket_entries e ON e.id = m.entry_id"
+        ),
+        Backend::Postgres => format!(
+            "SELECT e.ticket_id AS ticket_id, \
+             -ts_rank(s.document, to_tsquery('simple', ${n})) AS score \
              FROM entry_search s JOIN ticket_entries e ON e.id = s.entry_id \
              WHERE s.document @@ to_tsquery('simple', ${n})"
         ),
@@ -584,8 +601,8 @@ pub(crate) fn ticket_condition(
     if !query.terms.is_empty() {
         binds.push(Bind::Text(backend_query(&query, backend)));
         alternatives.push(format!(
-            "t.id IN (SELECT ticket_id FROM ({}) matched)",
-            matching_entries_sql(backend, binds.len())
+            "t.id IN ({})",
+            matching_tickets_sql(backend, binds.len())
         ));
     }
     if let Some(number) = query.ticket_number {
@@ -629,14 +646,14 @@ impl Store {
         if !query.terms.is_empty() {
             binds.push(Bind::Text(backend_query(&query, backend)));
             found.push(format!(
-                "SELECT ticket_id, rank FROM ({}) matched",
-                matching_entries_sql(backend, binds.len())
+                "SELECT ticket_id, score FROM ({}) matched",
+                scored_tickets_sql(backend, binds.len())
             ));
         }
         if let Some(number) = query.ticket_number {
             binds.push(Bind::Int(number));
             found.push(format!(
-                "SELECT id AS ticket_id, CAST(-1000000000 AS REAL) AS rank FROM tickets \
+                "SELECT id AS ticket_id, CAST(-1000000000 AS REAL) AS score FROM tickets \
                  WHERE number = ${}",
                 binds.len()
             ));
@@ -644,10 +661,10 @@ impl Store {
         let n = binds.len();
         // Only placeholders are formatted in, never data.
         let sql = format!(
-            "WITH hits AS (SELECT ticket_id, MIN(rank) AS rank FROM ({}) found \
+            "WITH hits AS (SELECT ticket_id, MIN(score) AS score FROM ({}) found \
              GROUP BY ticket_id) \
              {} JOIN hits h ON h.ticket_id = t.id {where_clause} \
-             ORDER BY h.rank, t.updated_at DESC, t.id DESC LIMIT ${} OFFSET ${}",
+             ORDER BY h.score, t.updated_at DESC, t.id DESC LIMIT ${} OFFSET ${}",
             found.join(" UNION ALL "),
             ticket_select!(),
             n + 1,
