@@ -16,5 +16,6 @@ mod oauth;
 mod ops;
 mod replies;
 mod routes;
+mod search;
 mod tickets;
 mod users;
