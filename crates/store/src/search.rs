@@ -616,7 +616,10 @@ impl Store {
     /// Tickets the filter's search finds, best match first (a ticket named by its
     /// number before all others), each with a snippet of its best-matching mail. Pages
     /// and other filters as [`Store::tickets`]; without a search, the same list.
-    pub async fn search_tickets(&self, filter: &TicketFilter) -> Result<Vec<TicketHit>, StoreError> {
+    pub async fn search_tickets(
+        &self,
+        filter: &TicketFilter,
+    ) -> Result<Vec<TicketHit>, StoreError> {
         let query = filter
             .text
             .as_deref()
@@ -740,8 +743,7 @@ impl Store {
         let mut best: HashMap<i64, (u32, Snippet)> = HashMap::new();
         for row in &rows {
             let entry = entry_from_row(row)?;
-            let Some((score, snippet)) = best_snippet(&EntryText::of(&entry), &query.terms)
-            else {
+            let Some((score, snippet)) = best_snippet(&EntryText::of(&entry), &query.terms) else {
                 continue;
             };
             // Later entries win ties: the newest mail says where the ticket stands.
@@ -879,7 +881,10 @@ mod tests {
 
     #[test]
     fn cjk_characters_are_words_of_their_own() {
-        assert_eq!(words_of("日本語のテスト"), ["日", "本", "語", "の", "テ", "ス", "ト"]);
+        assert_eq!(
+            words_of("日本語のテスト"),
+            ["日", "本", "語", "の", "テ", "ス", "ト"]
+        );
         assert_eq!(words_of("abc日本"), ["abc", "日", "本"]);
         // Full-width letters are letters.
         assert_eq!(normalized("ＡＢＣ"), "abc");
@@ -924,7 +929,14 @@ mod tests {
         for text in ["1996", "#1996", " [#1996] "] {
             assert_eq!(ticket_number(text), Some(1996), "{text}");
         }
-        for text in ["1996 printer", "#", "0", "-3", "12a", "99999999999999999999"] {
+        for text in [
+            "1996 printer",
+            "#",
+            "0",
+            "-3",
+            "12a",
+            "99999999999999999999",
+        ] {
             assert_eq!(ticket_number(text), None, "{text}");
         }
     }

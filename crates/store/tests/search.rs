@@ -60,7 +60,14 @@ impl Default for Mail<'_> {
 async fn ticket(store: &Store, mailbox_id: i64, mails: &[Mail<'_>]) -> i64 {
     let first = &mails[0];
     let bodies: Vec<String> = (0..mails.len())
-        .map(|i| format!("{}-{}-{i}-{}", mailbox_id, first.subject, common::random_hex(8)))
+        .map(|i| {
+            format!(
+                "{}-{}-{i}-{}",
+                mailbox_id,
+                first.subject,
+                common::random_hex(8)
+            )
+        })
         .collect();
     let batch: Vec<_> = bodies.iter().map(|b| message(Some(b), b)).collect();
     let raw: Vec<i64> = store
@@ -269,7 +276,10 @@ async fn phrases_prefixes_and_other_scripts_are_searched_as_typed(db: &TestDb) {
     assert_eq!(found(store, "日本語").await, [japanese]);
     assert_eq!(found(store, "件名").await, [japanese]);
     assert_eq!(found(store, "お願い").await, [japanese]);
-    assert!(found(store, "語本日").await.is_empty(), "characters in a row");
+    assert!(
+        found(store, "語本日").await.is_empty(),
+        "characters in a row"
+    );
     let hit = &store.search_tickets(&search("件名")).await.unwrap()[0];
     let snippet = hit.snippet.as_ref().expect("a snippet");
     assert_eq!(snippet.field, SnippetField::Subject);
@@ -313,7 +323,11 @@ async fn the_new_text_the_quoted_part_attachment_names_and_the_sender_are_search
         ("parcel", SnippetField::Message, "parcel"),
         ("rotterdam", SnippetField::Quoted, "Rotterdam"),
         ("lieferschein", SnippetField::Attachment, "Lieferschein"),
-        ("lieferschein 2026", SnippetField::Attachment, "Lieferschein"),
+        (
+            "lieferschein 2026",
+            SnippetField::Attachment,
+            "Lieferschein",
+        ),
         ("bakery", SnippetField::Sender, "bakery"),
         ("news", SnippetField::Message, "news"),
     ];
@@ -361,7 +375,15 @@ async fn query_syntax_in_a_search_is_only_text(db: &TestDb) {
         store.count_tickets_by_status(&search(text)).await.unwrap();
     }
     for text in [
-        "NEAR", "near gate", "OR", "AND", "a*b", "-minus", "col:on", "'quoted'", "(paren)",
+        "NEAR",
+        "near gate",
+        "OR",
+        "AND",
+        "a*b",
+        "-minus",
+        "col:on",
+        "'quoted'",
+        "(paren)",
     ] {
         assert_eq!(found(store, text).await, [number], "{text}");
     }
@@ -447,7 +469,11 @@ async fn a_ticket_number_finds_its_ticket_first(db: &TestDb) {
         }],
     )
     .await;
-    for text in [format!("{first}"), format!("#{first}"), format!("[#{first}]")] {
+    for text in [
+        format!("{first}"),
+        format!("#{first}"),
+        format!("[#{first}]"),
+    ] {
         let numbers = found(store, &text).await;
         assert_eq!(numbers, [first, mentions], "{text}");
         let hits = store.search_tickets(&search(&text)).await.unwrap();
@@ -585,15 +611,21 @@ async fn a_database_from_before_search_becomes_searchable(db: &TestDb) {
     // A database of its own, made at the old version.
     let backend = db.backend;
     let (dir, url, _pg) = fresh(backend).await;
-    let url_or_file = url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("popdesk.db").display()));
+    let url_or_file = url.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("popdesk.db").display()
+        )
+    });
     let mut conn = AnyConnection::connect(&url_or_file).await.unwrap();
     let migrator = match backend {
         store::Backend::Sqlite => &SQLITE_MIGRATIONS,
         store::Backend::Postgres => &POSTGRES_MIGRATIONS,
     };
-    migrator.run_to(12, &mut conn).await.expect("the old schema");
+    migrator
+        .run_to(12, &mut conn)
+        .await
+        .expect("the old schema");
     for sql in [
         "INSERT INTO raw_messages (id, mailbox_id, uid, sha256, size, server_size, message_id, \
          status, received_at) VALUES (1, 1, 'u1', 'aaaa', 8, 10, '<old-1@example.org>', 'stored', 1)",

@@ -97,7 +97,12 @@ async fn search_finds_words_shows_snippets_counts_results_and_jumps_to_numbers(d
         .unwrap();
 
     // Words in any order, punctuation and accents as typed.
-    for q in ["refund%20request%20urgent", "urgent%20REFUND", "muller", "M%C3%BCller"] {
+    for q in [
+        "refund%20request%20urgent",
+        "urgent%20REFUND",
+        "muller",
+        "M%C3%BCller",
+    ] {
         let page = list(&format!("q={q}")).await;
         assert_eq!(numbers(&page), [refund_number], "{q}");
     }
