@@ -66,7 +66,7 @@ fn word_in(text: &str) -> Option<(Script, String)> {
         if word
             .chars()
             .all(|c| c.is_ascii_alphabetic() || "äöüÄÖÜéèàçñ".contains(c))
-            && word.chars().any(|c| !c.is_ascii())
+            && !word.is_ascii()
         {
             return Some((Script::LatinWithMarks, word.to_string()));
         }
