@@ -84,8 +84,8 @@ impl Store {
     /// `data_dir/blobs`, the secret key in `data_dir/secret.key`, and with no
     /// `database_url` the SQLite database `data_dir/popdesk.db`. A `postgres://` URL
     /// selects PostgreSQL instead. Brings the schema up to date, settles a key rotation
-    /// that a crash interrupted, and re-seals secrets an earlier popdesk sealed without
-    /// their slot.
+    /// that a crash interrupted, re-seals secrets an earlier popdesk sealed without
+    /// their slot, and makes the mail an earlier popdesk stored searchable.
     ///
     /// SQLite runs in WAL mode with `synchronous=FULL`: a commit is on disk (the WAL
     /// fsync'd) before it returns, because the fetcher deletes mail from the server right
@@ -187,6 +187,8 @@ impl Store {
         migrated.map_err(|source| StoreError::Migrate { source })?;
         let secrets = crate::sealed::settle_pending_key(&pool, backend, data_dir, secrets).await?;
         crate::sealed::upgrade_unbound(&pool, &secrets).await?;
+        // Mail that arrived before search existed becomes searchable.
+        crate::search::backfill(&pool, backend).await?;
 
         let blob_root = data_dir.join("blobs");
         let blobs = match (store_options.blob_store, backend) {

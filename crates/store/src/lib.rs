@@ -37,6 +37,7 @@ mod processing;
 mod provider_notice;
 mod raw_message;
 mod sealed;
+mod search;
 mod secret;
 mod sending;
 mod sign_in_limit;
@@ -72,6 +73,7 @@ pub use outbox::{
 pub use processing::{ProcessRecord, ProcessStatus, ProcessingTx};
 pub use provider_notice::{NoticeKind, ProviderNotice};
 pub use raw_message::{NewRawMessage, RawMessage, RawStatus};
+pub use search::{Snippet, SnippetField, SnippetPiece, TicketHit, ticket_number};
 pub use secret::{
     KEY_ENV, KEY_FILE, KeyFileExposure, KeySource, PENDING_KEY_FILE, SEALED_COLUMNS, SealedColumn,
     SecretBox, SecretSlot, key_file_exposure,

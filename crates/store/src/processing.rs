@@ -684,6 +684,16 @@ impl ProcessingTx {
             return Err(StoreError::TicketNotFound(ticket_id));
         };
         let id: i64 = column(&row, "id")?;
+        // Searchable from the moment it is there, in the same transaction.
+        let text = crate::search::EntryText {
+            subject: entry.subject.as_deref(),
+            from_name: entry.from_name.as_deref(),
+            from_address: entry.from_address.as_deref(),
+            reply_text: &entry.reply_text,
+            text_body: &entry.text_body,
+            attachments: &entry.attachments,
+        };
+        crate::search::index_entry(&mut self.tx, self.backend, id, &text).await?;
         sqlx::query(
             "UPDATE tickets SET updated_at = $1, \
              first_mail_sent_at = COALESCE(first_mail_sent_at, $3), \

@@ -10,7 +10,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
 use crate::text::{column, db_text, db_text_opt, from_db, text_enum, to_db};
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// Where a ticket stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -229,8 +229,10 @@ pub struct TicketFilter {
     pub assignee: AssigneeFilter,
     /// The requester's address, exactly (compared case-insensitively).
     pub requester: Option<String>,
-    /// Text found in the subject, or in the requester's address or name
-    /// (case-insensitive for ASCII letters).
+    /// A search (see [`Store::search_tickets`](crate::Store::search_tickets)): words
+    /// found in one mail of the ticket (subject, text, quoted text, attachment names,
+    /// sender), any order, accents and case folded, "phrases" in quotes, the last word
+    /// as a prefix; or the ticket's number.
     pub text: Option<String>,
     pub limit: u32,
     pub offset: u32,
@@ -344,14 +346,17 @@ pub(crate) fn entry_from_row(row: &AnyRow) -> Result<TicketEntry, StoreError> {
 }
 
 /// A value bound to a filter's placeholder.
-enum Bind {
+pub(crate) enum Bind {
     Text(String),
     Int(i64),
 }
 
 /// The `WHERE` clause of a ticket filter (tickets `t`, requesters `p`) and its values in
 /// placeholder order. Only placeholders are formatted into the SQL, never data.
-fn filter_sql(filter: &TicketFilter) -> Result<(String, Vec<Bind>), StoreError> {
+pub(crate) fn filter_sql(
+    filter: &TicketFilter,
+    backend: Backend,
+) -> Result<(String, Vec<Bind>), StoreError> {
     for (field, value) in [("search", &filter.text), ("requester", &filter.requester)] {
         if value
             .as_deref()
@@ -398,24 +403,10 @@ fn filter_sql(filter: &TicketFilter) -> Result<(String, Vec<Bind>), StoreError> 
         binds.push(Bind::Text(db_text(&requester.trim().to_lowercase())));
         conditions.push(format!("p.address = ${}", binds.len()));
     }
-    if let Some(text) = filter
-        .text
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    if let Some(text) = &filter.text
+        && let Some(condition) = crate::search::ticket_condition(text, backend, &mut binds)
     {
-        // LIKE's wildcards in the searched text are meant literally.
-        let escaped = db_text(text)
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        binds.push(Bind::Text(format!("%{escaped}%")));
-        let n = binds.len();
-        conditions.push(format!(
-            "(LOWER(t.subject) LIKE ${n} ESCAPE '\\' OR p.address LIKE ${n} ESCAPE '\\' \
-             OR LOWER(COALESCE(p.name, '')) LIKE ${n} ESCAPE '\\')"
-        ));
+        conditions.push(condition);
     }
     let where_clause = format!("WHERE {}", conditions.join(" AND "));
     Ok((where_clause, binds))
@@ -459,7 +450,7 @@ fn attachment_for_db(attachment: &EntryAttachment) -> EntryAttachment {
 impl Store {
     /// Tickets, most recently active first (then newest id), one page of them.
     pub async fn tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
-        let (where_clause, binds) = filter_sql(filter)?;
+        let (where_clause, binds) = filter_sql(filter, self.backend())?;
         let n = binds.len();
         // Only placeholders are formatted in, never data.
         let sql = format!(
@@ -486,7 +477,7 @@ impl Store {
 
     /// How many tickets the filter matches, all pages together.
     pub async fn count_tickets(&self, filter: &TicketFilter) -> Result<u64, StoreError> {
-        let (where_clause, binds) = filter_sql(filter)?;
+        let (where_clause, binds) = filter_sql(filter, self.backend())?;
         // The requester is only needed to filter by it; without such a filter the count
         // reads the tickets' status index alone, not every ticket and its requester.
         let sql = if filter.requester.is_none() && filter.text.is_none() {
@@ -522,7 +513,7 @@ impl Store {
             status: None,
             ..filter.clone()
         };
-        let (where_clause, binds) = filter_sql(&filter)?;
+        let (where_clause, binds) = filter_sql(&filter, self.backend())?;
         let join = if filter.requester.is_none() && filter.text.is_none() {
             ""
         } else {

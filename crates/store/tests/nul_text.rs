@@ -133,7 +133,8 @@ async fn text_with_nul_is_stored_with_a_replacement_character_on_both_backends(d
 
     for filter in [
         TicketFilter {
-            text: Some("b\0j".to_string()),
+            // A NUL separates words, as the stored U+FFFD does.
+            text: Some("Sub\0ject".to_string()),
             ..TicketFilter::default()
         },
         TicketFilter {

@@ -1502,6 +1502,73 @@ async fn the_ticket_list_filters_counts_and_pages() {
 // Mailboxes.
 
 /// The fields of the mailbox form, as a browser sends them with the given changes.
+/// Searching the list (issue 15): words found in the mail's text show the words around
+/// them with the hits marked; a ticket number opens that ticket when the page is asked
+/// for, and while typing (htmx) lists it first with a link instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_shows_snippets_and_a_ticket_number_opens_its_ticket() {
+    let desk = Desk::new().await;
+    let support = desk.mailbox("support").await;
+    desk.deliver(
+        support,
+        &plain_mail(
+            "s1@example.org",
+            "Carol <carol@example.org>",
+            "Printer",
+            "Since Monday the printer crashes <every> morning.",
+        ),
+    )
+    .await;
+    desk.deliver(
+        support,
+        &plain_mail("s2@example.org", "dan@example.org", "Other", "Hi"),
+    )
+    .await;
+    let admin = desk.admin().await;
+    let number = desk
+        .store
+        .tickets(&store::TicketFilter::default())
+        .await
+        .expect("tickets")
+        .iter()
+        .find(|t| t.subject == "Printer")
+        .expect("the printer ticket")
+        .number;
+
+    let found = desk.get("/tickets?q=crashes+MORNING", Some(&admin)).await;
+    found.assert_admin_page("search results");
+    assert!(found.body.contains("1–1 of 1, best match first."));
+    assert!(
+        found.body.contains(
+            "<div class=\"snippet\">Since Monday the printer <mark>crashes</mark> &#60;every&#62; \
+         <mark>morning</mark>.</div>"
+        ),
+        "{}",
+        found.body
+    );
+
+    let jump = desk
+        .get(&format!("/tickets?q=%23{number}"), Some(&admin))
+        .await;
+    assert_eq!(jump.status, StatusCode::SEE_OTHER);
+    assert_eq!(jump.location(), format!("/tickets/{number}"));
+    let typing = desk
+        .send(
+            Desk::request(Method::GET, &format!("/tickets?q={number}"), Some(&admin))
+                .header("hx-request", "true")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(typing.status, StatusCode::OK);
+    assert!(typing.body.contains(&format!(
+        "<a href=\"/tickets/{number}\">Open ticket #{number}</a>"
+    )));
+    let none = desk.get("/tickets?q=%23987654", Some(&admin)).await;
+    assert_eq!(none.status, StatusCode::OK);
+    assert!(none.body.contains("No tickets match these filters."));
+}
+
 fn mailbox_fields<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut fields: Vec<(&str, &str)> = vec![
         ("preset", "generic"),

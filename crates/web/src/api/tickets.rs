@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use store::{
-    EntryAttachment, EntryKind, Person, Ticket, TicketEntry, TicketEvent, TicketEventKind,
-    TicketFilter, TicketStatus,
+    EntryAttachment, EntryKind, Person, Snippet, SnippetField, Ticket, TicketEntry, TicketEvent,
+    TicketEventKind, TicketFilter, TicketHit, TicketStatus,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -90,6 +90,69 @@ pub struct TicketSummary {
     pub entry_count: u64,
     /// This ticket in the API.
     pub url: String,
+    /// When searching (`q`): a few words of the best-matching mail around the first
+    /// hit; null otherwise, and for a ticket found by its number alone.
+    pub snippet: Option<SnippetView>,
+}
+
+/// A few words of a mail around what a search found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnippetView {
+    /// Which part of the mail the words are from.
+    pub field: SnippetFieldView,
+    /// The words in order; joined, they are the snippet. `hit`: a word the search found.
+    pub pieces: Vec<SnippetPieceView>,
+}
+
+/// The part of a mail a snippet is taken from.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SnippetFieldView {
+    /// The new text of the mail.
+    Message,
+    /// The quoted history below it.
+    Quoted,
+    Attachment,
+    Sender,
+    Subject,
+}
+
+/// Part of a snippet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnippetPieceView {
+    pub text: String,
+    pub hit: bool,
+}
+
+impl From<&Snippet> for SnippetView {
+    fn from(snippet: &Snippet) -> SnippetView {
+        SnippetView {
+            field: match snippet.field {
+                SnippetField::Message => SnippetFieldView::Message,
+                SnippetField::Quoted => SnippetFieldView::Quoted,
+                SnippetField::Attachment => SnippetFieldView::Attachment,
+                SnippetField::Sender => SnippetFieldView::Sender,
+                SnippetField::Subject => SnippetFieldView::Subject,
+            },
+            pieces: snippet
+                .pieces
+                .iter()
+                .map(|p| SnippetPieceView {
+                    text: p.text.clone(),
+                    hit: p.hit,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<&TicketHit> for TicketSummary {
+    fn from(hit: &TicketHit) -> TicketSummary {
+        TicketSummary {
+            snippet: hit.snippet.as_ref().map(SnippetView::from),
+            ..TicketSummary::from(&hit.ticket)
+        }
+    }
 }
 
 impl From<&Ticket> for TicketSummary {
@@ -104,6 +167,7 @@ impl From<&Ticket> for TicketSummary {
             updated_at: ticket.updated_at,
             entry_count: ticket.entry_count,
             url: format!("/api/v1/tickets/{}", ticket.number),
+            snippet: None,
         }
     }
 }
@@ -123,7 +187,11 @@ pub struct TicketQuery {
     /// Only tickets from this requester address (case-insensitive, exact).
     #[serde(default, deserialize_with = "input::empty_as_none")]
     requester: Option<String>,
-    /// Text in the subject or the requester's address or name.
+    /// A search: words found in one mail of the ticket (subject, text, quoted text,
+    /// attachment names, sender), in any order, accents and case folded; "phrases" in
+    /// quotes; the last word also as the start of a longer one. A ticket number
+    /// ("1996", "#1996") finds that ticket first and sets `jump_to`. Results are ranked,
+    /// best match first.
     #[serde(default, deserialize_with = "input::empty_as_none")]
     q: Option<String>,
     /// Page number, from 1.
@@ -156,6 +224,9 @@ pub struct TicketPage {
     pub page: u32,
     pub per_page: u32,
     pub status_counts: StatusCounts,
+    /// When `q` is a ticket's number ("1996", "#1996"): the number of the ticket to open
+    /// (the one it was merged into, if it was).
+    pub jump_to: Option<i64>,
 }
 
 /// Lists tickets.
@@ -197,8 +268,16 @@ pub async fn list(
     };
     let store = state.store();
     let tickets = match offset {
-        Some(_) => store.tickets(&filter).await?,
+        Some(_) => store.search_tickets(&filter).await?,
         None => Vec::new(),
+    };
+    let jump_to = match filter.text.as_deref().and_then(store::ticket_number) {
+        Some(number) => store
+            .ticket_by_number(number)
+            .await?
+            .filter(|ticket| filter.scope.allows(ticket.mailbox_id))
+            .map(|ticket| ticket.merged_into.unwrap_or(ticket.number)),
+        None => None,
     };
     let total = store.count_tickets(&filter).await?;
     let mut status_counts = StatusCounts::default();
@@ -218,6 +297,7 @@ pub async fn list(
         page,
         per_page,
         status_counts,
+        jump_to,
     }))
 }
 

@@ -56,6 +56,8 @@ pub(crate) struct TicketRow {
     status: &'static str,
     status_value: &'static str,
     updated: When,
+    /// Where a search found the ticket (not shown for the subject: it is in the row).
+    snippet: Option<store::Snippet>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -77,6 +79,10 @@ pub(crate) struct TicketsPage {
     filtered: bool,
     /// A page number past the last page.
     past_end: bool,
+    /// The list is a search's results, best match first.
+    searched: bool,
+    /// The search is this ticket's number: a link to open it.
+    jump_to: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,6 +97,7 @@ pub(crate) struct ListQuery {
 pub(crate) async fn list(
     State(state): State<AppState>,
     viewer: Viewer,
+    headers: axum::http::HeaderMap,
     PageQuery(query): PageQuery<ListQuery>,
 ) -> Response {
     let text = |value: &Option<String>| {
@@ -141,8 +148,25 @@ pub(crate) async fn list(
         ..TicketFilter::default()
     };
     let store = state.store();
+    // A ticket number searched for: its ticket, if the viewer may see it.
+    let jump_to = match filter.text.as_deref().and_then(store::ticket_number) {
+        Some(number) => match store.ticket_by_number(number).await {
+            Ok(ticket) => ticket
+                .filter(|ticket| filter.scope.allows(ticket.mailbox_id))
+                .map(|ticket| ticket.merged_into.unwrap_or(ticket.number)),
+            Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
+        },
+        None => None,
+    };
+    // Asked for as a page (Enter, a link), it opens; while typing (htmx), the results
+    // show it first with a link, so "19" on the way to "1996" does not leave the list.
+    if let Some(number) = jump_to
+        && !crate::ui::form::from_htmx(&headers)
+    {
+        return page::see_other(&format!("/tickets/{number}"));
+    }
     let loaded = async {
-        let tickets = store.tickets(&filter).await?;
+        let tickets = store.search_tickets(&filter).await?;
         let total = store.count_tickets(&filter).await?;
         let counts = store.count_tickets_by_status(&filter).await?;
         let mut mailboxes = store.mailboxes().await?;
@@ -189,7 +213,8 @@ pub(crate) async fn list(
     let now = state.now();
     let rows = tickets
         .iter()
-        .map(|ticket| TicketRow {
+        .map(|hit| (&hit.ticket, hit.snippet.as_ref()))
+        .map(|(ticket, snippet)| TicketRow {
             number: ticket.number,
             subject: subject_or_placeholder(&ticket.subject),
             requester: person(
@@ -203,6 +228,9 @@ pub(crate) async fn list(
             status: status_label(ticket.status),
             status_value: ticket.status.as_str(),
             updated: When::new(ticket.updated_at, now),
+            snippet: snippet
+                .filter(|s| s.field != store::SnippetField::Subject)
+                .cloned(),
         })
         .collect::<Vec<_>>();
     let shown = u64::try_from(rows.len()).unwrap_or(0);
@@ -243,6 +271,8 @@ pub(crate) async fn list(
         },
         filtered: status.is_some() || mailbox.is_some() || !q.is_empty(),
         past_end: page_number > 1 && shown == 0,
+        searched: filter.text.is_some(),
+        jump_to,
         q: q.clone(),
         previous: (page_number > 1).then(|| link(status, page_number - 1)),
         next: (u64::from(page_number) * u64::from(PER_PAGE) < total)

@@ -16,6 +16,7 @@ mod oauth;
 mod ops;
 mod replies;
 mod routes;
+mod search;
 mod teams;
 mod tickets;
 mod users;
