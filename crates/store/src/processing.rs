@@ -255,6 +255,11 @@ impl std::fmt::Debug for ProcessingTx {
 }
 
 impl ProcessingTx {
+    /// The transaction's connection, for the batch's writes that live in other files.
+    pub(crate) fn connection(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
     /// Claims up to `limit` pending messages, oldest first, for this transaction. On
     /// PostgreSQL the rows stay locked until commit and other processors skip them
     /// (`FOR NO KEY UPDATE SKIP LOCKED`: the fetcher's ledger rows that point at them
@@ -463,7 +468,7 @@ impl ProcessingTx {
              WHERE t.id = $1 AND lower(p.address) = $2 \
              UNION ALL SELECT 1 FROM ticket_entries \
              WHERE ticket_id = $1 AND lower(from_address) = $2 AND from_new_address = 0 \
-             UNION ALL SELECT 1 FROM outbox WHERE ticket_id = $1 \
+             UNION ALL SELECT 1 FROM outbox WHERE ticket_id = $1 AND kind <> 'notification' \
              AND (lower(to_addresses) LIKE $3 ESCAPE '!' OR lower(cc_addresses) LIKE $3 ESCAPE '!') \
              LIMIT 1",
         )

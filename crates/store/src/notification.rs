@@ -1,0 +1,228 @@
+//! Notifications by mail to agents: a new ticket in a mailbox they work, a customer's
+//! reply on a ticket assigned to them, a ticket someone else assigned to them.
+//!
+//! Exactly once each: the wish is written in the transaction of the event itself (the
+//! processing batch that opened the ticket or added the reply, the assignment), keyed
+//! by user, event and the entry or history event it is about, so a retried transaction
+//! never asks twice and a rolled-back one asks nobody. The sender turns each wish into
+//! an outbox message in one transaction with taking it off the list
+//! ([`Store::queue_notification`]), like acknowledgements.
+//!
+//! Who is asked: enabled users whose preference is on, and who can see the ticket's
+//! mailbox (an admin sees every mailbox; an agent those granted in `user_mailboxes`).
+//! An admin therefore hears of new tickets in every mailbox once they turn that
+//! preference on; it starts off for everyone.
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+use crate::processing::ProcessingTx;
+use crate::text::{column, text_enum};
+use crate::{Store, StoreError};
+
+/// What a notification tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationEvent {
+    /// A ticket opened in one of the user's mailboxes.
+    NewTicket,
+    /// The customer wrote again on a ticket assigned to the user.
+    CustomerReply,
+    /// Someone else assigned a ticket to the user.
+    Assigned,
+}
+text_enum!(NotificationEvent, "notification event", {
+    NewTicket => "new_ticket",
+    CustomerReply => "customer_reply",
+    Assigned => "assigned",
+});
+
+/// A notification waiting for the sender, with where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantedNotification {
+    pub id: i64,
+    pub user_id: i64,
+    /// The user's address and name as they are now.
+    pub email: String,
+    pub name: Option<String>,
+    /// A user disabled since is not written to.
+    pub user_disabled: bool,
+    pub ticket_id: i64,
+    pub event: NotificationEvent,
+    /// The ticket entry (new ticket, customer reply) or history event (assignment).
+    pub source_id: i64,
+    pub created_at: i64,
+}
+
+/// Who may hear about a ticket `t` at all: enabled, and working its mailbox.
+const MAY_HEAR: &str = "u.disabled = 0 AND (u.role = 'admin' OR EXISTS (\
+     SELECT 1 FROM user_mailboxes um WHERE um.user_id = u.id AND um.mailbox_id = t.mailbox_id))";
+
+/// Asks for a "new ticket" notification to everyone who wants one for this ticket's
+/// mailbox. `entry_id` is the entry that opened it. Returns how many were asked.
+pub(crate) async fn want_new_ticket(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    entry_id: i64,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "INSERT INTO notifications_wanted (user_id, ticket_id, event, source_id, created_at) \
+         SELECT u.id, t.id, 'new_ticket', $2, $3 FROM tickets t, users u \
+         WHERE t.id = $1 AND u.notify_new_ticket = 1 AND {MAY_HEAR} \
+         ON CONFLICT (user_id, event, source_id) DO NOTHING"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ticket_id)
+        .bind(entry_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map_err(StoreError::db("ask for new-ticket notifications"))?;
+    Ok(done.rows_affected())
+}
+
+/// Asks for a "customer reply" notification to the ticket's assignee, if they want one.
+/// `entry_id` is the customer's new entry. Returns how many were asked (0 or 1).
+pub(crate) async fn want_customer_reply(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    entry_id: i64,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "INSERT INTO notifications_wanted (user_id, ticket_id, event, source_id, created_at) \
+         SELECT u.id, t.id, 'customer_reply', $2, $3 FROM tickets t \
+         JOIN users u ON u.id = t.assignee_id \
+         WHERE t.id = $1 AND u.notify_customer_reply = 1 AND {MAY_HEAR} \
+         ON CONFLICT (user_id, event, source_id) DO NOTHING"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ticket_id)
+        .bind(entry_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map_err(StoreError::db("ask for a customer-reply notification"))?;
+    Ok(done.rows_affected())
+}
+
+/// Asks for an "assigned to you" notification, inside the assignment's transaction:
+/// to `assignee_id` if they want one, can see the ticket, and are not `author_id`
+/// themselves (nobody is told what they just did). `event_id` is the assignment's
+/// history event. Returns how many were asked (0 or 1).
+pub(crate) async fn want_assigned(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    assignee_id: i64,
+    author_id: Option<i64>,
+    event_id: i64,
+    now: i64,
+) -> Result<u64, StoreError> {
+    if author_id == Some(assignee_id) {
+        return Ok(0);
+    }
+    let sql = format!(
+        "INSERT INTO notifications_wanted (user_id, ticket_id, event, source_id, created_at) \
+         SELECT u.id, t.id, 'assigned', $3, $4 FROM tickets t, users u \
+         WHERE t.id = $1 AND u.id = $2 AND u.notify_assigned = 1 AND {MAY_HEAR} \
+         ON CONFLICT (user_id, event, source_id) DO NOTHING"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ticket_id)
+        .bind(assignee_id)
+        .bind(event_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map_err(StoreError::db("ask for an assignment notification"))?;
+    Ok(done.rows_affected())
+}
+
+/// For the assignment's transaction (`Store::assign_ticket` in `assignment.rs`): asks
+/// for the "assigned to you" notification when there is an assignee (see
+/// [`want_assigned`]); unassigning tells nobody.
+// Called by `Store::assign_ticket`, which is written beside this on another branch.
+#[allow(dead_code)]
+pub(crate) async fn queue_assignment_notification(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ticket_id: i64,
+    assignee_id: Option<i64>,
+    author_id: Option<i64>,
+    event_id: i64,
+    now: i64,
+) -> Result<u64, StoreError> {
+    match assignee_id {
+        Some(assignee_id) => {
+            want_assigned(&mut **tx, ticket_id, assignee_id, author_id, event_id, now).await
+        }
+        None => Ok(0),
+    }
+}
+
+impl ProcessingTx {
+    /// In the batch that opened the ticket: a "new ticket" notification to everyone who
+    /// wants one. `entry_id` is the mail that opened it.
+    pub async fn want_new_ticket_notifications(
+        &mut self,
+        ticket_id: i64,
+        entry_id: i64,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        want_new_ticket(self.connection(), ticket_id, entry_id, now).await
+    }
+
+    /// In the batch that added the customer's mail: a notification to the assignee.
+    pub async fn want_customer_reply_notification(
+        &mut self,
+        ticket_id: i64,
+        entry_id: i64,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        want_customer_reply(self.connection(), ticket_id, entry_id, now).await
+    }
+}
+
+impl Store {
+    /// Notifications waiting for the sender, oldest first.
+    pub async fn wanted_notifications(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<WantedNotification>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT w.id, w.user_id, u.email, u.name, u.disabled, w.ticket_id, w.event, \
+             w.source_id, w.created_at FROM notifications_wanted w \
+             JOIN users u ON u.id = w.user_id ORDER BY w.created_at, w.id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("read the notifications to send"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(WantedNotification {
+                    id: column(row, "id")?,
+                    user_id: column(row, "user_id")?,
+                    email: column(row, "email")?,
+                    name: column(row, "name")?,
+                    user_disabled: column::<i64>(row, "disabled")? != 0,
+                    ticket_id: column(row, "ticket_id")?,
+                    event: NotificationEvent::from_stored(&column::<String>(row, "event")?)?,
+                    source_id: column(row, "source_id")?,
+                    created_at: column(row, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Drops a notification that will not be sent (the reason is the caller's to log).
+    /// False when it was no longer wanted.
+    pub async fn drop_wanted_notification(&self, id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM notifications_wanted WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("drop a notification"))?;
+        Ok(done.rows_affected() > 0)
+    }
+}
