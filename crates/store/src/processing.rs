@@ -378,13 +378,15 @@ impl ProcessingTx {
                 .collect::<Vec<_>>()
                 .join(", ");
             // Our own replies count like the customer's mail (promise 9): an answer to
-            // one of them belongs to its ticket.
+            // one of them belongs to its ticket. Not a notification to an agent: it is
+            // no part of the conversation, so answering it makes nobody a participant.
             let sql = format!(
                 "SELECT message_id, ticket_id FROM (\
                  SELECT message_id, ticket_id, 0 AS source, id FROM ticket_entries \
                  WHERE mailbox_id = $1 AND message_id IN ({placeholders}) \
                  UNION ALL SELECT message_id, ticket_id, 1 AS source, id FROM outbox \
-                 WHERE mailbox_id = $1 AND message_id IN ({placeholders})) AS known \
+                 WHERE mailbox_id = $1 AND kind <> 'notification' \
+                 AND message_id IN ({placeholders})) AS known \
                  ORDER BY source, id"
             );
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id);

@@ -263,6 +263,13 @@ async fn a_wanted_notification_becomes_one_outbox_message_outside_the_thread(db:
     assert!(store.ticket_outbox(ticket).await.unwrap().is_empty());
     let mut tx = store.begin_processing().await.unwrap();
     assert!(!tx.is_participant(ticket, "ann@example.com").await.unwrap());
+    // Answering it does not thread as if it were a reply to the customer.
+    assert_eq!(
+        tx.ticket_for_message_ids(support, &["popdesk.n1@example.com".to_string()])
+            .await
+            .unwrap(),
+        None
+    );
     // Coming back, it is known as our own mail (promise 9).
     assert_eq!(
         tx.sent_by_us("popdesk.n1@example.com").await.unwrap(),
