@@ -154,7 +154,7 @@ pub(crate) async fn queue_assignment_notification(
 ) -> Result<u64, StoreError> {
     match assignee_id {
         Some(assignee_id) => {
-            want_assigned(&mut **tx, ticket_id, assignee_id, author_id, event_id, now).await
+            want_assigned(tx, ticket_id, assignee_id, author_id, event_id, now).await
         }
         None => Ok(0),
     }
