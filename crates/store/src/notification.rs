@@ -141,9 +141,11 @@ pub(crate) async fn want_assigned(
 
 /// For the assignment's transaction (`Store::assign_ticket` in `assignment.rs`): asks
 /// for the "assigned to you" notification when there is an assignee (see
-/// [`want_assigned`]); unassigning tells nobody.
-// Called by `Store::assign_ticket`, which is written beside this on another branch.
-#[allow(dead_code)]
+/// [`want_assigned`]); unassigning tells nobody. Call it with the transaction after
+/// the assignment's history event is written (its id is `event_id`), before commit.
+// Called by `Store::assign_ticket`, which is written beside this on another branch;
+// until then only the tests below call it.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) async fn queue_assignment_notification(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     ticket_id: i64,
@@ -224,5 +226,95 @@ impl Store {
             .await
             .map_err(StoreError::db("drop a notification"))?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MailboxSettings, Role};
+
+    /// The assignment hook (until `Store::assign_ticket` calls it): the assignee hears
+    /// of it once per assignment event, and not when they assigned themselves, when
+    /// unassigned, when their preference is off or when they cannot see the mailbox.
+    #[tokio::test]
+    async fn an_assignment_asks_once_and_only_for_someone_else_who_wants_it()
+    -> Result<(), StoreError> {
+        let dir = tempfile::tempdir()
+            .map_err(|e| StoreError::io("create", std::path::Path::new("."), e))?;
+        let store = Store::open(dir.path(), None).await?;
+        let settings = MailboxSettings {
+            name: "support".to_string(),
+            host: "pop.example.com".to_string(),
+            username: "support@example.com".to_string(),
+            ..MailboxSettings::default()
+        };
+        let secret = secrecy::SecretString::from("x".to_string());
+        let support = store.add_mailbox(&settings, &secret, 0).await?.id;
+        let other = store
+            .add_mailbox(
+                &MailboxSettings {
+                    name: "sales".to_string(),
+                    ..settings.clone()
+                },
+                &secret,
+                0,
+            )
+            .await?
+            .id;
+        let ann = store
+            .create_user("ann@example.com", None, Role::Agent, "x", 0)
+            .await?
+            .id;
+        let bob = store
+            .create_user("bob@example.com", None, Role::Agent, "x", 0)
+            .await?
+            .id;
+        store.set_user_mailboxes(ann, &[support]).await?;
+        store.set_user_mailboxes(bob, &[other]).await?;
+        let mut processing = store.begin_processing().await?;
+        let person = processing.person("carla@example.org", None).await?;
+        let ticket = processing
+            .create_ticket(support, "Printer", person.id, 0)
+            .await?
+            .id;
+        processing.commit().await?;
+
+        let assign = async |assignee: Option<i64>, author: Option<i64>, event: i64| {
+            let mut tx = store.pool().begin().await.map_err(StoreError::db("test"))?;
+            let asked =
+                queue_assignment_notification(&mut tx, ticket, assignee, author, event, 0).await?;
+            tx.commit().await.map_err(StoreError::db("test"))?;
+            Ok::<u64, StoreError>(asked)
+        };
+        assert_eq!(assign(Some(ann), Some(bob), 1).await?, 1, "by someone else");
+        assert_eq!(assign(Some(ann), Some(bob), 1).await?, 0, "once per event");
+        assert_eq!(
+            assign(Some(ann), None, 2).await?,
+            1,
+            "by the API or the CLI"
+        );
+        assert_eq!(assign(Some(ann), Some(ann), 3).await?, 0, "not oneself");
+        assert_eq!(assign(None, Some(bob), 4).await?, 0, "unassigned");
+        assert_eq!(assign(Some(bob), Some(ann), 5).await?, 0, "cannot see it");
+        store
+            .set_preferences(
+                ann,
+                &crate::Preferences {
+                    notify_assigned: false,
+                    ..crate::Preferences::default()
+                },
+                0,
+            )
+            .await?;
+        assert_eq!(assign(Some(ann), Some(bob), 6).await?, 0, "preference off");
+        let wanted = store.wanted_notifications(10).await?;
+        assert_eq!(wanted.len(), 2);
+        assert!(
+            wanted
+                .iter()
+                .all(|w| w.event == NotificationEvent::Assigned && w.email == "ann@example.com")
+        );
+        Ok(())
     }
 }
