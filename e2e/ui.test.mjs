@@ -850,6 +850,30 @@ describe('an admin and an agent at work', () => {
     assert.ok(!(await page.content()).includes(secret), 'the token is shown only once');
   });
 
+  step('the preferences page sets the time zone, and the ticket reads its times in it', async () => {
+    await page.locator('header a[href="/preferences"]').first().click();
+    await page.waitForURL((url) => url.pathname === '/preferences');
+    await checkPage(page, 'preferences');
+    await page.getByLabel('Time zone', { exact: true }).selectOption('Europe/Berlin');
+    await page.getByLabel('A new ticket arrives in my mailboxes', { exact: true }).check();
+    await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Save preferences' }).click()]);
+    await page.getByRole('status').filter({ hasText: 'Your preferences are saved.' }).waitFor();
+    assert.equal(await page.getByLabel('Time zone', { exact: true }).inputValue(), 'Europe/Berlin');
+    assert.equal(await page.getByLabel('A new ticket arrives in my mailboxes', { exact: true }).isChecked(), true);
+    await checkPage(page, 'preferences after save');
+    await screenshot(page, ARTIFACTS, '14-preferences');
+    await page.goto(state.ticketUrl);
+    await checkPage(page, 'ticket in Berlin time');
+    const times = await page.locator('main time').allInnerTexts();
+    assert.ok(times.some((t) => / CES?T$/.test(t)), `times read in Berlin: ${times.join(' | ')}`);
+    assert.ok(!times.some((t) => / UTC$/.test(t)), `no time left in UTC: ${times.join(' | ')}`);
+    // Back to UTC for the steps after this one.
+    await page.goto(new URL('/preferences', BASE).href);
+    await page.getByLabel('Time zone', { exact: true }).selectOption('UTC');
+    await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Save preferences' }).click()]);
+    await page.getByRole('status').filter({ hasText: 'Your preferences are saved.' }).waitFor();
+  });
+
   step('security headers on every page: CSP without inline script, nosniff, no framing', async () => {
     assert.ok(watch.documents.length >= 10, `documents seen: ${watch.documents.length}`);
     const problems = [];

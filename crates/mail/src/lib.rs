@@ -42,6 +42,6 @@ pub use message::{
 };
 pub use parse::parse;
 pub use reply::{ReplySplit, split_reply};
-pub use sanitize::{SanitizeOptions, sanitize_html};
+pub use sanitize::{SanitizeOptions, drop_missing_inline_images, sanitize_html};
 pub use tnef::{TnefError, TnefExtraction, TnefFile, TnefLimits, extract_tnef};
 pub use tnef_body::{TnefBody, TnefBodySource, TnefBodyText};

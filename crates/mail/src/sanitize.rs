@@ -561,6 +561,53 @@ pub(crate) fn percent_encode(value: &str) -> String {
     out
 }
 
+/// Removes each `<img>` of HTML from [`sanitize_html`] whose `cid:` reference names none
+/// of the `carried` Content-IDs (with or without angle brackets): the mail refers to an
+/// inline image it does not carry, and a browser would show a broken-image icon in its
+/// place. Relies on the sanitizer's output: lower-case tags, double-quoted attribute
+/// values with `"` escaped, the reference kept in `data-popdesk-cid`.
+pub fn drop_missing_inline_images(html: &str, carried: &[&str]) -> String {
+    let bare = |id: &str| {
+        let id = id.trim();
+        id.strip_prefix('<')
+            .and_then(|id| id.strip_suffix('>'))
+            .unwrap_or(id)
+            .to_string()
+    };
+    let carried: Vec<String> = carried.iter().map(|id| bare(id)).collect();
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find("<img") {
+        out.push_str(&rest[..start]);
+        let tag = &rest[start..];
+        // The tag ends at the first `>` outside a quoted value.
+        let mut quoted = false;
+        let end = tag
+            .char_indices()
+            .find(|&(_, c)| {
+                if c == '"' {
+                    quoted = !quoted;
+                }
+                c == '>' && !quoted
+            })
+            .map_or(tag.len(), |(i, _)| i + 1);
+        let element = &tag[..end];
+        const MARK: &str = " data-popdesk-cid=\"";
+        let missing = element.find(MARK).is_some_and(|at| {
+            let value = &element[at + MARK.len()..];
+            let value = &value[..value.find('"').unwrap_or(value.len())];
+            let id = bare(&percent_decode(value));
+            !carried.contains(&id)
+        });
+        if !missing {
+            out.push_str(element);
+        }
+        rest = &tag[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Decodes `%XX` escapes (RFC 2392 `cid:` URLs are percent-encoded Content-IDs).
 pub(crate) fn percent_decode(value: &str) -> String {
     let bytes = value.as_bytes();
@@ -627,6 +674,27 @@ mod tests {
             out,
             r#"<img src="/attachments/a%20b%22c" data-popdesk-cid="a%20b%22c">"#
         );
+    }
+
+    #[test]
+    fn an_inline_image_the_mail_does_not_carry_is_dropped() {
+        let opts = SanitizeOptions {
+            cid_url_template: Some("/messages/7/cid/{content_id}".into()),
+            ..SanitizeOptions::default()
+        };
+        let html = sanitize_html(
+            r#"<p>Logo: <img src="cid:logo@x" alt="a>b"> and <img src="cid:gone%40x" alt="gone"> and <img src="data:image/png;base64,AA==">.</p>"#,
+            &opts,
+        );
+        let out = drop_missing_inline_images(&html, &["<logo@x>"]);
+        assert!(out.contains(r#"data-popdesk-cid="logo@x""#), "{out}");
+        assert!(!out.contains("gone"), "{out}");
+        assert!(out.contains("data:image/png"), "other images stay: {out}");
+        assert!(out.ends_with(".</p>"), "{out}");
+        // Nothing carried at all: every cid image goes, the text stays.
+        let none = drop_missing_inline_images(&html, &[]);
+        assert!(!none.contains("<img src=\"/messages"), "{none}");
+        assert!(none.contains("Logo: "), "{none}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - [`Replies`]: the rules for writing a reply, shared by the web UI, the JSON API and
 //!   the command line; a reply is committed to the outbox before any SMTP.
 //! - [`Acknowledger`]: "we got your message" on new tickets, under promise 10's rules.
+//! - [`Notifier`]: mail to agents about their tickets, as their preferences ask.
 //! - [`Sender`]: works the outbox over one reused SMTP connection per mailbox, with
 //!   retries for temporary failures.
 //! - [`smtp`]: one SMTP session through lettre, and "Test sending".
@@ -13,12 +14,14 @@
 
 pub mod acknowledge;
 pub mod compose;
+pub mod notify;
 pub mod replies;
 pub mod sender;
 mod service;
 pub mod smtp;
 
 pub use acknowledge::{AcknowledgementConfig, Acknowledger};
+pub use notify::{NotificationConfig, Notifier};
 pub use replies::{QueuedReply, Replies, ReplyConfig, ReplyError, ReplyRequest};
 pub use sender::{SendReport, Sender, SenderConfig};
 pub use service::{Outgoing, SEND_EVERY};

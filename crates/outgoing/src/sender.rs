@@ -92,6 +92,10 @@ impl Sender {
         &self.config
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// One pass: queues wanted acknowledgements, then sends every message due now.
     /// `Err` only when the store fails; a message's own trouble is recorded on it.
     pub async fn run_once(&self, acknowledger: &Acknowledger) -> Result<SendReport, StoreError> {

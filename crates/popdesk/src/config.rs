@@ -92,6 +92,9 @@ pub struct OutgoingSettings {
     /// How long a sender holds the messages it claimed.
     pub claim: Duration,
     pub max_attachments_bytes: u64,
+    /// `public_url` (the file's, or `POPDESK_PUBLIC_URL`): agents' notifications link to
+    /// tickets under it. `serve` uses its own, which a flag may set.
+    pub public_url: Option<web::PublicUrl>,
     pub acknowledge_period: Duration,
     pub acknowledgement_text: String,
 }
@@ -176,6 +179,12 @@ pub fn common(cli: &Cli, file: &FileConfig) -> anyhow::Result<Common> {
         first_retry: Duration::from_secs(first_retry_secs),
         claim: Duration::from_secs(claim_secs),
         max_attachments_bytes: max_attachments_mb * 1024 * 1024,
+        public_url: std::env::var("POPDESK_PUBLIC_URL")
+            .ok()
+            .or_else(|| file.public_url.clone())
+            .filter(|url| !url.trim().is_empty())
+            .map(|url| web::PublicUrl::parse(&url))
+            .transpose()?,
         acknowledge_period: hours(
             file.acknowledge_period_hours.unwrap_or(24.0),
             "acknowledge_period_hours",
@@ -330,6 +339,7 @@ impl Common {
                 ..outgoing::SenderConfig::default()
             },
         )
+        .with_public_url(o.public_url.as_ref().map(web::PublicUrl::as_str))
     }
 }
 

@@ -78,7 +78,9 @@ pub async fn run(store: Store, common: &Common, service: Service) -> anyhow::Res
         ..web::WebConfig::default()
     };
     let health = HealthBoard::new();
-    let outgoing = common.outgoing(&store);
+    let outgoing = common
+        .outgoing(&store)
+        .with_public_url(service.public_url.as_ref().map(web::PublicUrl::as_str));
     let state = web::AppState::new(store.clone(), web_config)
         .with_outgoing(outgoing.clone())
         .with_scheduler(handle.clone())

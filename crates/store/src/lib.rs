@@ -31,8 +31,10 @@ mod fetch_run;
 mod lease;
 mod ledger;
 mod mailbox;
+mod notification;
 mod oauth;
 mod outbox;
+mod preferences;
 mod processing;
 mod provider_notice;
 mod raw_message;
@@ -62,6 +64,7 @@ pub use mailbox::{
     AuthMethod, CertFingerprint, Mailbox, MailboxSettings, NewAddressReference, Oversize, Policy,
     StartMode, TlsMode,
 };
+pub use notification::{NotificationEvent, WantedNotification};
 pub use oauth::{
     ClientSecretChange, OAuthConnection, OAuthFlow, OAuthProvider, OAuthSettings, OAuthState,
     OAuthTokens, PendingAuthorization,
@@ -70,6 +73,7 @@ pub use outbox::{
     AcknowledgementOutcome, NewOutboxMessage, OutboxKind, OutboxMessage, OutboxState,
     WantedAcknowledgement,
 };
+pub use preferences::Preferences;
 pub use processing::{ProcessRecord, ProcessStatus, ProcessingTx};
 pub use provider_notice::{NoticeKind, ProviderNotice};
 pub use raw_message::{NewRawMessage, RawMessage, RawStatus};

@@ -23,10 +23,14 @@ pub enum OutboxKind {
     Reply,
     /// "We got your message" on a new ticket (promise 10).
     Acknowledgement,
+    /// Mail to an agent about a ticket (see `notification.rs`): not part of the ticket's
+    /// conversation with the customer, so never shown in its thread.
+    Notification,
 }
 text_enum!(OutboxKind, "outbox message kind", {
     Reply => "reply",
     Acknowledgement => "acknowledgement",
+    Notification => "notification",
 });
 
 /// Where an outgoing message stands.
@@ -404,6 +408,37 @@ impl Store {
         Ok(AcknowledgementOutcome::Queued(Box::new(message)))
     }
 
+    /// Queues an agent's notification (see `notification.rs`) in one transaction with
+    /// taking it off the wanted list: two senders never both queue it, and a crash
+    /// between the two leaves it wanted. `None` when it was no longer wanted. The bytes
+    /// must already be persisted.
+    pub async fn queue_notification(
+        &self,
+        wanted_id: i64,
+        new: &NewOutboxMessage,
+        now: i64,
+    ) -> Result<Option<OutboxMessage>, StoreError> {
+        let action = "queue the notification";
+        let mut tx = self.pool().begin().await.map_err(StoreError::db(action))?;
+        let taken = sqlx::query("DELETE FROM notifications_wanted WHERE id = $1")
+            .bind(wanted_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db(action))?;
+        if taken.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let id = insert_outbox(&mut tx, new, now).await?;
+        let row = sqlx::query(AssertSqlSafe(outbox_select("WHERE o.id = $1")))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::db(action))?;
+        let message = outbox_from_row(&row)?;
+        tx.commit().await.map_err(StoreError::db(action))?;
+        Ok(Some(message))
+    }
+
     /// Claims up to `limit` messages due now for `claim_ms`, oldest first: another sender
     /// skips them until then. A sender that dies leaves them to be claimed again once the
     /// claim runs out (the same bytes, the same Message-ID: promise 8).
@@ -601,10 +636,12 @@ impl Store {
         row.as_ref().map(outbox_from_row).transpose()
     }
 
-    /// A ticket's outgoing messages, oldest first.
+    /// A ticket's outgoing messages to its customers, oldest first. Notifications to
+    /// agents are left out: they are not part of the conversation, and which agent
+    /// asked for which is their own business.
     pub async fn ticket_outbox(&self, ticket_id: i64) -> Result<Vec<OutboxMessage>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(outbox_select(
-            "WHERE o.ticket_id = $1 ORDER BY o.id",
+            "WHERE o.ticket_id = $1 AND o.kind <> 'notification' ORDER BY o.id",
         )))
         .bind(ticket_id)
         .fetch_all(self.pool())

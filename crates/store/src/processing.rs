@@ -255,6 +255,11 @@ impl std::fmt::Debug for ProcessingTx {
 }
 
 impl ProcessingTx {
+    /// The transaction's connection, for the batch's writes that live in other files.
+    pub(crate) fn connection(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
     /// Claims up to `limit` pending messages, oldest first, for this transaction. On
     /// PostgreSQL the rows stay locked until commit and other processors skip them
     /// (`FOR NO KEY UPDATE SKIP LOCKED`: the fetcher's ledger rows that point at them
@@ -373,13 +378,15 @@ impl ProcessingTx {
                 .collect::<Vec<_>>()
                 .join(", ");
             // Our own replies count like the customer's mail (promise 9): an answer to
-            // one of them belongs to its ticket.
+            // one of them belongs to its ticket. Not a notification to an agent: it is
+            // no part of the conversation, so answering it makes nobody a participant.
             let sql = format!(
                 "SELECT message_id, ticket_id FROM (\
                  SELECT message_id, ticket_id, 0 AS source, id FROM ticket_entries \
                  WHERE mailbox_id = $1 AND message_id IN ({placeholders}) \
                  UNION ALL SELECT message_id, ticket_id, 1 AS source, id FROM outbox \
-                 WHERE mailbox_id = $1 AND message_id IN ({placeholders})) AS known \
+                 WHERE mailbox_id = $1 AND kind <> 'notification' \
+                 AND message_id IN ({placeholders})) AS known \
                  ORDER BY source, id"
             );
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id);
@@ -463,7 +470,7 @@ impl ProcessingTx {
              WHERE t.id = $1 AND lower(p.address) = $2 \
              UNION ALL SELECT 1 FROM ticket_entries \
              WHERE ticket_id = $1 AND lower(from_address) = $2 AND from_new_address = 0 \
-             UNION ALL SELECT 1 FROM outbox WHERE ticket_id = $1 \
+             UNION ALL SELECT 1 FROM outbox WHERE ticket_id = $1 AND kind <> 'notification' \
              AND (lower(to_addresses) LIKE $3 ESCAPE '!' OR lower(cc_addresses) LIKE $3 ESCAPE '!') \
              LIMIT 1",
         )

@@ -24,6 +24,7 @@ mod input;
 pub mod openapi;
 pub mod ops;
 mod public_url;
+mod time_zone;
 pub mod ui;
 
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub use client_address::{TrustedProxy, TrustedProxyError};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use ops::install_metrics_recorder;
 pub use public_url::{PublicUrl, PublicUrlError};
+pub use time_zone::{TimeZoneName, UnknownTimeZone};
 
 /// Settings of the web service; [`WebConfig::default`] suits a local install.
 #[derive(Debug, Clone)]

@@ -10,7 +10,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{OpenApi as Document, SecurityRequirement};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{mailboxes, messages, oauth, replies, session, setup, tickets, tokens, users};
+use crate::api::{
+    mailboxes, messages, oauth, preferences, replies, session, setup, tickets, tokens, users,
+};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::ops;
 
@@ -36,6 +38,7 @@ Times are milliseconds since the Unix epoch. Errors are {\"error\": {\"code\", \
         users::list, users::create, users::show, users::update, users::remove,
         tokens::list, tokens::create, tokens::revoke,
         session::sign_in, session::show, session::sign_out, session::change_password,
+        preferences::show, preferences::update,
         setup::status, setup::create_admin,
         serve,
         ops::healthz, ops::metrics,
@@ -50,7 +53,7 @@ Times are milliseconds since the Unix epoch. Errors are {\"error\": {\"code\", \
         (name = "mailboxes", description = "POP3 mailboxes, their sending settings and OAuth2 connections (admins)"),
         (name = "users", description = "People who sign in (admins)"),
         (name = "tokens", description = "API tokens (admins)"),
-        (name = "session", description = "Signing in and out"),
+        (name = "session", description = "Signing in and out, one's own password and preferences"),
         (name = "setup", description = "Creating the first admin"),
         (name = "operations", description = "Health and metrics"),
     )

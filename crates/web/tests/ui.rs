@@ -736,6 +736,7 @@ async fn every_page_renders_for_an_admin_under_the_page_policy() {
         ("/users".to_string(), "users"),
         (format!("/users/{user}/delete"), "delete user"),
         ("/tokens".to_string(), "tokens"),
+        ("/preferences".to_string(), "preferences"),
     ] {
         let page = desk.get(&uri, Some(&admin)).await;
         page.assert_admin_page(what);
@@ -3504,4 +3505,325 @@ async fn gmail_and_microsoft_365_mailboxes_get_their_providers_words() {
         assert_eq!(view["provider"], provider);
         assert_eq!(view["provider_notices"][0]["messages"], 412);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The agent's day (issue 15): preferences, times in one's own zone, small things.
+
+/// A plain mail with a picture attached (not inline) and a long address in its text.
+fn screenshot_mail() -> Vec<u8> {
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD.encode(PNG);
+    format!(
+        "From: Sam Screens <sam@customer.example>\r\nTo: support@example.com\r\n\
+Subject: Error screen\r\nDate: Thu, 26 Nov 2026 08:00:00 +0000\r\n\
+Message-ID: <screen@customer.example>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"MIX\"\r\n\r\n\
+--MIX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the screenshot.\r\n\
+--MIX\r\nContent-Type: image/png; name=\"screen.png\"\r\n\
+Content-Disposition: attachment; filename=\"screen.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+{png}\r\n\
+--MIX\r\nContent-Type: image/svg+xml; name=\"logo.svg\"\r\n\
+Content-Disposition: attachment; filename=\"logo.svg\"\r\n\r\n<svg xmlns=\"http://www.w3.org/2000/svg\"/>\r\n\
+--MIX--\r\n"
+    )
+    .into_bytes()
+}
+
+/// HTML that refers to an inline image it does not carry.
+fn missing_image_mail() -> Vec<u8> {
+    b"From: Ann Other <ann@customer.example>\r\nTo: support@example.com\r\n\
+Subject: Newsletter reply\r\nDate: Thu, 26 Nov 2026 08:00:00 +0000\r\n\
+Message-ID: <nl@customer.example>\r\nMIME-Version: 1.0\r\n\
+Content-Type: text/html; charset=utf-8\r\n\r\n\
+<p>Our logo: <img alt=\"logo\" src=\"cid:logo@customer.example\"> is gone.</p>\r\n"
+        .to_vec()
+}
+
+/// Issue 15, small things: an HTML mail is read once (the frame; its plain text folded
+/// below it), an inline image the mail does not carry is left out of the frame, an
+/// imported ticket says when its mail was written, image attachments have a preview
+/// (never SVG), and nothing in the stylesheet breaks words anywhere.
+#[tokio::test]
+async fn the_ticket_page_shows_an_html_mail_once_with_previews_and_mail_dates() {
+    let desk = Desk::new().await;
+    let (mailbox, number, html_raw) = desk.printer_ticket().await;
+    let agent = desk.agent().await;
+    let page = desk.get(&format!("/tickets/{number}"), Some(&agent)).await;
+    page.assert_page(StatusCode::OK, "ticket");
+    let body = &page.body;
+    let frame = body.find("<iframe").expect("the formatted message");
+    let plain = body
+        .find("<details class=\"plain-text\">")
+        .expect("the plain text, folded (closed)");
+    let text = body
+        .find("The printer on floor 3 is literally on fire.")
+        .expect("the plain text");
+    assert!(frame < plain && plain < text, "frame, then the folded text");
+    assert_eq!(
+        body.matches("The printer on floor 3 is literally on fire.")
+            .count(),
+        1,
+        "the HTML mail's text once"
+    );
+    // A plain mail still shows its text open.
+    assert!(body.contains("<div class=\"mail-text\">Update: the fire is out"));
+
+    // Imported: the mail was written on 26 November, long before it arrived.
+    assert!(
+        body.contains(
+            ", written <time datetime=\"2026-11-26T08:00:00Z\">2026-11-26 08:00 UTC</time>"
+        ),
+        "{body}"
+    );
+    assert!(body.contains(", last mail written <time datetime=\"2026-11-26T09"));
+
+    // The inline image that the printer mail carries is not previewed (the frame shows
+    // it); a missing one is dropped from the frame.
+    assert!(!body.contains("class=\"attachment-preview\""), "{body}");
+    let missing = desk.deliver(mailbox, &missing_image_mail()).await;
+    let doc = desk
+        .get(&format!("/messages/{missing}/html"), Some(&agent))
+        .await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert!(doc.body.contains("Our logo:"), "{}", doc.body);
+    assert!(!doc.body.contains("<img"), "no broken image: {}", doc.body);
+    let carried = desk
+        .get(&format!("/messages/{html_raw}/html"), Some(&agent))
+        .await;
+    assert!(
+        carried.body.contains("alt=\"flames\""),
+        "a carried image stays"
+    );
+
+    // A picture attached: a small preview of the download; an SVG only a link.
+    let screen = desk.deliver(mailbox, &screenshot_mail()).await;
+    let ticket = desk
+        .store
+        .ticket_by_number(number + 2)
+        .await
+        .expect("read")
+        .expect("the screenshot ticket");
+    assert_eq!(ticket.subject, "Error screen");
+    let page = desk
+        .get(&format!("/tickets/{}", ticket.number), Some(&agent))
+        .await;
+    page.assert_page(StatusCode::OK, "ticket with a screenshot");
+    let previews: Vec<_> = tags(&page.body)
+        .into_iter()
+        .filter(|t| t.name == "img")
+        .collect();
+    assert_eq!(previews.len(), 1, "{}", page.body);
+    assert_eq!(
+        previews[0].attr("src"),
+        Some(format!("/api/v1/messages/{screen}/attachments/0").as_str())
+    );
+    assert!(page.body.contains("logo.svg</a>"));
+    let image = desk
+        .get(
+            &format!("/api/v1/messages/{screen}/attachments/0"),
+            Some(&agent),
+        )
+        .await;
+    assert_eq!(image.status, StatusCode::OK);
+    assert_eq!(image.header("content-type"), "image/png");
+
+    let css = desk.get("/assets/app.css", None).await;
+    assert!(
+        !css.body.contains("overflow-wrap: anywhere"),
+        "words (addresses, host names, numbers) are not broken anywhere"
+    );
+}
+
+/// Issue 15: links in a note are clickable (and nothing else in it is markup), and
+/// "Note added." shows on the note, where the page lands, not at the top.
+#[tokio::test]
+async fn a_note_links_its_urls_and_confirms_where_it_lands() {
+    let desk = Desk::new().await;
+    let (_, number, _) = desk.printer_ticket().await;
+    let agent = desk.agent().await;
+    let reply = desk
+        .post(
+            &format!("/tickets/{number}/notes"),
+            &[(
+                "body",
+                "Manual: https://wiki.example/printers?floor=3&x=1. <script>no</script>",
+            )],
+            Some(&agent),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let anchor = reply
+        .location()
+        .split_once('#')
+        .map(|(_, anchor)| anchor.to_string())
+        .expect("lands at the note");
+    let page = desk.follow(&reply, &agent).await;
+    page.assert_page(StatusCode::OK, "ticket after a note");
+    let body = &page.body;
+    let note = body
+        .find(&format!("<article class=\"card note\" id=\"{anchor}\">"))
+        .expect("the note");
+    let confirmation = body.find("Note added.").expect("the confirmation");
+    assert!(confirmation > note, "shown at the note, not at the top");
+    assert_eq!(body.matches("Note added.").count(), 1);
+    assert_eq!(page.role_text("status"), ["Note added."]);
+    let link = tags(body)
+        .into_iter()
+        .find(|t| {
+            t.name == "a"
+                && t.attr("href")
+                    .is_some_and(|h| h.starts_with("https://wiki"))
+        })
+        .expect("the link is clickable");
+    assert_eq!(
+        link.attr("href"),
+        Some("https://wiki.example/printers?floor=3&#38;x=1")
+    );
+    assert_eq!(link.attr("rel"), Some("noopener noreferrer nofollow"));
+    assert_eq!(link.attr("target"), Some("_blank"));
+    assert!(
+        body.contains("&#60;script&#62;no&#60;/script&#62;"),
+        "escaped"
+    );
+}
+
+/// Issue 15: each user sets their own time zone and notifications on a page of their
+/// own, linked from their name; times then read in that zone; an unknown zone is
+/// refused beside the form; the password changes there with the API's rules.
+#[tokio::test]
+async fn preferences_set_the_time_zone_and_notifications_and_change_the_password() {
+    let desk = Desk::new().await;
+    let (_, number, _) = desk.printer_ticket().await;
+    let agent = desk.agent().await;
+    let page = desk.get("/preferences", Some(&agent)).await;
+    page.assert_page(StatusCode::OK, "preferences");
+    assert!(
+        page.body.contains("href=\"/preferences\""),
+        "linked from the header"
+    );
+    assert_eq!(
+        label_of(&page.body, "time_zone").as_deref(),
+        Some("Time zone")
+    );
+    assert!(
+        page.body
+            .contains("<option value=\"UTC\" selected>UTC</option>")
+    );
+    assert!(page.body.contains("<option value=\"Europe/Berlin\">"));
+    assert!(page.body.contains(">Save preferences</button>"));
+    assert!(page.body.contains(">Change password</button>"));
+
+    let ticket = desk.get(&format!("/tickets/{number}"), Some(&agent)).await;
+    assert!(ticket.body.contains("2026-11-26 08:00 UTC"));
+
+    let reply = desk
+        .post(
+            "/preferences",
+            &[
+                ("time_zone", "Europe/Berlin"),
+                ("notify_new_ticket", "true"),
+            ],
+            Some(&agent),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(reply.location(), "/preferences");
+    let shown = desk.follow(&reply, &agent).await;
+    assert_eq!(shown.role_text("status"), ["Your preferences are saved."]);
+    assert!(
+        shown
+            .body
+            .contains("<option value=\"Europe/Berlin\" selected>")
+    );
+    let user = desk
+        .store
+        .user_by_email(AGENT)
+        .await
+        .expect("read")
+        .expect("agent");
+    let saved = desk.store.preferences(user.id).await.expect("preferences");
+    assert_eq!(saved.time_zone, "Europe/Berlin");
+    assert!(saved.notify_new_ticket);
+    assert!(!saved.notify_customer_reply, "an unticked box is off");
+    assert!(!saved.notify_assigned);
+
+    // Times now read in Berlin, with the zone's abbreviation; machines still get UTC.
+    let ticket = desk.get(&format!("/tickets/{number}"), Some(&agent)).await;
+    assert!(
+        ticket
+            .body
+            .contains("<time datetime=\"2026-11-26T08:00:00Z\">2026-11-26 09:00 CET</time>"),
+        "{}",
+        ticket.body
+    );
+    // Another viewer keeps UTC.
+    let admin = desk.admin().await;
+    let theirs = desk.get(&format!("/tickets/{number}"), Some(&admin)).await;
+    assert!(theirs.body.contains("2026-11-26 08:00 UTC"));
+
+    let refused = desk
+        .post(
+            "/preferences",
+            &[("time_zone", "Mars/Olympus")],
+            Some(&agent),
+        )
+        .await;
+    refused.assert_page(StatusCode::UNPROCESSABLE_ENTITY, "unknown zone");
+    assert!(refused.role_text("alert")[0].contains("not a time zone name"));
+    assert_eq!(
+        desk.store
+            .preferences(user.id)
+            .await
+            .expect("read")
+            .time_zone,
+        "Europe/Berlin",
+        "nothing changed"
+    );
+
+    // The password: the current one must be right; then the new one signs in.
+    let wrong = desk
+        .post(
+            "/preferences/password",
+            &[
+                ("current_password", "wrong"),
+                ("new_password", "a much longer secret"),
+            ],
+            Some(&agent),
+        )
+        .await;
+    wrong.assert_page(StatusCode::UNAUTHORIZED, "wrong current password");
+    assert_eq!(wrong.role_text("alert"), ["The current password is wrong."]);
+    let changed = desk
+        .post(
+            "/preferences/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a much longer secret"),
+            ],
+            Some(&agent),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+    assert!(
+        changed
+            .cookie("popdesk_session")
+            .is_some_and(|c| !c.is_empty())
+    );
+    let old = desk
+        .post("/login", &[("email", AGENT), ("password", PASSWORD)], None)
+        .await;
+    assert_eq!(
+        old.status,
+        StatusCode::UNAUTHORIZED,
+        "the old password is gone"
+    );
+    let new = desk
+        .post(
+            "/login",
+            &[("email", AGENT), ("password", "a much longer secret")],
+            None,
+        )
+        .await;
+    assert_eq!(new.status, StatusCode::SEE_OTHER);
 }

@@ -677,13 +677,19 @@ impl Processor {
                 // A closed ticket stays closed: the follow-up is a new request.
                 let opened = self.open_ticket(tx, mailbox_id, message, now).await?;
                 report.tickets_opened += 1;
-                tx.add_entry(opened.id, mailbox_id, &entry(raw, parsed, kind), now)
+                let entry_id = tx
+                    .add_entry(opened.id, mailbox_id, &entry(raw, parsed, kind), now)
+                    .await?;
+                let notified = tx
+                    .want_new_ticket_notifications(opened.id, entry_id, now)
                     .await?;
                 return Ok(Decision {
                     status: ProcessStatus::Processed,
                     reason: format!(
-                        "ticket #{} is closed; opened ticket #{} for this follow-up",
-                        ticket.number, opened.number
+                        "ticket #{} is closed; opened ticket #{} for this follow-up{}",
+                        ticket.number,
+                        opened.number,
+                        notified_note(notified)
                     ),
                     ticket_id: Some(opened.id),
                     new_entry: true,
@@ -693,10 +699,15 @@ impl Processor {
             None => {
                 let opened = self.open_ticket(tx, mailbox_id, message, now).await?;
                 report.tickets_opened += 1;
-                tx.add_entry(opened.id, mailbox_id, &entry(raw, parsed, kind), now)
+                let entry_id = tx
+                    .add_entry(opened.id, mailbox_id, &entry(raw, parsed, kind), now)
+                    .await?;
+                let notified = tx
+                    .want_new_ticket_notifications(opened.id, entry_id, now)
                     .await?;
                 let mut reason = format!("opened ticket #{}", opened.number);
                 reason.push_str(new_address_note.as_deref().unwrap_or_default());
+                reason.push_str(&notified_note(notified));
                 if run.acknowledging.contains(&mailbox_id) {
                     reason.push_str(&self.want_acknowledgement(tx, &opened, parsed, now).await?);
                 }
@@ -711,12 +722,18 @@ impl Processor {
         let entry_id = tx
             .add_entry(ticket.id, mailbox_id, &entry(raw, parsed, kind), now)
             .await?;
+        // The assignee hears of any mail a person wrote on their ticket, a stranger's
+        // marked one too: it is on their ticket either way.
+        let notified = notified_note(
+            tx.want_customer_reply_notification(ticket.id, entry_id, now)
+                .await?,
+        );
         if from_new_address {
             tx.mark_from_new_address(entry_id).await?;
             return Ok(Decision {
                 status: ProcessStatus::Processed,
                 reason: format!(
-                    "added to ticket #{} ({how}) marked as from a new address: its sender never took part in the ticket and it replies to none of its messages; the ticket's status is left as it was ({})",
+                    "added to ticket #{} ({how}) marked as from a new address: its sender never took part in the ticket and it replies to none of its messages; the ticket's status is left as it was ({}){notified}",
                     ticket.number, ticket.status
                 ),
                 ticket_id: Some(ticket.id),
@@ -730,7 +747,7 @@ impl Processor {
         {
             tx.person(&from.normalized(), from.name.as_deref()).await?;
         }
-        let mut reason = format!("added to ticket #{} ({how})", ticket.number);
+        let mut reason = format!("added to ticket #{} ({how}){notified}", ticket.number);
         if matches!(
             ticket.status,
             TicketStatus::Resolved | TicketStatus::Pending
@@ -909,6 +926,15 @@ impl Processor {
                 parsed.classification.reason
             ))),
         }
+    }
+}
+
+/// What the processing reason says about agents' notifications asked for.
+fn notified_note(agents: u64) -> String {
+    match agents {
+        0 => String::new(),
+        1 => "; a notification for 1 agent".to_string(),
+        n => format!("; notifications for {n} agents"),
     }
 }
 

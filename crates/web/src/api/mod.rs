@@ -9,6 +9,7 @@
 pub mod mailboxes;
 pub mod messages;
 pub mod oauth;
+pub mod preferences;
 pub mod replies;
 pub mod session;
 pub mod setup;
@@ -95,6 +96,10 @@ fn protected_routes(reply_body_limit: usize) -> Vec<(&'static str, MethodRouter<
         ("/tokens", get(tokens::list).post(tokens::create)),
         ("/tokens/{id}", delete(tokens::revoke)),
         ("/session/password", patch(session::change_password)),
+        (
+            "/session/preferences",
+            get(preferences::show).patch(preferences::update),
+        ),
     ]
 }
 

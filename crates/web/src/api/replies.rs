@@ -73,6 +73,8 @@ pub enum OutgoingKindView {
     Reply,
     /// The automatic "we got your message" of a new ticket.
     Acknowledgement,
+    /// Mail to an agent about the ticket (their notification preferences).
+    Notification,
 }
 
 /// Where an outgoing message stands.
@@ -151,6 +153,7 @@ impl From<&OutboxMessage> for ReplyView {
             kind: match message.kind {
                 OutboxKind::Reply => OutgoingKindView::Reply,
                 OutboxKind::Acknowledgement => OutgoingKindView::Acknowledgement,
+                OutboxKind::Notification => OutgoingKindView::Notification,
             },
             state: message.state.into(),
             attempts: message.attempts,

@@ -22,6 +22,9 @@ const MAX_CHARS: usize = 500;
 pub(crate) struct Flash {
     pub text: String,
     pub is_error: bool,
+    /// The id of the element on the next page the message is about (a note just
+    /// added): shown there instead of at the top. Letters, digits and `-` only.
+    pub at: Option<String>,
 }
 
 impl Flash {
@@ -29,6 +32,7 @@ impl Flash {
         Flash {
             text: text.into(),
             is_error: false,
+            at: None,
         }
     }
 
@@ -36,7 +40,20 @@ impl Flash {
         Flash {
             text: text.into(),
             is_error: true,
+            at: None,
         }
+    }
+
+    /// Shown at the element with this id rather than at the top of the page.
+    pub(crate) fn at(mut self, id: impl Into<String>) -> Flash {
+        let id = id.into();
+        self.at = is_element_id(&id).then_some(id);
+        self
+    }
+
+    /// Whether this flash belongs at the element with this id.
+    pub(crate) fn is_at(&self, id: &str) -> bool {
+        self.at.as_deref() == Some(id)
     }
 
     /// The flash a request carries, if any.
@@ -49,9 +66,14 @@ impl Flash {
         if text.is_empty() || text.chars().count() > MAX_CHARS {
             return None;
         }
+        let (kind, at) = match kind.split_once('#') {
+            Some((kind, at)) => (kind, is_element_id(at).then(|| at.to_string())),
+            None => (kind, None),
+        };
         Some(Flash {
             text: text.to_string(),
             is_error: kind == "e",
+            at,
         })
     }
 
@@ -59,8 +81,13 @@ impl Flash {
     /// base64url-encoded: cookie values cannot hold spaces or semicolons.
     pub(crate) fn cookie(&self, secure: bool) -> Option<HeaderValue> {
         let kind = if self.is_error { "e" } else { "s" };
+        let at = self
+            .at
+            .as_deref()
+            .map(|at| format!("#{at}"))
+            .unwrap_or_default();
         let text: String = self.text.chars().take(MAX_CHARS).collect();
-        let value = URL_SAFE_NO_PAD.encode(format!("{kind}:{text}"));
+        let value = URL_SAFE_NO_PAD.encode(format!("{kind}{at}:{text}"));
         let cookie = Cookie::build((FLASH_COOKIE, value))
             .http_only(true)
             .same_site(SameSite::Lax)
@@ -85,6 +112,11 @@ impl Flash {
     }
 }
 
+/// An element id a flash may name: short, letters, digits and `-`.
+fn is_element_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 40 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
 /// Adds the flash (if any) to a response's headers.
 pub(crate) fn set(headers: &mut HeaderMap, flash: Option<&Flash>, secure: bool) {
     if let Some(value) = flash.and_then(|flash| flash.cookie(secure)) {
@@ -105,6 +137,28 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, HeaderValue::from_str(pair).expect("header"));
         assert_eq!(Flash::from_headers(&headers), Some(flash));
+    }
+
+    #[test]
+    fn a_flash_at_an_element_keeps_its_place() {
+        let flash = Flash::done("Note added.").at("note-12");
+        let set_cookie = flash.cookie(false).expect("cookie");
+        let pair = set_cookie
+            .to_str()
+            .expect("ascii")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_string();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&pair).expect("header"),
+        );
+        let back = Flash::from_headers(&headers).expect("flash");
+        assert!(back.is_at("note-12"));
+        assert_eq!(back, flash);
+        assert_eq!(Flash::done("x").at("a\"b").at, None, "only plain ids");
     }
 
     #[test]

@@ -48,6 +48,15 @@ pub(crate) async fn show(
             format!("Message #{id} has no formatted (HTML) text."),
         );
     };
+    // An inline image the mail refers to but does not carry (or carries as something
+    // that is no image) would be a broken-image icon: it is left out.
+    let carried: Vec<&str> = entry
+        .attachments
+        .iter()
+        .filter(|a| crate::download::inline_image_type(&a.content_type).is_some())
+        .filter_map(|a| a.content_id.as_deref())
+        .collect();
+    let html = mail::drop_missing_inline_images(&html, &carried);
     let document = MailDocument {
         title: format!(
             "Message from {}",

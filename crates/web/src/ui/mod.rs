@@ -29,6 +29,7 @@
 //! | `GET/POST /users`, `POST /users/{id}/role`, `/{id}/enabled`, `/{id}/delete` | |
 //! | `GET /users/{id}`, `POST /users/{id}/profile`, `/{id}/password`, `/{id}/mailboxes` | a user's page ("Edit" on the list): "Name" + "Role", "Save name and role"; the mailboxes they work as checkboxes (`mailbox=ID`, repeated), "Save mailboxes"; "New password", "Set new password" |
 //! | `GET/POST /tokens`, `POST /tokens/{id}/revoke` | |
+//! | `GET/POST /preferences`, `POST /preferences/password` | the viewer's own: "Time zone", the "Mail me when" checkboxes, "Save preferences"; "Current password", "New password", "Change password"; linked from the viewer's name in the navigation |
 //! | `GET /assets/{htmx.min.js,app.css,app.js}` | built into the binary |
 //!
 //! Where the pages go beyond, or differ from, the contract the browser tests were
@@ -76,6 +77,7 @@ mod mailboxes;
 mod messages;
 mod oauth;
 mod page;
+mod preferences;
 mod presets;
 mod replies;
 mod sign_in;
@@ -175,12 +177,18 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             "/users/{id}/delete",
             get(users::confirm_delete).post(users::delete),
         )
+        .route(
+            "/preferences",
+            get(preferences::show).post(preferences::save),
+        )
+        .route("/preferences/password", post(preferences::change_password))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/assets/htmx.min.js", get(assets::htmx))
         .route("/assets/app.css", get(assets::app_css))
         .route("/assets/app.js", get(assets::app_js))
         .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), viewer_time_zone))
         .layer(from_fn_with_state(state.clone(), cross_site_check))
         .layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static("content-security-policy"),
@@ -210,6 +218,32 @@ async fn cross_site_check(State(state): State<AppState>, request: Request, next:
     } else {
         response
     }
+}
+
+/// Shows the page's times in the signed-in viewer's time zone (see `display::When`).
+/// The viewer found here is kept in the request, so the page's own extractor does not
+/// look the session up again. Assets and pages nobody is signed in to skip the lookup.
+async fn viewer_time_zone(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    use axum::extract::FromRequestParts as _;
+    if request.uri().path().starts_with("/assets/") {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let user_id = match viewer::Viewer::from_request_parts(&mut parts, &state).await {
+        Ok(viewer) => viewer.actor.user_id(),
+        Err(_) => None,
+    };
+    let zone = match user_id {
+        Some(user_id) => match state.store().preferences(user_id).await {
+            Ok(preferences) => crate::time_zone::zone_or_utc(&preferences.time_zone),
+            Err(error) => {
+                tracing::warn!(%error, "the viewer's time zone could not be read; showing UTC");
+                jiff::tz::TimeZone::UTC
+            }
+        },
+        None => jiff::tz::TimeZone::UTC,
+    };
+    display::in_zone(zone, next.run(Request::from_parts(parts, body))).await
 }
 
 /// Any path no route answers: the 404 page (JSON under `/api/`, where clients expect

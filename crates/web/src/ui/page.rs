@@ -21,6 +21,8 @@ pub(crate) enum Section {
     Messages,
     Users,
     Tokens,
+    /// The viewer's own preferences and password.
+    Preferences,
     /// Sign-in, setup, error pages: no navigation link is current.
     None,
 }
@@ -73,6 +75,7 @@ impl Layout {
             Section::Messages => "messages",
             Section::Users => "users",
             Section::Tokens => "tokens",
+            Section::Preferences => "preferences",
             Section::None => return false,
         };
         mine == name

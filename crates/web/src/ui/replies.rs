@@ -111,6 +111,7 @@ impl ReplyCard {
             kind: match message.kind {
                 OutboxKind::Reply => "Reply",
                 OutboxKind::Acknowledgement => "Acknowledgement",
+                OutboxKind::Notification => "Notification",
             },
             when: When::new(message.queued_at, now),
             from: message.envelope_from.clone(),

@@ -39,7 +39,7 @@ pub(crate) async fn home(State(state): State<AppState>, headers: HeaderMap) -> R
 }
 
 /// The `Set-Cookie` headers of an API answer (the session cookie), onto our redirect.
-fn carry_cookies(from: &Response, to: &mut Response) {
+pub(crate) fn carry_cookies(from: &Response, to: &mut Response) {
     for value in from.headers().get_all(header::SET_COOKIE) {
         to.headers_mut().append(header::SET_COOKIE, value.clone());
     }

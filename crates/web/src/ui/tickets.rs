@@ -285,6 +285,16 @@ pub(crate) async fn list(
     page::show(&state, StatusCode::OK, page)
 }
 
+/// Mail written this long before (or after: clocks are wrong) it arrived says so.
+const WRITTEN_APART_MS: i64 = 15 * 60 * 1000;
+
+/// When a mail was written, if that is far from `arrived`.
+fn written_apart(written: Option<i64>, arrived: i64, now: i64) -> Option<When> {
+    written
+        .filter(|written| written.abs_diff(arrived) >= WRITTEN_APART_MS.unsigned_abs())
+        .map(|written| When::new(written, now))
+}
+
 fn subject_or_placeholder(subject: &str) -> String {
     if subject.trim().is_empty() {
         "(no subject)".to_string()
@@ -300,7 +310,16 @@ pub(crate) struct AttachmentLink {
     size: String,
     /// "shown in the message", or a forwarded message's headline.
     note: Option<String>,
+    /// A small preview of an image attachment: the same download route, as `<img>`.
+    preview: Option<String>,
 }
+
+/// Image attachments up to this size get a preview on the ticket page; a larger one is
+/// only a link, so a page of screenshots does not load megabytes.
+const MAX_PREVIEW_BYTES: u64 = 5_000_000;
+
+/// Only these: what every browser shows as an inert picture (never SVG, a document).
+const PREVIEW_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
 
 impl AttachmentLink {
     fn new(raw_message_id: i64, index: usize, attachment: &EntryAttachment, now: i64) -> Self {
@@ -336,10 +355,26 @@ impl AttachmentLink {
         } else {
             format!("attachment-{index}")
         };
+        let href = format!("/api/v1/messages/{raw_message_id}/attachments/{index}");
+        let essence = attachment
+            .content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        // An inline image already shows in the formatted message.
+        let shown_inline = attachment.inline && attachment.content_id.is_some();
+        let preview = (PREVIEW_TYPES.contains(&essence.as_str())
+            && attachment.size <= MAX_PREVIEW_BYTES
+            && attachment.forwarded.is_none()
+            && !shown_inline)
+            .then(|| href.clone());
         AttachmentLink {
             // The API's download route: Content-Disposition attachment, risky types as
-            // octet-stream, nosniff. Never shown inline.
-            href: format!("/api/v1/messages/{raw_message_id}/attachments/{index}"),
+            // octet-stream, nosniff. Only the safe image types above are ever an <img>.
+            href,
+            preview,
             name: crate::download::safe_filename(attachment.name.as_deref(), &fallback),
             size: size(attachment.size),
             note,
@@ -371,10 +406,12 @@ pub(crate) struct MailCard {
 
 /// An internal note in the thread.
 pub(crate) struct NoteCard {
-    id: i64,
+    /// "note-{id}": the element's id, where the page lands after adding it.
+    anchor: String,
     author: String,
     when: When,
-    body: String,
+    /// The note as HTML: escaped, with its links clickable ([`display::linked_text`]).
+    body_html: String,
 }
 
 /// A status change in the thread: "X changed the status from A to B".
@@ -405,6 +442,11 @@ pub(crate) struct TicketPage {
     mailbox: String,
     created: When,
     updated: When,
+    /// When the mail that opened the ticket was written, if that is not when it arrived
+    /// (an imported mailbox).
+    first_written: Option<When>,
+    /// When the latest mail was written, if that is not the last activity.
+    last_written: Option<When>,
     thread: Vec<ThreadItem>,
     statuses: Vec<Choice>,
     reply: ReplyBox,
@@ -466,10 +508,10 @@ fn event_item(event: &TicketEvent, now: i64) -> Option<ThreadItem> {
     let when = When::new(event.created_at, now);
     match event.kind {
         TicketEventKind::Note => Some(ThreadItem::Note(NoteCard {
-            id: event.id,
+            anchor: format!("note-{}", event.id),
             author: event.author.clone(),
             when,
-            body: event.body.clone().unwrap_or_default(),
+            body_html: display::linked_text(event.body.as_deref().unwrap_or_default()),
         })),
         TicketEventKind::Status => Some(ThreadItem::Status(StatusLine {
             author: event.author.clone(),
@@ -572,6 +614,8 @@ pub(crate) async fn ticket_page(
         mailbox: mailbox.map_or_else(|| "(removed mailbox)".to_string(), |m| m.settings.name),
         created: When::new(ticket.created_at, now),
         updated: When::new(ticket.updated_at, now),
+        first_written: written_apart(ticket.first_mail_sent_at, ticket.created_at, now),
+        last_written: written_apart(ticket.last_mail_sent_at, ticket.updated_at, now),
         thread: thread(&ticket, &entries, &events, &replies, now),
         statuses: TicketStatus::ALL
             .iter()
@@ -645,10 +689,11 @@ pub(crate) async fn add_note(
     )
     .await
     {
+        // The confirmation shows on the note itself, where the page lands.
         Ok((_, note)) => page::see_other_with(
             &state,
             &format!("{back}#note-{}", note.0.id),
-            Flash::done("Note added."),
+            Flash::done("Note added.").at(format!("note-{}", note.0.id)),
         ),
         Err(error) if error.status() == StatusCode::UNPROCESSABLE_ENTITY => page::see_other_with(
             &state,

@@ -697,6 +697,69 @@ async fn a_user_changes_their_own_password() {
     assert_eq!(reply.status, StatusCode::OK);
 }
 
+/// Issue 15: each user reads and changes their own preferences; an unknown time zone is
+/// refused naming the field, and nothing changes; an API token has none.
+#[tokio::test]
+async fn a_user_reads_and_changes_their_own_preferences() {
+    let desk = Desk::new().await;
+    let session = desk.agent_session().await;
+    let read = desk
+        .get("/api/v1/session/preferences")
+        .cookie(&session)
+        .send()
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text());
+    assert_eq!(
+        read.json(),
+        json!({"time_zone": "UTC", "notify_new_ticket": false,
+               "notify_customer_reply": true, "notify_assigned": true})
+    );
+    let changed = desk
+        .patch("/api/v1/session/preferences")
+        .cookie(&session)
+        .json(json!({"time_zone": "america/new_york", "notify_new_ticket": true}))
+        .send()
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text());
+    assert_eq!(
+        changed.json(),
+        json!({"time_zone": "America/New_York", "notify_new_ticket": true,
+               "notify_customer_reply": true, "notify_assigned": true})
+    );
+    let refused = desk
+        .patch("/api/v1/session/preferences")
+        .cookie(&session)
+        .json(json!({"time_zone": "Europe/Atlantis", "notify_assigned": false}))
+        .send()
+        .await;
+    refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(
+        refused.json()["error"]["field"],
+        "time_zone",
+        "{}",
+        refused.text()
+    );
+    desk.patch("/api/v1/session/preferences")
+        .cookie(&session)
+        .json(json!({"colour": "blue"}))
+        .send()
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let read = desk
+        .get("/api/v1/session/preferences")
+        .cookie(&session)
+        .send()
+        .await;
+    assert_eq!(read.json()["time_zone"], "America/New_York");
+    assert_eq!(read.json()["notify_assigned"], true, "nothing changed");
+    let (_, token) = desk.token("agent").await;
+    desk.get("/api/v1/session/preferences")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+}
+
 /// A token with a lifetime stops working when it ends; the list says when.
 #[tokio::test]
 async fn a_token_with_a_lifetime_stops_at_its_end() {

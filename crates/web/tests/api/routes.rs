@@ -41,9 +41,12 @@ pub(crate) fn admin_only(path: &str, method: &Method) -> bool {
         || path.ends_with("/reprocess")
 }
 
-/// What only a signed-in person can do, not a token: sign out, change their password.
+/// What only a signed-in person can do, not a token: sign out, change their password,
+/// read and change their preferences.
 pub(crate) fn session_only(path: &str, method: &Method) -> bool {
-    (path == "/api/v1/session" && method == Method::DELETE) || path == "/api/v1/session/password"
+    (path == "/api/v1/session" && method == Method::DELETE)
+        || path == "/api/v1/session/password"
+        || path == "/api/v1/session/preferences"
 }
 
 /// The path with its parameters filled in.

@@ -1,0 +1,338 @@
+//! Notifications by mail to agents: a new ticket in their mailboxes, a customer's reply
+//! on a ticket assigned to them, a ticket assigned to them (see the store's
+//! `notification.rs` for who is asked and how each is asked for exactly once).
+//!
+//! Each goes out through the outbox like a reply, from the ticket's mailbox's sending
+//! address, marked `Auto-Submitted: auto-generated` so no auto-responder answers it. It
+//! carries a Message-ID popdesk keeps in the outbox, so should it come back to a
+//! mailbox popdesk fetches it is known as our own mail and never becomes a ticket
+//! (promise 9), and its sender is one of popdesk's own addresses besides.
+
+use store::{
+    NewOutboxMessage, NotificationEvent, OutboxKind, Store, StoreError, Ticket, WantedNotification,
+};
+use tokio::io::AsyncWriteExt as _;
+
+use crate::compose::{self, AutoSubmitted, Draft};
+use crate::now_ms;
+
+/// How much of the customer's words a notification quotes.
+const EXCERPT_CHARS: usize = 1000;
+
+/// How notifications are written.
+#[derive(Debug, Clone)]
+pub struct NotificationConfig {
+    pub ticket_prefix: String,
+    /// `public_url` without a trailing slash: the link to the ticket. Without it the
+    /// mail names the ticket's path only.
+    pub public_url: Option<String>,
+}
+
+/// Turns wanted notifications into queued messages.
+#[derive(Clone)]
+pub struct Notifier {
+    store: Store,
+    config: NotificationConfig,
+}
+
+/// A notification's subject and text, before it becomes bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationText {
+    pub subject: String,
+    pub body: String,
+}
+
+impl Notifier {
+    pub fn new(store: Store, config: NotificationConfig) -> Notifier {
+        Notifier { store, config }
+    }
+
+    pub fn config(&self) -> &NotificationConfig {
+        &self.config
+    }
+
+    /// Queues (or deliberately drops, with a log line) every wanted notification;
+    /// returns how many were queued.
+    pub async fn queue_wanted(&self) -> Result<u64, StoreError> {
+        let mut queued = 0;
+        loop {
+            let wanted = self.store.wanted_notifications(100).await?;
+            if wanted.is_empty() {
+                return Ok(queued);
+            }
+            for one in &wanted {
+                if self.queue_one(one).await? {
+                    queued += 1;
+                }
+            }
+        }
+    }
+
+    async fn queue_one(&self, wanted: &WantedNotification) -> Result<bool, StoreError> {
+        let drop = |why: String, debug: bool| async move {
+            if debug {
+                tracing::debug!(
+                    ticket_id = wanted.ticket_id,
+                    user = wanted.email,
+                    "no notification: {why}"
+                );
+            } else {
+                tracing::info!(
+                    ticket_id = wanted.ticket_id,
+                    user = wanted.email,
+                    "no notification: {why}"
+                );
+            }
+            self.store
+                .drop_wanted_notification(wanted.id)
+                .await
+                .map(|_| false)
+        };
+        if wanted.user_disabled {
+            return drop("the user is disabled".to_string(), false).await;
+        }
+        if !compose::is_valid_address(&wanted.email) {
+            return drop(format!("{} is not an address", wanted.email), false).await;
+        }
+        let Some(ticket) = self.store.ticket_by_id(wanted.ticket_id).await? else {
+            return drop("the ticket is gone".to_string(), false).await;
+        };
+        let mailbox = self.store.mailbox_by_id(ticket.mailbox_id).await?;
+        let Some((mailbox, sending)) = mailbox.and_then(|m| {
+            let sending = m.settings.sending.clone()?;
+            Some((m, sending))
+        }) else {
+            // The usual case for a mailbox that only receives: not worth more than debug.
+            return drop("the ticket's mailbox does not send mail".to_string(), true).await;
+        };
+        let text = self.text(wanted, &ticket, &mailbox.settings.name).await?;
+        let now = now_ms();
+        let domain = sending
+            .address
+            .rsplit_once('@')
+            .map_or("popdesk.invalid", |(_, domain)| domain);
+        let message_id = compose::new_message_id(domain);
+        let draft = Draft {
+            from: compose::Mailbox {
+                address: sending.address.clone(),
+                name: sending.display_name.clone(),
+            },
+            to: vec![compose::Mailbox {
+                address: wanted.email.clone(),
+                name: wanted.name.clone(),
+            }],
+            cc: Vec::new(),
+            subject: text.subject.clone(),
+            message_id: message_id.clone(),
+            in_reply_to: None,
+            references: Vec::new(),
+            date_ms: now,
+            body: text.body.clone(),
+            quote: None,
+            attachments: Vec::new(),
+            auto_submitted: Some(AutoSubmitted::AutoGenerated),
+        };
+        let bytes = match compose::compose(&draft) {
+            Ok(bytes) => bytes,
+            Err(error) => return drop(format!("it cannot be composed: {error}"), false).await,
+        };
+        let mut writer = self.store.blobs().writer().await?;
+        if let Err(error) = writer.write_all(&bytes).await {
+            return Err(writer.wrap_error(error));
+        }
+        let blob = writer.finish().await?;
+        let (sha256, size) = (blob.sha256.clone(), blob.size);
+        self.store.blobs().persist(vec![blob]).await?;
+        let new = NewOutboxMessage {
+            ticket_id: ticket.id,
+            mailbox_id: mailbox.id,
+            kind: OutboxKind::Notification,
+            message_id,
+            sha256,
+            size,
+            envelope_from: sending.address.clone(),
+            to: vec![wanted.email.clone()],
+            cc: Vec::new(),
+            subject: text.subject,
+            body: text.body,
+            attachments: Vec::new(),
+            author_id: None,
+            author: "popdesk (notification)".to_string(),
+        };
+        Ok(self
+            .store
+            .queue_notification(wanted.id, &new, now)
+            .await?
+            .is_some())
+    }
+
+    /// What the notification says, from what it is about.
+    async fn text(
+        &self,
+        wanted: &WantedNotification,
+        ticket: &Ticket,
+        mailbox_name: &str,
+    ) -> Result<NotificationText, StoreError> {
+        let (what, excerpt) = match wanted.event {
+            NotificationEvent::NewTicket | NotificationEvent::CustomerReply => {
+                let entries = self.store.ticket_entries(ticket.id).await?;
+                let entry = entries.iter().find(|e| e.id == wanted.source_id);
+                let from = entry
+                    .and_then(|e| e.from_address.as_deref())
+                    .map(|address| match entry.and_then(|e| e.from_name.as_deref()) {
+                        Some(name) if !name.trim().is_empty() => format!("{name} <{address}>"),
+                        _ => address.to_string(),
+                    })
+                    .unwrap_or_else(|| "an unknown sender".to_string());
+                let excerpt = entry.map(|e| {
+                    if e.reply_text.trim().is_empty() {
+                        e.text_body.clone()
+                    } else {
+                        e.reply_text.clone()
+                    }
+                });
+                let what = match wanted.event {
+                    NotificationEvent::NewTicket => {
+                        format!("A new ticket in {mailbox_name}, from {from}.")
+                    }
+                    _ => format!("{from} wrote again on a ticket assigned to you."),
+                };
+                (what, excerpt)
+            }
+            NotificationEvent::Assigned => {
+                let events = self.store.ticket_events(ticket.id).await?;
+                let by = events
+                    .iter()
+                    .find(|e| e.id == wanted.source_id)
+                    .map(|e| e.author.clone())
+                    .filter(|author| !author.trim().is_empty());
+                let what = match by {
+                    Some(by) => format!("{by} assigned this ticket to you."),
+                    None => "This ticket was assigned to you.".to_string(),
+                };
+                (what, None)
+            }
+        };
+        Ok(notification_text(
+            &self.config,
+            wanted.event,
+            ticket,
+            &what,
+            excerpt.as_deref(),
+        ))
+    }
+}
+
+/// The subject and text of a notification: `[#N]` first in the subject, so a mail
+/// client's list shows which ticket at a glance, and the link to the ticket last.
+pub fn notification_text(
+    config: &NotificationConfig,
+    event: NotificationEvent,
+    ticket: &Ticket,
+    what: &str,
+    excerpt: Option<&str>,
+) -> NotificationText {
+    let reference = format!("[{}{}]", config.ticket_prefix, ticket.number);
+    let headline = match event {
+        NotificationEvent::NewTicket => "New ticket",
+        NotificationEvent::CustomerReply => "Customer replied",
+        NotificationEvent::Assigned => "Assigned to you",
+    };
+    let subject = format!("{reference} {headline}: {}", ticket.subject.trim());
+    let path = format!("/tickets/{}", ticket.number);
+    let link = match &config.public_url {
+        Some(base) => format!("Open the ticket: {base}{path}"),
+        None => format!("Open ticket {reference} in popdesk at {path}"),
+    };
+    let mut body = format!("{what}\n\nTicket {reference}: {}\n", ticket.subject.trim());
+    if let Some(excerpt) = excerpt.map(str::trim).filter(|e| !e.is_empty()) {
+        let mut cut: String = excerpt.chars().take(EXCERPT_CHARS).collect();
+        if cut.len() < excerpt.len() {
+            cut.push_str(" [...]");
+        }
+        body.push('\n');
+        body.push_str(&cut);
+        body.push('\n');
+    }
+    body.push('\n');
+    body.push_str(&link);
+    body.push_str(
+        "\n\n-- \nYou get this mail because of your notification preferences in popdesk.\n",
+    );
+    NotificationText { subject, body }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::{Person, TicketStatus};
+
+    fn ticket() -> Ticket {
+        Ticket {
+            id: 7,
+            number: 42,
+            mailbox_id: 1,
+            subject: "Printer on fire".to_string(),
+            requester: Person {
+                id: 1,
+                address: "carla@example.com".to_string(),
+                name: Some("Carla".to_string()),
+            },
+            status: TicketStatus::Open,
+            created_at: 0,
+            updated_at: 0,
+            entry_count: 1,
+            assignee: None,
+            merged_into: None,
+            first_mail_sent_at: None,
+            last_mail_sent_at: None,
+        }
+    }
+
+    #[test]
+    fn a_notification_names_the_ticket_and_links_to_it_under_public_url() {
+        let config = NotificationConfig {
+            ticket_prefix: "#".to_string(),
+            public_url: Some("https://desk.example.com".to_string()),
+        };
+        let text = notification_text(
+            &config,
+            NotificationEvent::NewTicket,
+            &ticket(),
+            "A new ticket in support, from Carla <carla@example.com>.",
+            Some("It is burning."),
+        );
+        assert_eq!(text.subject, "[#42] New ticket: Printer on fire");
+        assert!(text.body.contains("It is burning."), "{}", text.body);
+        assert!(
+            text.body
+                .contains("Open the ticket: https://desk.example.com/tickets/42"),
+            "{}",
+            text.body
+        );
+    }
+
+    #[test]
+    fn without_public_url_a_notification_gives_the_number_and_path() {
+        let config = NotificationConfig {
+            ticket_prefix: "T-".to_string(),
+            public_url: None,
+        };
+        let long = "x".repeat(5000);
+        let text = notification_text(
+            &config,
+            NotificationEvent::CustomerReply,
+            &ticket(),
+            "Carla wrote again on a ticket assigned to you.",
+            Some(&long),
+        );
+        assert_eq!(text.subject, "[T-42] Customer replied: Printer on fire");
+        assert!(
+            text.body
+                .contains("Open ticket [T-42] in popdesk at /tickets/42")
+        );
+        assert!(!text.body.contains("http"), "{}", text.body);
+        assert!(text.body.contains(" [...]"), "a long message is cut");
+        assert!(text.body.len() < 2000);
+    }
+}
