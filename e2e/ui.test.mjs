@@ -365,6 +365,23 @@ describe('an admin and an agent at work', () => {
     assert.equal(await page.getByRole('link', { name: 'XSS probe', exact: true }).count(), 0, 'the filter hides other tickets');
   });
 
+  step('search finds a word only in a mail body, shows the snippet and counts what it found', async () => {
+    await page.getByLabel('Search', { exact: true }).fill('toast');
+    await page.getByLabel('Search', { exact: true }).press('Enter');
+    await page.waitForURL((url) => url.searchParams.get('q') === 'toast');
+    await checkPage(page, 'tickets searched');
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'Printer on fire', exact: true }) });
+    await row.waitFor();
+    const hit = row.locator('.snippet mark');
+    assert.equal((await hit.first().innerText()).toLowerCase(), 'toast', 'the snippet marks the word found');
+    assert.match(await row.locator('.snippet').innerText(), /smells of toast/, 'the snippet is the mail around the hit');
+    assert.equal(await page.getByRole('link', { name: 'XSS probe', exact: true }).count(), 0, 'only the matching ticket');
+    await screenshot(page, ARTIFACTS, '02-tickets-search');
+    await page.getByLabel('Search', { exact: true }).fill('printer');
+    await page.getByLabel('Search', { exact: true }).press('Enter');
+    await page.waitForURL((url) => url.searchParams.get('q') === 'printer');
+  });
+
   step('the ticket shows sanitized HTML with its inline image, and folds quoted text', async () => {
     await page.getByRole('link', { name: 'Printer on fire', exact: true }).click();
     await page.waitForURL((url) => /^\/tickets\/\d+$/.test(url.pathname));
