@@ -10,7 +10,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{OpenApi as Document, SecurityRequirement};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{mailboxes, messages, oauth, replies, session, setup, tickets, tokens, users};
+use crate::api::{
+    mailboxes, merge, messages, oauth, replies, session, setup, tickets, tokens, users,
+};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::ops;
 
@@ -24,7 +26,7 @@ Times are milliseconds since the Unix epoch. Errors are {\"error\": {\"code\", \
         version = "1"
     ),
     paths(
-        tickets::list, tickets::show, tickets::update, tickets::add_note,
+        tickets::list, tickets::show, tickets::update, tickets::add_note, merge::merge,
         replies::create, replies::list, replies::retry, replies::attachment,
         messages::list, messages::show, messages::raw, messages::reprocess,
         messages::attachment, messages::cid,

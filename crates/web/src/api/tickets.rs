@@ -7,12 +7,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use store::{
-    EntryAttachment, EntryKind, Person, Ticket, TicketEntry, TicketEvent, TicketEventKind,
-    TicketFilter, TicketStatus,
+    EntryAttachment, EntryKind, Person, Ticket, TicketCursor, TicketEntry, TicketEvent,
+    TicketEventKind, TicketFilter, TicketSort, TicketStatus, Toward,
 };
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::api::assignment::{AssigneeChoice, AssigneeView, assignable_user};
 use crate::api::replies::ReplyView;
 use crate::auth::Actor;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -88,6 +89,11 @@ pub struct TicketSummary {
     pub updated_at: i64,
     /// Mail messages on the ticket.
     pub entry_count: u64,
+    /// Who works it; null: nobody.
+    pub assignee: Option<AssigneeView>,
+    /// The number of the ticket this one was merged into (its mail and history are
+    /// there now); null for a ticket that was not merged.
+    pub merged_into: Option<i64>,
     /// This ticket in the API.
     pub url: String,
 }
@@ -103,6 +109,8 @@ impl From<&Ticket> for TicketSummary {
             created_at: ticket.created_at,
             updated_at: ticket.updated_at,
             entry_count: ticket.entry_count,
+            assignee: ticket.assignee.as_ref().map(AssigneeView::from),
+            merged_into: ticket.merged_into,
             url: format!("/api/v1/tickets/{}", ticket.number),
         }
     }
@@ -126,6 +134,18 @@ pub struct TicketQuery {
     /// Text in the subject or the requester's address or name.
     #[serde(default, deserialize_with = "input::empty_as_none")]
     q: Option<String>,
+    /// Whose tickets: `me`, `none` (unassigned), or a user's address.
+    #[serde(default, deserialize_with = "input::empty_as_none")]
+    assignee: Option<String>,
+    /// The order: `activity` (most recent first, the default), `created` (newest
+    /// first), `requester` (by address) or `status` (new first).
+    #[serde(default, deserialize_with = "input::parsed")]
+    #[param(value_type = Option<String>, pattern = "^(activity|created|requester|status)$")]
+    sort: Option<TicketSort>,
+    /// The page after this cursor (a page's `next`), instead of `page`: keyset paging,
+    /// as fast deep in the list as at its start.
+    #[serde(default, deserialize_with = "input::empty_as_none")]
+    after: Option<String>,
     /// Page number, from 1.
     #[serde(default, deserialize_with = "input::parsed")]
     #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
@@ -156,6 +176,8 @@ pub struct TicketPage {
     pub page: u32,
     pub per_page: u32,
     pub status_counts: StatusCounts,
+    /// The next page's cursor, for `after`; null on the last page.
+    pub next: Option<String>,
 }
 
 /// Lists tickets.
@@ -170,7 +192,7 @@ pub struct TicketPage {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Actor,
     ApiQuery(query): ApiQuery<TicketQuery>,
 ) -> ApiResult<Json<TicketPage>> {
     let page = query.page.unwrap_or(1);
@@ -185,19 +207,37 @@ pub async fn list(
     }
     // A page past anything the store can address is simply past the end: empty.
     let offset = u32::try_from(u64::from(page - 1) * u64::from(per_page)).ok();
+    let sort = query.sort.unwrap_or_default();
+    let cursor = match &query.after {
+        Some(after) => Some(
+            TicketCursor::parse(after, sort, Toward::After)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let assignee = match &query.assignee {
+        Some(text) => AssigneeChoice::parse(text).filter(&state, &actor).await?,
+        None => store::AssigneeFilter::Any,
+    };
     let filter = TicketFilter {
         status: query.status,
         mailbox_id: query.mailbox,
+        assignee,
         requester: query.requester,
         text: query.q,
+        sort,
+        cursor,
         limit: per_page,
         offset: offset.unwrap_or(0),
         ..TicketFilter::default()
     };
     let store = state.store();
-    let tickets = match offset {
-        Some(_) => store.tickets(&filter).await?,
-        None => Vec::new(),
+    let (tickets, next) = match offset {
+        Some(_) => {
+            let page = store.ticket_page(&filter).await?;
+            (page.tickets, page.next.map(|c| c.to_param()))
+        }
+        None => (Vec::new(), None),
     };
     let total = store.count_tickets(&filter).await?;
     let mut status_counts = StatusCounts::default();
@@ -217,6 +257,7 @@ pub async fn list(
         page,
         per_page,
         status_counts,
+        next,
     }))
 }
 
@@ -349,6 +390,10 @@ pub enum EventKindView {
     Status,
     /// An answer to the customer by email.
     Reply,
+    /// The ticket was assigned to someone, or to nobody.
+    Assignment,
+    /// A ticket was merged into this one, or this one into another.
+    Merge,
 }
 
 /// A note, a status change or a reply (its text and sending state are in the ticket's
@@ -364,6 +409,10 @@ pub struct EventView {
     pub body: Option<String>,
     pub from_status: Option<Status>,
     pub to_status: Option<Status>,
+    /// An assignment's new assignee as shown then; null: nobody.
+    pub assignee: Option<String>,
+    /// A merge's other ticket: the one merged in, or the one this ticket joined.
+    pub other_ticket_number: Option<i64>,
     pub created_at: i64,
 }
 
@@ -375,12 +424,16 @@ impl From<&TicketEvent> for EventView {
                 TicketEventKind::Note => EventKindView::Note,
                 TicketEventKind::Status => EventKindView::Status,
                 TicketEventKind::Reply => EventKindView::Reply,
+                TicketEventKind::Assignment => EventKindView::Assignment,
+                TicketEventKind::Merge => EventKindView::Merge,
             },
             author_id: event.author_id,
             author: event.author.clone(),
             body: event.body.clone(),
             from_status: event.from_status.map(Status::from),
             to_status: event.to_status.map(Status::from),
+            assignee: event.assignee.clone(),
+            other_ticket_number: event.other_ticket_number,
             created_at: event.created_at,
         }
     }
@@ -397,7 +450,7 @@ pub struct TicketDetail {
     pub replies: Vec<ReplyView>,
 }
 
-async fn find(state: &AppState, number: i64) -> ApiResult<Ticket> {
+pub(crate) async fn find(state: &AppState, number: i64) -> ApiResult<Ticket> {
     state
         .store()
         .ticket_by_number(number)
@@ -433,21 +486,27 @@ pub async fn show(
     }))
 }
 
-/// A change to a ticket.
-#[derive(Debug, Deserialize, ToSchema)]
+/// A change to a ticket: its status, its assignee, or both.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketUpdate {
-    pub status: Status,
+    pub status: Option<Status>,
+    /// The address of the user to assign (an enabled agent or admin); null: nobody.
+    #[serde(default, deserialize_with = "input::nullable")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub assignee: Option<Option<String>>,
 }
 
-/// The ticket after a change, and the history event it made (null when nothing changed).
+/// The ticket after a change, the status change it made (null when the status did not
+/// change), and whether the assignee changed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketUpdated {
     pub ticket: TicketSummary,
     pub event: Option<EventView>,
+    pub assignee_changed: bool,
 }
 
-/// Changes a ticket's status.
+/// Changes a ticket's status or assignee.
 #[utoipa::path(
     patch, path = "/api/v1/tickets/{number}", tag = "tickets",
     params(("number" = i64, Path, description = "The ticket number")),
@@ -460,7 +519,7 @@ pub struct TicketUpdated {
         (status = 404, description = "No such ticket", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 422, description = "Unknown status or field", body = ErrorBody),
+        (status = 422, description = "Unknown status or field, nothing to change, or an assignee who is no enabled user", body = ErrorBody),
     )
 )]
 pub async fn update(
@@ -469,21 +528,54 @@ pub async fn update(
     ApiPath(number): ApiPath<i64>,
     ApiJson(change): ApiJson<TicketUpdate>,
 ) -> ApiResult<Json<TicketUpdated>> {
+    if change.status.is_none() && change.assignee.is_none() {
+        return Err(ApiError::validation(
+            "nothing to change: give a status, an assignee, or both",
+        ));
+    }
     let ticket = find(&state, number).await?;
-    let event = state
-        .store()
-        .change_ticket_status(
-            ticket.id,
-            change.status.into(),
-            actor.user_id(),
-            &actor.label(),
-            state.now(),
-        )
-        .await?;
+    // The assignee is checked before anything is written, so a refused one changes
+    // nothing at all.
+    let assignee = match &change.assignee {
+        Some(Some(email)) => Some(Some(assignable_user(&state, email).await?.id)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let assignee_changed = match assignee {
+        Some(assignee_id) => {
+            state
+                .store()
+                .assign_ticket(
+                    ticket.id,
+                    assignee_id,
+                    actor.user_id(),
+                    &actor.label(),
+                    state.now(),
+                )
+                .await?
+        }
+        None => false,
+    };
+    let event = match change.status {
+        Some(status) => {
+            state
+                .store()
+                .change_ticket_status(
+                    ticket.id,
+                    status.into(),
+                    actor.user_id(),
+                    &actor.label(),
+                    state.now(),
+                )
+                .await?
+        }
+        None => None,
+    };
     let ticket = find(&state, number).await?;
     Ok(Json(TicketUpdated {
         ticket: (&ticket).into(),
         event: event.as_ref().map(EventView::from),
+        assignee_changed,
     }))
 }
 
