@@ -198,6 +198,10 @@ document.addEventListener("keydown", function (event) {
       break;
     case "o":
     case "Enter":
+      // Enter on a focused link or button is that element's own.
+      if (event.key === "Enter" && event.target !== document.body) {
+        break;
+      }
       rows = listRows();
       if (markedRow >= 0 && rows[markedRow]) {
         event.preventDefault();

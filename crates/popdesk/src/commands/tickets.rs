@@ -71,6 +71,8 @@ struct TicketView {
     created_at: i64,
     updated_at: i64,
     messages: u64,
+    /// The assignee's address; null: nobody.
+    assignee: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -133,6 +135,7 @@ fn ticket_view(ticket: &Ticket, names: &std::collections::HashMap<i64, String>) 
         created_at: ticket.created_at,
         updated_at: ticket.updated_at,
         messages: ticket.entry_count,
+        assignee: ticket.assignee.as_ref().map(|a| a.email.clone()),
     }
 }
 

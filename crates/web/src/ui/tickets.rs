@@ -93,6 +93,8 @@ pub(crate) struct TicketsPage {
     all: StatusCount,
     rows: Vec<TicketRow>,
     total: u64,
+    /// "1–50 of 52" when the page's place is known (reached by number), else "50 of 52".
+    summary: String,
     /// This page's own address: the self-updating list fetches it again.
     here: String,
     /// The view's fields for forms that keep it (jump to a page).
@@ -228,6 +230,14 @@ pub(crate) async fn list(
         }
         view.href("/tickets", &extra)
     };
+    let shown = rows.len() as u64;
+    let summary = match known_page {
+        Some(number) if shown > 0 => {
+            let first = (number - 1) * u64::from(PER_PAGE) + 1;
+            format!("{first}–{} of {total}", first + shown - 1)
+        }
+        _ => format!("{shown} of {total}"),
+    };
     let tab = |label: &'static str, assignee: &str| ViewTab {
         label,
         href: view.with_assignee(assignee).href("/tickets", &[]),
@@ -334,6 +344,7 @@ pub(crate) async fn list(
         here,
         rows,
         total,
+        summary,
     };
     page::show(&state, StatusCode::OK, page)
 }
