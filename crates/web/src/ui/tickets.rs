@@ -92,7 +92,6 @@ pub(crate) struct TicketsPage {
     counts: Vec<StatusCount>,
     all: StatusCount,
     rows: Vec<TicketRow>,
-    total: u64,
     /// "1–50 of 52" when the page's place is known (reached by number), else "50 of 52".
     summary: String,
     /// This page's own address: the self-updating list fetches it again.
@@ -343,7 +342,6 @@ pub(crate) async fn list(
             .collect(),
         here,
         rows,
-        total,
         summary,
     };
     page::show(&state, StatusCode::OK, page)
