@@ -3488,10 +3488,10 @@ async fn assign_on_the_ticket_page_then_the_mine_view_lists_it() {
             .contains(&format!("action=\"/tickets/{first}/assign\""))
     );
     assert!(page.body.contains(&format!(
-        "name=\"assignee\" value=\"{AGENT}\" formnovalidate>Assign to me</button>"
+        "<input type=\"hidden\" name=\"assignee\" value=\"{AGENT}\">\n      <button type=\"submit\">Assign to me</button>"
     )));
 
-    // "Assign to me" is the same form with the viewer's address.
+    // "Assign to me" posts the viewer's address.
     let reply = desk
         .post(
             &format!("/tickets/{first}/assign"),
