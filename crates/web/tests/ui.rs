@@ -3657,6 +3657,13 @@ async fn ticked_tickets_change_together_and_the_list_comes_back_in_its_view() {
     let ticket = desk.store.ticket_by_number(first).await.unwrap().unwrap();
     assert_eq!(ticket.assignee.map(|a| a.email).as_deref(), Some(AGENT));
 
+    // A view that no longer reads (an old bookmark) still shows the ticket.
+    for query in ["?assignee=left@example.com", "?sort=sideways"] {
+        let page = desk
+            .get(&format!("/tickets/{first}{query}"), Some(&agent))
+            .await;
+        page.assert_page(StatusCode::OK, query);
+    }
     // The ticket page keeps the view: back, previous and next.
     let page = desk
         .get(&format!("/tickets/{first}?sort=created"), Some(&agent))

@@ -174,7 +174,10 @@ impl ListView {
         viewer: &Viewer,
         ticket: &Ticket,
     ) -> Result<(Option<i64>, Option<i64>), Response> {
-        let filter = self.filter(state, viewer).await?;
+        // A view that names a user no longer there has no neighbours, not an error.
+        let Ok(filter) = self.filter(state, viewer).await else {
+            return Ok((None, None));
+        };
         let mut found = [None, None];
         for (slot, toward) in found.iter_mut().zip([Toward::Before, Toward::After]) {
             let probe = TicketFilter {
