@@ -3657,6 +3657,21 @@ async fn ticked_tickets_change_together_and_the_list_comes_back_in_its_view() {
     let ticket = desk.store.ticket_by_number(first).await.unwrap().unwrap();
     assert_eq!(ticket.assignee.map(|a| a.email).as_deref(), Some(AGENT));
 
+    // A change on the ticket page comes back to the page in the same view.
+    assert!(page_has_view_field(&desk, first, &agent).await);
+    for (view, back) in [
+        ("?sort=created", format!("/tickets/{first}?sort=created")),
+        ("//evil.example/", format!("/tickets/{first}")),
+    ] {
+        let reply = desk
+            .post(
+                &format!("/tickets/{first}/status"),
+                &[("status", "open"), ("view", view)],
+                Some(&agent),
+            )
+            .await;
+        assert_eq!(reply.location(), back, "{view}");
+    }
     // A view that no longer reads (an old bookmark) still shows the ticket.
     for query in ["?assignee=left@example.com", "?sort=sideways"] {
         let page = desk
@@ -3747,4 +3762,13 @@ async fn admins_see_a_banner_naming_a_stopped_mailbox_on_the_ticket_list() {
         for_agent.role_text("alert").is_empty(),
         "agents cannot fix mailboxes"
     );
+}
+
+/// Whether the ticket page, opened in a list view, carries it in its forms.
+async fn page_has_view_field(desk: &Desk, number: i64, browser: &Browser) -> bool {
+    let page = desk
+        .get(&format!("/tickets/{number}?sort=created"), Some(browser))
+        .await;
+    page.body
+        .contains("<input type=\"hidden\" name=\"view\" value=\"?sort=created\">")
 }

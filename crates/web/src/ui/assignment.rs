@@ -18,6 +18,9 @@ use crate::ui::viewer::Viewer;
 pub(crate) struct AssignForm {
     /// The user's address; empty: nobody.
     assignee: String,
+    /// The list's view the page was opened in.
+    #[serde(default)]
+    view: String,
 }
 
 /// Assigns the ticket to the chosen user, or to nobody.
@@ -27,7 +30,7 @@ pub(crate) async fn assign(
     PagePath(number): PagePath<i64>,
     CheckedForm(form): CheckedForm<AssignForm>,
 ) -> Response {
-    let back = format!("/tickets/{number}");
+    let back = crate::ui::list_view::ticket_href(number, &form.view);
     let email = form.assignee.trim();
     let change = TicketUpdate {
         assignee: Some((!email.is_empty()).then(|| email.to_string())),

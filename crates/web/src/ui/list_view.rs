@@ -194,6 +194,22 @@ impl ListView {
     }
 }
 
+/// The ticket page after a form on it, keeping the list's view the form carried back
+/// (its `view` field: the page's query string). Anything but a plain query string is
+/// dropped: this only ever leads to the ticket's own page.
+pub(crate) fn ticket_href(number: i64, view: &str) -> String {
+    let view = view.trim();
+    let plain = view.starts_with('?')
+        && view.len() <= 2000
+        && !view.contains(['#', '\\'])
+        && !view.chars().any(char::is_control);
+    if plain {
+        format!("/tickets/{number}{view}")
+    } else {
+        format!("/tickets/{number}")
+    }
+}
+
 /// How each order is offered in the list's "Sort" field.
 pub(crate) fn sort_label(sort: TicketSort) -> &'static str {
     match sort {

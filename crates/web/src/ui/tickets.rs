@@ -22,7 +22,7 @@ use crate::ui::display::{self, When, person, size};
 use crate::ui::flash::Flash;
 use crate::ui::form::{CheckedForm, Choice, PagePath, PageQuery};
 use crate::ui::intake_banner::{IntakeProblem, intake_problems};
-use crate::ui::list_view::{ListQuery, ListView, sort_label};
+use crate::ui::list_view::{ListQuery, ListView, sort_label, ticket_href};
 use crate::ui::page::{self, Layout, Section, impl_page};
 use crate::ui::replies::{ReplyBox, ReplyCard};
 use crate::ui::viewer::Viewer;
@@ -505,6 +505,9 @@ pub(crate) struct TicketPage {
     me: Option<String>,
     /// The list this ticket was opened from, with its view kept.
     back: String,
+    /// That view as a query string, carried by the page's forms so the page after
+    /// them keeps it.
+    view_query: String,
     previous: Option<String>,
     next: Option<String>,
 }
@@ -743,6 +746,7 @@ async fn ticket_view_page(
             .collect(),
         me,
         back: view.href("/tickets", &[]),
+        view_query: view.href("", &[]),
         previous: previous.map(|n| view.href(&format!("/tickets/{n}"), &[])),
         next: next.map(|n| view.href(&format!("/tickets/{n}"), &[])),
         subject,
@@ -753,6 +757,9 @@ async fn ticket_view_page(
 #[derive(Deserialize)]
 pub(crate) struct StatusForm {
     status: String,
+    /// The list's view the page was opened in.
+    #[serde(default)]
+    view: String,
 }
 
 /// Changes the status, as the signed-in person.
@@ -762,7 +769,7 @@ pub(crate) async fn change_status(
     PagePath(number): PagePath<i64>,
     CheckedForm(form): CheckedForm<StatusForm>,
 ) -> Response {
-    let back = format!("/tickets/{number}");
+    let back = ticket_href(number, &form.view);
     let Ok(status) = form.status.trim().parse::<TicketStatus>() else {
         return page::see_other_with(
             &state,
@@ -796,6 +803,9 @@ pub(crate) async fn change_status(
 #[derive(Deserialize)]
 pub(crate) struct NoteForm {
     body: String,
+    /// The list's view the page was opened in.
+    #[serde(default)]
+    view: String,
 }
 
 /// Adds an internal note, as the signed-in person.
@@ -805,7 +815,7 @@ pub(crate) async fn add_note(
     PagePath(number): PagePath<i64>,
     CheckedForm(form): CheckedForm<NoteForm>,
 ) -> Response {
-    let back = format!("/tickets/{number}");
+    let back = ticket_href(number, &form.view);
     match crate::api::tickets::add_note(
         State(state.clone()),
         viewer.actor.clone(),
