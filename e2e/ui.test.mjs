@@ -542,6 +542,55 @@ describe('an admin and an agent at work', () => {
     await screenshot(page, ARTIFACTS, '11-reply-sent');
   });
 
+  step('"Assign to me", then "Mine" lists the ticket, and the open list updates itself', async () => {
+    await page.goto(state.ticketUrl);
+    await page.getByRole('button', { name: 'Assign to me' }).click();
+    await page.getByRole('status').filter({ hasText: 'The ticket is now assigned to' }).waitFor();
+    await page.getByText(/assigned the ticket to/).first().waitFor();
+    await checkPage(page, 'ticket assigned');
+    await page.goto(new URL('/tickets', BASE).href);
+    await page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: 'Mine', exact: true }).click();
+    await page.waitForURL((url) => url.searchParams.get('assignee') === 'me');
+    await checkPage(page, 'tickets, Mine');
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'Printer on fire', exact: true }) });
+    await row.waitFor();
+    assert.equal(await page.getByRole('link', { name: 'XSS probe', exact: true }).count(), 0, 'Mine shows only my tickets');
+    await screenshot(page, ARTIFACTS, '05-tickets-mine');
+
+    // Someone else changes the status while the list is open: it shows without a reload.
+    const number = new URL(state.ticketUrl).pathname.split('/').pop();
+    await page.evaluate(() => { window.notReloaded = true; });
+    const change = (status) => page.evaluate(async ([n, s]) => {
+      const reply = await fetch(`/api/v1/tickets/${n}`, {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ status: s }),
+      });
+      return (await reply.json()).event?.from_status ?? s;
+    }, [number, status]);
+    const before = await change('closed');
+    await row.getByText('Closed', { exact: true }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.evaluate(() => window.notReloaded), true, 'the list changed in place');
+    await change(before);
+    await row.getByText('Closed', { exact: true }).waitFor({ state: 'detached', timeout: 10_000 });
+
+    // Keys: ? lists them, j marks the first ticket, o opens it, r goes to the reply box.
+    await page.keyboard.press('?');
+    await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor({ state: 'detached' });
+    await page.keyboard.press('/');
+    assert.ok(await isFocused(page.getByLabel('Search', { exact: true })), '/ focuses the search');
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('j');
+    await page.locator('#ticket-results tbody tr.marked').waitFor();
+    await Promise.all([page.waitForURL((url) => /^\/tickets\/\d+$/.test(url.pathname)), page.keyboard.press('o')]);
+    assert.equal(new URL(page.url()).searchParams.get('assignee'), 'me', 'the ticket keeps the list\'s view');
+    await page.getByRole('link', { name: 'Tickets', exact: true }).last().waitFor();
+    await page.keyboard.press('r');
+    assert.ok(await isFocused(page.getByLabel('Reply', { exact: true })), 'r focuses the reply box');
+  });
+
   step('the ticket page can be worked with the keyboard', async () => {
     await page.goto(state.ticketUrl);
     // The first Tab offers a way past the navigation.

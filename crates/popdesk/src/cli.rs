@@ -252,6 +252,16 @@ pub enum TicketCommand {
     /// Answer the customer by email: the reply is queued in the outbox and sent at once.
     /// Exits 0 when the server accepted it, 75 when it stays queued for a retry.
     Reply(ReplyArgs),
+    /// Give a ticket to an agent or admin (by the address they sign in with), or with
+    /// --none to nobody.
+    Assign {
+        number: i64,
+        #[arg(required_unless_present = "none", conflicts_with = "none")]
+        email: Option<String>,
+        /// Unassign: the ticket belongs to nobody.
+        #[arg(long)]
+        none: bool,
+    },
 }
 
 #[derive(Debug, Args)]

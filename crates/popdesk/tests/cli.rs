@@ -564,3 +564,64 @@ async fn user_mailboxes_grants_an_agent_the_mailboxes_they_work() {
             .is_empty()
     );
 }
+
+#[test]
+fn ticket_assign_gives_a_ticket_to_a_user_and_none_takes_it_back() {
+    let dovecot = Dovecot::start();
+    dovecot.add_user("support", PASSWORD);
+    let mail = b"From: Alice <alice@example.org>\r\nTo: support@example.com\r\nSubject: Printer on fire\r\n\
+Message-ID: <p1@example.org>\r\n\r\nIt is on fire.\r\n"
+        .to_vec();
+    dovecot.deliver_many("support", [&mail]);
+    let data = TempDir::new().expect("temp dir");
+    assert!(add_support(data.path(), &dovecot, &[]).status.success());
+    assert!(
+        popdesk(data.path(), &["mailbox", "fetch", "support"])
+            .status
+            .success()
+    );
+    let added = popdesk(
+        data.path(),
+        &[
+            "user",
+            "add",
+            "ann@example.org",
+            "--password-env",
+            "SUPPORT_PASSWORD",
+        ],
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let listed = popdesk(data.path(), &["ticket", "list", "--json"]);
+    let tickets: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    let number = tickets[0]["number"].as_i64().expect("a number").to_string();
+    assert_eq!(tickets[0]["assignee"], serde_json::Value::Null);
+
+    let assigned = popdesk(
+        data.path(),
+        &["ticket", "assign", &number, "ann@example.org"],
+    );
+    assert!(assigned.status.success(), "{}", text(&assigned.stderr));
+    assert!(text(&assigned.stdout).contains("now assigned to ann@example.org"));
+    let listed = popdesk(data.path(), &["ticket", "list", "--json"]);
+    let tickets: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(tickets[0]["assignee"], "ann@example.org");
+
+    let unknown = popdesk(
+        data.path(),
+        &["ticket", "assign", &number, "bob@example.org"],
+    );
+    let stderr = assert_clean_failure(&unknown);
+    assert!(
+        stderr.contains("no user with the address bob@example.org"),
+        "{stderr}"
+    );
+    let neither = popdesk(data.path(), &["ticket", "assign", &number]);
+    assert!(!neither.status.success(), "an address or --none is needed");
+
+    let none = popdesk(data.path(), &["ticket", "assign", &number, "--none"]);
+    assert!(none.status.success(), "{}", text(&none.stderr));
+    assert!(text(&none.stdout).contains("now assigned to nobody"));
+    let listed = popdesk(data.path(), &["ticket", "list", "--json"]);
+    let tickets: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(tickets[0]["assignee"], serde_json::Value::Null);
+}

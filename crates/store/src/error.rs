@@ -39,6 +39,24 @@ pub enum StoreError {
     #[error("ticket #{0} does not exist; reload the ticket list and try again")]
     TicketNotFound(i64),
 
+    /// An assignment to a user who does not exist or is disabled: only people who can
+    /// sign in can work a ticket.
+    #[error(
+        "user #{0} cannot be assigned tickets: they do not exist or are disabled; pick an enabled agent or admin"
+    )]
+    AssigneeUnavailable(i64),
+
+    /// A merge of a ticket into itself.
+    #[error("ticket #{0} cannot be merged into itself; name another ticket")]
+    MergeIntoItself(i64),
+
+    /// A merge into, or of, a ticket that was merged already: its mail lives on the ticket
+    /// it joined, which is the one to name.
+    #[error(
+        "ticket #{ticket} was merged into #{merged_into} already; merge with #{merged_into} instead"
+    )]
+    MergedAlready { ticket: i64, merged_into: i64 },
+
     /// An outgoing message id that is not in the database.
     #[error("outgoing message #{0} does not exist; list the outbox to find its id")]
     OutboxMessageNotFound(i64),

@@ -1,5 +1,6 @@
-//! What people do on a ticket: internal notes and status changes, kept in order beside
-//! the mail entries so a ticket's history says who did what and when.
+//! What people do on a ticket: internal notes, status changes, replies, assignments and
+//! merges, kept in order beside the mail entries so a ticket's history says who did what
+//! and when.
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -17,8 +18,18 @@ pub enum TicketEventKind {
     Status,
     /// An answer to the customer, sent by email through the outbox.
     Reply,
+    /// The ticket was given to someone, or to nobody.
+    Assignment,
+    /// Another ticket was merged into this one, or this one into another.
+    Merge,
 }
-text_enum!(TicketEventKind, "ticket event kind", { Note => "note", Status => "status", Reply => "reply" });
+text_enum!(TicketEventKind, "ticket event kind", {
+    Note => "note",
+    Status => "status",
+    Reply => "reply",
+    Assignment => "assignment",
+    Merge => "merge",
+});
 
 /// One thing a person did on a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,11 +47,17 @@ pub struct TicketEvent {
     pub to_status: Option<TicketStatus>,
     /// A reply's outgoing message (its state, its bytes).
     pub outbox_id: Option<i64>,
+    /// An assignment's new assignee, while the user exists; `None` also for "nobody".
+    pub assignee_id: Option<i64>,
+    /// How an assignment's new assignee was shown when it happened; `None`: nobody.
+    pub assignee: Option<String>,
+    /// A merge's other ticket: the one merged in, or the one this ticket joined.
+    pub other_ticket_number: Option<i64>,
     pub created_at: i64,
 }
 
-pub(crate) const EVENT_COLUMNS: &str =
-    "id, ticket_id, kind, author_id, author, body, from_status, to_status, outbox_id, created_at";
+pub(crate) const EVENT_COLUMNS: &str = "id, ticket_id, kind, author_id, author, body, \
+     from_status, to_status, outbox_id, assignee_id, assignee, other_ticket_number, created_at";
 
 fn status_column(row: &AnyRow, name: &str) -> Result<Option<TicketStatus>, StoreError> {
     column::<Option<String>>(row, name)?
@@ -59,6 +76,9 @@ pub(crate) fn event_from_row(row: &AnyRow) -> Result<TicketEvent, StoreError> {
         from_status: status_column(row, "from_status")?,
         to_status: status_column(row, "to_status")?,
         outbox_id: column(row, "outbox_id")?,
+        assignee_id: column(row, "assignee_id")?,
+        assignee: column(row, "assignee")?,
+        other_ticket_number: column(row, "other_ticket_number")?,
         created_at: column(row, "created_at")?,
     })
 }

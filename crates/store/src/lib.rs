@@ -22,6 +22,7 @@
 //! and SQLite would take), so both backends store the same text.
 
 mod account;
+mod assignment;
 mod blob;
 mod db;
 mod error;
@@ -31,6 +32,7 @@ mod fetch_run;
 mod lease;
 mod ledger;
 mod mailbox;
+mod merge;
 mod notification;
 mod oauth;
 mod outbox;
@@ -46,6 +48,7 @@ mod sign_in_limit;
 mod team;
 mod text;
 mod ticket;
+mod ticket_order;
 
 pub use account::{ApiToken, Role, User};
 pub use blob::{
@@ -88,3 +91,4 @@ pub use ticket::{
     Assignee, AssigneeFilter, EntryAttachment, EntryKind, ForwardedMessage, MAX_SEARCH_CHARS,
     MailboxScope, NewTicketEntry, Person, Ticket, TicketEntry, TicketFilter, TicketStatus,
 };
+pub use ticket_order::{SortKey, TicketCursor, TicketListPage, TicketSort, Toward};

@@ -143,9 +143,6 @@ pub(crate) async fn want_assigned(
 /// for the "assigned to you" notification when there is an assignee (see
 /// [`want_assigned`]); unassigning tells nobody. Call it with the transaction after
 /// the assignment's history event is written (its id is `event_id`), before commit.
-// Called by `Store::assign_ticket`, which is written beside this on another branch;
-// until then only the tests below call it.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) async fn queue_assignment_notification(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     ticket_id: i64,

@@ -10,6 +10,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
 use crate::text::{column, db_text, db_text_opt, from_db, text_enum, to_db};
+use crate::ticket_order::{TicketCursor, TicketSort, Toward, order_and_keyset};
 use crate::{Backend, Store, StoreError};
 
 /// Where a ticket stands.
@@ -234,6 +235,9 @@ pub struct TicketFilter {
     /// sender), any order, accents and case folded, "phrases" in quotes, the last word
     /// as a prefix; or the ticket's number.
     pub text: Option<String>,
+    pub sort: TicketSort,
+    /// Where the page starts (keyset paging); `offset` counts only without one.
+    pub cursor: Option<TicketCursor>,
     pub limit: u32,
     pub offset: u32,
 }
@@ -248,6 +252,8 @@ impl Default for TicketFilter {
             mailbox_id: None,
             requester: None,
             text: None,
+            sort: TicketSort::LastActivity,
+            cursor: None,
             limit: 50,
             offset: 0,
         }
@@ -448,13 +454,14 @@ fn attachment_for_db(attachment: &EntryAttachment) -> EntryAttachment {
 }
 
 impl Store {
-    /// Tickets, most recently active first (then newest id), one page of them.
+    /// Tickets in the filter's order, one page of them: from its cursor, or its offset.
     pub async fn tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
-        let (where_clause, binds) = filter_sql(filter, self.backend())?;
+        let (mut where_clause, mut binds) = filter_sql(filter, self.backend())?;
+        let order = order_and_keyset(filter, &mut where_clause, &mut binds);
         let n = binds.len();
         // Only placeholders are formatted in, never data.
         let sql = format!(
-            "{} {where_clause} ORDER BY t.updated_at DESC, t.id DESC LIMIT ${} OFFSET ${}",
+            "{} {where_clause} {order} LIMIT ${} OFFSET ${}",
             ticket_select!(),
             n + 1,
             n + 2
@@ -466,13 +473,30 @@ impl Store {
                 Bind::Int(int) => query.bind(int),
             };
         }
+        let offset = if filter.cursor.is_some() {
+            0
+        } else {
+            filter.offset
+        };
         let rows = query
             .bind(i64::from(filter.limit))
-            .bind(i64::from(filter.offset))
+            .bind(i64::from(offset))
             .fetch_all(self.pool())
             .await
             .map_err(StoreError::db("list tickets"))?;
-        rows.iter().map(ticket_from_row).collect()
+        let mut tickets = rows
+            .iter()
+            .map(ticket_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        // A page before the cursor was read backwards.
+        if filter
+            .cursor
+            .as_ref()
+            .is_some_and(|c| c.toward == Toward::Before)
+        {
+            tickets.reverse();
+        }
+        Ok(tickets)
     }
 
     /// How many tickets the filter matches, all pages together.

@@ -87,3 +87,142 @@ document.addEventListener("DOMContentLoaded", function () {
     }
   });
 });
+
+// The self-updating ticket list: htmx fetches #ticket-results again every few seconds.
+// A refresh would drop ticked boxes and move rows under the cursor, so it is held back
+// while tickets are ticked or someone is typing in a field (the filters swap the list
+// themselves when they change).
+function isTyping(element) {
+  if (!element) {
+    return false;
+  }
+  var tag = element.tagName;
+  return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || element.isContentEditable;
+}
+
+document.addEventListener("htmx:beforeRequest", function (event) {
+  var source = event.detail && event.detail.elt;
+  if (!source || !source.hasAttribute || !source.hasAttribute("data-self-updating")) {
+    return;
+  }
+  var ticked = source.querySelector("input[type=checkbox]:checked");
+  if (ticked || isTyping(document.activeElement)) {
+    event.preventDefault();
+  }
+});
+
+// Keys for working the list and a ticket; none of them is needed to use a page, and
+// none acts while typing in a field or with a modifier held.
+var KEYS = [
+  ["/", "Search the ticket list"],
+  ["j / k", "Next / previous ticket in the list"],
+  ["o or Enter", "Open the marked ticket"],
+  ["r", "Write a reply (on a ticket)"],
+  ["?", "Show or hide these keys"]
+];
+var markedRow = -1;
+
+function listRows() {
+  return Array.prototype.slice.call(document.querySelectorAll("#ticket-results tbody tr[data-href]"));
+}
+
+function markRow(index) {
+  var rows = listRows();
+  if (rows.length === 0) {
+    return;
+  }
+  markedRow = Math.max(0, Math.min(index, rows.length - 1));
+  rows.forEach(function (row, i) {
+    row.classList.toggle("marked", i === markedRow);
+  });
+  rows[markedRow].scrollIntoView({ block: "nearest" });
+}
+
+// A refresh of the list keeps the marked row marked.
+document.addEventListener("htmx:afterSwap", function () {
+  if (markedRow >= 0) {
+    markRow(markedRow);
+  }
+});
+
+function toggleKeyHelp() {
+  var help = document.getElementById("key-help");
+  if (help) {
+    help.remove();
+    return;
+  }
+  help = document.createElement("aside");
+  help.id = "key-help";
+  help.className = "card key-help";
+  help.setAttribute("role", "dialog");
+  help.setAttribute("aria-label", "Keyboard shortcuts");
+  var title = document.createElement("h2");
+  title.textContent = "Keyboard shortcuts";
+  help.appendChild(title);
+  var list = document.createElement("dl");
+  KEYS.forEach(function (pair) {
+    var key = document.createElement("dt");
+    var kbd = document.createElement("kbd");
+    kbd.textContent = pair[0];
+    key.appendChild(kbd);
+    var what = document.createElement("dd");
+    what.textContent = pair[1];
+    list.appendChild(key);
+    list.appendChild(what);
+  });
+  help.appendChild(list);
+  document.body.appendChild(help);
+}
+
+document.addEventListener("keydown", function (event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) {
+    if (event.key === "Escape" && isTyping(event.target)) {
+      event.target.blur();
+    }
+    return;
+  }
+  var rows;
+  switch (event.key) {
+    case "/":
+      var search = document.getElementById("q");
+      if (search) {
+        event.preventDefault();
+        search.focus();
+      }
+      break;
+    case "j":
+      markRow(markedRow + 1);
+      break;
+    case "k":
+      markRow(markedRow < 0 ? 0 : markedRow - 1);
+      break;
+    case "o":
+    case "Enter":
+      // Enter on a focused link or button is that element's own.
+      if (event.key === "Enter" && event.target !== document.body) {
+        break;
+      }
+      rows = listRows();
+      if (markedRow >= 0 && rows[markedRow]) {
+        event.preventDefault();
+        window.location.href = rows[markedRow].getAttribute("data-href");
+      }
+      break;
+    case "r":
+      var reply = document.getElementById("reply-body");
+      if (reply) {
+        event.preventDefault();
+        reply.focus();
+      }
+      break;
+    case "?":
+      toggleKeyHelp();
+      break;
+    case "Escape":
+      var help = document.getElementById("key-help");
+      if (help) {
+        help.remove();
+      }
+      break;
+  }
+});

@@ -201,6 +201,12 @@ impl From<StoreError> for ApiError {
             StoreError::Parse { .. } | StoreError::TooLarge { .. } => {
                 ApiError::validation(error.to_string())
             }
+            StoreError::AssigneeUnavailable(_) => {
+                ApiError::validation(error.to_string()).about("assignee")
+            }
+            StoreError::MergeIntoItself(_) | StoreError::MergedAlready { .. } => {
+                ApiError::conflict(error.to_string()).about("into")
+            }
             StoreError::SearchTooLong { field, .. } => {
                 let field = if *field == "search" { "q" } else { field };
                 ApiError::validation(error.to_string()).about(field)

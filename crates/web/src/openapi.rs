@@ -11,7 +11,7 @@ use utoipa::openapi::{OpenApi as Document, SecurityRequirement};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    mailboxes, messages, oauth, preferences, replies, session, setup, tickets, tokens, users,
+    mailboxes, merge, messages, oauth, preferences, replies, session, setup, tickets, tokens, users,
 };
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::ops;
@@ -26,7 +26,7 @@ Times are milliseconds since the Unix epoch. Errors are {\"error\": {\"code\", \
         version = "1"
     ),
     paths(
-        tickets::list, tickets::show, tickets::update, tickets::add_note,
+        tickets::list, tickets::show, tickets::update, tickets::add_note, merge::merge,
         replies::create, replies::list, replies::retry, replies::attachment,
         messages::list, messages::show, messages::raw, messages::reprocess,
         messages::attachment, messages::cid,

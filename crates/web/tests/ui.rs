@@ -1446,7 +1446,7 @@ async fn the_ticket_list_filters_counts_and_pages() {
             .contains(">All <span class=\"count\">52</span></a>")
     );
     assert_eq!(
-        page.body.matches("<tr>").count(),
+        page.body.matches("<tr>").count() + page.body.matches("<tr data-href").count(),
         51,
         "a header row and 50 tickets"
     );
@@ -1456,11 +1456,27 @@ async fn the_ticket_list_filters_counts_and_pages() {
     let next_newest = page.body.find(">Question 50</a>").expect("the next newest");
     assert!(refund < next_newest);
     assert!(!page.body.contains(">Question 0</a>"));
-    assert!(
-        page.body
-            .contains("href=\"/tickets?page=2\" rel=\"next\">Next</a>")
-    );
+    // "Next" continues after the last row shown (keyset), and leads where page 2 does.
+    let next = page
+        .body
+        .split("rel=\"next\">Next</a>")
+        .next()
+        .and_then(|before| before.rsplit("href=\"").next())
+        .and_then(|href| href.split('"').next())
+        .expect("a Next link")
+        .replace("&#38;", "&");
+    assert!(next.starts_with("/tickets?after="), "{next}");
     assert!(!page.body.contains(">Previous</a>"));
+    assert!(
+        page.body.contains("href=\"/tickets?page=2\">2</a>"),
+        "page numbers"
+    );
+    let followed = desk.get(&next, Some(&admin)).await;
+    followed.assert_admin_page("tickets after the first page");
+    assert!(followed.body.contains("2 of 52"));
+    assert!(followed.body.contains(">Question 0</a>"));
+    assert!(followed.body.contains("rel=\"prev\">Previous</a>"));
+    assert!(!followed.body.contains(">Next</a>"));
 
     let second = desk.get("/tickets?page=2", Some(&admin)).await;
     second.assert_admin_page("tickets page 2");
@@ -3826,4 +3842,330 @@ async fn preferences_set_the_time_zone_and_notifications_and_change_the_password
         )
         .await;
     assert_eq!(new.status, StatusCode::SEE_OTHER);
+}
+
+// The agent's day: assignment, views, merge, bulk changes, the self-updating list.
+
+/// Two tickets from Alice in "support": (mailbox, older number, newer number).
+async fn two_printer_tickets(desk: &Desk) -> (i64, i64, i64) {
+    let mailbox = desk.mailbox("support").await;
+    desk.deliver(
+        mailbox,
+        &plain_mail(
+            "t1@example.com",
+            "Alice <alice@example.com>",
+            "Printer jam",
+            "Jams.",
+        ),
+    )
+    .await;
+    desk.deliver(
+        mailbox,
+        &plain_mail(
+            "t2@example.com",
+            "Alice <alice@example.com>",
+            "Printer jam again",
+            "Still.",
+        ),
+    )
+    .await;
+    (mailbox, 1, 2)
+}
+
+#[tokio::test]
+async fn assign_on_the_ticket_page_then_the_mine_view_lists_it() {
+    let desk = Desk::new().await;
+    let (_, first, second) = two_printer_tickets(&desk).await;
+    let agent = desk.agent().await;
+    let page = desk.get(&format!("/tickets/{first}"), Some(&agent)).await;
+    page.assert_page(StatusCode::OK, "ticket with the assign form");
+    assert_eq!(label_of(&page.body, "assign-to").as_deref(), Some("Assign"));
+    assert!(
+        page.body
+            .contains(&format!("action=\"/tickets/{first}/assign\""))
+    );
+    assert!(page.body.contains(&format!(
+        "<input type=\"hidden\" name=\"assignee\" value=\"{AGENT}\">\n      <button type=\"submit\">Assign to me</button>"
+    )));
+
+    // "Assign to me" posts the viewer's address.
+    let reply = desk
+        .post(
+            &format!("/tickets/{first}/assign"),
+            &[("assignee", AGENT)],
+            Some(&agent),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let shown = desk.follow(&reply, &agent).await;
+    assert_eq!(
+        shown.role_text("status"),
+        [format!("The ticket is now assigned to {AGENT}.")]
+    );
+    assert!(
+        shown
+            .body
+            .contains(&format!("{AGENT} assigned the ticket to {AGENT}"))
+    );
+    assert!(
+        !shown.body.contains("Assign to me</button>"),
+        "it is theirs already"
+    );
+
+    let mine = desk.get("/tickets?assignee=me", Some(&agent)).await;
+    mine.assert_page(StatusCode::OK, "the Mine view");
+    assert!(mine.body.contains("aria-current=\"page\">Mine</a>"));
+    assert!(mine.body.contains(&format!("Select ticket #{first}")));
+    assert!(!mine.body.contains(&format!("Select ticket #{second}")));
+    assert!(mine.body.contains(&format!(
+        "<td data-label=\"Assignee\" class=\"assignee\">{AGENT}</td>"
+    )));
+    let unassigned = desk.get("/tickets?assignee=none", Some(&agent)).await;
+    assert!(
+        unassigned
+            .body
+            .contains(&format!("Select ticket #{second}"))
+    );
+    assert!(!unassigned.body.contains(&format!("Select ticket #{first}")));
+
+    // An address nobody has is refused with the reason, nothing changed.
+    let reply = desk
+        .post(
+            &format!("/tickets/{second}/assign"),
+            &[("assignee", "nobody@example.com")],
+            Some(&agent),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let shown = desk.follow(&reply, &agent).await;
+    assert!(
+        shown
+            .role_text("alert")
+            .iter()
+            .any(|t| t.contains("no user with the address"))
+    );
+}
+
+#[tokio::test]
+async fn a_merged_ticket_redirects_to_the_one_it_joined_with_a_flash() {
+    let desk = Desk::new().await;
+    let (_, first, second) = two_printer_tickets(&desk).await;
+    let agent = desk.agent().await;
+    let page = desk.get(&format!("/tickets/{second}"), Some(&agent)).await;
+    assert_eq!(
+        label_of(&page.body, "merge-into").as_deref(),
+        Some("Merge into ticket")
+    );
+
+    let reply = desk
+        .post(
+            &format!("/tickets/{second}/merge"),
+            &[("into", &format!("#{first}"))],
+            Some(&agent),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(reply.location(), format!("/tickets/{first}"));
+    let joined = desk.follow(&reply, &agent).await;
+    joined.assert_page(StatusCode::OK, "the joined ticket");
+    assert_eq!(
+        joined.role_text("status"),
+        [format!("Ticket #{second} was merged into this one.")]
+    );
+    assert!(
+        joined.body.contains("Still."),
+        "the merged ticket's mail is here"
+    );
+    assert!(joined.body.contains(&format!(
+        "merged ticket <a href=\"/tickets/{second}\">#{second}</a> into this one"
+    )));
+
+    // The old number leads to the new ticket.
+    let old = desk.get(&format!("/tickets/{second}"), Some(&agent)).await;
+    assert_eq!(old.status, StatusCode::SEE_OTHER);
+    assert_eq!(old.location(), format!("/tickets/{first}"));
+    let landed = desk.follow(&old, &agent).await;
+    assert_eq!(
+        landed.role_text("status"),
+        [format!("Ticket #{second} was merged into this one.")]
+    );
+
+    // Merging into itself is refused on the page, in words.
+    let reply = desk
+        .post(
+            &format!("/tickets/{first}/merge"),
+            &[("into", &first.to_string())],
+            Some(&agent),
+        )
+        .await;
+    let shown = desk.follow(&reply, &agent).await;
+    assert!(
+        shown
+            .role_text("alert")
+            .iter()
+            .any(|t| t.contains("cannot be merged into itself"))
+    );
+}
+
+#[tokio::test]
+async fn ticked_tickets_change_together_and_the_list_comes_back_in_its_view() {
+    let desk = Desk::new().await;
+    let (_, first, second) = two_printer_tickets(&desk).await;
+    let agent = desk.agent().await;
+    let list = desk.get("/tickets?sort=created", Some(&agent)).await;
+    assert!(list.body.contains("action=\"/tickets/bulk\""));
+    assert!(list.body.contains("form=\"bulk\" name=\"ticket\""));
+    let (a, b) = (first.to_string(), second.to_string());
+    let reply = desk
+        .post(
+            "/tickets/bulk",
+            &[
+                ("ticket", a.as_str()),
+                ("ticket", b.as_str()),
+                ("status", "pending"),
+                ("action", "status"),
+                ("back", "/tickets?sort=created"),
+            ],
+            Some(&agent),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(reply.location(), "/tickets?sort=created");
+    let shown = desk.follow(&reply, &agent).await;
+    assert_eq!(shown.role_text("status"), ["2 tickets set to Pending."]);
+    for number in [first, second] {
+        let ticket = desk.store.ticket_by_number(number).await.unwrap().unwrap();
+        assert_eq!(ticket.status, TicketStatus::Pending);
+    }
+
+    let reply = desk
+        .post(
+            "/tickets/bulk",
+            &[
+                ("ticket", a.as_str()),
+                ("assignee", AGENT),
+                ("action", "assign"),
+                ("back", "https://evil.example/"),
+            ],
+            Some(&agent),
+        )
+        .await;
+    assert_eq!(reply.location(), "/tickets", "only the list is a way back");
+    let ticket = desk.store.ticket_by_number(first).await.unwrap().unwrap();
+    assert_eq!(ticket.assignee.map(|a| a.email).as_deref(), Some(AGENT));
+
+    // A change on the ticket page comes back to the page in the same view.
+    assert!(page_has_view_field(&desk, first, &agent).await);
+    for (view, back) in [
+        ("?sort=created", format!("/tickets/{first}?sort=created")),
+        ("//evil.example/", format!("/tickets/{first}")),
+    ] {
+        let reply = desk
+            .post(
+                &format!("/tickets/{first}/status"),
+                &[("status", "open"), ("view", view)],
+                Some(&agent),
+            )
+            .await;
+        assert_eq!(reply.location(), back, "{view}");
+    }
+    // A view that no longer reads (an old bookmark) still shows the ticket.
+    for query in ["?assignee=left@example.com", "?sort=sideways"] {
+        let page = desk
+            .get(&format!("/tickets/{first}{query}"), Some(&agent))
+            .await;
+        page.assert_page(StatusCode::OK, query);
+    }
+    // The ticket page keeps the view: back, previous and next.
+    let page = desk
+        .get(&format!("/tickets/{first}?sort=created"), Some(&agent))
+        .await;
+    assert!(
+        page.body
+            .contains("<a href=\"/tickets?sort=created\">Tickets</a>")
+    );
+    assert!(page.body.contains(&format!(
+        "<a href=\"/tickets/{second}?sort=created\" rel=\"prev\">Previous ticket</a>"
+    )));
+}
+
+#[tokio::test]
+async fn the_list_refreshes_itself_and_a_new_ticket_appears_on_the_next_fetch() {
+    let desk = Desk::new().await;
+    let (mailbox, _, _) = two_printer_tickets(&desk).await;
+    let agent = desk.agent().await;
+    let list = desk.get("/tickets?status=new", Some(&agent)).await;
+    assert!(
+        list.body.contains(
+            "<div id=\"ticket-results\" hx-get=\"/tickets?status=new\" hx-trigger=\"every 3s\" hx-select=\"#ticket-results\""
+        ),
+        "the results fetch themselves again while open"
+    );
+    assert!(!list.body.contains("VPN down"));
+    desk.deliver(
+        mailbox,
+        &plain_mail(
+            "t3@example.com",
+            "Bob <bob@example.com>",
+            "VPN down",
+            "No VPN.",
+        ),
+    )
+    .await;
+    let again = desk.get("/tickets?status=new", Some(&agent)).await;
+    assert!(
+        again.body.contains("VPN down"),
+        "the new ticket is in the next refresh"
+    );
+    assert!(again.body.contains("New <span class=\"count\">3</span>"));
+}
+
+#[tokio::test]
+async fn admins_see_a_banner_naming_a_stopped_mailbox_on_the_ticket_list() {
+    let desk = Desk::new().await;
+    let settings = MailboxSettings {
+        name: "billing".to_string(),
+        host: "pop.example.com".into(),
+        username: "billing@example.com".into(),
+        enabled: true,
+        ..MailboxSettings::default()
+    };
+    let mailbox = desk
+        .store
+        .add_mailbox(&settings, &SecretString::from("secret".to_string()), NOW)
+        .await
+        .unwrap();
+    let admin = desk.admin().await;
+    let agent = desk.agent().await;
+    let quiet = desk.get("/tickets", Some(&admin)).await;
+    assert!(quiet.role_text("alert").is_empty());
+    desk.store
+        .set_attention(mailbox.id, Some("the server refused the password"), NOW)
+        .await
+        .unwrap();
+    let list = desk.get("/tickets", Some(&admin)).await;
+    let alerts = list.role_text("alert");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("billing (stopped on an error)"),
+        "{alerts:?}"
+    );
+    assert!(list.body.contains(&format!(
+        "<a href=\"/mailboxes/{}\">billing</a>",
+        mailbox.id
+    )));
+    let for_agent = desk.get("/tickets", Some(&agent)).await;
+    assert!(
+        for_agent.role_text("alert").is_empty(),
+        "agents cannot fix mailboxes"
+    );
+}
+
+/// Whether the ticket page, opened in a list view, carries it in its forms.
+async fn page_has_view_field(desk: &Desk, number: i64, browser: &Browser) -> bool {
+    let page = desk
+        .get(&format!("/tickets/{number}?sort=created"), Some(browser))
+        .await;
+    page.body
+        .contains("<input type=\"hidden\" name=\"view\" value=\"?sort=created\">")
 }

@@ -15,7 +15,7 @@ use crate::config::Common;
 use crate::output;
 
 /// Who a reply from the command line is by, in ticket histories.
-const CLI_AUTHOR: &str = "command line";
+pub(crate) const CLI_AUTHOR: &str = "command line";
 
 pub async fn reply(store: &Store, args: ReplyArgs, common: &Common) -> anyhow::Result<ExitCode> {
     let outgoing = common.outgoing(store);

@@ -71,6 +71,8 @@ struct TicketView {
     created_at: i64,
     updated_at: i64,
     messages: u64,
+    /// The assignee's address; null: nobody.
+    assignee: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -133,6 +135,7 @@ fn ticket_view(ticket: &Ticket, names: &std::collections::HashMap<i64, String>) 
         created_at: ticket.created_at,
         updated_at: ticket.updated_at,
         messages: ticket.entry_count,
+        assignee: ticket.assignee.as_ref().map(|a| a.email.clone()),
     }
 }
 
@@ -193,6 +196,11 @@ pub async fn ticket(
             }
             Ok(ExitCode::SUCCESS)
         }
+        TicketCommand::Assign {
+            number,
+            email,
+            none: _,
+        } => assign(store, number, email.as_deref()).await,
         TicketCommand::Show { number, json } => {
             let ticket = store
                 .ticket_by_number(number)
@@ -203,6 +211,43 @@ pub async fn ticket(
             show_ticket(&ticket, &entries, &replies, &names, json)
         }
     }
+}
+
+/// `ticket assign N EMAIL|--none`, recorded in the ticket's history as by the command
+/// line.
+async fn assign(store: &Store, number: i64, email: Option<&str>) -> anyhow::Result<ExitCode> {
+    let ticket = store
+        .ticket_by_number(number)
+        .await?
+        .ok_or_else(|| anyhow!("there is no ticket #{number}"))?;
+    let assignee = match email {
+        Some(email) => {
+            let user = store
+                .user_by_email(email)
+                .await?
+                .ok_or_else(|| anyhow!("there is no user with the address {email}; `popdesk user list` shows who there is"))?;
+            Some(user)
+        }
+        None => None,
+    };
+    let changed = store
+        .assign_ticket(
+            ticket.id,
+            assignee.as_ref().map(|u| u.id),
+            None,
+            crate::commands::outbox::CLI_AUTHOR,
+            crate::commands::mailbox::now_ms(),
+        )
+        .await?;
+    let who = assignee
+        .as_ref()
+        .map_or_else(|| "nobody".to_string(), |u| u.email.clone());
+    if changed {
+        println!("ticket #{number} is now assigned to {who}");
+    } else {
+        println!("ticket #{number} was assigned to {who} already");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn show_ticket(

@@ -8,6 +8,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod ticket_fixture;
+
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;

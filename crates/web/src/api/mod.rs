@@ -6,7 +6,9 @@
 //! that takes [`Admin`](crate::auth::Admin) is admin-only. Cookie-authenticated requests
 //! that change something pass the cross-site check first.
 
+pub mod assignment;
 pub mod mailboxes;
+pub mod merge;
 pub mod messages;
 pub mod oauth;
 pub mod preferences;
@@ -55,6 +57,7 @@ fn protected_routes(reply_body_limit: usize) -> Vec<(&'static str, MethodRouter<
             get(tickets::show).patch(tickets::update),
         ),
         ("/tickets/{number}/notes", post(tickets::add_note)),
+        ("/tickets/{number}/merge", post(merge::merge)),
         (
             "/tickets/{number}/replies",
             post(replies::create).layer(DefaultBodyLimit::max(reply_body_limit)),

@@ -7,11 +7,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use store::{
-    EntryAttachment, EntryKind, Person, Snippet, SnippetField, Ticket, TicketEntry, TicketEvent,
-    TicketEventKind, TicketFilter, TicketHit, TicketStatus,
+    EntryAttachment, EntryKind, Person, Snippet, SnippetField, Ticket, TicketCursor, TicketEntry,
+    TicketEvent, TicketEventKind, TicketFilter, TicketHit, TicketSort, TicketStatus, Toward,
 };
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::assignment::{AssigneeChoice, AssigneeView, assignable_user};
 use crate::api::replies::ReplyView;
 use crate::auth::Actor;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -88,6 +89,11 @@ pub struct TicketSummary {
     pub updated_at: i64,
     /// Mail messages on the ticket.
     pub entry_count: u64,
+    /// Who works it; null: nobody.
+    pub assignee: Option<AssigneeView>,
+    /// The number of the ticket this one was merged into (its mail and history are
+    /// there now); null for a ticket that was not merged.
+    pub merged_into: Option<i64>,
     /// This ticket in the API.
     pub url: String,
     /// When searching (`q`): a few words of the best-matching mail around the first
@@ -166,6 +172,8 @@ impl From<&Ticket> for TicketSummary {
             created_at: ticket.created_at,
             updated_at: ticket.updated_at,
             entry_count: ticket.entry_count,
+            assignee: ticket.assignee.as_ref().map(AssigneeView::from),
+            merged_into: ticket.merged_into,
             url: format!("/api/v1/tickets/{}", ticket.number),
             snippet: None,
         }
@@ -194,6 +202,18 @@ pub struct TicketQuery {
     /// best match first.
     #[serde(default, deserialize_with = "input::empty_as_none")]
     q: Option<String>,
+    /// Whose tickets: `me`, `none` (unassigned), or a user's address.
+    #[serde(default, deserialize_with = "input::empty_as_none")]
+    assignee: Option<String>,
+    /// The order: `activity` (most recent first, the default), `created` (newest
+    /// first), `requester` (by address) or `status` (new first).
+    #[serde(default, deserialize_with = "input::parsed")]
+    #[param(value_type = Option<String>, pattern = "^(activity|created|requester|status)$")]
+    sort: Option<TicketSort>,
+    /// The page after this cursor (a page's `next`), instead of `page`: keyset paging,
+    /// as fast deep in the list as at its start.
+    #[serde(default, deserialize_with = "input::empty_as_none")]
+    after: Option<String>,
     /// Page number, from 1.
     #[serde(default, deserialize_with = "input::parsed")]
     #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
@@ -227,6 +247,9 @@ pub struct TicketPage {
     /// When `q` is a ticket's number ("1996", "#1996"): the number of the ticket to open
     /// (the one it was merged into, if it was).
     pub jump_to: Option<i64>,
+    /// The next page's cursor, for `after`; null on the last page, and while searching
+    /// (search results, best match first, page by `page`).
+    pub next: Option<String>,
 }
 
 /// Lists tickets.
@@ -256,20 +279,46 @@ pub async fn list(
     }
     // A page past anything the store can address is simply past the end: empty.
     let offset = u32::try_from(u64::from(page - 1) * u64::from(per_page)).ok();
+    let sort = query.sort.unwrap_or_default();
+    let cursor = match &query.after {
+        Some(after) => Some(
+            TicketCursor::parse(after, sort, Toward::After)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let assignee = match &query.assignee {
+        Some(text) => AssigneeChoice::parse(text).filter(&state, &actor).await?,
+        None => store::AssigneeFilter::Any,
+    };
     let filter = TicketFilter {
         scope: actor.scope().clone(),
         status: query.status,
         mailbox_id: query.mailbox,
+        assignee,
         requester: query.requester,
         text: query.q,
+        sort,
+        cursor,
         limit: per_page,
         offset: offset.unwrap_or(0),
         ..TicketFilter::default()
     };
     let store = state.store();
-    let tickets = match offset {
-        Some(_) => store.search_tickets(&filter).await?,
-        None => Vec::new(),
+    let searching = filter.text.as_deref().is_some_and(|t| !t.trim().is_empty());
+    let (items, next): (Vec<TicketSummary>, Option<String>) = match offset {
+        None => (Vec::new(), None),
+        Some(_) if searching => {
+            let hits = store.search_tickets(&filter).await?;
+            (hits.iter().map(TicketSummary::from).collect(), None)
+        }
+        Some(_) => {
+            let page = store.ticket_page(&filter).await?;
+            (
+                page.tickets.iter().map(TicketSummary::from).collect(),
+                page.next.map(|c| c.to_param()),
+            )
+        }
     };
     let jump_to = match filter.text.as_deref().and_then(store::ticket_number) {
         Some(number) => store
@@ -292,12 +341,13 @@ pub async fn list(
         *slot = n;
     }
     Ok(Json(TicketPage {
-        items: tickets.iter().map(TicketSummary::from).collect(),
+        items,
         total,
         page,
         per_page,
         status_counts,
         jump_to,
+        next,
     }))
 }
 
@@ -430,6 +480,10 @@ pub enum EventKindView {
     Status,
     /// An answer to the customer by email.
     Reply,
+    /// The ticket was assigned to someone, or to nobody.
+    Assignment,
+    /// A ticket was merged into this one, or this one into another.
+    Merge,
 }
 
 /// A note, a status change or a reply (its text and sending state are in the ticket's
@@ -445,6 +499,10 @@ pub struct EventView {
     pub body: Option<String>,
     pub from_status: Option<Status>,
     pub to_status: Option<Status>,
+    /// An assignment's new assignee as shown then; null: nobody.
+    pub assignee: Option<String>,
+    /// A merge's other ticket: the one merged in, or the one this ticket joined.
+    pub other_ticket_number: Option<i64>,
     pub created_at: i64,
 }
 
@@ -456,12 +514,16 @@ impl From<&TicketEvent> for EventView {
                 TicketEventKind::Note => EventKindView::Note,
                 TicketEventKind::Status => EventKindView::Status,
                 TicketEventKind::Reply => EventKindView::Reply,
+                TicketEventKind::Assignment => EventKindView::Assignment,
+                TicketEventKind::Merge => EventKindView::Merge,
             },
             author_id: event.author_id,
             author: event.author.clone(),
             body: event.body.clone(),
             from_status: event.from_status.map(Status::from),
             to_status: event.to_status.map(Status::from),
+            assignee: event.assignee.clone(),
+            other_ticket_number: event.other_ticket_number,
             created_at: event.created_at,
         }
     }
@@ -514,21 +576,27 @@ pub async fn show(
     }))
 }
 
-/// A change to a ticket.
-#[derive(Debug, Deserialize, ToSchema)]
+/// A change to a ticket: its status, its assignee, or both.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketUpdate {
-    pub status: Status,
+    pub status: Option<Status>,
+    /// The address of the user to assign (an enabled agent or admin); null: nobody.
+    #[serde(default, deserialize_with = "input::nullable")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub assignee: Option<Option<String>>,
 }
 
-/// The ticket after a change, and the history event it made (null when nothing changed).
+/// The ticket after a change, the status change it made (null when the status did not
+/// change), and whether the assignee changed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketUpdated {
     pub ticket: TicketSummary,
     pub event: Option<EventView>,
+    pub assignee_changed: bool,
 }
 
-/// Changes a ticket's status.
+/// Changes a ticket's status or assignee.
 #[utoipa::path(
     patch, path = "/api/v1/tickets/{number}", tag = "tickets",
     params(("number" = i64, Path, description = "The ticket number")),
@@ -541,7 +609,7 @@ pub struct TicketUpdated {
         (status = 404, description = "No such ticket", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 422, description = "Unknown status or field", body = ErrorBody),
+        (status = 422, description = "Unknown status or field, nothing to change, or an assignee who is no enabled user", body = ErrorBody),
     )
 )]
 pub async fn update(
@@ -550,21 +618,76 @@ pub async fn update(
     ApiPath(number): ApiPath<i64>,
     ApiJson(change): ApiJson<TicketUpdate>,
 ) -> ApiResult<Json<TicketUpdated>> {
+    if change.status.is_none() && change.assignee.is_none() {
+        return Err(ApiError::validation(
+            "nothing to change: give a status, an assignee, or both",
+        ));
+    }
     let ticket = find(&state, &actor, number).await?;
-    let event = state
-        .store()
-        .change_ticket_status(
-            ticket.id,
-            change.status.into(),
-            actor.user_id(),
-            &actor.label(),
-            state.now(),
-        )
-        .await?;
+    // The assignee is checked before anything is written, so a refused one changes
+    // nothing at all.
+    let assignee = match &change.assignee {
+        Some(Some(email)) => {
+            let user = assignable_user(&state, email).await?;
+            // An agent is given only tickets they can open: the ticket's mailbox must be
+            // one of theirs.
+            if user.role == store::Role::Agent
+                && !state
+                    .store()
+                    .user_mailbox_ids(user.id)
+                    .await?
+                    .contains(&ticket.mailbox_id)
+            {
+                return Err(ApiError::validation(format!(
+                    "{} does not work this ticket's mailbox, so they could not open it; give them the mailbox on their user page first, or pick someone who works it",
+                    user.email
+                ))
+                .about("assignee"));
+            }
+            Some(Some(user.id))
+        }
+        Some(None) => Some(None),
+        None => None,
+    };
+    let assignee_changed = match assignee {
+        Some(assignee_id) => {
+            state
+                .store()
+                .assign_ticket(
+                    ticket.id,
+                    assignee_id,
+                    actor.user_id(),
+                    &actor.label(),
+                    state.now(),
+                )
+                .await?
+        }
+        None => false,
+    };
+    if assignee_changed && let Some(outgoing) = state.outgoing() {
+        // "Assigned to you" goes out now rather than at the sender's next round.
+        outgoing.wake();
+    }
+    let event = match change.status {
+        Some(status) => {
+            state
+                .store()
+                .change_ticket_status(
+                    ticket.id,
+                    status.into(),
+                    actor.user_id(),
+                    &actor.label(),
+                    state.now(),
+                )
+                .await?
+        }
+        None => None,
+    };
     let ticket = find(&state, &actor, number).await?;
     Ok(Json(TicketUpdated {
         ticket: (&ticket).into(),
         event: event.as_ref().map(EventView::from),
+        assignee_changed,
     }))
 }
 

@@ -16,9 +16,11 @@
 //! | `GET /` | 303 to `/tickets`, `/login`, or `/setup` while no user exists |
 //! | `GET/POST /setup` | first admin: "Email", "Name", "Password", button "Create admin"; then 303 to `/mailboxes/new` |
 //! | `GET/POST /login`, `POST /logout` | "Email", "Password", "Sign in"; "Sign out" in the navigation |
-//! | `GET /tickets?status=&mailbox=&q=&page=` | filters "Status", "Mailbox", "Search", button "Filter"; counts per status; table; "Previous"/"Next" |
+//! | `GET /tickets?status=&mailbox=&q=&assignee=&sort=&after=&before=&page=` | tabs "Mine", "Unassigned", "All"; filters "Status", "Mailbox", "Assignee", "Sort", "Search", button "Filter"; counts per status; table with checkboxes and the bulk actions; "Previous"/"Next" (keyset), page numbers and "Go to page" |
 //! | `GET /tickets/{number}` | the thread; "Status" + "Change status", "Internal note" + "Add note"; replies with their state; the reply box: "Reply", "Cc", "Reply to all", "Attachments", "Send and set Pending" / "Send and set Resolved" |
 //! | `POST /tickets/{number}/status`, `/notes` | fields `status`, `body` |
+//! | `POST /tickets/{number}/assign`, `/merge` | "Assign" (`assignee`: an address, empty for nobody) + "Assign", "Assign to me"; "Merge into ticket" (`into`) + "Merge" |
+//! | `POST /tickets/bulk` | the list's ticked `ticket`s, `action=status\|assign\|merge` with `status`, `assignee`, `into`; `back` |
 //! | `POST /tickets/{number}/replies` | multipart: `csrf` (first), `body`, `cc`, `reply_all`, `attachments` (files), `then=pending\|resolved`; refused: the page again (422) with the sentence beside the box |
 //! | `POST /tickets/{number}/replies/{id}/retry` | "Send again" on a failed reply |
 //! | `GET /messages/{id}/html` | a message's sanitized HTML, for the sandboxed iframe only |
@@ -69,11 +71,16 @@
 #![allow(clippy::result_large_err)]
 
 mod assets;
+mod assignment;
+mod bulk;
 mod display;
 mod flash;
 mod form;
+mod intake_banner;
+mod list_view;
 mod mail_html;
 mod mailboxes;
+mod merge;
 mod messages;
 mod oauth;
 mod page;
@@ -129,6 +136,9 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/tickets/{number}", get(tickets::show))
         .route("/tickets/{number}/status", post(tickets::change_status))
         .route("/tickets/{number}/notes", post(tickets::add_note))
+        .route("/tickets/{number}/assign", post(assignment::assign))
+        .route("/tickets/{number}/merge", post(merge::merge))
+        .route("/tickets/bulk", post(bulk::apply))
         // The reply form carries files: its own body limit, the API reply route's.
         .route(
             "/tickets/{number}/replies",

@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use store::{
-    EntryAttachment, EntryKind, OutboxMessage, Ticket, TicketEntry, TicketEvent, TicketEventKind,
-    TicketFilter, TicketStatus,
+    EntryAttachment, EntryKind, OutboxMessage, Ticket, TicketCursor, TicketEntry, TicketEvent,
+    TicketEventKind, TicketSort, TicketStatus, Toward,
 };
 
 use crate::AppState;
@@ -20,7 +20,9 @@ use crate::api::tickets::{NewNote, TicketUpdate};
 use crate::input::{ApiJson, ApiPath};
 use crate::ui::display::{self, When, person, size};
 use crate::ui::flash::Flash;
-use crate::ui::form::{CheckedForm, Choice, PagePath, PageQuery, query_string};
+use crate::ui::form::{CheckedForm, Choice, PagePath, PageQuery};
+use crate::ui::intake_banner::{IntakeProblem, intake_problems};
+use crate::ui::list_view::{ListQuery, ListView, sort_label, ticket_href};
 use crate::ui::page::{self, Layout, Section, impl_page};
 use crate::ui::replies::{ReplyBox, ReplyCard};
 use crate::ui::viewer::Viewer;
@@ -50,9 +52,12 @@ pub(crate) struct StatusCount {
 /// One row of the ticket table.
 pub(crate) struct TicketRow {
     number: i64,
+    /// The ticket's page, keeping the list's view (its previous/next follow it).
+    href: String,
     subject: String,
     requester: String,
     mailbox: String,
+    assignee: String,
     status: &'static str,
     status_value: &'static str,
     updated: When,
@@ -60,24 +65,51 @@ pub(crate) struct TicketRow {
     snippet: Option<store::Snippet>,
 }
 
+/// A "Mine" / "Unassigned" / "All" tab.
+pub(crate) struct ViewTab {
+    label: &'static str,
+    href: String,
+    current: bool,
+}
+
+/// A page number link ("jump to").
+pub(crate) struct PageLink {
+    number: u64,
+    href: String,
+    current: bool,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "tickets.html")]
 pub(crate) struct TicketsPage {
     layout: Layout,
+    /// Admins: mailboxes that stopped bringing in mail.
+    problems: Vec<IntakeProblem>,
+    tabs: Vec<ViewTab>,
     statuses: Vec<Choice>,
     mailboxes: Vec<Choice>,
+    assignees: Vec<Choice>,
+    sorts: Vec<Choice>,
     q: String,
     counts: Vec<StatusCount>,
     all: StatusCount,
     rows: Vec<TicketRow>,
-    total: u64,
-    first: u64,
-    last: u64,
+    /// "1–50 of 52" when the page's place is known (reached by number), else "50 of 52".
+    summary: String,
+    /// This page's own address: the self-updating list fetches it again.
+    here: String,
+    /// The view's fields for forms that keep it (jump to a page).
+    view_fields: Vec<(&'static str, String)>,
     previous: Option<String>,
     next: Option<String>,
+    pages: Vec<PageLink>,
+    page_count: u64,
+    /// The bulk form: statuses and assignees to pick from.
+    bulk_statuses: Vec<Choice>,
+    bulk_assignees: Vec<Choice>,
     /// Some filter is set (the empty state says so).
     filtered: bool,
-    /// A page number past the last page.
+    /// A page past the last page.
     past_end: bool,
     /// The list is a search's results, best match first.
     searched: bool,
@@ -85,12 +117,34 @@ pub(crate) struct TicketsPage {
     jump_to: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct ListQuery {
-    status: Option<String>,
-    mailbox: Option<String>,
-    q: Option<String>,
-    page: Option<String>,
+/// One page of the list: a search's hits, or the list's page with its cursors.
+struct TicketsFound {
+    tickets: Vec<store::TicketHit>,
+    previous: Option<TicketCursor>,
+    next: Option<TicketCursor>,
+}
+
+/// The enabled agents and admins a ticket can be given to, as form choices (by
+/// address), `selected` marked.
+pub(crate) async fn assignee_choices(
+    state: &AppState,
+    selected: &str,
+) -> Result<Vec<Choice>, store::StoreError> {
+    Ok(state
+        .store()
+        .users()
+        .await?
+        .into_iter()
+        .filter(|u| !u.disabled)
+        .map(|u| {
+            let label = match &u.name {
+                Some(name) if !name.trim().is_empty() => format!("{name} <{}>", u.email),
+                _ => u.email.clone(),
+            };
+            let chosen = u.email == selected;
+            Choice::new(u.email, label, chosen)
+        })
+        .collect())
 }
 
 /// The ticket list.
@@ -100,53 +154,31 @@ pub(crate) async fn list(
     headers: axum::http::HeaderMap,
     PageQuery(query): PageQuery<ListQuery>,
 ) -> Response {
-    let text = |value: &Option<String>| {
-        value
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
+    let view = match ListView::read(&state, &viewer, &query) {
+        Ok(view) => view,
+        Err(response) => return response,
     };
-    let status = match text(&query.status).map(|s| s.parse::<TicketStatus>()) {
-        None => None,
-        Some(Ok(status)) => Some(status),
-        Some(Err(_)) => {
-            return page::error(
-                &state,
-                Some(&viewer),
-                StatusCode::BAD_REQUEST,
-                "There is no such ticket status. Pick one from the list.",
-            );
-        }
+    let mut filter = match view.filter(&state, &viewer).await {
+        Ok(filter) => filter,
+        Err(response) => return response,
     };
-    let mailbox = match text(&query.mailbox).map(|m| m.parse::<i64>()) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => {
-            return page::error(
-                &state,
-                Some(&viewer),
-                StatusCode::BAD_REQUEST,
-                "There is no such mailbox. Pick one from the list.",
-            );
-        }
+    filter.limit = PER_PAGE;
+    let cursor = match (given(&query.after), given(&query.before)) {
+        (Some(after), _) => Some(TicketCursor::parse(after, view.sort, Toward::After)),
+        (None, Some(before)) => Some(TicketCursor::parse(before, view.sort, Toward::Before)),
+        (None, None) => None,
     };
-    let q = text(&query.q).unwrap_or_default();
+    // A cursor of another order (the sort was changed) or typed by hand: the first page.
+    filter.cursor = cursor.and_then(Result::ok);
     // A page number that is not one reads as the first page.
-    let page_number = text(&query.page)
+    let page_number = given(&query.page)
         .and_then(|p| p.parse::<u32>().ok())
         .filter(|p| (1..=100_000).contains(p))
         .unwrap_or(1);
-    let filter = TicketFilter {
-        scope: viewer.actor.scope().clone(),
-        status,
-        mailbox_id: mailbox,
-        requester: None,
-        text: (!q.is_empty()).then(|| q.clone()),
-        limit: PER_PAGE,
-        offset: (page_number - 1) * PER_PAGE,
-        ..TicketFilter::default()
-    };
+    if filter.cursor.is_none() {
+        filter.offset = (page_number - 1) * PER_PAGE;
+    }
+    let searching = filter.text.as_deref().is_some_and(|t| !t.trim().is_empty());
     let store = state.store();
     // A ticket number searched for: its ticket, if the viewer may see it.
     let jump_to = match filter.text.as_deref().and_then(store::ticket_number) {
@@ -166,16 +198,39 @@ pub(crate) async fn list(
         return page::see_other(&format!("/tickets/{number}"));
     }
     let loaded = async {
-        let tickets = store.search_tickets(&filter).await?;
+        // A search lists its results best match first, by page number; the list
+        // itself pages by cursor.
+        let page = if searching {
+            TicketsFound {
+                tickets: store.search_tickets(&filter).await?,
+                previous: None,
+                next: None,
+            }
+        } else {
+            let page = store.ticket_page(&filter).await?;
+            TicketsFound {
+                tickets: page
+                    .tickets
+                    .into_iter()
+                    .map(|ticket| store::TicketHit {
+                        ticket,
+                        snippet: None,
+                    })
+                    .collect(),
+                previous: page.previous,
+                next: page.next,
+            }
+        };
         let total = store.count_tickets(&filter).await?;
         let counts = store.count_tickets_by_status(&filter).await?;
         let mut mailboxes = store.mailboxes().await?;
         // An agent picks among their own mailboxes only.
         mailboxes.retain(|m| viewer.actor.scope().allows(m.id));
-        Ok::<_, store::StoreError>((tickets, total, counts, mailboxes))
+        let assignees = assignee_choices(&state, "").await?;
+        Ok::<_, store::StoreError>((page, total, counts, mailboxes, assignees))
     }
     .await;
-    let (tickets, total, counts, mailboxes) = match loaded {
+    let (page, total, counts, mailboxes, users) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
     };
@@ -183,27 +238,6 @@ pub(crate) async fn list(
         .iter()
         .map(|m| (m.id, m.settings.name.clone()))
         .collect();
-    let mailbox_value = mailbox.map(|id| id.to_string()).unwrap_or_default();
-    // Links keep the other filters; a status link starts again at page 1.
-    let link = |status: Option<TicketStatus>, page_number: u32| {
-        let page = if page_number > 1 {
-            page_number.to_string()
-        } else {
-            String::new()
-        };
-        format!(
-            "/tickets{}",
-            query_string(&[
-                (
-                    "status",
-                    status.map(|s| s.as_str().to_string()).unwrap_or_default()
-                ),
-                ("mailbox", mailbox_value.clone()),
-                ("q", q.clone()),
-                ("page", page),
-            ])
-        )
-    };
     let count_of = |wanted: TicketStatus| {
         counts
             .iter()
@@ -211,11 +245,13 @@ pub(crate) async fn list(
             .map_or(0, |(_, n)| *n)
     };
     let now = state.now();
-    let rows = tickets
+    let rows = page
+        .tickets
         .iter()
         .map(|hit| (&hit.ticket, hit.snippet.as_ref()))
         .map(|(ticket, snippet)| TicketRow {
             number: ticket.number,
+            href: view.href(&format!("/tickets/{}", ticket.number), &[]),
             subject: subject_or_placeholder(&ticket.subject),
             requester: person(
                 Some(&ticket.requester.address),
@@ -225,6 +261,10 @@ pub(crate) async fn list(
                 .get(&ticket.mailbox_id)
                 .cloned()
                 .unwrap_or_else(|| "(removed mailbox)".to_string()),
+            assignee: ticket
+                .assignee
+                .as_ref()
+                .map_or_else(String::new, |a| a.label().to_string()),
             status: status_label(ticket.status),
             status_value: ticket.status.as_str(),
             updated: When::new(ticket.updated_at, now),
@@ -233,54 +273,138 @@ pub(crate) async fn list(
                 .cloned(),
         })
         .collect::<Vec<_>>();
-    let shown = u64::try_from(rows.len()).unwrap_or(0);
-    let first = u64::from((page_number - 1) * PER_PAGE) + 1;
-    let last = first + shown.saturating_sub(1);
+    let page_count = total.div_ceil(u64::from(PER_PAGE));
+    // The page's number is known when it was reached by number, not by a cursor.
+    let known_page = filter.cursor.is_none().then_some(u64::from(page_number));
+    let here = {
+        let mut extra = Vec::new();
+        if let Some(cursor) = &filter.cursor {
+            let key = match cursor.toward {
+                Toward::After => "after",
+                Toward::Before => "before",
+            };
+            extra.push((key, cursor.to_param()));
+        } else if page_number > 1 {
+            extra.push(("page", page_number.to_string()));
+        }
+        view.href("/tickets", &extra)
+    };
+    let shown = rows.len() as u64;
+    let summary = match known_page {
+        Some(number) if shown > 0 => {
+            let first = (number - 1) * u64::from(PER_PAGE) + 1;
+            format!("{first}–{} of {total}", first + shown - 1)
+        }
+        _ => format!("{shown} of {total}"),
+    };
+    let tab = |label: &'static str, assignee: &str| ViewTab {
+        label,
+        href: view.with_assignee(assignee).href("/tickets", &[]),
+        current: view.assignee == assignee,
+    };
+    let me = viewer.actor.user().map(|u| u.email.clone());
+    let assignee_value = view.assignee.clone();
     let page = TicketsPage {
         layout: Layout::signed_in(&viewer, "Tickets", Section::Tickets),
-        statuses: std::iter::once(Choice::new("", "Any status", status.is_none()))
+        problems: if viewer.is_admin() {
+            intake_problems(&state).await
+        } else {
+            Vec::new()
+        },
+        tabs: vec![tab("Mine", "me"), tab("Unassigned", "none"), tab("All", "")],
+        statuses: std::iter::once(Choice::new("", "Any status", view.status.is_none()))
             .chain(
                 TicketStatus::ALL
                     .iter()
-                    .map(|s| Choice::new(s.as_str(), status_label(*s), status == Some(*s))),
+                    .map(|s| Choice::new(s.as_str(), status_label(*s), view.status == Some(*s))),
             )
             .collect(),
-        mailboxes: std::iter::once(Choice::new("", "All mailboxes", mailbox.is_none()))
+        mailboxes: std::iter::once(Choice::new("", "All mailboxes", view.mailbox.is_none()))
             .chain(mailboxes.iter().map(|m| {
                 Choice::new(
                     m.id.to_string(),
                     m.settings.name.clone(),
-                    mailbox == Some(m.id),
+                    view.mailbox == Some(m.id),
                 )
             }))
+            .collect(),
+        assignees: [
+            Choice::new("", "Anyone", assignee_value.is_empty()),
+            Choice::new("me", "Me", assignee_value == "me"),
+            Choice::new("none", "Nobody", assignee_value == "none"),
+        ]
+        .into_iter()
+        .chain(
+            users
+                .iter()
+                .filter(|c| me.as_deref() != Some(c.value.as_str()))
+                .map(|c| Choice::new(c.value.clone(), c.label.clone(), c.value == assignee_value)),
+        )
+        .collect(),
+        sorts: TicketSort::ALL
+            .iter()
+            .map(|s| Choice::new(s.as_str(), sort_label(*s), view.sort == *s))
             .collect(),
         counts: TicketStatus::ALL
             .iter()
             .map(|s| StatusCount {
                 label: status_label(*s),
                 count: count_of(*s),
-                href: link(Some(*s), 1),
-                current: status == Some(*s),
+                href: view.with_status(Some(*s)).href("/tickets", &[]),
+                current: view.status == Some(*s),
             })
             .collect(),
         all: StatusCount {
             label: "All",
             count: counts.iter().map(|(_, n)| n).sum(),
-            href: link(None, 1),
-            current: status.is_none(),
+            href: view.with_status(None).href("/tickets", &[]),
+            current: view.status.is_none(),
         },
-        filtered: status.is_some() || mailbox.is_some() || !q.is_empty(),
-        past_end: page_number > 1 && shown == 0,
-        searched: filter.text.is_some(),
+        filtered: view.filtered(),
+        past_end: (page_number > 1 || filter.cursor.is_some()) && rows.is_empty(),
+        searched: searching,
         jump_to,
-        q: q.clone(),
-        previous: (page_number > 1).then(|| link(status, page_number - 1)),
-        next: (u64::from(page_number) * u64::from(PER_PAGE) < total)
-            .then(|| link(status, page_number + 1)),
+        q: view.q.clone(),
+        previous: page
+            .previous
+            .map(|c| view.href("/tickets", &[("before", c.to_param())])),
+        next: page
+            .next
+            .map(|c| view.href("/tickets", &[("after", c.to_param())])),
+        pages: page_links(page_count, known_page)
+            .into_iter()
+            .map(|number| PageLink {
+                number,
+                href: view.href(
+                    "/tickets",
+                    &[(
+                        "page",
+                        if number > 1 {
+                            number.to_string()
+                        } else {
+                            String::new()
+                        },
+                    )],
+                ),
+                current: known_page == Some(number),
+            })
+            .collect(),
+        page_count,
+        view_fields: view
+            .params(&[])
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .collect(),
+        bulk_statuses: TicketStatus::ALL
+            .iter()
+            .map(|s| Choice::new(s.as_str(), status_label(*s), false))
+            .collect(),
+        bulk_assignees: std::iter::once(Choice::new("none", "Nobody", false))
+            .chain(users)
+            .collect(),
+        here,
         rows,
-        total,
-        first,
-        last,
+        summary,
     };
     page::show(&state, StatusCode::OK, page)
 }
@@ -293,6 +417,23 @@ fn written_apart(written: Option<i64>, arrived: i64, now: i64) -> Option<When> {
     written
         .filter(|written| written.abs_diff(arrived) >= WRITTEN_APART_MS.unsigned_abs())
         .map(|written| When::new(written, now))
+}
+
+/// A query value, trimmed; `None` when absent or empty.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The page numbers worth a link: the first and last two, and two either side of the
+/// current page (all of them for a short list).
+fn page_links(count: u64, current: Option<u64>) -> Vec<u64> {
+    if count <= 1 {
+        return Vec::new();
+    }
+    let current = current.unwrap_or(1);
+    (1..=count)
+        .filter(|&n| n <= 2 || n + 2 > count || n.abs_diff(current) <= 2)
+        .collect()
 }
 
 fn subject_or_placeholder(subject: &str) -> String {
@@ -422,12 +563,21 @@ pub(crate) struct StatusLine {
     when: When,
 }
 
+/// An assignment or a merge in the thread, as one sentence.
+pub(crate) struct EventLine {
+    text: String,
+    /// Where the sentence's other ticket is, for a merge.
+    link: Option<(String, String)>,
+    when: When,
+}
+
 /// One thing in a ticket's thread, in time order.
 pub(crate) enum ThreadItem {
     Mail(MailCard),
     Note(NoteCard),
     Status(StatusLine),
     Reply(ReplyCard),
+    Event(EventLine),
 }
 
 #[derive(Template, WebTemplate)]
@@ -450,6 +600,20 @@ pub(crate) struct TicketPage {
     thread: Vec<ThreadItem>,
     statuses: Vec<Choice>,
     reply: ReplyBox,
+    /// Who works it, in words ("Nobody" when unassigned).
+    assignee: String,
+    /// The users it can be given to; the first choice is nobody.
+    assignees: Vec<Choice>,
+    /// The viewer's address, for "Assign to me"; `None` when it is theirs already or
+    /// the viewer is an API token.
+    me: Option<String>,
+    /// The list this ticket was opened from, with its view kept.
+    back: String,
+    /// That view as a query string, carried by the page's forms so the page after
+    /// them keeps it.
+    view_query: String,
+    previous: Option<String>,
+    next: Option<String>,
 }
 impl_page!(TicketsPage, TicketPage);
 
@@ -521,6 +685,24 @@ fn event_item(event: &TicketEvent, now: i64) -> Option<ThreadItem> {
         })),
         // Shown from the outbox, with its sending state.
         TicketEventKind::Reply => None,
+        TicketEventKind::Assignment => Some(ThreadItem::Event(EventLine {
+            text: match &event.assignee {
+                Some(assignee) => format!("{} assigned the ticket to {assignee}", event.author),
+                None => format!("{} unassigned the ticket", event.author),
+            },
+            link: None,
+            when,
+        })),
+        // A page shows only tickets that were not merged (a merged one redirects), so
+        // its merge events are tickets merged into it.
+        TicketEventKind::Merge => {
+            let other = event.other_ticket_number?;
+            Some(ThreadItem::Event(EventLine {
+                text: format!("{} merged ticket", event.author),
+                link: Some((format!("/tickets/{other}"), format!("#{other}"))),
+                when,
+            }))
+        }
     }
 }
 
@@ -557,8 +739,25 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     viewer: Viewer,
     PagePath(number): PagePath<i64>,
+    PageQuery(query): PageQuery<ListQuery>,
 ) -> Response {
-    ticket_page(&state, &viewer, number, StatusCode::OK, |reply| reply).await
+    // The list's view only adds links: one that no longer reads (an old bookmark)
+    // leaves the ticket shown, with plain links.
+    let view = ListView::read(&state, &viewer, &query).unwrap_or_default();
+    // A merged ticket lives on in the one it joined.
+    if let Ok(Some(ticket)) = state.store().ticket_by_number(number).await
+        && let Some(into) = ticket.merged_into
+    {
+        return page::see_other_with(
+            &state,
+            &view.href(&format!("/tickets/{into}"), &[]),
+            Flash::done(format!("Ticket #{number} was merged into this one.")),
+        );
+    }
+    ticket_view_page(&state, &viewer, number, &view, StatusCode::OK, |reply| {
+        reply
+    })
+    .await
 }
 
 /// The ticket page with this status; `reply` fills the reply box (with what was typed
@@ -567,6 +766,19 @@ pub(crate) async fn ticket_page(
     state: &AppState,
     viewer: &Viewer,
     number: i64,
+    status: StatusCode,
+    reply: impl FnOnce(ReplyBox) -> ReplyBox,
+) -> Response {
+    ticket_view_page(state, viewer, number, &ListView::default(), status, reply).await
+}
+
+/// [`ticket_page`], opened from the list in this view: "Tickets", "Previous" and "Next"
+/// keep it.
+async fn ticket_view_page(
+    state: &AppState,
+    viewer: &Viewer,
+    number: i64,
+    view: &ListView,
     status: StatusCode,
     reply: impl FnOnce(ReplyBox) -> ReplyBox,
 ) -> Response {
@@ -588,15 +800,26 @@ pub(crate) async fn ticket_page(
         let events = store.ticket_events(ticket.id).await?;
         let replies = store.ticket_outbox(ticket.id).await?;
         let mailbox = store.mailbox_by_id(ticket.mailbox_id).await?;
-        Ok::<_, store::StoreError>((entries, events, replies, mailbox))
+        let current = ticket.assignee.as_ref().map_or("", |a| a.email.as_str());
+        let assignees = assignee_choices(state, current).await?;
+        Ok::<_, store::StoreError>((entries, events, replies, mailbox, assignees))
     }
     .await;
-    let (entries, events, replies, mailbox) = match loaded {
+    let (entries, events, replies, mailbox, assignees) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => return page::api_error(state, Some(viewer), &error.into()),
     };
+    let (previous, next) = match view.neighbours(state, viewer, &ticket).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
     let now = state.now();
     let subject = subject_or_placeholder(&ticket.subject);
+    let me = viewer
+        .actor
+        .user()
+        .map(|u| u.email.clone())
+        .filter(|email| ticket.assignee.as_ref().is_none_or(|a| &a.email != email));
     let page = TicketPage {
         layout: Layout::signed_in(
             viewer,
@@ -621,6 +844,18 @@ pub(crate) async fn ticket_page(
             .iter()
             .map(|s| Choice::new(s.as_str(), status_label(*s), *s == ticket.status))
             .collect(),
+        assignee: ticket
+            .assignee
+            .as_ref()
+            .map_or_else(|| "Nobody".to_string(), |a| a.label().to_string()),
+        assignees: std::iter::once(Choice::new("", "Nobody", ticket.assignee.is_none()))
+            .chain(assignees)
+            .collect(),
+        me,
+        back: view.href("/tickets", &[]),
+        view_query: view.href("", &[]),
+        previous: previous.map(|n| view.href(&format!("/tickets/{n}"), &[])),
+        next: next.map(|n| view.href(&format!("/tickets/{n}"), &[])),
         subject,
     };
     page::show(state, status, page)
@@ -629,6 +864,9 @@ pub(crate) async fn ticket_page(
 #[derive(Deserialize)]
 pub(crate) struct StatusForm {
     status: String,
+    /// The list's view the page was opened in.
+    #[serde(default)]
+    view: String,
 }
 
 /// Changes the status, as the signed-in person.
@@ -638,7 +876,7 @@ pub(crate) async fn change_status(
     PagePath(number): PagePath<i64>,
     CheckedForm(form): CheckedForm<StatusForm>,
 ) -> Response {
-    let back = format!("/tickets/{number}");
+    let back = ticket_href(number, &form.view);
     let Ok(status) = form.status.trim().parse::<TicketStatus>() else {
         return page::see_other_with(
             &state,
@@ -647,7 +885,8 @@ pub(crate) async fn change_status(
         );
     };
     let change = TicketUpdate {
-        status: status.into(),
+        status: Some(status.into()),
+        ..TicketUpdate::default()
     };
     match crate::api::tickets::update(
         State(state.clone()),
@@ -671,6 +910,9 @@ pub(crate) async fn change_status(
 #[derive(Deserialize)]
 pub(crate) struct NoteForm {
     body: String,
+    /// The list's view the page was opened in.
+    #[serde(default)]
+    view: String,
 }
 
 /// Adds an internal note, as the signed-in person.
@@ -680,7 +922,7 @@ pub(crate) async fn add_note(
     PagePath(number): PagePath<i64>,
     CheckedForm(form): CheckedForm<NoteForm>,
 ) -> Response {
-    let back = format!("/tickets/{number}");
+    let back = ticket_href(number, &form.view);
     match crate::api::tickets::add_note(
         State(state.clone()),
         viewer.actor.clone(),

@@ -8,6 +8,7 @@ mod common;
 mod logs;
 mod postgres;
 
+mod assignment;
 mod auth;
 mod hardening;
 mod mailboxes;
