@@ -916,6 +916,27 @@ describe('an admin and an agent at work', () => {
     assert.ok(!(await page.content()).includes(secret), 'the token is shown only once');
   });
 
+  step('merging the XSS probe into the printer ticket moves its mail there, and its old page leads there', async () => {
+    await page.goto(new URL('/tickets', BASE).href);
+    await page.getByRole('link', { name: 'XSS probe', exact: true }).click();
+    await page.waitForURL((url) => /^\/tickets\/\d+$/.test(url.pathname));
+    const probeUrl = page.url();
+    const printer = new URL(state.ticketUrl).pathname.split('/').pop();
+    await page.getByLabel('Merge into ticket', { exact: true }).fill(`#${printer}`);
+    await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Merge', exact: true }).click()]);
+    await page.waitForURL((url) => url.pathname === `/tickets/${printer}`);
+    await page.getByRole('status').filter({ hasText: 'was merged into this one' }).waitFor();
+    await checkPage(page, 'ticket after a merge');
+    const probe = new URL(probeUrl).pathname.split('/').pop();
+    await page.locator('p.event', { hasText: 'merged ticket' }).getByRole('link', { name: `#${probe}` }).waitFor();
+    await screenshot(page, ARTIFACTS, '13-merged');
+    await page.goto(probeUrl);
+    await page.waitForURL((url) => url.pathname === `/tickets/${printer}`);
+    await page.goto(new URL('/tickets', BASE).href);
+    await page.getByRole('link', { name: 'Printer on fire', exact: true }).waitFor();
+    assert.equal(await page.getByRole('link', { name: 'XSS probe', exact: true }).count(), 0, 'the merged ticket left the list');
+  });
+
   step('the preferences page sets the time zone, and the ticket reads its times in it', async () => {
     await page.locator('header a[href="/preferences"]').first().click();
     await page.waitForURL((url) => url.pathname === '/preferences');
