@@ -302,7 +302,6 @@ pub async fn list(
         cursor,
         limit: per_page,
         offset: offset.unwrap_or(0),
-        ..TicketFilter::default()
     };
     let store = state.store();
     let searching = filter.text.as_deref().is_some_and(|t| !t.trim().is_empty());

@@ -20,6 +20,7 @@ on_both_backends!(
     an_agent_token_sees_what_its_maker_sees,
     admins_grant_mailboxes_through_the_api,
     the_users_page_edits_names_roles_passwords_and_mailboxes,
+    a_merge_into_a_ticket_of_another_mailbox_is_refused,
 );
 
 /// An id no resource has: what a missing one answers is compared with what an
@@ -134,8 +135,10 @@ fn reach(path: &str, method: &Method) -> Reach {
 
 /// The body a call sends, so it reaches the handler (a body that does not parse is
 /// refused before anything is looked up, for every ticket alike).
-fn body_for(path: &str, method: &Method) -> Option<Value> {
+fn body_for(path: &str, method: &Method, teams: &Teams) -> Option<Value> {
     match (method.as_str(), path.rsplit('/').next()) {
+        // Into itself: refused (409) once the ticket is visible, and nothing changes.
+        ("POST", Some("merge")) => Some(json!({"into": teams.number})),
         ("PATCH", Some("{number}")) => Some(json!({"status": "open"})),
         ("POST", Some("notes")) => Some(json!({"body": "A note."})),
         ("POST", Some("replies")) => Some(json!({"body": "An answer."})),
@@ -273,7 +276,7 @@ async fn every_ticket_and_message_route_is_missing_outside_the_agents_mailboxes(
         let mut call = desk
             .call(method.clone(), &fill(path, &teams, missing))
             .cookie(&teams.agent);
-        if let Some(body) = body_for(path, method) {
+        if let Some(body) = body_for(path, method, &teams) {
             call = call.json(body);
         }
         call.send()
@@ -843,4 +846,38 @@ async fn the_users_page_edits_names_roles_passwords_and_mailboxes(desk: Desk) {
         .send()
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+/// Merging is refused across mailboxes the agent cannot see: the other ticket is as
+/// missing as one that never existed, and neither ticket changes.
+async fn a_merge_into_a_ticket_of_another_mailbox_is_refused(desk: Desk) {
+    let teams = teams(&desk).await;
+    desk.store
+        .set_user_mailboxes(teams.agent_id, &[teams.support])
+        .await
+        .expect("grant");
+    let reply = desk
+        .call(
+            Method::POST,
+            &format!("/api/v1/tickets/{}/merge", teams.number),
+        )
+        .cookie(&teams.agent)
+        .json(json!({"into": teams.sales_number}))
+        .send()
+        .await;
+    reply.assert_error(StatusCode::NOT_FOUND, "not_found");
+    assert!(
+        reply.text().contains(&format!("#{}", teams.sales_number)),
+        "{}",
+        reply.text()
+    );
+    for number in [teams.number, teams.sales_number] {
+        let ticket = desk
+            .store
+            .ticket_by_number(number)
+            .await
+            .expect("read")
+            .expect("kept");
+        assert_eq!(ticket.merged_into, None, "#{number} is not merged");
+    }
 }
