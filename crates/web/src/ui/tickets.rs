@@ -129,13 +129,25 @@ struct TicketsFound {
 pub(crate) async fn assignee_choices(
     state: &AppState,
     selected: &str,
+    mailbox_id: Option<i64>,
 ) -> Result<Vec<Choice>, store::StoreError> {
+    // On a ticket's page, only people who can open it: admins, and the agents who work
+    // its mailbox.
+    let working = match mailbox_id {
+        Some(id) => Some(state.store().mailbox_user_ids(id).await?),
+        None => None,
+    };
     Ok(state
         .store()
         .users()
         .await?
         .into_iter()
         .filter(|u| !u.disabled)
+        .filter(|u| {
+            u.role == store::Role::Admin
+                || u.email == selected
+                || working.as_ref().is_none_or(|ids| ids.contains(&u.id))
+        })
         .map(|u| {
             let label = match &u.name {
                 Some(name) if !name.trim().is_empty() => format!("{name} <{}>", u.email),
@@ -226,7 +238,7 @@ pub(crate) async fn list(
         let mut mailboxes = store.mailboxes().await?;
         // An agent picks among their own mailboxes only.
         mailboxes.retain(|m| viewer.actor.scope().allows(m.id));
-        let assignees = assignee_choices(&state, "").await?;
+        let assignees = assignee_choices(&state, "", None).await?;
         Ok::<_, store::StoreError>((page, total, counts, mailboxes, assignees))
     }
     .await;
@@ -801,7 +813,7 @@ async fn ticket_view_page(
         let replies = store.ticket_outbox(ticket.id).await?;
         let mailbox = store.mailbox_by_id(ticket.mailbox_id).await?;
         let current = ticket.assignee.as_ref().map_or("", |a| a.email.as_str());
-        let assignees = assignee_choices(state, current).await?;
+        let assignees = assignee_choices(state, current, Some(ticket.mailbox_id)).await?;
         Ok::<_, store::StoreError>((entries, events, replies, mailbox, assignees))
     }
     .await;
