@@ -341,8 +341,8 @@ This came in over a token popdesk got in the browser.\r\n",
         "the browser set it: {printer:#}"
     );
     assert_eq!(
-        printer["messages"], 3,
-        "the reply and the auto-reply thread in: {printer:#}"
+        printer["messages"], 4,
+        "the reply and the auto-reply thread in, and the XSS probe was merged in: {printer:#}"
     );
     // The reply the agent wrote in the browser reached the customer through Postfix as a
     // proper reply in their thread (promises 8 and 9), with the attachment's exact bytes.
@@ -357,7 +357,8 @@ This came in over a token popdesk got in the browser.\r\n",
         .expect("entries")
         .iter()
         .rev()
-        .find(|e| e["kind"] == "message")
+        // The XSS probe's mail joined this ticket after the reply was sent (the merge).
+        .find(|e| e["kind"] == "message" && e["subject"] != "XSS probe")
         .and_then(|e| e["message_id"].as_str())
         .expect("the customer's last message");
     let received = dovecot.messages("dana");
@@ -410,10 +411,23 @@ This came in over a token popdesk got in the browser.\r\n",
         "a person's reply carries no Auto-Submitted: {head}"
     );
 
-    let probe = find("XSS probe");
-    assert_eq!(
-        probe["status"], "open",
-        "set through the page without JavaScript: {probe:#}"
+    // The browser merged the XSS probe into the printer ticket: it left the list, and its
+    // mail is on the printer ticket's thread.
+    assert!(
+        tickets
+            .as_array()
+            .expect("a list")
+            .iter()
+            .all(|t| t["subject"] != "XSS probe"),
+        "a merged ticket is not listed: {tickets:#}"
+    );
+    assert!(
+        thread["thread"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| e["subject"] == "XSS probe"),
+        "the probe's mail moved to the printer ticket: {thread:#}"
     );
     find("Fetched with OAuth2");
     let users = fresh.run_ok(&["user", "list", "--json"]);

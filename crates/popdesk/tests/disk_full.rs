@@ -25,9 +25,9 @@ const MAILBOX: &str = "support";
 const MESSAGES: usize = 24;
 const MESSAGE_SIZE: usize = 100_000;
 const BATCH: &str = "4";
-/// The database (~200 KB with its WAL) and about two batches of messages: the third
-/// batch does not fit.
-const SMALL_DISK: &str = "1200k";
+/// The database (~400 KB with its WAL and search index) and about two batches of
+/// messages: the third batch does not fit.
+const SMALL_DISK: &str = "1400k";
 const ROOMY_DISK: &str = "64m";
 
 /// A tmpfs, unmounted on drop (also when the test fails).
