@@ -293,8 +293,8 @@ fn run_backend(
 }
 
 /// The paths of a page in the middle and of the last page, reached the way a client
-/// pages: by following the list's `next` link when it gives one (keyset paging), else by
-/// page number.
+/// pages: by following the list's `next` cursor when it gives one (keyset paging), else
+/// by page number.
 fn deep_pages(addr: SocketAddr, token: &str, first: &str) -> Result<(String, String)> {
     let (status, body) = http(addr, "GET", first, Some(token), "")?;
     if status != 200 {
@@ -320,8 +320,9 @@ fn deep_pages(addr: SocketAddr, token: &str, first: &str) -> Result<(String, Str
             bail!("{path} answered {status}: {body:.300}");
         }
         let page: serde_json::Value = serde_json::from_str(&body)?;
+        // `next` is the cursor for `after`.
         match page["next"].as_str() {
-            Some(next) if n < pages => path = next.to_string(),
+            Some(next) if n < pages => path = format!("{first}&after={next}"),
             _ => break,
         }
     }
