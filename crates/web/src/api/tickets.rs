@@ -319,14 +319,7 @@ pub async fn list(
             )
         }
     };
-    let jump_to = match filter.text.as_deref().and_then(store::ticket_number) {
-        Some(number) => store
-            .ticket_by_number(number)
-            .await?
-            .filter(|ticket| filter.scope.allows(ticket.mailbox_id))
-            .map(|ticket| ticket.merged_into.unwrap_or(ticket.number)),
-        None => None,
-    };
+    let jump_to = auth::scope::jump_target(store, &filter.scope, filter.text.as_deref()).await?;
     let total = store.count_tickets(&filter).await?;
     let mut status_counts = StatusCounts::default();
     for (status, n) in store.count_tickets_by_status(&filter).await? {

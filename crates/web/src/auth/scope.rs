@@ -18,6 +18,24 @@ use store::{
 use crate::AppState;
 use crate::auth::Actor;
 
+/// The ticket a search opens when it is a ticket's number ("1996", "#1996"): the one it
+/// was merged into, if it was; `None` when the search is not a number or the ticket is
+/// outside `scope`. The list in the API and the page ask this alike.
+pub(crate) async fn jump_target(
+    store: &Store,
+    scope: &MailboxScope,
+    search: Option<&str>,
+) -> Result<Option<i64>, StoreError> {
+    let Some(number) = search.and_then(store::ticket_number) else {
+        return Ok(None);
+    };
+    Ok(store
+        .ticket_by_number(number)
+        .await?
+        .filter(|ticket| scope.allows(ticket.mailbox_id))
+        .map(|ticket| ticket.merged_into.unwrap_or(ticket.number)))
+}
+
 /// What a signed-in user may see: an admin everything, an agent their mailboxes.
 pub(crate) async fn of_user(store: &Store, user: &User) -> Result<MailboxScope, StoreError> {
     match user.role {

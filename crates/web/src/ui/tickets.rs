@@ -193,15 +193,11 @@ pub(crate) async fn list(
     let searching = filter.text.as_deref().is_some_and(|t| !t.trim().is_empty());
     let store = state.store();
     // A ticket number searched for: its ticket, if the viewer may see it.
-    let jump_to = match filter.text.as_deref().and_then(store::ticket_number) {
-        Some(number) => match store.ticket_by_number(number).await {
-            Ok(ticket) => ticket
-                .filter(|ticket| filter.scope.allows(ticket.mailbox_id))
-                .map(|ticket| ticket.merged_into.unwrap_or(ticket.number)),
+    let jump_to =
+        match crate::auth::scope::jump_target(store, &filter.scope, filter.text.as_deref()).await {
+            Ok(jump_to) => jump_to,
             Err(error) => return page::api_error(&state, Some(&viewer), &error.into()),
-        },
-        None => None,
-    };
+        };
     // Asked for as a page (Enter, a link), it opens; while typing (htmx), the results
     // show it first with a link, so "19" on the way to "1996" does not leave the list.
     if let Some(number) = jump_to
