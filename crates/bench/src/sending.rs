@@ -143,7 +143,7 @@ Subject: Bench question\r\nMessage-ID: <bench-1@example.com>\r\n\r\nHello?\r\n";
     let mut tx = store.begin_processing().await?;
     let person = tx.person("customer@example.com", Some("Carla")).await?;
     let ticket = tx
-        .create_ticket(mailbox_id, "Bench question", person.id, 0)
+        .create_ticket(mailbox_id, "Bench question", &person, 0)
         .await?;
     tx.add_entry(
         ticket.id,

@@ -52,7 +52,8 @@ mod ticket_order;
 
 pub use account::{ApiToken, Role, User};
 pub use blob::{
-    BlobBackend, BlobReader, BlobStore, BlobWriter, FinishedBlob, MigrationReport, migrate_blobs,
+    BlobBackend, BlobReader, BlobStore, BlobWriter, BlockingBlobs, FinishedBlob, MigrationReport,
+    migrate_blobs,
 };
 pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;
@@ -77,7 +78,7 @@ pub use outbox::{
     WantedAcknowledgement,
 };
 pub use preferences::Preferences;
-pub use processing::{ProcessRecord, ProcessStatus, ProcessingTx};
+pub use processing::{BatchKnown, ProcessRecord, ProcessStatus, ProcessingTx};
 pub use provider_notice::{NoticeKind, ProviderNotice};
 pub use raw_message::{NewRawMessage, RawMessage, RawStatus};
 pub use search::{Snippet, SnippetField, SnippetPiece, TicketHit, ticket_number};

@@ -272,7 +272,7 @@ mod tests {
         let mut processing = store.begin_processing().await?;
         let person = processing.person("carla@example.org", None).await?;
         let ticket = processing
-            .create_ticket(support, "Printer", person.id, 0)
+            .create_ticket(support, "Printer", &person, 0)
             .await?
             .id;
         processing.commit().await?;

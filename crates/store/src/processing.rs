@@ -321,6 +321,95 @@ impl ProcessingTx {
         Ok(claimed)
     }
 
+    /// What the batch needs to know before its decisions, read in a few queries
+    /// instead of several per message: which of these raw messages already have their
+    /// entry (processing is idempotent), which of these Message-IDs a mailbox already
+    /// holds (the same mail twice stays one entry), and which popdesk sent itself.
+    /// `messages` are `(raw message id, mailbox id, Message-ID)`; a synthetic
+    /// Message-ID should be left out by giving `None`.
+    pub async fn known_for_batch(
+        &mut self,
+        messages: &[(i64, i64, Option<&str>)],
+    ) -> Result<BatchKnown, StoreError> {
+        let action = "look up what a batch of messages already has";
+        let mut known = BatchKnown::default();
+        let raw_ids: Vec<i64> = messages.iter().map(|(raw, _, _)| *raw).collect();
+        for chunk in raw_ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT raw_message_id, ticket_id FROM ticket_entries \
+                 WHERE raw_message_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(StoreError::db(action))?
+            {
+                known
+                    .entry_of_raw
+                    .insert(column(&row, "raw_message_id")?, column(&row, "ticket_id")?);
+            }
+        }
+        let mut by_mailbox: HashMap<i64, Vec<String>> = HashMap::new();
+        for (_, mailbox_id, message_id) in messages {
+            if let Some(message_id) = message_id {
+                by_mailbox
+                    .entry(*mailbox_id)
+                    .or_default()
+                    .push(db_text(message_id));
+            }
+        }
+        for (mailbox_id, ids) in &by_mailbox {
+            for chunk in ids.chunks(CHUNK) {
+                // Oldest first: should two entries share an id, the older one decides.
+                let sql = format!(
+                    "SELECT message_id, ticket_id FROM ticket_entries \
+                     WHERE mailbox_id = $1 AND message_id IN ({}) ORDER BY id",
+                    placeholders(2, chunk.len())
+                );
+                let mut query = sqlx::query(AssertSqlSafe(sql)).bind(*mailbox_id);
+                for id in chunk {
+                    query = query.bind(id.as_str());
+                }
+                for row in query
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(StoreError::db(action))?
+                {
+                    known
+                        .entry_with_message_id
+                        .entry((*mailbox_id, column(&row, "message_id")?))
+                        .or_insert(column(&row, "ticket_id")?);
+                }
+            }
+            for chunk in ids.chunks(CHUNK) {
+                let sql = format!(
+                    "SELECT message_id, id, ticket_id FROM outbox WHERE message_id IN ({})",
+                    placeholders(1, chunk.len())
+                );
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for id in chunk {
+                    query = query.bind(id.as_str());
+                }
+                for row in query
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(StoreError::db(action))?
+                {
+                    known.sent_by_us.insert(
+                        column(&row, "message_id")?,
+                        (column(&row, "id")?, column(&row, "ticket_id")?),
+                    );
+                }
+            }
+        }
+        Ok(known)
+    }
+
     /// The ticket with this number in this mailbox (a number quoted in another
     /// mailbox's ticket is not this mailbox's business). A ticket merged into another
     /// answers with the one it joined, wherever that is: its mail lives there now.
@@ -553,17 +642,21 @@ impl ProcessingTx {
         let action = "record a requester";
         let address = db_text(&address.trim().to_lowercase());
         let name = db_text_opt(name.map(str::trim).filter(|n| !n.is_empty()));
-        // Read first: the common case (a known customer) then takes no row lock, so
-        // concurrent processors do not queue behind each other's batches.
-        let row = sqlx::query("SELECT id, address, name FROM people WHERE address = $1")
-            .bind(&address)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(StoreError::db(action))?;
-        if let Some(row) = &row {
-            let person = person_from_row(row)?;
-            if name.is_none() || person.name == name {
-                return Ok(person);
+        // PostgreSQL: read first, so the common case (a known customer) takes no row
+        // lock and concurrent processors do not queue behind each other's batches.
+        // SQLite: the batch holds the one write lock already, and the upsert alone is
+        // one statement instead of two.
+        if self.backend == Backend::Postgres {
+            let row = sqlx::query("SELECT id, address, name FROM people WHERE address = $1")
+                .bind(&address)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(StoreError::db(action))?;
+            if let Some(row) = &row {
+                let person = person_from_row(row)?;
+                if name.is_none() || person.name == name {
+                    return Ok(person);
+                }
             }
         }
         // The people table has no other timestamps to agree with, and the signature
@@ -583,37 +676,48 @@ impl ProcessingTx {
         person_from_row(&row)
     }
 
-    /// Opens a new ticket, status new, with the next ticket number.
+    /// Opens a new ticket, status new, with the next ticket number, for `requester`
+    /// (as [`ProcessingTx::person`] returned them).
     pub async fn create_ticket(
         &mut self,
         mailbox_id: i64,
         subject: &str,
-        requester_id: i64,
+        requester: &Person,
         now: i64,
     ) -> Result<Ticket, StoreError> {
         let action = "open a ticket";
         let number = self.next_ticket_number().await?;
+        let subject = db_text(subject);
         let row = sqlx::query(
             "INSERT INTO tickets (number, mailbox_id, subject, requester_id, status, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
         )
         .bind(number)
         .bind(mailbox_id)
-        .bind(db_text(subject))
-        .bind(requester_id)
+        .bind(&subject)
+        .bind(requester.id)
         .bind(TicketStatus::New.as_str())
         .bind(now)
         .fetch_one(&mut *self.tx)
         .await
         .map_err(StoreError::db(action))?;
-        let id: i64 = column(&row, "id")?;
-        let sql = concat!(ticket_select!(), "WHERE t.id = $1");
-        let row = sqlx::query(sql)
-            .bind(id)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(StoreError::db(action))?;
-        ticket_from_row(&row)
+        // What reading it back would give, without the round trip: a new ticket has no
+        // entries (so the requester's own name stands), no assignee and no merge.
+        Ok(Ticket {
+            id: column(&row, "id")?,
+            number,
+            mailbox_id,
+            subject,
+            requester: requester.clone(),
+            status: TicketStatus::New,
+            created_at: now,
+            updated_at: now,
+            entry_count: 0,
+            assignee: None,
+            merged_into: None,
+            first_mail_sent_at: None,
+            last_mail_sent_at: None,
+        })
     }
 
     /// Unique, increasing, never given out twice. PostgreSQL: a sequence, which never
@@ -823,4 +927,57 @@ fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// What a batch of messages already has in the database (see
+/// [`ProcessingTx::known_for_batch`]); the processor adds what the batch itself writes.
+#[derive(Debug, Default)]
+pub struct BatchKnown {
+    /// Raw message id → the ticket its entry is on.
+    entry_of_raw: HashMap<i64, i64>,
+    /// (mailbox id, Message-ID) → the ticket of the oldest entry with it.
+    entry_with_message_id: HashMap<(i64, String), i64>,
+    /// Message-ID → (outgoing message id, its ticket), for mail popdesk sent.
+    sent_by_us: HashMap<String, (i64, i64)>,
+}
+
+impl BatchKnown {
+    /// The ticket this raw message's entry is on, if it has one.
+    pub fn ticket_of_raw_message(&self, raw_message_id: i64) -> Option<i64> {
+        self.entry_of_raw.get(&raw_message_id).copied()
+    }
+
+    /// The ticket of the (oldest) entry in this mailbox with this Message-ID.
+    pub fn ticket_with_message_id(&self, mailbox_id: i64, message_id: &str) -> Option<i64> {
+        self.entry_with_message_id
+            .get(&(mailbox_id, db_text(message_id)))
+            .copied()
+    }
+
+    /// The outgoing message popdesk sent with this Message-ID and its ticket.
+    pub fn sent_by_us(&self, message_id: &str) -> Option<(i64, i64)> {
+        self.sent_by_us.get(&db_text(message_id)).copied()
+    }
+
+    /// Records an entry the batch just added, so later messages of the same batch see it.
+    pub fn entry_added(
+        &mut self,
+        raw_message_id: i64,
+        mailbox_id: i64,
+        message_id: &str,
+        ticket_id: i64,
+    ) {
+        self.entry_of_raw.insert(raw_message_id, ticket_id);
+        self.entry_with_message_id
+            .entry((mailbox_id, db_text(message_id)))
+            .or_insert(ticket_id);
+    }
+}
+
+/// `$first, $first+1, …` for `count` values.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -252,7 +252,7 @@ async fn removing_a_user_keeps_their_notes(db: &TestDb) {
     let mut tx = store.begin_processing().await.unwrap();
     let person = tx.person("c@example.org", None).await.unwrap();
     let ticket = tx
-        .create_ticket(mailbox.id, "Help", person.id, T0)
+        .create_ticket(mailbox.id, "Help", &person, T0)
         .await
         .unwrap();
     tx.commit().await.unwrap();

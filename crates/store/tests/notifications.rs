@@ -41,7 +41,7 @@ async fn open_ticket(
 ) -> (i64, i64) {
     let person = tx.person("customer@example.org", None).await.unwrap();
     let ticket = tx
-        .create_ticket(mailbox_id, "Printer on fire", person.id, T0)
+        .create_ticket(mailbox_id, "Printer on fire", &person, T0)
         .await
         .unwrap();
     let entry = add_mail(tx, ticket.id, mailbox_id, raw_id, uid).await;

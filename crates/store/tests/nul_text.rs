@@ -73,7 +73,7 @@ async fn text_with_nul_is_stored_with_a_replacement_character_on_both_backends(d
     let again = tx.person("nul\0@example.org", None).await.unwrap();
     assert_eq!(again.id, person.id, "the same address is the same person");
     let ticket = tx
-        .create_ticket(mailbox.id, "Sub\0ject", person.id, T0)
+        .create_ticket(mailbox.id, "Sub\0ject", &person, T0)
         .await
         .unwrap();
     assert_eq!(ticket.subject, format!("Sub{R}ject"));
@@ -170,7 +170,7 @@ async fn a_refused_row_is_the_datas_fault_and_not_retried(db: &TestDb) {
     let mut tx = store.begin_processing().await.unwrap();
     let person = tx.person("c@example.org", None).await.unwrap();
     let error = tx
-        .create_ticket(mailbox.id, "refuse me", person.id, T0)
+        .create_ticket(mailbox.id, "refuse me", &person, T0)
         .await
         .unwrap_err();
     assert!(error.is_refused_data(), "{error:?}");

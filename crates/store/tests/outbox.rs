@@ -38,7 +38,7 @@ async fn ticket(store: &Store) -> (i64, i64) {
     let mut tx = store.begin_processing().await.unwrap();
     let person = tx.person("customer@example.org", None).await.unwrap();
     let ticket = tx
-        .create_ticket(mailbox.id, "Printer on fire", person.id, T0)
+        .create_ticket(mailbox.id, "Printer on fire", &person, T0)
         .await
         .unwrap();
     tx.add_entry(
@@ -337,7 +337,7 @@ async fn one_acknowledgement_per_sender_and_period(db: &TestDb) {
     let mut tx = store.begin_processing().await.unwrap();
     let person = tx.person("customer@example.org", None).await.unwrap();
     let second = tx
-        .create_ticket(mailbox, "Another thing", person.id, T0 + 1000)
+        .create_ticket(mailbox, "Another thing", &person, T0 + 1000)
         .await
         .unwrap();
     tx.want_acknowledgement(second.id, mailbox, "customer@example.org", T0 + 1000)

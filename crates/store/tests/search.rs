@@ -80,7 +80,7 @@ async fn ticket(store: &Store, mailbox_id: i64, mails: &[Mail<'_>]) -> i64 {
     let mut tx = store.begin_processing().await.unwrap();
     let person = tx.person(first.from.1, Some(first.from.0)).await.unwrap();
     let ticket = tx
-        .create_ticket(mailbox_id, first.subject, person.id, T0)
+        .create_ticket(mailbox_id, first.subject, &person, T0)
         .await
         .unwrap();
     for (i, mail) in mails.iter().enumerate() {

@@ -101,7 +101,7 @@ async fn open_ticket(store: &Store, raw: &RawMessage, message_id: &str, now: i64
     let mut tx = store.begin_processing().await.unwrap();
     let person = tx.person("customer@example.org", None).await.unwrap();
     let ticket = tx
-        .create_ticket(raw.mailbox_id, "Printer on fire", person.id, now)
+        .create_ticket(raw.mailbox_id, "Printer on fire", &person, now)
         .await
         .unwrap();
     tx.add_entry(ticket.id, raw.mailbox_id, &entry(raw.id, message_id), now)
@@ -226,7 +226,7 @@ async fn a_batch_dropped_without_commit_leaves_nothing(db: &TestDb) {
             .await
             .unwrap();
         let ticket = tx
-            .create_ticket(mailbox.id, "Hello", person.id, T0)
+            .create_ticket(mailbox.id, "Hello", &person, T0)
             .await
             .unwrap();
         tx.add_entry(ticket.id, mailbox.id, &entry(raw[0].id, "<m1@x>"), T0)
@@ -281,7 +281,7 @@ async fn lookups_in_a_batch_see_what_it_wrote(db: &TestDb) {
         .await
         .unwrap();
     let ticket = tx
-        .create_ticket(mailbox.id, "Question", person.id, T0)
+        .create_ticket(mailbox.id, "Question", &person, T0)
         .await
         .unwrap();
     assert_eq!(ticket.status, TicketStatus::New);
@@ -371,7 +371,7 @@ async fn ticket_numbers_are_unique_and_increasing(db: &TestDb) {
         for i in 0..4 {
             let mailbox = if i % 2 == 0 { a.id } else { b.id };
             let ticket = tx
-                .create_ticket(mailbox, "t", person.id, T0 + batch)
+                .create_ticket(mailbox, "t", &person, T0 + batch)
                 .await
                 .unwrap();
             numbers.push(ticket.number);
@@ -384,15 +384,12 @@ async fn ticket_numbers_are_unique_and_increasing(db: &TestDb) {
     // A rolled-back batch's numbers were never seen; later numbers still go up.
     let mut tx = store.begin_processing().await.unwrap();
     let person = tx.person("x@example.org", None).await.unwrap();
-    tx.create_ticket(a.id, "dropped", person.id, T0)
+    tx.create_ticket(a.id, "dropped", &person, T0)
         .await
         .unwrap();
     drop(tx);
     let mut tx = store.begin_processing().await.unwrap();
-    let next = tx
-        .create_ticket(a.id, "after", person.id, T0)
-        .await
-        .unwrap();
+    let next = tx.create_ticket(a.id, "after", &person, T0).await.unwrap();
     tx.commit().await.unwrap();
     assert!(next.number > *numbers.last().unwrap());
     let all = store
@@ -426,7 +423,7 @@ async fn concurrent_processors_never_share_a_ticket_number(db: &TestDb) {
                     .unwrap();
                 for _ in 0..5 {
                     let ticket = tx
-                        .create_ticket(mailbox_id, "t", person.id, T0 + batch)
+                        .create_ticket(mailbox_id, "t", &person, T0 + batch)
                         .await
                         .unwrap();
                     numbers.push(ticket.number);
@@ -474,12 +471,12 @@ async fn on_postgres_an_open_batch_never_blocks_another_processors_ticket_number
 
     let mut a = store.begin_processing().await.unwrap();
     let pa = a.person("a@example.org", None).await.unwrap();
-    let ta = a.create_ticket(mailbox.id, "a", pa.id, T0).await.unwrap();
+    let ta = a.create_ticket(mailbox.id, "a", &pa, T0).await.unwrap();
 
     let b_done = tokio::time::timeout(Duration::from_secs(10), async {
         let mut b = other.begin_processing().await.unwrap();
         let pb = b.person("b@example.org", None).await.unwrap();
-        let tb = b.create_ticket(mailbox.id, "b", pb.id, T0).await.unwrap();
+        let tb = b.create_ticket(mailbox.id, "b", &pb, T0).await.unwrap();
         b.commit().await.unwrap();
         tb
     })
@@ -507,7 +504,7 @@ async fn one_raw_message_is_at_most_one_ticket_entry(db: &TestDb) {
     let mut tx = store.begin_processing().await.unwrap();
     let person = tx.person("other@example.org", None).await.unwrap();
     let other = tx
-        .create_ticket(mailbox.id, "other", person.id, T0 + 10)
+        .create_ticket(mailbox.id, "other", &person, T0 + 10)
         .await
         .unwrap();
     let err = tx
@@ -724,7 +721,7 @@ async fn the_requesters_name_is_the_one_in_the_mail_that_opened_the_ticket(db: &
         .await
         .unwrap();
     let first = tx
-        .create_ticket(mailbox.id, "First", person.id, T0)
+        .create_ticket(mailbox.id, "First", &person, T0)
         .await
         .unwrap();
     let mut e = open("Sender");
@@ -736,7 +733,7 @@ async fn the_requesters_name_is_the_one_in_the_mail_that_opened_the_ticket(db: &
         .await
         .unwrap();
     let second = tx
-        .create_ticket(mailbox.id, "Second", person.id, T0)
+        .create_ticket(mailbox.id, "Second", &person, T0)
         .await
         .unwrap();
     let mut e = open("Sender Name 👻");
@@ -825,7 +822,7 @@ async fn attachments_round_trip_through_the_entry(db: &TestDb) {
     let mut tx = store.begin_processing().await.unwrap();
     let person = tx.person("a@example.org", None).await.unwrap();
     let ticket = tx
-        .create_ticket(mailbox.id, "att", person.id, T0)
+        .create_ticket(mailbox.id, "att", &person, T0)
         .await
         .unwrap();
     tx.add_entry(ticket.id, mailbox.id, &with, T0)
@@ -1060,7 +1057,7 @@ async fn ticket_list_filters_pages_and_counts(db: &TestDb) {
     {
         let now = T0 + i as i64;
         let t = tx
-            .create_ticket(mailbox, &format!("ticket {i}"), person.id, now)
+            .create_ticket(mailbox, &format!("ticket {i}"), &person, now)
             .await
             .unwrap();
         if status != TicketStatus::New {
@@ -1367,7 +1364,7 @@ mod agent_work {
         let mut tx = store.begin_processing().await.unwrap();
         let person = tx.person("c@example.org", None).await.unwrap();
         let ticket = tx
-            .create_ticket(mailbox.id, "Help", person.id, T0)
+            .create_ticket(mailbox.id, "Help", &person, T0)
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -1423,11 +1420,11 @@ mod agent_work {
             .unwrap();
         let bob = tx.person("bob@example.net", None).await.unwrap();
         let t1 = tx
-            .create_ticket(mailbox.id, "Printer on FIRE", ann.id, T0)
+            .create_ticket(mailbox.id, "Printer on FIRE", &ann, T0)
             .await
             .unwrap();
         let t2 = tx
-            .create_ticket(mailbox.id, "100% refund_please", bob.id, T0 + 1)
+            .create_ticket(mailbox.id, "100% refund_please", &bob, T0 + 1)
             .await
             .unwrap();
         // The text search looks at the tickets' mail: each has its first.

@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use mail::{Classification, ClassifyContext, Confidence, MessageKind, ParsedMessage};
 use store::{
-    EntryAttachment, EntryKind, FinishedBlob, ForwardedMessage, NewTicketEntry, ProcessRecord,
-    ProcessStatus, ProcessingTx, RawMessage, RawStatus, Store, StoreError, Ticket, TicketStatus,
+    BatchKnown, EntryAttachment, EntryKind, FinishedBlob, ForwardedMessage, NewTicketEntry,
+    ProcessRecord, ProcessStatus, ProcessingTx, RawMessage, RawStatus, Store, StoreError, Ticket,
+    TicketStatus,
 };
 use tokio::io::AsyncWriteExt as _;
 
@@ -124,6 +125,33 @@ struct Parsed {
     attachments: Vec<EntryAttachment>,
 }
 
+/// How a batch guards each message's writes (see [`Processor::decide_batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Care {
+    /// No savepoints: one refused message rolls the batch back.
+    Fast,
+    /// A savepoint per message: a refused message is taken back on its own.
+    PerMessage,
+}
+
+/// What was decided for one message, as the batch needs it.
+struct Decided {
+    status: ProcessStatus,
+    /// The ticket of the entry it added, if it added one.
+    new_entry: Option<i64>,
+}
+
+/// The Message-ID a batch looks up for a parsed message: none for a synthetic one (made
+/// from the bytes), which only the raw message's own entry can have.
+fn real_message_id(prepared: &Prepared) -> Option<&str> {
+    match &prepared.outcome {
+        Outcome::Parsed(parsed) if !parsed.message.message_id_synthetic => {
+            Some(parsed.message.message_id.as_str())
+        }
+        _ => None,
+    }
+}
+
 /// The decision for one message, to be written in the batch's transaction.
 struct Decision {
     status: ProcessStatus,
@@ -162,16 +190,20 @@ impl Processor {
             };
             next = self.prepare_batch(last, context.clone());
             let mut attempts = 0;
+            let mut care = Care::Fast;
             let decided = loop {
                 let mut batch_report = ProcessReport::default();
                 match self
-                    .decide_batch(&run, &prepared, &mut blobs, &mut batch_report)
+                    .decide_batch(&run, &prepared, &mut blobs, &mut batch_report, care)
                     .await
                 {
-                    Ok(decided) => {
+                    Ok(Some(decided)) => {
                         report.add(&batch_report);
                         break decided;
                     }
+                    // The database refused one message's data: the batch was rolled
+                    // back; run it again, each message's writes on their own.
+                    Ok(None) => care = Care::PerMessage,
                     // Another processor's transaction got in the way (PostgreSQL
                     // deadlock, SQLite busy): nothing was committed, so run it again.
                     Err(error) if error.is_retryable() && attempts < 3 => attempts += 1,
@@ -254,42 +286,70 @@ impl Processor {
 
     /// Decides one batch in one transaction; returns how many messages it decided.
     ///
-    /// Each message's writes can be taken back on their own: when the database refuses
-    /// what one message holds ([`StoreError::is_refused_data`]), that message is marked
-    /// failed with the database's words and the batch goes on with the next (promise 5).
-    /// Any other error ends the batch, uncommitted: a lock conflict is retried by the
-    /// caller, anything else is the store's failure, not a message's.
+    /// With [`Care::PerMessage`], each message's writes can be taken back on their own:
+    /// when the database refuses what one message holds ([`StoreError::is_refused_data`]),
+    /// that message is marked failed with the database's words and the batch goes on with
+    /// the next (promise 5). That costs two statements per message, so a batch first runs
+    /// [`Care::Fast`], without them; a refusal there rolls the whole batch back and
+    /// returns `None`, to be run again with care. Any other error ends the batch,
+    /// uncommitted: a lock conflict is retried by the caller, anything else is the
+    /// store's failure, not a message's.
     async fn decide_batch(
         &self,
         run: &RunContext,
         prepared: &[Prepared],
         blobs: &mut HashMap<i64, Vec<FinishedBlob>>,
         report: &mut ProcessReport,
-    ) -> Result<usize, StoreError> {
+        care: Care,
+    ) -> Result<Option<usize>, StoreError> {
         let mut tx = self.store.begin_processing().await?;
         let ids: Vec<i64> = prepared.iter().map(|p| p.raw.id).collect();
         // Only what is still pending and not in another processor's open batch.
         let claimed = tx.claim_raw_messages(&ids).await?;
+        let mine: Vec<&Prepared> = prepared
+            .iter()
+            .filter(|p| claimed.binary_search(&p.raw.id).is_ok())
+            .collect();
+        let lookups: Vec<(i64, i64, Option<&str>)> = mine
+            .iter()
+            .map(|p| (p.raw.id, p.raw.mailbox_id, real_message_id(p)))
+            .collect();
+        let mut known = tx.known_for_batch(&lookups).await?;
         // Messages whose new entries point at their attachments. Their blobs leave the map
         // only once the batch is about to commit: a batch that fails before that and is
         // run again still has them to persist.
         let mut new_entries = Vec::new();
-        for message in prepared.iter().filter(|p| claimed.contains(&p.raw.id)) {
-            tx.begin_message().await?;
+        for message in mine {
+            if care == Care::PerMessage {
+                tx.begin_message().await?;
+            }
             let mut message_report = ProcessReport::default();
             let status = match self
-                .decide_and_record(run, &mut tx, message, &mut message_report)
+                .decide_and_record(run, &mut tx, &known, message, &mut message_report)
                 .await
             {
-                Ok((status, new_entry)) => {
-                    tx.keep_message().await?;
-                    report.add(&message_report);
-                    if new_entry {
-                        new_entries.push(message.raw.id);
+                Ok(decided) => {
+                    if care == Care::PerMessage {
+                        tx.keep_message().await?;
                     }
-                    status
+                    report.add(&message_report);
+                    if let Some(ticket_id) = decided.new_entry {
+                        new_entries.push(message.raw.id);
+                        if let Outcome::Parsed(parsed) = &message.outcome {
+                            known.entry_added(
+                                message.raw.id,
+                                message.raw.mailbox_id,
+                                &parsed.message.message_id,
+                                ticket_id,
+                            );
+                        }
+                    }
+                    decided.status
                 }
                 Err(error) if error.is_refused_data() => {
+                    if care == Care::Fast {
+                        return Ok(None);
+                    }
                     tx.undo_message().await?;
                     self.record_refused(&mut tx, message, &error).await?;
                     ProcessStatus::Failed
@@ -312,19 +372,20 @@ impl Processor {
             .collect();
         self.store.blobs().persist(keep).await?;
         tx.commit().await?;
-        Ok(claimed.len())
+        Ok(Some(claimed.len()))
     }
 
-    /// Decides one message and records the decision; returns its status and whether it
-    /// added a ticket entry.
+    /// Decides one message and records the decision; returns its status and, when it
+    /// added a ticket entry, that entry's ticket.
     async fn decide_and_record(
         &self,
         run: &RunContext,
         tx: &mut ProcessingTx,
+        known: &BatchKnown,
         message: &Prepared,
         report: &mut ProcessReport,
-    ) -> Result<(ProcessStatus, bool), StoreError> {
-        let decision = self.decide(run, tx, message, report).await?;
+    ) -> Result<Decided, StoreError> {
+        let decision = self.decide(run, tx, known, message, report).await?;
         let record = ProcessRecord {
             status: decision.status,
             reason: decision.reason,
@@ -334,7 +395,10 @@ impl Processor {
         };
         tx.record_processing(message.raw.id, &record, self.clock.now_ms())
             .await?;
-        Ok((record.status, decision.new_entry))
+        Ok(Decided {
+            status: record.status,
+            new_entry: decision.ticket_id.filter(|_| decision.new_entry),
+        })
     }
 
     /// Marks a message failed because the database refused what it holds; its writes
@@ -453,75 +517,95 @@ impl Processor {
                 log,
             };
         }
-        let bytes = match self.store.blobs().read(&raw.sha256).await {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                return Prepared {
-                    raw,
-                    outcome: Outcome::Failed(format!("the stored message cannot be read: {error}")),
-                    log,
-                };
-            }
-        };
-        let context = context.clone();
-        // On a blocking thread: parsing is CPU work, and a panic inside a parser ends
-        // that thread's task, not the processor.
+        // Read, parse and (when blobs are files) write the attachments in one go on a
+        // blocking thread: each tokio file operation or blocking task is a hand-off
+        // between threads, and those hand-offs were the largest cost of processing.
+        // Parsing there also means a panic inside a parser ends that task, not the
+        // processor.
+        let files = self.store.blobs().blocking();
+        let sha256 = raw.sha256.clone();
         let raw_id = raw.id;
-        let parsed = tokio::task::spawn_blocking(move || {
-            let mut message = mail::parse(&bytes)?;
-            // Inline images point at this message's stored attachments, by Content-ID
-            // (the web layer serves that path).
-            if let Some(source) = &message.html_source {
-                let options = mail::SanitizeOptions {
-                    cid_url_template: Some(format!("/messages/{raw_id}/cid/{{content_id}}")),
-                    ..mail::SanitizeOptions::default()
-                };
-                message.html_body = Some(mail::sanitize_html(source, &options));
-            }
-            let classification = mail::classify(&message, &bytes, &context);
-            Ok::<_, mail::ParseError>((message, classification))
+        let for_task = context.clone();
+        let local = tokio::task::spawn_blocking(move || {
+            let Some(files) = files else {
+                return Ok(None);
+            };
+            let Some(bytes) = files.read(&sha256)? else {
+                return Ok(None);
+            };
+            Ok::<_, StoreError>(Some(read_message(&bytes, raw_id, &for_task, Some(&files))))
         })
         .await;
-        let (mut message, classification) = match parsed {
-            Ok(Ok(parsed)) => parsed,
+        let read = match local {
+            Ok(Ok(Some(read))) => read,
+            // Not among the files here (blobs in PostgreSQL, or moving there): read it
+            // from the store, then parse on a blocking thread as above.
+            Ok(Ok(None)) => match self.store.blobs().read(&raw.sha256).await {
+                Ok(bytes) => {
+                    let context = context.clone();
+                    match tokio::task::spawn_blocking(move || {
+                        read_message(&bytes, raw_id, &context, None)
+                    })
+                    .await
+                    {
+                        Ok(read) => read,
+                        Err(join) => return failed(raw, log, crashed(&join)),
+                    }
+                }
+                Err(error) => {
+                    return failed(
+                        raw,
+                        log,
+                        format!("the stored message cannot be read: {error}"),
+                    );
+                }
+            },
             Ok(Err(error)) => {
-                return Prepared {
+                return failed(
                     raw,
-                    outcome: Outcome::Failed(format!("the message cannot be parsed: {error}")),
                     log,
-                };
+                    format!("the stored message cannot be read: {error}"),
+                );
             }
-            Err(join) => {
-                let why = if join.is_panic() {
-                    "the parser crashed on this message (a bug in popdesk: please report it)"
-                } else {
-                    "parsing was cancelled"
-                };
-                return Prepared {
-                    raw,
-                    outcome: Outcome::Failed(why.to_string()),
-                    log,
-                };
+            Err(join) => return failed(raw, log, crashed(&join)),
+        };
+        let ReadMessage {
+            mut message,
+            classification,
+            written,
+        } = match read {
+            Ok(read) => read,
+            Err(ReadFailure::Parse(error)) => {
+                return failed(raw, log, format!("the message cannot be parsed: {error}"));
+            }
+            Err(ReadFailure::Attachment(error)) => {
+                return failed(raw, log, format!("an attachment cannot be stored: {error}"));
             }
         };
         log.append(&mut message.notes);
         log.push(format!("classified: {}", classification.reason));
-        let mut attachments = Vec::with_capacity(message.attachments.len());
-        for attachment in &mut message.attachments {
-            let data = std::mem::take(&mut attachment.data);
-            match self.store_blob(&data).await {
-                Ok(blob) => blobs.push(blob),
-                Err(error) => {
-                    return Prepared {
-                        raw,
-                        outcome: Outcome::Failed(format!(
-                            "an attachment cannot be stored: {error}"
-                        )),
-                        log,
-                    };
+        match written {
+            Some(written) => blobs.extend(written),
+            None => {
+                for attachment in &mut message.attachments {
+                    let data = std::mem::take(&mut attachment.data);
+                    match self.store_blob(&data).await {
+                        Ok(blob) => blobs.push(blob),
+                        Err(error) => {
+                            return failed(
+                                raw,
+                                log,
+                                format!("an attachment cannot be stored: {error}"),
+                            );
+                        }
+                    }
                 }
             }
-            attachments.push(EntryAttachment {
+        }
+        let attachments = message
+            .attachments
+            .iter()
+            .map(|attachment| EntryAttachment {
                 name: attachment.name.clone(),
                 content_type: attachment.content_type.clone(),
                 size: attachment.size as u64,
@@ -534,8 +618,8 @@ impl Processor {
                     date: f.date,
                     message_id: f.message_id.clone(),
                 }),
-            });
-        }
+            })
+            .collect();
         Prepared {
             raw,
             outcome: Outcome::Parsed(Box::new(Parsed {
@@ -558,16 +642,17 @@ impl Processor {
         &self,
         run: &RunContext,
         tx: &mut ProcessingTx,
+        known: &BatchKnown,
         prepared: &Prepared,
         report: &mut ProcessReport,
     ) -> Result<Decision, StoreError> {
         let raw = &prepared.raw;
         // Idempotent: a message already on a ticket stays exactly where it is.
-        if let Some(entry) = tx.entry_for_raw_message(raw.id).await? {
+        if let Some(ticket_id) = known.ticket_of_raw_message(raw.id) {
             return Ok(Decision {
                 status: ProcessStatus::Processed,
                 reason: "already on its ticket; nothing changed".to_string(),
-                ticket_id: Some(entry.ticket_id),
+                ticket_id: Some(ticket_id),
                 new_entry: false,
             });
         }
@@ -597,9 +682,7 @@ impl Processor {
         let message = &parsed.message;
         let mailbox_id = raw.mailbox_id;
         if !message.message_id_synthetic
-            && let Some(entry) = tx
-                .entry_with_message_id(mailbox_id, &message.message_id)
-                .await?
+            && let Some(ticket_id) = known.ticket_with_message_id(mailbox_id, &message.message_id)
         {
             return Ok(Decision {
                 status: ProcessStatus::Ignored,
@@ -607,7 +690,7 @@ impl Processor {
                     "the same message (Message-ID <{}>) is already on this mailbox's ticket",
                     message.message_id
                 ),
-                ticket_id: Some(entry.ticket_id),
+                ticket_id: Some(ticket_id),
                 new_entry: false,
             });
         }
@@ -615,7 +698,7 @@ impl Processor {
         // Our own reply coming back (Gmail serves sent mail over POP3, a Bcc to
         // ourselves, a list that echoes): already in the thread as the reply it is.
         if !message.message_id_synthetic
-            && let Some((outbox_id, ticket_id)) = tx.sent_by_us(&message.message_id).await?
+            && let Some((outbox_id, ticket_id)) = known.sent_by_us(&message.message_id)
         {
             return Ok(Decision {
                 status: ProcessStatus::Ignored,
@@ -873,7 +956,7 @@ impl Processor {
         tx.create_ticket(
             mailbox_id,
             &ticket_subject(message.subject.as_deref()),
-            person.id,
+            &person,
             now,
         )
         .await
@@ -973,5 +1056,74 @@ fn entry(raw: &RawMessage, parsed: &Parsed, kind: EntryKind) -> NewTicketEntry {
         text_body: message.text_body.clone(),
         html_body: message.html_body.clone(),
         attachments: parsed.attachments.clone(),
+    }
+}
+
+/// A message parsed and classified on a blocking thread.
+struct ReadMessage {
+    message: ParsedMessage,
+    classification: Classification,
+    /// The attachments' blobs, when they were written there too (their data is then
+    /// taken out of the message); `None` leaves that to the caller.
+    written: Option<Vec<FinishedBlob>>,
+}
+
+enum ReadFailure {
+    Parse(mail::ParseError),
+    Attachment(StoreError),
+}
+
+/// Parses, sanitizes and classifies one message; with `files`, also writes its
+/// attachments as blobs (not yet persisted). Runs on a blocking thread.
+fn read_message(
+    bytes: &[u8],
+    raw_id: i64,
+    context: &ClassifyContext,
+    files: Option<&store::BlockingBlobs>,
+) -> Result<ReadMessage, ReadFailure> {
+    let mut message = mail::parse(bytes).map_err(ReadFailure::Parse)?;
+    // Inline images point at this message's stored attachments, by Content-ID (the web
+    // layer serves that path).
+    if let Some(source) = &message.html_source {
+        let options = mail::SanitizeOptions {
+            cid_url_template: Some(format!("/messages/{raw_id}/cid/{{content_id}}")),
+            ..mail::SanitizeOptions::default()
+        };
+        message.html_body = Some(mail::sanitize_html(source, &options));
+    }
+    let classification = mail::classify(&message, bytes, context);
+    let written = match files {
+        Some(files) => {
+            let mut written = Vec::with_capacity(message.attachments.len());
+            for attachment in &mut message.attachments {
+                let data = std::mem::take(&mut attachment.data);
+                written.push(files.write(&data).map_err(ReadFailure::Attachment)?);
+            }
+            Some(written)
+        }
+        None => None,
+    };
+    Ok(ReadMessage {
+        message,
+        classification,
+        written,
+    })
+}
+
+/// A message that cannot be processed, with the reason in words.
+fn failed(raw: RawMessage, log: Vec<String>, reason: String) -> Prepared {
+    Prepared {
+        raw,
+        outcome: Outcome::Failed(reason),
+        log,
+    }
+}
+
+/// Why a blocking task ended without its result.
+fn crashed(join: &tokio::task::JoinError) -> String {
+    if join.is_panic() {
+        "the parser crashed on this message (a bug in popdesk: please report it)".to_string()
+    } else {
+        "parsing was cancelled".to_string()
     }
 }

@@ -55,8 +55,9 @@ impl FileBlobs {
         }
     }
 
-    /// A new temp file to stream one message into.
-    pub(crate) async fn sink(&self) -> Result<FileSink, StoreError> {
+    /// A new temp file's path: this process's id (see [`FileBlobs::clean_temp`]), a
+    /// counter and a random tag.
+    fn temp_path(&self) -> Result<PathBuf, StoreError> {
         let mut tag = [0u8; 8];
         getrandom::fill(&mut tag).map_err(|e| StoreError::Random(e.to_string()))?;
         let name = format!(
@@ -65,7 +66,12 @@ impl FileBlobs {
             TEMP_SEQ.fetch_add(1, Ordering::Relaxed),
             hex(&tag)
         );
-        let path = self.root.join(TEMP_DIR).join(name);
+        Ok(self.root.join(TEMP_DIR).join(name))
+    }
+
+    /// A new temp file to stream one message into.
+    pub(crate) async fn sink(&self) -> Result<FileSink, StoreError> {
+        let path = self.temp_path()?;
         let mut options = tokio::fs::OpenOptions::new();
         options.write(true).create_new(true);
         // Customers' mail: readable by popdesk's user only.
@@ -166,6 +172,39 @@ impl FileBlobs {
             }
         }
         Ok(())
+    }
+
+    /// Writes `data` whole into a new temp file, on the caller's (blocking) thread; it
+    /// is made durable by [`FileBlobs::persist`] like a streamed one.
+    pub(crate) fn write_blocking(&self, data: &[u8]) -> Result<TempPath, StoreError> {
+        use std::io::Write as _;
+        let path = self.temp_path()?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let mut file = options
+            .open(&path)
+            .map_err(|e| StoreError::io("create the temporary file", &path, e))?;
+        // From here on the temp file is removed if anything fails.
+        let temp = TempPath(Some(path));
+        file.write_all(data)
+            .map_err(|e| into_store_error(&temp.path(), e))?;
+        Ok(temp)
+    }
+
+    /// The bytes of a stored blob, or None when it is not here, on the caller's
+    /// (blocking) thread.
+    pub(crate) fn read_blocking(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.path(sha256);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("read the raw message", &path, e)),
+        }
     }
 
     /// The bytes of a stored blob, or None when it is not here.

@@ -218,6 +218,18 @@ impl BlobStore {
         }
     }
 
+    /// Blob reads and writes for a caller already on a blocking thread (the processor
+    /// parses there), without a hand-off to tokio's file threads for every file
+    /// operation. `None` when new blobs do not go to files; use the async calls then.
+    pub fn blocking(&self) -> Option<BlockingBlobs> {
+        match &self.primary {
+            Place::Files(files) => Some(BlockingBlobs {
+                files: files.clone(),
+            }),
+            Place::Postgres(_) => None,
+        }
+    }
+
     /// The bytes of a stored blob, whole: for messages being processed or sent. Use
     /// [`BlobStore::open_blob`] to hand one out.
     pub async fn read(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
@@ -309,6 +321,33 @@ fn check_digest(sha256: &str) -> Result<(), StoreError> {
         Ok(())
     } else {
         Err(StoreError::InvalidDigest(sha256.to_string()))
+    }
+}
+
+/// The file half of a [`BlobStore`], for use on a blocking thread (see
+/// [`BlobStore::blocking`]).
+#[derive(Clone, Debug)]
+pub struct BlockingBlobs {
+    files: FileBlobs,
+}
+
+impl BlockingBlobs {
+    /// The bytes of a stored blob, or `None` when it is not among the files (during a
+    /// `blobs migrate` it may still be in the other place: ask [`BlobStore::read`]).
+    pub fn read(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_digest(sha256)?;
+        self.files.read_blocking(sha256)
+    }
+
+    /// Writes `data` as a new blob, hashed here, not yet persisted: like a
+    /// [`BlobWriter`] given all of it at once.
+    pub fn write(&self, data: &[u8]) -> Result<FinishedBlob, StoreError> {
+        let temp = self.files.write_blocking(data)?;
+        Ok(FinishedBlob {
+            sha256: hex(&Sha256::digest(data)),
+            size: data.len() as u64,
+            held: Held::File(temp),
+        })
     }
 }
 

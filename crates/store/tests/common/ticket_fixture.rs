@@ -21,7 +21,7 @@ pub async fn open_ticket(
     let mut tx = store.begin_processing().await.unwrap();
     let person = tx.person(requester, None).await.unwrap();
     let ticket = tx
-        .create_ticket(mailbox_id, subject, person.id, now)
+        .create_ticket(mailbox_id, subject, &person, now)
         .await
         .unwrap();
     let entry = NewTicketEntry {
