@@ -403,6 +403,66 @@ async fn processing_again_changes_nothing() {
     assert_eq!(desk.threads().await, before);
 }
 
+/// Promise 2 inside one batch: what the batch itself wrote counts as known. The same
+/// mail twice (a relay added a header to one copy) is one entry, and a reply in the same
+/// batch threads onto the ticket its original just opened.
+#[tokio::test]
+async fn the_same_mail_twice_in_one_batch_is_one_entry() {
+    let desk = Desk::new().await;
+    let support = desk.mailbox("support", "support@example.com").await;
+    let alice = "Alice <alice@example.org>";
+    let first = desk
+        .deliver(
+            support,
+            &mail("twice@a", alice, "Printer broken", "", "It jams."),
+        )
+        .await;
+    let copy = desk
+        .deliver(
+            support,
+            &mail(
+                "twice@a",
+                alice,
+                "Printer broken",
+                "X-Relayed: yes\r\n",
+                "It jams.",
+            ),
+        )
+        .await;
+    let reply = desk
+        .deliver(
+            support,
+            &mail(
+                "reply@a",
+                alice,
+                "Re: Printer broken",
+                "In-Reply-To: <twice@a>\r\n",
+                "Still jams.",
+            ),
+        )
+        .await;
+    let report = desk.process().await;
+    assert_eq!(
+        (report.processed, report.ignored, report.tickets_opened),
+        (2, 1, 1)
+    );
+    let threads = desk.threads().await;
+    assert_eq!(threads.len(), 1, "{threads:?}");
+    assert_eq!(
+        threads.values().next().map(Vec::len),
+        Some(2),
+        "{threads:?}"
+    );
+    assert_eq!(desk.status_of(first).await.0, ProcessStatus::Processed);
+    let (status, reason) = desk.status_of(copy).await;
+    assert_eq!(status, ProcessStatus::Ignored);
+    assert!(
+        reason.contains("already on this mailbox's ticket"),
+        "{reason}"
+    );
+    assert_eq!(desk.status_of(reply).await.0, ProcessStatus::Processed);
+}
+
 #[tokio::test]
 async fn the_same_mail_in_two_mailboxes_becomes_a_ticket_in_each() {
     let desk = Desk::new().await;

@@ -2,7 +2,7 @@
 //! fails is kept, visible and can be reprocessed), and the processor writes its decisions
 //! for a batch of messages in one [`ProcessingTx`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -234,6 +234,9 @@ impl Store {
         Ok(ProcessingTx {
             tx,
             backend: self.backend(),
+            in_message: false,
+            search_rows: Vec::new(),
+            numbers: None,
         })
     }
 }
@@ -244,6 +247,26 @@ impl Store {
 pub struct ProcessingTx {
     tx: Transaction<'static, Any>,
     backend: Backend,
+    /// Between [`ProcessingTx::begin_message`] and its keep or undo: writes go out at
+    /// once, so a refusal belongs to that message.
+    in_message: bool,
+    /// Search rows of entries added outside a message's savepoint, written together
+    /// by [`ProcessingTx::write_deferred`] (nothing in a batch reads them back).
+    search_rows: Vec<crate::search::SearchRow>,
+    /// SQLite: ticket numbers given out in this transaction, once the counter was read.
+    numbers: Option<TicketNumbers>,
+}
+
+/// The SQLite ticket counter as a transaction counts on it in memory.
+#[derive(Debug, Clone, Copy)]
+struct TicketNumbers {
+    /// The last number given out.
+    last: i64,
+    /// What the counter row holds in this transaction.
+    written: i64,
+    /// `last` when the current message's savepoint began: an undone message's numbers
+    /// are given out again, as its tickets are gone.
+    at_message_start: i64,
 }
 
 impl std::fmt::Debug for ProcessingTx {
@@ -333,6 +356,16 @@ impl ProcessingTx {
     ) -> Result<BatchKnown, StoreError> {
         let action = "look up what a batch of messages already has";
         let mut known = BatchKnown::default();
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(notify_new_ticket), 0) AS new_ticket, \
+             COALESCE(MAX(notify_customer_reply), 0) AS customer_reply \
+             FROM users WHERE disabled = 0",
+        )
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(StoreError::db(action))?;
+        known.someone_hears_of_new_tickets = column::<i64>(&row, "new_ticket")? != 0;
+        known.someone_hears_of_customer_replies = column::<i64>(&row, "customer_reply")? != 0;
         let raw_ids: Vec<i64> = messages.iter().map(|(raw, _, _)| *raw).collect();
         for chunk in raw_ids.chunks(CHUNK) {
             let sql = format!(
@@ -685,12 +718,52 @@ impl ProcessingTx {
         requester: &Person,
         now: i64,
     ) -> Result<Ticket, StoreError> {
+        self.insert_ticket(mailbox_id, subject, requester, None, now)
+            .await
+    }
+
+    /// Opens a new ticket for `requester` with its first entry, the mail that opened it;
+    /// returns the ticket and the entry's id. The same as [`create_ticket`] then
+    /// [`add_entry`], one statement shorter: the ticket is born with its mail's dates.
+    ///
+    /// [`create_ticket`]: Self::create_ticket
+    /// [`add_entry`]: Self::add_entry
+    pub async fn open_ticket(
+        &mut self,
+        mailbox_id: i64,
+        subject: &str,
+        requester: &Person,
+        first: &NewTicketEntry,
+        now: i64,
+    ) -> Result<(Ticket, i64), StoreError> {
+        let ticket = self
+            .insert_ticket(mailbox_id, subject, requester, first.sent_at, now)
+            .await?;
+        let entry_id = self.insert_entry(ticket.id, mailbox_id, first, now).await?;
+        Ok((
+            Ticket {
+                entry_count: 1,
+                ..ticket
+            },
+            entry_id,
+        ))
+    }
+
+    async fn insert_ticket(
+        &mut self,
+        mailbox_id: i64,
+        subject: &str,
+        requester: &Person,
+        mail_sent_at: Option<i64>,
+        now: i64,
+    ) -> Result<Ticket, StoreError> {
         let action = "open a ticket";
         let number = self.next_ticket_number().await?;
         let subject = db_text(subject);
         let row = sqlx::query(
             "INSERT INTO tickets (number, mailbox_id, subject, requester_id, status, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+             created_at, updated_at, first_mail_sent_at, last_mail_sent_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $7) RETURNING id",
         )
         .bind(number)
         .bind(mailbox_id)
@@ -698,6 +771,7 @@ impl ProcessingTx {
         .bind(requester.id)
         .bind(TicketStatus::New.as_str())
         .bind(now)
+        .bind(mail_sent_at)
         .fetch_one(&mut *self.tx)
         .await
         .map_err(StoreError::db(action))?;
@@ -715,8 +789,8 @@ impl ProcessingTx {
             entry_count: 0,
             assignee: None,
             merged_into: None,
-            first_mail_sent_at: None,
-            last_mail_sent_at: None,
+            first_mail_sent_at: mail_sent_at,
+            last_mail_sent_at: mail_sent_at,
         })
     }
 
@@ -724,19 +798,43 @@ impl ProcessingTx {
     /// waits for another processor's open batch (a rolled-back batch leaves a gap).
     /// SQLite: a counter row inside this transaction, which already holds the one write
     /// lock (a rolled-back batch gives its numbers out again: nobody ever saw them).
+    /// On SQLite the counter is read once per transaction, counted on in memory and
+    /// written back with the deferred writes, a statement per batch instead of one per
+    /// ticket.
     async fn next_ticket_number(&mut self) -> Result<i64, StoreError> {
-        let sql = match self.backend {
+        let action = "take the next ticket number";
+        match self.backend {
             Backend::Sqlite => {
-                "UPDATE ticket_counter SET last_number = last_number + 1 WHERE id = 1 \
-                 RETURNING last_number AS n"
+                let last = match self.numbers {
+                    Some(numbers) => numbers.last,
+                    None => {
+                        let row =
+                            sqlx::query("SELECT last_number FROM ticket_counter WHERE id = 1")
+                                .fetch_one(&mut *self.tx)
+                                .await
+                                .map_err(StoreError::db(action))?;
+                        let last = column(&row, "last_number")?;
+                        self.numbers = Some(TicketNumbers {
+                            last,
+                            written: last,
+                            at_message_start: last,
+                        });
+                        last
+                    }
+                };
+                if let Some(numbers) = &mut self.numbers {
+                    numbers.last = last + 1;
+                }
+                Ok(last + 1)
             }
-            Backend::Postgres => "SELECT nextval('ticket_numbers') AS n",
-        };
-        let row = sqlx::query(sql)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(StoreError::db("take the next ticket number"))?;
-        column(&row, "n")
+            Backend::Postgres => {
+                let row = sqlx::query("SELECT nextval('ticket_numbers') AS n")
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(StoreError::db(action))?;
+                column(&row, "n")
+            }
+        }
     }
 
     /// Adds an entry to a ticket and counts it as the ticket's latest activity. Returns
@@ -746,6 +844,29 @@ impl ProcessingTx {
     /// [`StoreError::EntryExists`], and the transaction stays usable (nothing was written).
     /// A missing ticket is [`StoreError::TicketNotFound`], likewise.
     pub async fn add_entry(
+        &mut self,
+        ticket_id: i64,
+        mailbox_id: i64,
+        entry: &NewTicketEntry,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let id = self.insert_entry(ticket_id, mailbox_id, entry, now).await?;
+        sqlx::query(
+            "UPDATE tickets SET updated_at = $1, \
+             first_mail_sent_at = COALESCE(first_mail_sent_at, $3), \
+             last_mail_sent_at = COALESCE($3, last_mail_sent_at) WHERE id = $2",
+        )
+        .bind(now)
+        .bind(ticket_id)
+        .bind(entry.sent_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::db("add an entry to a ticket"))?;
+        Ok(id)
+    }
+
+    /// The entry's own row and its search row, without touching the ticket.
+    async fn insert_entry(
         &mut self,
         ticket_id: i64,
         mailbox_id: i64,
@@ -804,18 +925,12 @@ impl ProcessingTx {
             text_body: &entry.text_body,
             attachments: &entry.attachments,
         };
-        crate::search::index_entry(&mut self.tx, self.backend, id, &text).await?;
-        sqlx::query(
-            "UPDATE tickets SET updated_at = $1, \
-             first_mail_sent_at = COALESCE(first_mail_sent_at, $3), \
-             last_mail_sent_at = COALESCE($3, last_mail_sent_at) WHERE id = $2",
-        )
-        .bind(now)
-        .bind(ticket_id)
-        .bind(entry.sent_at)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(StoreError::db(action))?;
+        let row = crate::search::SearchRow::new(id, &text);
+        if self.in_message {
+            crate::search::index_entries(&mut self.tx, self.backend, &[row]).await?;
+        } else {
+            self.search_rows.push(row);
+        }
         Ok(id)
     }
 
@@ -846,22 +961,97 @@ impl ProcessingTx {
         record: &ProcessRecord,
         now: i64,
     ) -> Result<(), StoreError> {
-        let log = db_text(&record.log.join("\n"));
-        let done = sqlx::query(
-            "UPDATE raw_messages SET process_status = $1, process_reason = $2, \
-             process_ticket_id = $3, process_log = $4, processed_at = $5 WHERE id = $6",
-        )
-        .bind(record.status.as_str())
-        .bind(db_text(&record.reason))
-        .bind(record.ticket_id)
-        .bind(log)
-        .bind(now)
-        .bind(raw_message_id)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(StoreError::db("record a message's processing"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::RawMessageNotFound(raw_message_id));
+        self.record_processing_of(&[(raw_message_id, record)], now)
+            .await
+    }
+
+    /// Records what processing decided for several raw messages, in one statement per
+    /// hundred; `processed_at` is `now`. Fails with the first id that is not a raw
+    /// message (and then records none of them).
+    pub async fn record_processing_of(
+        &mut self,
+        records: &[(i64, &ProcessRecord)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let action = "record a message's processing";
+        for chunk in records.chunks(100) {
+            // Only placeholders are formatted in, never data. The CTE names the
+            // columns the same way on both databases (VALUES alone names them
+            // differently).
+            let values = (0..chunk.len())
+                .map(|i| {
+                    let n = i * 5;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${})",
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "WITH decided (id, status, reason, ticket_id, log) AS (VALUES {values}) \
+                 UPDATE raw_messages SET process_status = decided.status, \
+                 process_reason = decided.reason, process_ticket_id = decided.ticket_id, \
+                 process_log = decided.log, processed_at = $1 \
+                 FROM decided WHERE raw_messages.id = decided.id"
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            for (id, record) in chunk {
+                query = query
+                    .bind(*id)
+                    .bind(record.status.as_str())
+                    .bind(db_text(&record.reason))
+                    .bind(record.ticket_id)
+                    .bind(db_text(&record.log.join("\n")));
+            }
+            let done = query
+                .execute(&mut *self.tx)
+                .await
+                .map_err(StoreError::db(action))?;
+            if done.rows_affected() < chunk.len() as u64 {
+                let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
+                let sql = format!(
+                    "SELECT id FROM raw_messages WHERE id IN ({})",
+                    placeholders(1, ids.len())
+                );
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for id in &ids {
+                    query = query.bind(*id);
+                }
+                let rows = query
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(StoreError::db(action))?;
+                let mut found = HashSet::new();
+                for row in &rows {
+                    found.insert(column::<i64>(row, "id")?);
+                }
+                if let Some(missing) = ids.iter().find(|id| !found.contains(id)) {
+                    return Err(StoreError::RawMessageNotFound(*missing));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what the batch deferred (the search rows of its new entries). Call it
+    /// before making anything else durable; [`ProcessingTx::commit`] calls it too.
+    pub async fn write_deferred(&mut self) -> Result<(), StoreError> {
+        let rows = std::mem::take(&mut self.search_rows);
+        crate::search::index_entries(&mut self.tx, self.backend, &rows).await?;
+        if let Some(numbers) = &mut self.numbers
+            && numbers.last != numbers.written
+        {
+            sqlx::query("UPDATE ticket_counter SET last_number = $1 WHERE id = 1")
+                .bind(numbers.last)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(StoreError::db("take the next ticket number"))?;
+            numbers.written = numbers.last;
         }
         Ok(())
     }
@@ -873,13 +1063,20 @@ impl ProcessingTx {
     /// the whole batch.
     pub async fn begin_message(&mut self) -> Result<(), StoreError> {
         self.savepoint("SAVEPOINT message", "mark the start of a message's writes")
-            .await
+            .await?;
+        self.in_message = true;
+        if let Some(numbers) = &mut self.numbers {
+            numbers.at_message_start = numbers.last;
+        }
+        Ok(())
     }
 
     /// Keeps what this message wrote since [`begin_message`](Self::begin_message).
     pub async fn keep_message(&mut self) -> Result<(), StoreError> {
         self.savepoint("RELEASE SAVEPOINT message", "keep a message's writes")
-            .await
+            .await?;
+        self.in_message = false;
+        Ok(())
     }
 
     /// Takes back everything written since [`begin_message`](Self::begin_message), also
@@ -891,6 +1088,9 @@ impl ProcessingTx {
             "take back a failed message's writes",
         )
         .await?;
+        if let Some(numbers) = &mut self.numbers {
+            numbers.last = numbers.at_message_start;
+        }
         self.keep_message().await
     }
 
@@ -907,7 +1107,8 @@ impl ProcessingTx {
     }
 
     /// Commits the batch: all its decisions become visible at once, durably.
-    pub async fn commit(self) -> Result<(), StoreError> {
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        self.write_deferred().await?;
         self.tx
             .commit()
             .await
@@ -939,6 +1140,11 @@ pub struct BatchKnown {
     entry_with_message_id: HashMap<(i64, String), i64>,
     /// Message-ID → (outgoing message id, its ticket), for mail popdesk sent.
     sent_by_us: HashMap<String, (i64, i64)>,
+    /// Whether any active user wants new-ticket notifications at all; when nobody
+    /// does, asking for them per ticket is a statement for nothing.
+    someone_hears_of_new_tickets: bool,
+    /// Likewise for notifications of customers' replies.
+    someone_hears_of_customer_replies: bool,
 }
 
 impl BatchKnown {
@@ -957,6 +1163,17 @@ impl BatchKnown {
     /// The outgoing message popdesk sent with this Message-ID and its ticket.
     pub fn sent_by_us(&self, message_id: &str) -> Option<(i64, i64)> {
         self.sent_by_us.get(&db_text(message_id)).copied()
+    }
+
+    /// Whether any active user wants new-ticket notifications (if not, none need
+    /// asking for).
+    pub fn someone_hears_of_new_tickets(&self) -> bool {
+        self.someone_hears_of_new_tickets
+    }
+
+    /// Whether any active user wants notifications of customers' replies.
+    pub fn someone_hears_of_customer_replies(&self) -> bool {
+        self.someone_hears_of_customer_replies
     }
 
     /// Records an entry the batch just added, so later messages of the same batch see it.

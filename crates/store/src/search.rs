@@ -301,41 +301,96 @@ impl<'a> EntryText<'a> {
     }
 }
 
-/// Writes the search row of a new entry (inside the transaction that adds it).
-pub(crate) async fn index_entry(
+/// The search row of one entry, its fields normalized for matching.
+#[derive(Debug, Clone)]
+pub(crate) struct SearchRow {
+    entry_id: i64,
+    subject: String,
+    body: String,
+    quoted: String,
+    attachments: String,
+    sender: String,
+}
+
+impl SearchRow {
+    pub(crate) fn new(entry_id: i64, entry: &EntryText<'_>) -> SearchRow {
+        SearchRow {
+            entry_id,
+            subject: normalized(entry.subject.unwrap_or_default()),
+            body: normalized(entry.reply_text),
+            quoted: normalized(entry.quoted()),
+            attachments: normalized(&entry.attachment_names()),
+            sender: normalized(&entry.sender()),
+        }
+    }
+}
+
+/// Search rows per statement: six values each, well under either database's limit on
+/// bound values.
+const ROWS_PER_INSERT: usize = 100;
+
+/// Writes the search rows of new entries (inside the transaction that adds them), many
+/// per statement: a batch of processed mail costs one round trip here, not one each.
+pub(crate) async fn index_entries(
     conn: &mut AnyConnection,
     backend: Backend,
-    entry_id: i64,
-    entry: &EntryText<'_>,
+    rows: &[SearchRow],
 ) -> Result<(), StoreError> {
-    let subject = normalized(entry.subject.unwrap_or_default());
-    let body = normalized(entry.reply_text);
-    let quoted = normalized(entry.quoted());
-    let attachments = normalized(&entry.attachment_names());
-    let sender = normalized(&entry.sender());
-    let sql = match backend {
-        Backend::Sqlite => {
-            "INSERT INTO entry_search (rowid, subject, body, quoted, attachments, sender) \
-             VALUES ($1, $2, $3, $4, $5, $6)"
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        // Only placeholders are formatted in, never data.
+        let values = (0..chunk.len())
+            .map(|i| {
+                let n = i * 6;
+                match backend {
+                    Backend::Sqlite => format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6
+                    ),
+                    Backend::Postgres => format!(
+                        "(${}, setweight(to_tsvector('simple', ${}), 'A') \
+                         || setweight(to_tsvector('simple', ${}), 'C') \
+                         || setweight(to_tsvector('simple', ${}), 'D') \
+                         || setweight(to_tsvector('simple', ${} || ' ' || ${}), 'B'))",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6
+                    ),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = match backend {
+            Backend::Sqlite => format!(
+                "INSERT INTO entry_search (rowid, subject, body, quoted, attachments, sender) \
+                 VALUES {values}"
+            ),
+            Backend::Postgres => {
+                format!("INSERT INTO entry_search (entry_id, document) VALUES {values}")
+            }
+        };
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for row in chunk {
+            query = query
+                .bind(row.entry_id)
+                .bind(row.subject.as_str())
+                .bind(row.body.as_str())
+                .bind(row.quoted.as_str())
+                .bind(row.attachments.as_str())
+                .bind(row.sender.as_str());
         }
-        Backend::Postgres => {
-            "INSERT INTO entry_search (entry_id, document) VALUES ($1, \
-             setweight(to_tsvector('simple', $2), 'A') \
-             || setweight(to_tsvector('simple', $3), 'C') \
-             || setweight(to_tsvector('simple', $4), 'D') \
-             || setweight(to_tsvector('simple', $5 || ' ' || $6), 'B'))"
-        }
-    };
-    sqlx::query(sql)
-        .bind(entry_id)
-        .bind(subject)
-        .bind(body)
-        .bind(quoted)
-        .bind(attachments)
-        .bind(sender)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::db("index a ticket entry for search"))?;
+        query
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::db("index ticket entries for search"))?;
+    }
     Ok(())
 }
 
@@ -389,9 +444,11 @@ pub(crate) async fn backfill(pool: &AnyPool, backend: Backend) -> Result<u64, St
             .iter()
             .map(entry_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        for entry in &entries {
-            index_entry(&mut tx, backend, entry.id, &EntryText::of(entry)).await?;
-        }
+        let rows: Vec<SearchRow> = entries
+            .iter()
+            .map(|entry| SearchRow::new(entry.id, &EntryText::of(entry)))
+            .collect();
+        index_entries(&mut tx, backend, &rows).await?;
         let lowest = entries.last().map(|e| e.id);
         match lowest {
             Some(lowest) if entries.len() as i64 == BACKFILL_BATCH => {

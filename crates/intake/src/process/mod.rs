@@ -319,15 +319,45 @@ impl Processor {
         // only once the batch is about to commit: a batch that fails before that and is
         // run again still has them to persist.
         let mut new_entries = Vec::new();
+        // Fast: the decisions are recorded together at the end (one statement, not one
+        // per message); with care, each inside its message's savepoint.
+        let mut records: Vec<(i64, ProcessRecord)> = Vec::new();
+        let now = self.clock.now_ms();
         for message in mine {
             if care == Care::PerMessage {
                 tx.begin_message().await?;
             }
             let mut message_report = ProcessReport::default();
-            let status = match self
-                .decide_and_record(run, &mut tx, &known, message, &mut message_report)
+            let decided = match self
+                .decide(run, &mut tx, &known, message, &mut message_report)
                 .await
             {
+                Ok(decision) => {
+                    let decided = Decided {
+                        status: decision.status,
+                        new_entry: decision.ticket_id.filter(|_| decision.new_entry),
+                    };
+                    let record = ProcessRecord {
+                        status: decision.status,
+                        reason: decision.reason,
+                        ticket_id: decision.ticket_id,
+                        log: message.log.clone(),
+                        processed_at: None,
+                    };
+                    match care {
+                        Care::Fast => {
+                            records.push((message.raw.id, record));
+                            Ok(decided)
+                        }
+                        Care::PerMessage => tx
+                            .record_processing(message.raw.id, &record, now)
+                            .await
+                            .map(|()| decided),
+                    }
+                }
+                Err(error) => Err(error),
+            };
+            let status = match decided {
                 Ok(decided) => {
                     if care == Care::PerMessage {
                         tx.keep_message().await?;
@@ -363,6 +393,16 @@ impl Processor {
                 ProcessStatus::Pending => {}
             }
         }
+        let records: Vec<(i64, &ProcessRecord)> =
+            records.iter().map(|(id, record)| (*id, record)).collect();
+        let deferred = async {
+            tx.record_processing_of(&records, now).await?;
+            tx.write_deferred().await
+        };
+        match deferred.await {
+            Err(error) if error.is_refused_data() && care == Care::Fast => return Ok(None),
+            other => other?,
+        }
         // The attachments of new entries are on disk before the entries commit, so no
         // entry ever points at a missing file. Those of messages that got no entry are
         // dropped with their temp files: nothing points at them.
@@ -373,32 +413,6 @@ impl Processor {
         self.store.blobs().persist(keep).await?;
         tx.commit().await?;
         Ok(Some(claimed.len()))
-    }
-
-    /// Decides one message and records the decision; returns its status and, when it
-    /// added a ticket entry, that entry's ticket.
-    async fn decide_and_record(
-        &self,
-        run: &RunContext,
-        tx: &mut ProcessingTx,
-        known: &BatchKnown,
-        message: &Prepared,
-        report: &mut ProcessReport,
-    ) -> Result<Decided, StoreError> {
-        let decision = self.decide(run, tx, known, message, report).await?;
-        let record = ProcessRecord {
-            status: decision.status,
-            reason: decision.reason,
-            ticket_id: decision.ticket_id,
-            log: message.log.clone(),
-            processed_at: None,
-        };
-        tx.record_processing(message.raw.id, &record, self.clock.now_ms())
-            .await?;
-        Ok(Decided {
-            status: record.status,
-            new_entry: decision.ticket_id.filter(|_| decision.new_entry),
-        })
     }
 
     /// Marks a message failed because the database refused what it holds; its writes
@@ -758,14 +772,16 @@ impl Processor {
         let ticket = match ticket {
             Some(ticket) if ticket.status == TicketStatus::Closed => {
                 // A closed ticket stays closed: the follow-up is a new request.
-                let opened = self.open_ticket(tx, mailbox_id, message, now).await?;
+                let (opened, entry_id) = self
+                    .open_ticket(tx, mailbox_id, message, &entry(raw, parsed, kind), now)
+                    .await?;
                 report.tickets_opened += 1;
-                let entry_id = tx
-                    .add_entry(opened.id, mailbox_id, &entry(raw, parsed, kind), now)
-                    .await?;
-                let notified = tx
-                    .want_new_ticket_notifications(opened.id, entry_id, now)
-                    .await?;
+                let notified = if known.someone_hears_of_new_tickets() {
+                    tx.want_new_ticket_notifications(opened.id, entry_id, now)
+                        .await?
+                } else {
+                    0
+                };
                 return Ok(Decision {
                     status: ProcessStatus::Processed,
                     reason: format!(
@@ -780,14 +796,16 @@ impl Processor {
             }
             Some(ticket) => ticket,
             None => {
-                let opened = self.open_ticket(tx, mailbox_id, message, now).await?;
+                let (opened, entry_id) = self
+                    .open_ticket(tx, mailbox_id, message, &entry(raw, parsed, kind), now)
+                    .await?;
                 report.tickets_opened += 1;
-                let entry_id = tx
-                    .add_entry(opened.id, mailbox_id, &entry(raw, parsed, kind), now)
-                    .await?;
-                let notified = tx
-                    .want_new_ticket_notifications(opened.id, entry_id, now)
-                    .await?;
+                let notified = if known.someone_hears_of_new_tickets() {
+                    tx.want_new_ticket_notifications(opened.id, entry_id, now)
+                        .await?
+                } else {
+                    0
+                };
                 let mut reason = format!("opened ticket #{}", opened.number);
                 reason.push_str(new_address_note.as_deref().unwrap_or_default());
                 reason.push_str(&notified_note(notified));
@@ -807,10 +825,12 @@ impl Processor {
             .await?;
         // The assignee hears of any mail a person wrote on their ticket, a stranger's
         // marked one too: it is on their ticket either way.
-        let notified = notified_note(
+        let notified = notified_note(if known.someone_hears_of_customer_replies() {
             tx.want_customer_reply_notification(ticket.id, entry_id, now)
-                .await?,
-        );
+                .await?
+        } else {
+            0
+        });
         if from_new_address {
             tx.mark_from_new_address(entry_id).await?;
             return Ok(Decision {
@@ -935,13 +955,15 @@ impl Processor {
             .map(|ticket| (ticket, format!("[{prefix}{number}]"))))
     }
 
+    /// Opens a ticket with `first` as its first entry; returns it and the entry's id.
     async fn open_ticket(
         &self,
         tx: &mut ProcessingTx,
         mailbox_id: i64,
         message: &ParsedMessage,
+        first: &NewTicketEntry,
         now: i64,
-    ) -> Result<Ticket, StoreError> {
+    ) -> Result<(Ticket, i64), StoreError> {
         let sender = message.from.as_ref().or(message.reply_to.first());
         let person = match sender {
             Some(address) if !address.address.trim().is_empty() => {
@@ -953,10 +975,11 @@ impl Processor {
                     .await?
             }
         };
-        tx.create_ticket(
+        tx.open_ticket(
             mailbox_id,
             &ticket_subject(message.subject.as_deref()),
             &person,
+            first,
             now,
         )
         .await
