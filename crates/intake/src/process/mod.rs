@@ -245,6 +245,9 @@ impl Processor {
             .store
             .pending_raw_messages_after(after, self.config.batch)
             .await?;
+        if let Some(files) = self.store.blobs().blocking() {
+            return Ok(self.prepare_from_files(pending, context, files).await);
+        }
         // A few at a time (both cores busy, memory bounded), without waiting for the
         // slowest of a group before starting the next; decisions are then taken in
         // arrival order.
@@ -282,6 +285,56 @@ impl Processor {
             }
         }
         Ok((prepared, blobs))
+    }
+
+    /// Reads, parses and stores the attachments of a batch whose blobs are files: one
+    /// blocking task per core, each taking a run of the batch's messages in turn. Each
+    /// tokio file operation or blocking task is a hand-off between threads, and those
+    /// hand-offs were the largest cost of processing; this way a message costs none.
+    async fn prepare_from_files(
+        &self,
+        pending: Vec<RawMessage>,
+        context: ClassifyContext,
+        files: store::BlockingBlobs,
+    ) -> PreparedBatch {
+        let width = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let run_length = pending.len().div_ceil(width).max(1);
+        let max_parse_size = self.config.max_parse_size;
+        let tasks: Vec<_> = pending
+            .chunks(run_length)
+            .map(|run| {
+                let run = run.to_vec();
+                let context = context.clone();
+                let files = files.clone();
+                tokio::task::spawn_blocking(move || {
+                    run.into_iter()
+                        .map(|raw| prepare_from_file(raw, &context, &files, max_parse_size))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut prepared = Vec::with_capacity(pending.len());
+        let mut blobs: HashMap<i64, Vec<FinishedBlob>> = HashMap::new();
+        for (run, task) in pending.chunks(run_length).zip(tasks) {
+            let Ok(results) = task.await else {
+                // Each message is guarded on its own; this is a bug outside them.
+                for raw in run {
+                    prepared.push(failed(raw.clone(), Vec::new(), crashed_text(true)));
+                }
+                continue;
+            };
+            for result in results {
+                let (message, message_blobs) = match result {
+                    FromFile::Prepared(message, message_blobs) => (message, message_blobs),
+                    // Not among the files (being moved by `blobs migrate`): the store
+                    // finds it in its other place.
+                    FromFile::Elsewhere(raw) => self.prepare(raw, &context).await,
+                };
+                blobs.insert(message.raw.id, message_blobs);
+                prepared.push(message);
+            }
+        }
+        (prepared, blobs)
     }
 
     /// Decides one batch in one transaction; returns how many messages it decided.
@@ -516,133 +569,39 @@ impl Processor {
         context: &ClassifyContext,
         blobs: &mut Vec<FinishedBlob>,
     ) -> Prepared {
-        let mut log = Vec::new();
-        if raw.status == RawStatus::TooLarge && raw.size < raw.server_size.unwrap_or(0) {
+        if let Some(outcome) = not_parsed(&raw, self.config.max_parse_size) {
             return Prepared {
                 raw,
-                outcome: Outcome::HeadersOnly,
-                log,
+                outcome,
+                log: Vec::new(),
             };
         }
-        if raw.size > self.config.max_parse_size {
-            return Prepared {
-                raw,
-                outcome: Outcome::TooLargeToParse,
-                log,
-            };
-        }
-        // Read, parse and (when blobs are files) write the attachments in one go on a
-        // blocking thread: each tokio file operation or blocking task is a hand-off
-        // between threads, and those hand-offs were the largest cost of processing.
-        // Parsing there also means a panic inside a parser ends that task, not the
-        // processor.
-        let files = self.store.blobs().blocking();
-        let sha256 = raw.sha256.clone();
+        let bytes = match self.store.blobs().read(&raw.sha256).await {
+            Ok(bytes) => bytes,
+            Err(error) => return failed(raw, Vec::new(), unreadable(&error)),
+        };
+        let context = context.clone();
+        // On a blocking thread: parsing is CPU work, and a panic inside a parser ends
+        // that thread's task, not the processor.
         let raw_id = raw.id;
-        let for_task = context.clone();
-        let local = tokio::task::spawn_blocking(move || {
-            let Some(files) = files else {
-                return Ok(None);
-            };
-            let Some(bytes) = files.read(&sha256)? else {
-                return Ok(None);
-            };
-            Ok::<_, StoreError>(Some(read_message(&bytes, raw_id, &for_task, Some(&files))))
-        })
-        .await;
-        let read = match local {
-            Ok(Ok(Some(read))) => read,
-            // Not among the files here (blobs in PostgreSQL, or moving there): read it
-            // from the store, then parse on a blocking thread as above.
-            Ok(Ok(None)) => match self.store.blobs().read(&raw.sha256).await {
-                Ok(bytes) => {
-                    let context = context.clone();
-                    match tokio::task::spawn_blocking(move || {
-                        read_message(&bytes, raw_id, &context, None)
-                    })
-                    .await
-                    {
-                        Ok(read) => read,
-                        Err(join) => return failed(raw, log, crashed(&join)),
-                    }
-                }
+        let read =
+            tokio::task::spawn_blocking(move || read_message(&bytes, raw_id, &context)).await;
+        let mut read = match read {
+            Ok(Ok(read)) => read,
+            Ok(Err(failure)) => return failed(raw, Vec::new(), failure.to_string()),
+            Err(join) => return failed(raw, Vec::new(), crashed_text(join.is_panic())),
+        };
+        for attachment in &mut read.message.attachments {
+            let data = std::mem::take(&mut attachment.data);
+            match self.store_blob(&data).await {
+                Ok(blob) => blobs.push(blob),
                 Err(error) => {
-                    return failed(
-                        raw,
-                        log,
-                        format!("the stored message cannot be read: {error}"),
-                    );
-                }
-            },
-            Ok(Err(error)) => {
-                return failed(
-                    raw,
-                    log,
-                    format!("the stored message cannot be read: {error}"),
-                );
-            }
-            Err(join) => return failed(raw, log, crashed(&join)),
-        };
-        let ReadMessage {
-            mut message,
-            classification,
-            written,
-        } = match read {
-            Ok(read) => read,
-            Err(ReadFailure::Parse(error)) => {
-                return failed(raw, log, format!("the message cannot be parsed: {error}"));
-            }
-            Err(ReadFailure::Attachment(error)) => {
-                return failed(raw, log, format!("an attachment cannot be stored: {error}"));
-            }
-        };
-        log.append(&mut message.notes);
-        log.push(format!("classified: {}", classification.reason));
-        match written {
-            Some(written) => blobs.extend(written),
-            None => {
-                for attachment in &mut message.attachments {
-                    let data = std::mem::take(&mut attachment.data);
-                    match self.store_blob(&data).await {
-                        Ok(blob) => blobs.push(blob),
-                        Err(error) => {
-                            return failed(
-                                raw,
-                                log,
-                                format!("an attachment cannot be stored: {error}"),
-                            );
-                        }
-                    }
+                    let failure = ReadFailure::Attachment(error);
+                    return failed(raw, Vec::new(), failure.to_string());
                 }
             }
         }
-        let attachments = message
-            .attachments
-            .iter()
-            .map(|attachment| EntryAttachment {
-                name: attachment.name.clone(),
-                content_type: attachment.content_type.clone(),
-                size: attachment.size as u64,
-                sha256: attachment.sha256.clone(),
-                content_id: attachment.content_id.clone(),
-                inline: attachment.inline,
-                forwarded: attachment.forwarded.as_ref().map(|f| ForwardedMessage {
-                    from: f.from.as_ref().map(|a| a.normalized()),
-                    subject: f.subject.clone(),
-                    date: f.date,
-                    message_id: f.message_id.clone(),
-                }),
-            })
-            .collect();
-        Prepared {
-            raw,
-            outcome: Outcome::Parsed(Box::new(Parsed {
-                message,
-                classification,
-                attachments,
-            })),
-            log,
-        }
+        parsed(raw, read)
     }
 
     async fn store_blob(&self, data: &[u8]) -> Result<FinishedBlob, StoreError> {
@@ -1086,9 +1045,6 @@ fn entry(raw: &RawMessage, parsed: &Parsed, kind: EntryKind) -> NewTicketEntry {
 struct ReadMessage {
     message: ParsedMessage,
     classification: Classification,
-    /// The attachments' blobs, when they were written there too (their data is then
-    /// taken out of the message); `None` leaves that to the caller.
-    written: Option<Vec<FinishedBlob>>,
 }
 
 enum ReadFailure {
@@ -1096,13 +1052,74 @@ enum ReadFailure {
     Attachment(StoreError),
 }
 
-/// Parses, sanitizes and classifies one message; with `files`, also writes its
-/// attachments as blobs (not yet persisted). Runs on a blocking thread.
+impl std::fmt::Display for ReadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadFailure::Parse(error) => write!(f, "the message cannot be parsed: {error}"),
+            ReadFailure::Attachment(error) => {
+                write!(f, "an attachment cannot be stored: {error}")
+            }
+        }
+    }
+}
+
+/// What [`prepare_from_file`] made of one message.
+enum FromFile {
+    Prepared(Prepared, Vec<FinishedBlob>),
+    /// Its blob is not among the files: prepare it the async way.
+    Elsewhere(RawMessage),
+}
+
+/// Prepares one message whose blob is a file, on the caller's blocking thread: read,
+/// parse, classify, and write its attachments as blobs (not yet persisted). Never fails:
+/// trouble, a parser's panic included, becomes the message's failure reason.
+fn prepare_from_file(
+    raw: RawMessage,
+    context: &ClassifyContext,
+    files: &store::BlockingBlobs,
+    max_parse_size: u64,
+) -> FromFile {
+    if let Some(outcome) = not_parsed(&raw, max_parse_size) {
+        let prepared = Prepared {
+            raw,
+            outcome,
+            log: Vec::new(),
+        };
+        return FromFile::Prepared(prepared, Vec::new());
+    }
+    let bytes = match files.read(&raw.sha256) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return FromFile::Elsewhere(raw),
+        Err(error) => {
+            return FromFile::Prepared(failed(raw, Vec::new(), unreadable(&error)), Vec::new());
+        }
+    };
+    // A panic inside a parser fails this message only; the run of messages this thread
+    // works on goes on with the next one. Nothing shared is left half-changed: the
+    // closure owns what it writes, and a half-written blob is removed when dropped.
+    let work = std::panic::AssertUnwindSafe(|| {
+        let mut read = read_message(&bytes, raw.id, context)?;
+        let mut written = Vec::with_capacity(read.message.attachments.len());
+        for attachment in &mut read.message.attachments {
+            let data = std::mem::take(&mut attachment.data);
+            written.push(files.write(&data).map_err(ReadFailure::Attachment)?);
+        }
+        Ok::<_, ReadFailure>((read, written))
+    });
+    match std::panic::catch_unwind(work) {
+        Ok(Ok((read, written))) => FromFile::Prepared(parsed(raw, read), written),
+        Ok(Err(failure)) => {
+            FromFile::Prepared(failed(raw, Vec::new(), failure.to_string()), Vec::new())
+        }
+        Err(_) => FromFile::Prepared(failed(raw, Vec::new(), crashed_text(true)), Vec::new()),
+    }
+}
+
+/// Parses, sanitizes and classifies one message. Runs on a blocking thread.
 fn read_message(
     bytes: &[u8],
     raw_id: i64,
     context: &ClassifyContext,
-    files: Option<&store::BlockingBlobs>,
 ) -> Result<ReadMessage, ReadFailure> {
     let mut message = mail::parse(bytes).map_err(ReadFailure::Parse)?;
     // Inline images point at this message's stored attachments, by Content-ID (the web
@@ -1115,22 +1132,56 @@ fn read_message(
         message.html_body = Some(mail::sanitize_html(source, &options));
     }
     let classification = mail::classify(&message, bytes, context);
-    let written = match files {
-        Some(files) => {
-            let mut written = Vec::with_capacity(message.attachments.len());
-            for attachment in &mut message.attachments {
-                let data = std::mem::take(&mut attachment.data);
-                written.push(files.write(&data).map_err(ReadFailure::Attachment)?);
-            }
-            Some(written)
-        }
-        None => None,
-    };
     Ok(ReadMessage {
         message,
         classification,
-        written,
     })
+}
+
+/// Why a message is not parsed at all, if it is not: only its headers were stored, or
+/// it is over the processing limit.
+fn not_parsed(raw: &RawMessage, max_parse_size: u64) -> Option<Outcome> {
+    if raw.status == RawStatus::TooLarge && raw.size < raw.server_size.unwrap_or(0) {
+        return Some(Outcome::HeadersOnly);
+    }
+    (raw.size > max_parse_size).then_some(Outcome::TooLargeToParse)
+}
+
+/// A parsed message (its attachments' data already stored) ready for its decision.
+fn parsed(raw: RawMessage, read: ReadMessage) -> Prepared {
+    let ReadMessage {
+        mut message,
+        classification,
+    } = read;
+    let mut log = std::mem::take(&mut message.notes);
+    log.push(format!("classified: {}", classification.reason));
+    let attachments = message
+        .attachments
+        .iter()
+        .map(|attachment| EntryAttachment {
+            name: attachment.name.clone(),
+            content_type: attachment.content_type.clone(),
+            size: attachment.size as u64,
+            sha256: attachment.sha256.clone(),
+            content_id: attachment.content_id.clone(),
+            inline: attachment.inline,
+            forwarded: attachment.forwarded.as_ref().map(|f| ForwardedMessage {
+                from: f.from.as_ref().map(|a| a.normalized()),
+                subject: f.subject.clone(),
+                date: f.date,
+                message_id: f.message_id.clone(),
+            }),
+        })
+        .collect();
+    Prepared {
+        raw,
+        outcome: Outcome::Parsed(Box::new(Parsed {
+            message,
+            classification,
+            attachments,
+        })),
+        log,
+    }
 }
 
 /// A message that cannot be processed, with the reason in words.
@@ -1142,9 +1193,13 @@ fn failed(raw: RawMessage, log: Vec<String>, reason: String) -> Prepared {
     }
 }
 
-/// Why a blocking task ended without its result.
-fn crashed(join: &tokio::task::JoinError) -> String {
-    if join.is_panic() {
+fn unreadable(error: &StoreError) -> String {
+    format!("the stored message cannot be read: {error}")
+}
+
+/// Why parsing ended without its result.
+fn crashed_text(panicked: bool) -> String {
+    if panicked {
         "the parser crashed on this message (a bug in popdesk: please report it)".to_string()
     } else {
         "parsing was cancelled".to_string()
