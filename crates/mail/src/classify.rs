@@ -211,10 +211,12 @@ type Headers = Vec<(String, String)>;
 /// The top-level header fields, unfolded, names lower-cased, values trimmed.
 fn read_headers(raw: &[u8]) -> Headers {
     let raw = raw.get(..MAX_HEADER_BYTES).unwrap_or(raw);
-    let text = String::from_utf8_lossy(raw);
     let mut headers: Headers = Vec::new();
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
+    // Line by line, so only the header section is decoded, not the body behind it (a
+    // newline is never part of a multi-byte character: the result is the same).
+    for line in raw.split(|&b| b == b'\n') {
+        let line = String::from_utf8_lossy(line);
+        let line = line.strip_suffix('\r').unwrap_or(&line);
         if line.trim().is_empty() {
             if headers.is_empty() && !line.is_empty() {
                 continue;
