@@ -131,6 +131,10 @@ enum Cmd {
     ProcessSpeed {
         #[command(flatten)]
         mailbox: MailboxArgs,
+        /// Messages per processing transaction (the processor's default when not
+        /// given).
+        #[arg(long)]
+        batch: Option<u32>,
     },
     /// The ticket list and search under wrk, idle and while a fetch runs, on SQLite and
     /// PostgreSQL (as root; see scripts/bench-api).
@@ -240,7 +244,7 @@ fn real_main() -> Result<bool> {
             Ok(true)
         }
         Cmd::FetchMemory { megabytes } => memory::run(megabytes),
-        Cmd::ProcessSpeed { mailbox } => process_speed::run(&mailbox.spec()),
+        Cmd::ProcessSpeed { mailbox, batch } => process_speed::run(&mailbox.spec(), batch),
         Cmd::Sending { replies } => sending::run(replies),
         Cmd::Playground { mailbox, minutes } => playground::run(&mailbox.spec(), minutes),
         Cmd::SeveralNodes(args) => nodes::run(&args),

@@ -16,14 +16,14 @@ use crate::mailbox::{self, MailboxSpec};
 /// The target on this 2-core machine.
 pub const TARGET_PER_SECOND: f64 = 3_000.0;
 
-pub fn run(spec: &MailboxSpec) -> Result<bool> {
+pub fn run(spec: &MailboxSpec, batch: Option<u32>) -> Result<bool> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(measure(spec))
+    runtime.block_on(measure(spec, batch))
 }
 
-async fn measure(spec: &MailboxSpec) -> Result<bool> {
+async fn measure(spec: &MailboxSpec, batch: Option<u32>) -> Result<bool> {
     let messages = mailbox::generate(spec);
     let data = tempfile::tempdir()?;
     let store = Store::open(data.path(), None).await?;
@@ -47,11 +47,12 @@ async fn measure(spec: &MailboxSpec) -> Result<bool> {
     let bytes: usize = messages.iter().map(|m| m.bytes.len()).sum();
     drop(messages);
 
-    let processor = Processor::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        ProcessorConfig::default(),
-    );
+    let mut config = ProcessorConfig::default();
+    if let Some(batch) = batch {
+        config.batch = batch;
+    }
+    println!("batch: {} messages per transaction", config.batch);
+    let processor = Processor::new(store.clone(), Arc::new(SystemClock), config);
     let started = Instant::now();
     let report = processor.process_pending().await?;
     let elapsed = started.elapsed().as_secs_f64();
