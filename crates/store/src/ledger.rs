@@ -35,6 +35,19 @@ text_enum!(LedgerState, "ledger state", {
     Duplicate => "duplicate",
 });
 
+impl LedgerState {
+    /// The state a UIDL gets when its message is committed: one rule for the row
+    /// [`Store::commit_batch`] writes and for the copy of the ledger a fetch run keeps
+    /// in memory between its sessions.
+    pub fn committed(outcome: CommitOutcome, status: RawStatus) -> LedgerState {
+        match (outcome, status) {
+            (CommitOutcome::Duplicate { .. }, _) => LedgerState::Duplicate,
+            (CommitOutcome::Stored { .. }, RawStatus::Stored) => LedgerState::Stored,
+            (CommitOutcome::Stored { .. }, RawStatus::TooLarge) => LedgerState::TooLarge,
+        }
+    }
+}
+
 /// One UIDL of a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntry {
@@ -204,11 +217,7 @@ impl Store {
                 }
             };
             if let Some(uid) = &item.uid {
-                let state = match (outcome, item.status) {
-                    (CommitOutcome::Duplicate { .. }, _) => LedgerState::Duplicate,
-                    (CommitOutcome::Stored { .. }, RawStatus::Stored) => LedgerState::Stored,
-                    (CommitOutcome::Stored { .. }, RawStatus::TooLarge) => LedgerState::TooLarge,
-                };
+                let state = LedgerState::committed(outcome, item.status);
                 // An existing row (seeded, or headers only before) now describes what was
                 // stored; it keeps its first_seen_at, and it is on the server again.
                 sqlx::query(
