@@ -206,7 +206,7 @@ impl Fetcher {
             progress: Progress::default(),
             known_seen: HashSet::new(),
             ledger: HashMap::new(),
-            ledger_read: false,
+            ledger_read: HashSet::new(),
             processing: ProcessReport::default(),
             unconfirmed_deletes: 0,
             quit_problem: None,
@@ -337,14 +337,17 @@ struct Run<'a> {
     progress: Progress,
     /// Known uids already counted, so a run of many sessions counts each once.
     known_seen: HashSet<String>,
-    /// The mailbox's ledger (uid → entry), read once per run at its first listing and
-    /// kept current with what the run commits and deletes, so a run of many sessions
-    /// does not read the whole ledger again for each (at 20,000 messages in sessions of
-    /// 1,000, that was twenty full reads). The lease makes this run the ledger's only
-    /// writer meanwhile; every change is written to the database first and mirrored here
-    /// only once it is committed, so this copy never knows more than the database.
+    /// The ledger rows (uid → entry) of the UIDLs this run was shown, each read once per
+    /// run and kept current with what the run commits and deletes: a run of many
+    /// sessions does not read the ledger again for each (at 20,000 messages in sessions
+    /// of 1,000 that was twenty reads of the whole ledger), nor the rows of mail deleted
+    /// long ago, which stay in the ledger for good. The lease makes this run the
+    /// ledger's only writer meanwhile; every change is written to the database first and
+    /// mirrored here only once it is committed, so this copy never knows more than the
+    /// database.
     ledger: HashMap<String, LedgerEntry>,
-    ledger_read: bool,
+    /// UIDLs whose row (or lack of one) is in `ledger`.
+    ledger_read: HashSet<String>,
     processing: ProcessReport,
     /// Deletions whose QUIT was not answered +OK, and what the server said.
     unconfirmed_deletes: u64,
@@ -589,15 +592,24 @@ impl Run<'_> {
     /// set aside are left alone. `headers` are failing messages whose `TOP n 0` was not
     /// tried yet.
     async fn plan(&mut self, listed: &[Listed]) -> Result<SessionWork, FetchError> {
-        if !self.ledger_read {
-            self.ledger = self
+        // Only the rows of UIDLs this run has not looked up yet: all of them at the first
+        // listing, then only mail that arrived (or that a provider listing part of the
+        // mailbox, like Gmail, showed) since.
+        let unread: Vec<String> = listed
+            .iter()
+            .filter_map(|m| m.uid.as_ref())
+            .filter(|uid| !self.ledger_read.contains(*uid))
+            .cloned()
+            .collect();
+        if !unread.is_empty() {
+            for entry in self
                 .store()
-                .ledger(self.mailbox.id)
+                .ledger_entries(self.mailbox.id, &unread)
                 .await?
-                .into_iter()
-                .map(|entry| (entry.uid.clone(), entry))
-                .collect();
-            self.ledger_read = true;
+            {
+                self.ledger.insert(entry.uid.clone(), entry);
+            }
+            self.ledger_read.extend(unread);
         }
         let settings = &self.mailbox.settings;
         let ledger = &self.ledger;

@@ -115,6 +115,36 @@ impl Store {
         rows.iter().map(entry_from_row).collect()
     }
 
+    /// The ledger rows of these UIDLs, for those that have one (in no particular
+    /// order): what a session's listing needs to know, read in a few queries, however
+    /// long the mailbox's history (rows stay after their message is deleted).
+    pub async fn ledger_entries(
+        &self,
+        mailbox_id: i64,
+        uids: &[String],
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut entries = Vec::new();
+        for chunk in uids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT uid, state, raw_message_id, first_seen_at, deleted_at FROM ledger \
+                 WHERE mailbox_id = $1 AND uid IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id);
+            for uid in chunk {
+                query = query.bind(uid.as_str());
+            }
+            let rows = query
+                .fetch_all(self.pool())
+                .await
+                .map_err(StoreError::db("read the mailbox's ledger"))?;
+            for row in &rows {
+                entries.push(entry_from_row(row)?);
+            }
+        }
+        Ok(entries)
+    }
+
     /// Records UIDLs as seen without importing them (`--start now`). UIDLs already in the
     /// ledger keep their row. All or nothing.
     pub async fn seed_ledger(
