@@ -22,8 +22,8 @@ use std::time::Duration;
 use pop3::{Client, QuitOutcome};
 use secrecy::SecretString;
 use store::{
-    CommitOutcome, FailedRetrieval, FailingMessage, FinishedBlob, Mailbox, NewRawMessage, Policy,
-    RawStatus, RunCounts, RunOutcome, StartMode, Store,
+    CommitOutcome, FailedRetrieval, FailingMessage, FinishedBlob, LedgerEntry, LedgerState,
+    Mailbox, NewRawMessage, Policy, RawStatus, RunCounts, RunOutcome, StartMode, Store,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -91,7 +91,24 @@ pub struct Fetcher {
     /// Access tokens for mailboxes that sign in with OAuth2.
     oauth: oauth::Connections,
     lease_ttl: Duration,
+    /// How long a session downloads before it ends with QUIT (see [`SESSION_BUDGET`]).
+    session_budget: Duration,
 }
+
+/// How long one session asks for messages before it ends with QUIT and the next one
+/// carries on (the messages already asked for still arrive).
+///
+/// Sessions are bounded by time rather than by a count: every session costs a TCP and
+/// TLS handshake, a login (a maildir scan on Dovecot) and slow start, which at 20 ms
+/// RTT took as long as downloading hundreds of messages, so a run should be one session
+/// or few, as mpop's is. What a session bound still protects stays protected with a
+/// minute: deletions become final at QUIT at least once a minute; a session that is
+/// lost costs at most a minute of DELEs and never a download, since every message is
+/// committed (and in the ledger) in parts as it arrives; and Gmail's rule holds, as
+/// QUIT still waits for every retrieved message to be committed. A mailbox's own
+/// `batch_messages` and `batch_bytes` still end a session earlier; their defaults are
+/// only a backstop (see [`store::MailboxSettings`]).
+pub const SESSION_BUDGET: Duration = Duration::from_secs(60);
 
 impl Fetcher {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Fetcher {
@@ -105,7 +122,16 @@ impl Fetcher {
             cancel: None,
             set_aside_after: SET_ASIDE_AFTER,
             lease_ttl: crate::lease::DEFAULT_LEASE_TTL,
+            session_budget: SESSION_BUDGET,
         }
+    }
+
+    /// How long a session asks for messages, on the fetcher's clock, before it ends
+    /// with QUIT and the next session carries on (default [`SESSION_BUDGET`]). With a
+    /// hand-set clock, time passes only when the test sets it.
+    pub fn with_session_budget(mut self, budget: Duration) -> Fetcher {
+        self.session_budget = budget;
+        self
     }
 
     /// Sets aside a message once this many runs in a row failed to download it the same
@@ -179,6 +205,8 @@ impl Fetcher {
             counts: RunCounts::default(),
             progress: Progress::default(),
             known_seen: HashSet::new(),
+            ledger: HashMap::new(),
+            ledger_read: HashSet::new(),
             processing: ProcessReport::default(),
             unconfirmed_deletes: 0,
             quit_problem: None,
@@ -309,6 +337,17 @@ struct Run<'a> {
     progress: Progress,
     /// Known uids already counted, so a run of many sessions counts each once.
     known_seen: HashSet<String>,
+    /// The ledger rows (uid → entry) of the UIDLs this run was shown, each read once per
+    /// run and kept current with what the run commits and deletes: a run of many
+    /// sessions does not read the ledger again for each (at 20,000 messages in sessions
+    /// of 1,000 that was twenty reads of the whole ledger), nor the rows of mail deleted
+    /// long ago, which stay in the ledger for good. The lease makes this run the
+    /// ledger's only writer meanwhile; every change is written to the database first and
+    /// mirrored here only once it is committed, so this copy never knows more than the
+    /// database.
+    ledger: HashMap<String, LedgerEntry>,
+    /// UIDLs whose row (or lack of one) is in `ledger`.
+    ledger_read: HashSet<String>,
     processing: ProcessReport,
     /// Deletions whose QUIT was not answered +OK, and what the server said.
     unconfirmed_deletes: u64,
@@ -396,6 +435,9 @@ enum SessionEnd {
     /// A message was set aside on a connection that is now gone: a fresh session carries
     /// on with the rest.
     Again,
+    /// The session's time budget ([`Fetcher::with_session_budget`]) ended it, with QUIT,
+    /// before its whole batch was asked for: the next session carries on.
+    Cut,
 }
 
 impl Run<'_> {
@@ -512,10 +554,10 @@ impl Run<'_> {
             }
             let more = session_plan.remaining > 0 && !session_plan.download.is_empty();
             let stored_before = self.counts.downloaded;
-            let again = matches!(
-                self.session(client, &listed, work).await?,
-                SessionEnd::Again
-            );
+            let again = match self.session(client, &listed, work).await? {
+                SessionEnd::Done => false,
+                SessionEnd::Again | SessionEnd::Cut => true,
+            };
             if anonymous {
                 last_without_uidl = Some((listed.len(), self.counts.downloaded > stored_before));
             }
@@ -550,14 +592,27 @@ impl Run<'_> {
     /// set aside are left alone. `headers` are failing messages whose `TOP n 0` was not
     /// tried yet.
     async fn plan(&mut self, listed: &[Listed]) -> Result<SessionWork, FetchError> {
-        let settings = &self.mailbox.settings;
-        let ledger: HashMap<String, store::LedgerEntry> = self
-            .store()
-            .ledger(self.mailbox.id)
-            .await?
-            .into_iter()
-            .map(|entry| (entry.uid.clone(), entry))
+        // Only the rows of UIDLs this run has not looked up yet: all of them at the first
+        // listing, then only mail that arrived (or that a provider listing part of the
+        // mailbox, like Gmail, showed) since.
+        let unread: Vec<String> = listed
+            .iter()
+            .filter_map(|m| m.uid.as_ref())
+            .filter(|uid| !self.ledger_read.contains(*uid))
+            .cloned()
             .collect();
+        if !unread.is_empty() {
+            for entry in self
+                .store()
+                .ledger_entries(self.mailbox.id, &unread)
+                .await?
+            {
+                self.ledger.insert(entry.uid.clone(), entry);
+            }
+            self.ledger_read.extend(unread);
+        }
+        let settings = &self.mailbox.settings;
+        let ledger = &self.ledger;
         for message in listed {
             let Some(uid) = &message.uid else { continue };
             let Some(entry) = ledger.get(uid) else {
@@ -617,7 +672,7 @@ impl Run<'_> {
             now: self.fetcher.clock.now_ms(),
         };
         Ok(SessionWork {
-            plan: plan_session(&eligible, &ledger, &rules),
+            plan: plan_session(&eligible, ledger, &rules),
             probes,
             headers,
         })
@@ -731,12 +786,16 @@ impl Run<'_> {
         // The batch's messages are made durable in parts while the download goes on (see
         // [`Committer`]); DELE and QUIT still wait for every part.
         let mut numbers_committed = Vec::new();
+        // Whether the session's time budget left messages of its plan for the next one.
+        let mut cut = false;
         if interrupted.is_none() && !plan.download.is_empty() {
             let numbers: Vec<u32> = plan.download.iter().map(|m| m.number).collect();
             let committer = Committer::start(self, listed);
+            let fetcher = self.fetcher;
             let mut sink = BatchSink::new(&blobs, &mut on_message)
                 .with_limits(&limits)
-                .with_handoff(committer.parts.clone(), PART_MESSAGES, PART_BYTES);
+                .with_handoff(committer.parts.clone(), PART_MESSAGES, PART_BYTES)
+                .with_budget(fetcher.clock.as_ref(), fetcher.session_budget);
             let result = interruptible(&self.cancel, client.retr_batch(&numbers, &mut sink)).await;
             let leftover = std::mem::take(&mut sink.downloaded);
             let unfinished = sink.unfinished(&numbers);
@@ -746,14 +805,15 @@ impl Run<'_> {
             // failed to be) before anything else: it is counted, and deleted only when
             // the session ends well.
             let committed = committer.finish().await;
-            for (items, outcomes) in &committed.parts {
-                numbers_committed.extend(self.account(items, outcomes));
+            for part in committed.parts {
+                numbers_committed.extend(self.account(part));
             }
             if let Some(error) = committed.error {
                 return Err(error);
             }
             match result? {
-                Ok(()) => {}
+                // The batch ended well without these: the budget stopped asking for them.
+                Ok(()) => cut = unfinished.is_some(),
                 Err(error) if error.is_sink() => return Err(sink_error(error)),
                 Err(error) => interrupted = Some((unfinished, octets, error)),
             }
@@ -796,9 +856,17 @@ impl Run<'_> {
             QuitOutcome::Committed => {
                 self.counts.deleted += deleted_count;
                 if !deleted_uids.is_empty() {
+                    let now = self.fetcher.clock.now_ms();
                     self.store()
-                        .mark_deleted(self.mailbox.id, &deleted_uids, self.fetcher.clock.now_ms())
+                        .mark_deleted(self.mailbox.id, &deleted_uids, now)
                         .await?;
+                    // A later session of this run that lists them again sees a provider
+                    // that keeps what it confirmed deleting, as the database now says.
+                    for uid in &deleted_uids {
+                        if let Some(entry) = self.ledger.get_mut(uid) {
+                            entry.deleted_at = Some(now);
+                        }
+                    }
                 }
             }
             // The ledger still knows these messages: the next session deletes them again.
@@ -810,7 +878,11 @@ impl Run<'_> {
                 }
             }
         }
-        Ok(SessionEnd::Done)
+        Ok(if cut {
+            SessionEnd::Cut
+        } else {
+            SessionEnd::Done
+        })
     }
 
     /// Makes downloaded messages durable — files into place, directories fsync'd, then
@@ -822,7 +894,7 @@ impl Run<'_> {
         by_number: &HashMap<u32, &Listed>,
     ) -> Result<Vec<(u32, RawStatus)>, FetchError> {
         let max_size = self.mailbox.settings.max_size;
-        let mut items = commit_items(
+        let items = commit_items(
             headers,
             downloaded,
             |number| by_number.get(&number).map(|m| (m.uid.clone(), m.size)),
@@ -831,59 +903,75 @@ impl Run<'_> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let outcomes = make_durable(
+        let part = make_durable(
             self.store(),
             self.mailbox.id,
-            &mut items,
+            items,
             self.fetcher.clock.as_ref(),
             self.processing_wake.as_ref(),
         )
         .await?;
-        Ok(self.account(&items, &outcomes))
+        Ok(self.account(part))
     }
 
-    /// Counts what a commit did; returns each message's number and status.
-    fn account(
-        &mut self,
-        items: &[CommitItem],
-        outcomes: &[CommitOutcome],
-    ) -> Vec<(u32, RawStatus)> {
-        let numbers_committed = items.iter().map(|i| (i.number, i.raw.status)).collect();
-        let items: Vec<&NewRawMessage> = items.iter().map(|i| &i.raw).collect();
-        // Counted below as downloaded, duplicate or too large: when a later session of
-        // this run lists them again (their deletion did not happen), they are not also
-        // "already known".
-        for item in &items {
-            if let Some(uid) = &item.uid {
-                self.known_seen.insert(uid.clone());
-            }
-        }
-        for (item, outcome) in items.iter().zip(outcomes) {
-            match (item.status, outcome) {
-                (RawStatus::TooLarge, _) if item.size < item.server_size.unwrap_or(0) => {
-                    self.counts.too_large += 1
-                }
-                (_, CommitOutcome::Duplicate { .. }) => {
-                    self.counts.duplicates += 1;
-                    // Downloaded because its UIDL was new, yet its content was stored
-                    // already: the server offered known mail again under a new UIDL.
-                    // (Without a UIDL, mail is always recognised only this way.)
-                    if item.uid.is_some() {
-                        self.signs.reoffered_under_new_uidl += 1;
-                    }
-                }
-                (RawStatus::TooLarge, CommitOutcome::Stored { .. }) => {
-                    self.counts.too_large += 1;
-                    self.counts.downloaded += 1;
-                    self.counts.bytes += item.size;
-                }
-                (RawStatus::Stored, CommitOutcome::Stored { .. }) => {
-                    self.counts.downloaded += 1;
-                    self.counts.bytes += item.size;
-                }
-            }
+    /// Counts what a commit did and mirrors it in the run's copy of the ledger; returns
+    /// each message's number and status.
+    fn account(&mut self, part: CommittedPart) -> Vec<(u32, RawStatus)> {
+        let numbers_committed = part.messages.iter().map(|m| (m.number, m.status)).collect();
+        for item in part.messages {
+            self.count(&item);
+            let Some(uid) = item.uid else { continue };
+            // Counted as downloaded, duplicate or too large: when a later session of
+            // this run lists it again (its deletion did not happen), it is not also
+            // "already known".
+            self.known_seen.insert(uid.clone());
+            // What commit_batch wrote to the ledger row: an existing row (seeded, or
+            // headers only before) keeps its first_seen_at and is on the server again.
+            let state = LedgerState::committed(item.outcome, item.status);
+            let raw_message_id = Some(item.outcome.raw_message_id());
+            self.ledger
+                .entry(uid)
+                .and_modify(|entry| {
+                    entry.state = state;
+                    entry.raw_message_id = raw_message_id;
+                    entry.deleted_at = None;
+                })
+                .or_insert_with_key(|uid| LedgerEntry {
+                    uid: uid.clone(),
+                    state,
+                    raw_message_id,
+                    first_seen_at: part.at,
+                    deleted_at: None,
+                });
         }
         numbers_committed
+    }
+
+    /// Adds one committed message to the run's counts.
+    fn count(&mut self, item: &CommittedMessage) {
+        match (item.status, item.outcome) {
+            (RawStatus::TooLarge, _) if item.size < item.server_size.unwrap_or(0) => {
+                self.counts.too_large += 1
+            }
+            (_, CommitOutcome::Duplicate { .. }) => {
+                self.counts.duplicates += 1;
+                // Downloaded because its UIDL was new, yet its content was stored
+                // already: the server offered known mail again under a new UIDL.
+                // (Without a UIDL, mail is always recognised only this way.)
+                if item.uid.is_some() {
+                    self.signs.reoffered_under_new_uidl += 1;
+                }
+            }
+            (RawStatus::TooLarge, CommitOutcome::Stored { .. }) => {
+                self.counts.too_large += 1;
+                self.counts.downloaded += 1;
+                self.counts.bytes += item.size;
+            }
+            (RawStatus::Stored, CommitOutcome::Stored { .. }) => {
+                self.counts.downloaded += 1;
+                self.counts.bytes += item.size;
+            }
+        }
     }
 
     /// Charges a broken-off download to the message it struck. A message that has now
@@ -963,7 +1051,7 @@ const PART_BYTES: u64 = 8 * 1024 * 1024;
 struct CommitItem {
     number: u32,
     raw: NewRawMessage,
-    blob: Option<FinishedBlob>,
+    blob: FinishedBlob,
 }
 
 /// The rows for downloaded messages (headers-only ones first). `listed` gives a
@@ -1002,32 +1090,69 @@ fn commit_items(
                     message_id,
                     status,
                 },
-                blob: Some(blob),
+                blob,
             }
         })
         .collect()
 }
 
+/// What the session and [`Run::account`] need of a committed message — not its digest
+/// or Message-ID — so that what a long session has committed stays small in memory
+/// until its DELEs.
+struct CommittedMessage {
+    number: u32,
+    uid: Option<String>,
+    status: RawStatus,
+    size: u64,
+    server_size: Option<u64>,
+    outcome: CommitOutcome,
+}
+
+/// Messages committed in one transaction, and when (the ledger's `first_seen_at` of
+/// the UIDLs it added).
+struct CommittedPart {
+    messages: Vec<CommittedMessage>,
+    at: i64,
+}
+
 /// Files into place and fsync'd, then one transaction (promise 1); then the run's
-/// processor is told. The blobs are taken out of `items`.
+/// processor is told.
 async fn make_durable(
     store: &Store,
     mailbox_id: i64,
-    items: &mut [CommitItem],
+    items: Vec<CommitItem>,
     clock: &dyn Clock,
     processing_wake: Option<&mpsc::Sender<()>>,
-) -> Result<Vec<CommitOutcome>, FetchError> {
-    let blobs: Vec<FinishedBlob> = items.iter_mut().filter_map(|i| i.blob.take()).collect();
+) -> Result<CommittedPart, FetchError> {
+    let mut blobs: Vec<FinishedBlob> = Vec::with_capacity(items.len());
+    let mut raws: Vec<NewRawMessage> = Vec::with_capacity(items.len());
+    let mut numbers = Vec::with_capacity(items.len());
+    for item in items {
+        blobs.push(item.blob);
+        raws.push(item.raw);
+        numbers.push(item.number);
+    }
     store.blobs().persist(blobs).await?;
-    let raws: Vec<NewRawMessage> = items.iter().map(|i| i.raw.clone()).collect();
-    let outcomes = store
-        .commit_batch(mailbox_id, &raws, clock.now_ms())
-        .await?;
+    let at = clock.now_ms();
+    let outcomes = store.commit_batch(mailbox_id, &raws, at).await?;
     if let Some(wake) = processing_wake {
         // Full means a pass is already due, and it takes this batch too.
         let _ = wake.try_send(());
     }
-    Ok(outcomes)
+    let messages = raws
+        .into_iter()
+        .zip(numbers)
+        .zip(outcomes)
+        .map(|((raw, number), outcome)| CommittedMessage {
+            number,
+            uid: raw.uid,
+            status: raw.status,
+            size: raw.size,
+            server_size: raw.server_size,
+            outcome,
+        })
+        .collect();
+    Ok(CommittedPart { messages, at })
 }
 
 /// Makes a session's messages durable in parts while the download goes on: the sink
@@ -1045,7 +1170,7 @@ struct Committer {
 /// What a [`Committer`] made durable, part by part, and the failure that stopped it.
 #[derive(Default)]
 struct Committed {
-    parts: Vec<(Vec<CommitItem>, Vec<CommitOutcome>)>,
+    parts: Vec<CommittedPart>,
     error: Option<FetchError>,
 }
 
@@ -1066,18 +1191,9 @@ impl Committer {
         let task = tokio::spawn(async move {
             let mut committed = Committed::default();
             while let Some(part) = received.recv().await {
-                let mut items =
-                    commit_items(Vec::new(), part, |n| listed.get(&n).cloned(), max_size);
-                match make_durable(
-                    &store,
-                    mailbox_id,
-                    &mut items,
-                    clock.as_ref(),
-                    wake.as_ref(),
-                )
-                .await
-                {
-                    Ok(outcomes) => committed.parts.push((items, outcomes)),
+                let items = commit_items(Vec::new(), part, |n| listed.get(&n).cloned(), max_size);
+                match make_durable(&store, mailbox_id, items, clock.as_ref(), wake.as_ref()).await {
+                    Ok(part) => committed.parts.push(part),
                     Err(error) => {
                         // The sink's next hand-over fails, which ends the download.
                         committed.error = Some(error);

@@ -30,7 +30,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use connect::{Probe, READ_TIMEOUT_VAR, SessionOptions, SessionPlan, probe, session_plan};
 pub use error::FetchError;
 pub use failing::SET_ASIDE_AFTER;
-pub use fetch::{FetchReport, Fetcher, Progress};
+pub use fetch::{FetchReport, Fetcher, Progress, SESSION_BUDGET};
 pub use headers::message_id;
 pub use health::{HealthBoard, PartHealth};
 pub use lease::DEFAULT_LEASE_TTL;

@@ -22,6 +22,8 @@ pub struct Rules {
     pub policy: Policy,
     pub max_size: u64,
     pub oversize: Oversize,
+    /// The mailbox's session bounds: the batch this plan picks. The fetcher may end a
+    /// session earlier still, on its time budget; what is left goes to the next session.
     pub batch_messages: u32,
     pub batch_bytes: u64,
     pub now: i64,

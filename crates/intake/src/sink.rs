@@ -13,6 +13,7 @@ use store::{BlobStore, BlobWriter, FinishedBlob};
 use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 
+use crate::clock::Clock;
 use crate::headers::{HEADER_CAPTURE, message_id};
 
 /// A message fully written and fsync'd to a temp file, not yet committed.
@@ -37,6 +38,15 @@ pub struct BatchSink<'a> {
     limits: Option<&'a HashMap<u32, u64>>,
     /// Octets written of the message opened last: where a failure broke it off.
     in_progress: Arc<AtomicU64>,
+    /// Asks for no more messages once this time budget is spent.
+    budget: Option<Budget<'a>>,
+}
+
+/// See [`BatchSink::with_budget`].
+struct Budget<'a> {
+    clock: &'a dyn Clock,
+    started_ms: i64,
+    budget_ms: i64,
 }
 
 impl<'a> BatchSink<'a> {
@@ -50,7 +60,21 @@ impl<'a> BatchSink<'a> {
             on_message,
             limits: None,
             in_progress: Arc::new(AtomicU64::new(0)),
+            budget: None,
         }
+    }
+
+    /// Asks the server for no further message once `budget` has passed on `clock` from
+    /// now; the messages already asked for (the pipelining window) still arrive, and the
+    /// batch then ends as if it were whole. A clock that goes back counts as the budget
+    /// spent: a session is never stretched by a clock change.
+    pub fn with_budget(mut self, clock: &'a dyn Clock, budget: std::time::Duration) -> Self {
+        self.budget = Some(Budget {
+            clock,
+            started_ms: clock.now_ms(),
+            budget_ms: i64::try_from(budget.as_millis()).unwrap_or(i64::MAX),
+        });
+        self
     }
 
     /// Octets of the message opened last that were written: after a failure, how far
@@ -156,6 +180,13 @@ impl MessageSink for BatchSink<'_> {
 
     fn max_octets(&self, number: u32) -> Option<u64> {
         self.limits.and_then(|limits| limits.get(&number).copied())
+    }
+
+    fn wants_more(&self) -> bool {
+        self.budget.as_ref().is_none_or(|budget| {
+            let elapsed = budget.clock.now_ms().saturating_sub(budget.started_ms);
+            (0..budget.budget_ms).contains(&elapsed)
+        })
     }
 }
 

@@ -79,6 +79,11 @@ impl Fixture {
     }
 
     async fn fetch(&self, name: &str) -> FetchReport {
+        self.fetch_with(name, |fetcher| fetcher).await
+    }
+
+    /// A run by a fetcher `adjust` sets up further.
+    async fn fetch_with(&self, name: &str, adjust: impl FnOnce(Fetcher) -> Fetcher) -> FetchReport {
         let mailbox = self.mailbox(name).await;
         let session = SessionOptions {
             timeouts: Timeouts {
@@ -88,11 +93,44 @@ impl Fixture {
             },
             pipelining: true,
         };
-        Fetcher::new(self.store.clone(), Arc::new(self.clock.clone()))
-            .with_session_options(session)
+        let fetcher = Fetcher::new(self.store.clone(), Arc::new(self.clock.clone()))
+            .with_session_options(session);
+        adjust(fetcher)
             .fetch(&mailbox)
             .await
             .expect("a run is recorded")
+    }
+
+    /// The RETRs of each POP3 session Dovecot logged after the log had `from` octets,
+    /// from its "Disconnected: Logged out ... retr=N/..." line. Dovecot writes that line a
+    /// moment after the session ends: waits (bounded) until every login has one.
+    fn sessions_since(&self, from: usize) -> Vec<u32> {
+        self.sessions_of_since(USER, from)
+    }
+
+    /// [`Fixture::sessions_since`] of another user.
+    fn sessions_of_since(&self, user: &str, from: usize) -> Vec<u32> {
+        let login = format!("pop3-login: Info: Login: user=<{user}>");
+        let session = format!("pop3({user})");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.dovecot.log();
+            let slice = log.get(from..).unwrap_or_default();
+            let logins = slice.lines().filter(|l| l.contains(&login)).count();
+            let retrs: Vec<u32> = slice
+                .lines()
+                .filter(|l| l.contains(&session) && l.contains("Disconnected"))
+                .map(|l| {
+                    let after = l.split("retr=").nth(1).expect("a retr count");
+                    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+                    digits.parse().expect("a number of RETRs")
+                })
+                .collect();
+            if retrs.len() >= logins || std::time::Instant::now() >= deadline {
+                return retrs;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Message-ID → how many raw messages the store holds with it.
@@ -443,4 +481,129 @@ async fn one_fetcher_per_mailbox_a_second_concurrent_run_is_refused() {
     assert!(matches!(busy, intake::FetchError::Busy { .. }), "{busy}");
     let ids: HashSet<String> = fixture.stored_ids("support").await.into_keys().collect();
     assert_eq!(ids.len(), 20);
+}
+
+#[tokio::test]
+async fn a_run_of_several_sessions_never_downloads_again_what_its_earlier_sessions_stored() {
+    // Promise 2 inside one run: the run reads the ledger once and keeps it current, so
+    // what session 1 stored is known to sessions 2 and 3 (kept mail is listed again).
+    let fixture = Fixture::new().await;
+    let mut settings = fixture.settings("support");
+    settings.policy = Policy::Keep {
+        delete_after_days: None,
+    };
+    settings.batch_messages = 4;
+    fixture.add(settings).await;
+    fixture.dovecot.deliver_many(USER, (0..10).map(message));
+
+    let from = fixture.dovecot.log().len();
+    let report = fixture.fetch("support").await;
+    assert_eq!(report.outcome, RunOutcome::Success, "{:?}", report.error);
+    assert_eq!(report.counts.downloaded, 10);
+    assert_eq!(report.counts.duplicates, 0);
+    let sessions = fixture.sessions_since(from);
+    assert_eq!(sessions, [4, 4, 2], "each message retrieved once");
+    assert_eq!(
+        fixture.dovecot.message_count(USER),
+        10,
+        "kept on the server"
+    );
+    let ids = fixture.stored_ids("support").await;
+    assert_eq!(ids.len(), 10);
+    assert!(ids.values().all(|count| *count == 1));
+
+    // The next run knows them all from the database.
+    let from = fixture.dovecot.log().len();
+    let again = fixture.fetch("support").await;
+    assert_eq!(again.counts.downloaded, 0);
+    assert_eq!(again.counts.already_known, 10);
+    assert_eq!(fixture.sessions_since(from), [0]);
+}
+
+#[tokio::test]
+async fn a_default_session_is_not_cut_at_1000_messages() {
+    // Promise 3 with the defaults: a session ends on its time budget (or a large byte
+    // bound), not after 1,000 messages, so a big mailbox is one login, as with mpop. The
+    // fixture's clock stands still, so the budget never runs out here.
+    let fixture = Fixture::new().await;
+    fixture.add(fixture.settings("support")).await;
+    fixture.dovecot.deliver_many(USER, (0..1_100).map(message));
+
+    let from = fixture.dovecot.log().len();
+    let report = fixture.fetch("support").await;
+    assert_eq!(report.outcome, RunOutcome::Success, "{:?}", report.error);
+    assert_eq!(report.counts.downloaded, 1_100);
+    assert_eq!(report.counts.deleted, 1_100);
+    assert_eq!(fixture.sessions_since(from), [1_100], "one session");
+    assert_eq!(fixture.dovecot.message_count(USER), 0);
+    assert_eq!(fixture.stored_ids("support").await.len(), 1_100);
+}
+
+#[tokio::test]
+async fn an_explicit_small_batch_still_ends_each_session_with_quit() {
+    // Promise 3 as the admin set it: their batch_messages or batch_bytes end a session
+    // (with QUIT, so its deletions are final) well before the time budget would.
+    let fixture = Fixture::new().await;
+    let mut settings = fixture.settings("support");
+    settings.batch_messages = 7;
+    fixture.add(settings).await;
+    fixture.dovecot.deliver_many(USER, (0..30).map(message));
+    let from = fixture.dovecot.log().len();
+    let report = fixture.fetch("support").await;
+    assert_eq!(report.outcome, RunOutcome::Success, "{:?}", report.error);
+    assert_eq!(report.counts.downloaded, 30);
+    assert_eq!(fixture.sessions_since(from), [7, 7, 7, 7, 2]);
+    assert_eq!(fixture.dovecot.message_count(USER), 0);
+
+    // A byte bound alone: three messages' worth per session.
+    let mut by_bytes = fixture.settings("by-bytes");
+    by_bytes.username = "bytes".into();
+    by_bytes.batch_bytes = 3 * message(10).len() as u64 + 10;
+    fixture.dovecot.add_user("bytes", PASSWORD);
+    fixture.add(by_bytes).await;
+    fixture.dovecot.deliver_many("bytes", (10..17).map(message));
+    let from = fixture.dovecot.log().len();
+    let report = fixture.fetch("by-bytes").await;
+    assert_eq!(report.outcome, RunOutcome::Success, "{:?}", report.error);
+    assert_eq!(report.counts.downloaded, 7);
+    assert_eq!(report.counts.deleted, 7);
+    assert_eq!(fixture.sessions_of_since("bytes", from), [3, 3, 1]);
+    assert_eq!(fixture.dovecot.message_count("bytes"), 0);
+    let ids = fixture.stored_ids("by-bytes").await;
+    assert_eq!(ids.len(), 7);
+}
+
+#[tokio::test]
+async fn a_session_past_its_time_budget_quits_and_the_next_session_carries_on() {
+    // Promise 3 by time, and promises 1 and 2 across the cut: a session whose budget is
+    // spent asks for nothing more, commits and deletes what it has, ends with QUIT, and
+    // the next session of the run carries on with the rest. The hand-set clock moves a
+    // second with every message downloaded (no real time is measured).
+    let fixture = Fixture::new().await;
+    fixture.add(fixture.settings("support")).await;
+    fixture.dovecot.deliver_many(USER, (0..70).map(message));
+    let clock = fixture.clock.clone();
+    let from = fixture.dovecot.log().len();
+    let report = fixture
+        .fetch_with("support", |fetcher| {
+            fetcher
+                .with_session_budget(Duration::from_secs(1))
+                .with_lease_ttl(Duration::from_secs(24 * 60 * 60))
+                .with_progress(move |_| clock.set(intake::Clock::now_ms(&clock) + 1_000))
+        })
+        .await;
+    assert_eq!(report.outcome, RunOutcome::Success, "{:?}", report.error);
+    assert_eq!(report.counts.downloaded, 70);
+    assert_eq!(report.counts.deleted, 70);
+    let sessions = fixture.sessions_since(from);
+    assert!(sessions.len() > 1, "cut by time: {sessions:?}");
+    assert_eq!(
+        sessions.iter().sum::<u32>(),
+        70,
+        "each retrieved once: {sessions:?}"
+    );
+    assert_eq!(fixture.dovecot.message_count(USER), 0);
+    let ids = fixture.stored_ids("support").await;
+    assert_eq!(ids.len(), 70);
+    assert!(ids.values().all(|count| *count == 1));
 }

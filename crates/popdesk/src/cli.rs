@@ -450,8 +450,8 @@ pub struct MailboxOptions {
     /// First run: import what is there (all, the default), or only mail arriving from now on (now).
     #[arg(long)]
     pub start: Option<String>,
-    /// Messages per session (default 1000, and at most 50 MiB); each session ends with QUIT so
-    /// deletions commit early.
+    /// Messages per session (default: no count; a session ends after about a minute of
+    /// downloading or 1 GiB); each session ends with QUIT so deletions commit early.
     #[arg(long)]
     pub batch: Option<u64>,
     /// Larger messages are not downloaded (see --oversize); default 25000000 bytes.

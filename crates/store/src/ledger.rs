@@ -35,6 +35,19 @@ text_enum!(LedgerState, "ledger state", {
     Duplicate => "duplicate",
 });
 
+impl LedgerState {
+    /// The state a UIDL gets when its message is committed: one rule for the row
+    /// [`Store::commit_batch`] writes and for the copy of the ledger a fetch run keeps
+    /// in memory between its sessions.
+    pub fn committed(outcome: CommitOutcome, status: RawStatus) -> LedgerState {
+        match (outcome, status) {
+            (CommitOutcome::Duplicate { .. }, _) => LedgerState::Duplicate,
+            (CommitOutcome::Stored { .. }, RawStatus::Stored) => LedgerState::Stored,
+            (CommitOutcome::Stored { .. }, RawStatus::TooLarge) => LedgerState::TooLarge,
+        }
+    }
+}
+
 /// One UIDL of a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntry {
@@ -100,6 +113,36 @@ impl Store {
         .await
         .map_err(StoreError::db("read the mailbox's ledger"))?;
         rows.iter().map(entry_from_row).collect()
+    }
+
+    /// The ledger rows of these UIDLs, for those that have one (in no particular
+    /// order): what a session's listing needs to know, read in a few queries, however
+    /// long the mailbox's history (rows stay after their message is deleted).
+    pub async fn ledger_entries(
+        &self,
+        mailbox_id: i64,
+        uids: &[String],
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut entries = Vec::new();
+        for chunk in uids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT uid, state, raw_message_id, first_seen_at, deleted_at FROM ledger \
+                 WHERE mailbox_id = $1 AND uid IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id);
+            for uid in chunk {
+                query = query.bind(uid.as_str());
+            }
+            let rows = query
+                .fetch_all(self.pool())
+                .await
+                .map_err(StoreError::db("read the mailbox's ledger"))?;
+            for row in &rows {
+                entries.push(entry_from_row(row)?);
+            }
+        }
+        Ok(entries)
     }
 
     /// Records UIDLs as seen without importing them (`--start now`). UIDLs already in the
@@ -204,11 +247,7 @@ impl Store {
                 }
             };
             if let Some(uid) = &item.uid {
-                let state = match (outcome, item.status) {
-                    (CommitOutcome::Duplicate { .. }, _) => LedgerState::Duplicate,
-                    (CommitOutcome::Stored { .. }, RawStatus::Stored) => LedgerState::Stored,
-                    (CommitOutcome::Stored { .. }, RawStatus::TooLarge) => LedgerState::TooLarge,
-                };
+                let state = LedgerState::committed(outcome, item.status);
                 // An existing row (seeded, or headers only before) now describes what was
                 // stored; it keeps its first_seen_at, and it is on the server again.
                 sqlx::query(

@@ -65,8 +65,8 @@ pub use fetch_run::{FetchRun, RunCounts, RunOutcome};
 pub use lease::{LeaseHolder, LeaseOutcome};
 pub use ledger::{CommitOutcome, LedgerEntry, LedgerState};
 pub use mailbox::{
-    AuthMethod, CertFingerprint, Mailbox, MailboxSettings, NewAddressReference, Oversize, Policy,
-    StartMode, TlsMode,
+    AuthMethod, CertFingerprint, DEFAULT_BATCH_BYTES, DEFAULT_BATCH_MESSAGES, Mailbox,
+    MailboxSettings, NewAddressReference, Oversize, Policy, StartMode, TlsMode,
 };
 pub use notification::{NotificationEvent, WantedNotification};
 pub use oauth::{

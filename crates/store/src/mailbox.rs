@@ -125,9 +125,11 @@ pub struct MailboxSettings {
     pub auth_method: AuthMethod,
     pub policy: Policy,
     pub start: StartMode,
-    /// QUIT after this many messages (promise 3).
+    /// QUIT after this many messages (promise 3), or earlier: a session also ends after
+    /// about a minute of downloading (the fetcher's session budget). The default is no
+    /// real bound ([`DEFAULT_BATCH_MESSAGES`]); an admin sets a smaller one.
     pub batch_messages: u32,
-    /// ... or after this many octets.
+    /// ... or after this many octets ([`DEFAULT_BATCH_BYTES`] unless set).
     pub batch_bytes: u64,
     /// Messages larger than this (octets, per LIST) follow `oversize`.
     pub max_size: u64,
@@ -152,6 +154,16 @@ pub struct MailboxSettings {
     pub new_address_reference: NewAddressReference,
 }
 
+/// Messages per session unless the admin sets fewer: the most the rules allow, so that
+/// by default the fetcher's time budget ends a session, not a count. (It was 1,000: at
+/// 20 ms RTT each new session's handshakes, login and slow start cost as much as
+/// hundreds of messages, and a lost session no longer costs downloads, as every message
+/// is committed while the session goes on.)
+pub const DEFAULT_BATCH_MESSAGES: u32 = 100_000;
+/// Octets per session unless the admin sets fewer: a backstop well past what the time
+/// budget lets through on most links (it was 50 MiB, a second of loopback download).
+pub const DEFAULT_BATCH_BYTES: u64 = 1024 * 1024 * 1024;
+
 impl Default for MailboxSettings {
     fn default() -> Self {
         MailboxSettings {
@@ -163,8 +175,8 @@ impl Default for MailboxSettings {
             auth_method: AuthMethod::Auto,
             policy: Policy::Delete,
             start: StartMode::All,
-            batch_messages: 1000,
-            batch_bytes: 50 * 1024 * 1024,
+            batch_messages: DEFAULT_BATCH_MESSAGES,
+            batch_bytes: DEFAULT_BATCH_BYTES,
             max_size: 25_000_000,
             oversize: Oversize::Skip,
             ca_file: None,
@@ -621,8 +633,9 @@ mod tests {
         let d = MailboxSettings::default();
         assert_eq!(d.port, 995);
         assert_eq!(d.auth_method, AuthMethod::Auto);
-        assert_eq!(d.batch_messages, 1000);
-        assert_eq!(d.batch_bytes, 52_428_800);
+        // No count to speak of: the fetcher's time budget ends a session (README).
+        assert_eq!(d.batch_messages, 100_000);
+        assert_eq!(d.batch_bytes, 1_073_741_824);
         assert_eq!(d.max_size, 25_000_000);
         assert!(d.enabled && !d.allow_insecure_auth);
     }

@@ -42,6 +42,15 @@ pub trait MessageSink {
         let _ = number;
         None
     }
+
+    /// Whether to send the batch's next command. Once this says no, the batch ends
+    /// normally as soon as the commands already sent are answered (at most the pipelining
+    /// window): the caller learns from what arrived which messages were not asked for,
+    /// and the connection stays usable (for `DELE` and `QUIT`). How a caller bounds a
+    /// session by time without giving up the pipeline until then.
+    fn wants_more(&self) -> bool {
+        true
+    }
 }
 
 impl Client {
@@ -78,7 +87,7 @@ impl Client {
         let mut to_send = numbers.iter().copied();
         let mut in_flight = VecDeque::with_capacity(window);
         loop {
-            while in_flight.len() < window {
+            while in_flight.len() < window && sink.wants_more() {
                 let Some(number) = to_send.next() else { break };
                 let command = match top_lines {
                     Some(lines) => Command::Top { msg: number, lines },
