@@ -29,8 +29,13 @@ fn main() -> ExitCode {
     };
     let serving = matches!(cli.command, Command::Serve(_));
     init_logging(cli.verbose, &common, serving);
+    // Blocking threads (file I/O, parsing) capped well below tokio's 512: each new
+    // thread can take a malloc arena of its own, and a long fetch that grew the pool to
+    // fifty threads held about 45 MB more for it. Eight keep both cores busy with room
+    // for file waits.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(8)
         .build()
     {
         Ok(runtime) => runtime,
