@@ -978,20 +978,7 @@ impl ProcessingTx {
             // Only placeholders are formatted in, never data. The CTE names the
             // columns the same way on both databases (VALUES alone names them
             // differently).
-            let values = (0..chunk.len())
-                .map(|i| {
-                    let n = i * 5;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${})",
-                        n + 2,
-                        n + 3,
-                        n + 4,
-                        n + 5,
-                        n + 6
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
+            let values = value_rows(2, chunk.len(), 5);
             let sql = format!(
                 "WITH decided (id, status, reason, ticket_id, log) AS (VALUES {values}) \
                  UPDATE raw_messages SET process_status = decided.status, \
@@ -1189,6 +1176,14 @@ impl BatchKnown {
             .entry((mailbox_id, db_text(message_id)))
             .or_insert(ticket_id);
     }
+}
+
+/// `($first, …), (…), …`: `rows` rows of `columns` placeholders each, numbered on.
+pub(crate) fn value_rows(first: usize, rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| format!("({})", placeholders(first + row * columns, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `$first, $first+1, …` for `count` values.

@@ -338,35 +338,27 @@ pub(crate) async fn index_entries(
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         // Only placeholders are formatted in, never data.
-        let values = (0..chunk.len())
-            .map(|i| {
-                let n = i * 6;
-                match backend {
-                    Backend::Sqlite => format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${})",
-                        n + 1,
-                        n + 2,
-                        n + 3,
-                        n + 4,
-                        n + 5,
-                        n + 6
-                    ),
-                    Backend::Postgres => format!(
-                        "(${}, setweight(to_tsvector('simple', ${}), 'A') \
-                         || setweight(to_tsvector('simple', ${}), 'C') \
-                         || setweight(to_tsvector('simple', ${}), 'D') \
-                         || setweight(to_tsvector('simple', ${} || ' ' || ${}), 'B'))",
-                        n + 1,
-                        n + 2,
-                        n + 3,
-                        n + 4,
-                        n + 5,
-                        n + 6
-                    ),
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = match backend {
+            Backend::Sqlite => crate::processing::value_rows(1, chunk.len(), 6),
+            Backend::Postgres => (0..chunk.len())
+                .map(|i| {
+                    let p = |k: usize| format!("${}", i * 6 + k);
+                    format!(
+                        "({}, setweight(to_tsvector('simple', {}), 'A') \
+                         || setweight(to_tsvector('simple', {}), 'C') \
+                         || setweight(to_tsvector('simple', {}), 'D') \
+                         || setweight(to_tsvector('simple', {} || ' ' || {}), 'B'))",
+                        p(1),
+                        p(2),
+                        p(3),
+                        p(4),
+                        p(5),
+                        p(6)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
         let sql = match backend {
             Backend::Sqlite => format!(
                 "INSERT INTO entry_search (rowid, subject, body, quoted, attachments, sender) \
