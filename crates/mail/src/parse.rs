@@ -403,8 +403,28 @@ fn transfer_decoded<'b>(buf: &'b [u8], part: &MessagePart<'_>) -> Option<Cow<'b,
     match part.encoding {
         Encoding::Base64 => base64_decode(base64_data(raw)).map(Cow::Owned),
         Encoding::QuotedPrintable => quoted_printable_decode(raw).map(Cow::Owned),
+        Encoding::None if part.is_encoding_problem => Some(recovered(raw, part)),
         Encoding::None => Some(Cow::Borrowed(raw)),
     }
+}
+
+/// A part mail-parser gave up decoding keeps its raw bytes, encoding and all. The
+/// commonest cause is not a broken encoding but a message cut short, or a mailer that
+/// never wrote the closing boundary: the base64 file is whole, only the `--boundary--`
+/// after it is missing. When the declared encoding decodes cleanly it is undone here,
+/// so the customer's attachment is the file they sent, not its base64 text; anything
+/// that does not decode cleanly stays raw, as before.
+fn recovered<'b>(raw: &'b [u8], part: &MessagePart<'_>) -> Cow<'b, [u8]> {
+    let Some(declared) = part.content_transfer_encoding() else {
+        return Cow::Borrowed(raw);
+    };
+    let declared = declared.trim().to_ascii_lowercase();
+    let decoded = match declared.as_str() {
+        "base64" => base64_decode(base64_data(raw)),
+        "quoted-printable" => quoted_printable_decode(raw),
+        _ => None,
+    };
+    decoded.map_or(Cow::Borrowed(raw), Cow::Owned)
 }
 
 /// A base64 body up to the end of its data: RFC 2045 takes padding (`=`) as the
