@@ -24,6 +24,8 @@ on_both_backends!(
     ticket_numbers_are_unique_and_increasing,
     concurrent_processors_never_share_a_ticket_number,
     one_raw_message_is_at_most_one_ticket_entry,
+    a_ticket_opened_with_its_first_mail_has_requester_entry_and_dates,
+    opening_a_ticket_for_a_message_with_an_entry_writes_nothing,
     same_message_id_in_two_mailboxes_is_an_entry_in_each,
     threading_by_message_id_takes_the_first_id_that_matches,
     a_ticket_number_threads_only_within_its_mailbox,
@@ -543,6 +545,121 @@ async fn one_raw_message_is_at_most_one_ticket_entry(db: &TestDb) {
     // The refused entry did not count as activity.
     let other = store.ticket_by_number(other.number).await.unwrap().unwrap();
     assert_eq!(other.updated_at, T0 + 10);
+}
+
+/// `open_ticket` writes the sender's person record, the ticket and its first entry
+/// together (one statement on SQLite): the ticket carries the requester, the mail's
+/// dates and one entry, and the entry is searchable before the batch commits.
+async fn a_ticket_opened_with_its_first_mail_has_requester_entry_and_dates(db: &TestDb) {
+    let store = &db.store;
+    let mailbox = add_mailbox(store, "support").await;
+    let raw = store_messages(store, mailbox.id, &["one", "two"]).await;
+
+    let mut tx = store.begin_processing().await.unwrap();
+    let (ticket, entry_id) = tx
+        .open_ticket(
+            mailbox.id,
+            "Printer on fire",
+            (" Customer@Example.org ", Some("A Customer")),
+            &entry(raw[0].id, "<one@x>"),
+            T0,
+        )
+        .await
+        .unwrap();
+    // The same sender again, under a new name, in the same batch: one person.
+    let (second, _) = tx
+        .open_ticket(
+            mailbox.id,
+            "Still on fire",
+            ("customer@example.org", Some("A. Customer")),
+            &entry(raw[1].id, "<two@x>"),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+    tx.record_processing(raw[0].id, &processed(ticket.id), T0)
+        .await
+        .unwrap();
+    tx.record_processing(raw[1].id, &processed(second.id), T0 + 1)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(ticket.requester.address, "customer@example.org");
+    assert_eq!(ticket.requester.name.as_deref(), Some("A Customer"));
+    assert_eq!(second.requester.id, ticket.requester.id);
+    assert_eq!(second.requester.name.as_deref(), Some("A. Customer"));
+    assert_eq!(second.number, ticket.number + 1);
+    assert_eq!(ticket.entry_count, 1);
+
+    let stored = store
+        .ticket_by_number(ticket.number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.id, ticket.id);
+    assert_eq!(stored.status, TicketStatus::New);
+    assert_eq!(stored.requester.id, ticket.requester.id);
+    assert_eq!(stored.first_mail_sent_at, Some(T0 - 60_000));
+    assert_eq!(stored.last_mail_sent_at, Some(T0 - 60_000));
+    let entries = store.ticket_entries(ticket.id).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].id, entry_id);
+    assert_eq!(entries[0].raw_message_id, raw[0].id);
+    assert_eq!(entries[0].message_id, "<one@x>");
+    let found = store
+        .tickets(&TicketFilter {
+            text: Some("fire".to_string()),
+            ..TicketFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2, "both entries are searchable");
+}
+
+/// Promise 2 through `open_ticket`: a raw message that has its entry already opens no
+/// second ticket. The call fails with EntryExists, leaves no ticket behind, gives its
+/// number to the next ticket, and the batch goes on.
+async fn opening_a_ticket_for_a_message_with_an_entry_writes_nothing(db: &TestDb) {
+    let store = &db.store;
+    let mailbox = add_mailbox(store, "support").await;
+    let raw = store_messages(store, mailbox.id, &["one", "two"]).await;
+    let (_, first_number) = open_ticket(store, &raw[0], "<one@x>", T0).await;
+
+    let mut tx = store.begin_processing().await.unwrap();
+    let err = tx
+        .open_ticket(
+            mailbox.id,
+            "again",
+            ("customer@example.org", None),
+            &entry(raw[0].id, "<one@x>"),
+            T0 + 10,
+        )
+        .await
+        .expect_err("a second entry for the same raw message");
+    assert!(
+        matches!(err, StoreError::EntryExists { raw_message_id } if raw_message_id == raw[0].id),
+        "{err:?}"
+    );
+    let (next, _) = tx
+        .open_ticket(
+            mailbox.id,
+            "next",
+            ("customer@example.org", None),
+            &entry(raw[1].id, "<two@x>"),
+            T0 + 10,
+        )
+        .await
+        .unwrap();
+    tx.record_processing(raw[1].id, &processed(next.id), T0 + 10)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let all = store.tickets(&TicketFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 2, "no ticket without its entry: {all:?}");
+    assert!(next.number > first_number);
+    assert_eq!(store.ticket_entries(next.id).await.unwrap().len(), 1);
 }
 
 /// The same mail reaching two support addresses becomes an entry (and a ticket) in

@@ -924,20 +924,19 @@ impl Processor {
         now: i64,
     ) -> Result<(Ticket, i64), StoreError> {
         let sender = message.from.as_ref().or(message.reply_to.first());
-        let person = match sender {
+        let sender = match sender {
             Some(address) if !address.address.trim().is_empty() => {
-                tx.person(&address.normalized(), address.name.as_deref())
-                    .await?
+                (address.normalized(), address.name.as_deref())
             }
-            _ => {
-                tx.person("unknown@popdesk.invalid", Some("Unknown sender"))
-                    .await?
-            }
+            _ => (
+                "unknown@popdesk.invalid".to_string(),
+                Some("Unknown sender"),
+            ),
         };
         tx.open_ticket(
             mailbox_id,
             &ticket_subject(message.subject.as_deref()),
-            &person,
+            (&sender.0, sender.1),
             first,
             now,
         )
@@ -1102,7 +1101,8 @@ fn prepare_from_file(
         let mut written = Vec::with_capacity(read.message.attachments.len());
         for attachment in &mut read.message.attachments {
             let data = std::mem::take(&mut attachment.data);
-            written.push(files.write(&data).map_err(ReadFailure::Attachment)?);
+            let blob = files.write_digested(&data, attachment.sha256.clone());
+            written.push(blob.map_err(ReadFailure::Attachment)?);
         }
         Ok::<_, ReadFailure>((read, written))
     });

@@ -339,12 +339,17 @@ impl BlockingBlobs {
         self.files.read_blocking(sha256)
     }
 
-    /// Writes `data` as a new blob, hashed here, not yet persisted: like a
-    /// [`BlobWriter`] given all of it at once.
-    pub fn write(&self, data: &[u8]) -> Result<FinishedBlob, StoreError> {
+    /// Writes `data` as a new blob, not yet persisted, under the sha256 the caller has
+    /// just computed from these same bytes (a parsed attachment carries its digest), as
+    /// a [`BlobWriter`] given all of it at once would. Hashing megabytes of attachments
+    /// a second time was a few percent of processing. A wrong digest would file the
+    /// blob under another content's name, so debug builds check it.
+    pub fn write_digested(&self, data: &[u8], sha256: String) -> Result<FinishedBlob, StoreError> {
+        check_digest(&sha256)?;
+        debug_assert_eq!(sha256, hex(&Sha256::digest(data)), "digest of other bytes");
         let temp = self.files.write_blocking(data)?;
         Ok(FinishedBlob {
-            sha256: hex(&Sha256::digest(data)),
+            sha256,
             size: data.len() as u64,
             held: Held::File(temp),
         })

@@ -155,12 +155,18 @@ fn decode_slice(bytes: &[u8], stop_char: u8, capacity: usize) -> Option<(Vec<u8>
 }
 
 /// popdesk: decodes the leading run of complete four-character groups of `rest` into
-/// `buf` and returns how many input bytes it took (a multiple of four).
+/// `buf` and returns how many input bytes it took (a multiple of four). At most one
+/// window at a time (a line of base64 is 76 characters): the output is written into
+/// room made once per window, not pushed three bytes at a time.
 #[inline(always)]
 fn decode_groups_into(rest: &[u8], buf: &mut Vec<u8>) -> usize {
-    let mut consumed = 0;
-    let mut groups = rest.chunks_exact(4);
-    for group in &mut groups {
+    const WINDOW: usize = 256;
+    let window = &rest[..rest.len().min(WINDOW)];
+    let start = buf.len();
+    buf.resize(start + window.len() / 4 * 3, 0);
+    let out = &mut buf[start..];
+    let mut groups = 0;
+    for (group, room) in window.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
         let a = BASE64_DECODE[group[0] as usize];
         let b = BASE64_DECODE[group[1] as usize];
         let c = BASE64_DECODE[group[2] as usize];
@@ -169,10 +175,11 @@ fn decode_groups_into(rest: &[u8], buf: &mut Vec<u8>) -> usize {
             break;
         }
         let word = ((a as u32) << 18) | ((b as u32) << 12) | ((c as u32) << 6) | d as u32;
-        buf.extend_from_slice(&word.to_be_bytes()[1..]);
-        consumed += 4;
+        room.copy_from_slice(&word.to_be_bytes()[1..]);
+        groups += 1;
     }
-    consumed
+    buf.truncate(start + groups * 3);
+    groups * 4
 }
 
 pub fn base64_decode_stream<'x>(
