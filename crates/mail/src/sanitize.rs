@@ -7,6 +7,7 @@
 //! escaped inside values, `<` and `>` escaped in text).
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// How [`sanitize_html`] treats references that load something.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -276,7 +277,21 @@ pub fn sanitize_html(html: &str, options: &SanitizeOptions) -> String {
     if nesting_depth(html) > MAX_NESTING {
         return format!("<pre>{}</pre>", escape_text(&strip_tags(html)));
     }
-    let load_remote = options.load_remote_images;
+    let builder = if options.load_remote_images {
+        &*LOADING_REMOTE
+    } else {
+        &*BLOCKING_REMOTE
+    };
+    let cleaned = builder.clean(html).to_string();
+    put_back_markers(&cleaned, options)
+}
+
+/// The two sanitizers, built once: building one (sets of tags, attributes, schemes
+/// and style properties) cost about as much as cleaning a short mail.
+static BLOCKING_REMOTE: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| sanitizer(false));
+static LOADING_REMOTE: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| sanitizer(true));
+
+fn sanitizer(load_remote: bool) -> ammonia::Builder<'static> {
     let mut builder = ammonia::Builder::empty();
     builder
         .tags(TAGS.iter().copied().collect())
@@ -306,8 +321,7 @@ pub fn sanitize_html(html: &str, options: &SanitizeOptions) -> String {
         .attribute_filter(move |element, attribute, value| {
             filter_attribute(element, attribute, value, load_remote)
         });
-    let cleaned = builder.clean(html).to_string();
-    put_back_markers(&cleaned, options)
+    builder
 }
 
 fn filter_attribute<'u>(
