@@ -40,7 +40,7 @@ pub use error::ParseError;
 pub use message::{
     Address, Attachment, DeliveryReport, ForwardedSummary, ParsedMessage, RecipientStatus,
 };
-pub use parse::parse;
+pub use parse::{parse, parse_with};
 pub use reply::{ReplySplit, split_reply};
 pub use sanitize::{SanitizeOptions, drop_missing_inline_images, sanitize_html};
 pub use tnef::{TnefError, TnefExtraction, TnefFile, TnefLimits, extract_tnef};

@@ -39,13 +39,21 @@ const MAX_LIST: usize = 1000;
 /// that even the fallback (headers, then the rest as plain text) could not get
 /// around; it is caught and turned into an error with its reason.
 pub fn parse(raw: &[u8]) -> Result<ParsedMessage, ParseError> {
+    parse_with(raw, &SanitizeOptions::default())
+}
+
+/// [`parse`], with [`ParsedMessage::html_body`] sanitized with `options` (where inline
+/// images point, whether remote images load). Sanitizing is the largest part of
+/// parsing a mail with HTML; a caller with its own options sanitizes once this way,
+/// instead of again from [`ParsedMessage::html_source`].
+pub fn parse_with(raw: &[u8], options: &SanitizeOptions) -> Result<ParsedMessage, ParseError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::empty());
     }
     let full = catch_unwind(AssertUnwindSafe(|| {
         let mut notes = Vec::new();
         let prepared = prepare_raw(raw, &mut notes);
-        build(&prepared, raw, notes)
+        build(&prepared, raw, options, notes)
     }));
     let payload = match full {
         Ok(message) => return Ok(message),
@@ -78,14 +86,19 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn build(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
+fn build(
+    buf: &[u8],
+    original: &[u8],
+    options: &SanitizeOptions,
+    mut notes: Vec<String>,
+) -> ParsedMessage {
     let message = if crate::charset::starts_with_header_field(buf) {
         MessageParser::default().parse(buf)
     } else {
         None
     };
     let Some(message) = message else {
-        return build_bare(buf, original, notes);
+        return build_bare(buf, original, options, notes);
     };
 
     let mut out = ParsedMessage::default();
@@ -162,7 +175,7 @@ fn build(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
     out.html_body = out
         .html_source
         .as_deref()
-        .map(|h| sanitize_html(h, &SanitizeOptions::default()));
+        .map(|h| sanitize_html(h, options));
 
     // Attachments, then the files inside any winmail.dat.
     for &id in &message.attachments {
@@ -226,7 +239,12 @@ fn build_degraded(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> Parsed
 
 /// Input without a header section: the whole of it is the body, HTML when it
 /// looks like HTML.
-fn build_bare(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMessage {
+fn build_bare(
+    buf: &[u8],
+    original: &[u8],
+    options: &SanitizeOptions,
+    mut notes: Vec<String>,
+) -> ParsedMessage {
     notes.push("no header section found; the whole message is read as its body".to_owned());
     let decoded = decode_text(buf, &TextHints::default());
     if !decoded.is_unremarkable() {
@@ -236,7 +254,7 @@ fn build_bare(buf: &[u8], original: &[u8], mut notes: Vec<String>) -> ParsedMess
     let mut out = ParsedMessage::default();
     let trimmed = text.trim_start();
     if trimmed.starts_with('<') && trimmed.contains('>') {
-        let html_body = sanitize_html(&text, &SanitizeOptions::default());
+        let html_body = sanitize_html(&text, options);
         out.text_body = sanitized_html_to_text(&html_body);
         out.html_body = Some(html_body);
         out.html_source = Some(text);

@@ -1121,16 +1121,13 @@ fn read_message(
     raw_id: i64,
     context: &ClassifyContext,
 ) -> Result<ReadMessage, ReadFailure> {
-    let mut message = mail::parse(bytes).map_err(ReadFailure::Parse)?;
     // Inline images point at this message's stored attachments, by Content-ID (the web
     // layer serves that path).
-    if let Some(source) = &message.html_source {
-        let options = mail::SanitizeOptions {
-            cid_url_template: Some(format!("/messages/{raw_id}/cid/{{content_id}}")),
-            ..mail::SanitizeOptions::default()
-        };
-        message.html_body = Some(mail::sanitize_html(source, &options));
-    }
+    let options = mail::SanitizeOptions {
+        cid_url_template: Some(format!("/messages/{raw_id}/cid/{{content_id}}")),
+        ..mail::SanitizeOptions::default()
+    };
+    let message = mail::parse_with(bytes, &options).map_err(ReadFailure::Parse)?;
     let classification = mail::classify(&message, bytes, context);
     Ok(ReadMessage {
         message,
