@@ -29,12 +29,28 @@ fn parse_with_options_sanitizes_as_sanitizing_the_source_again_would() {
             with_inline_images += 1;
         }
         let once = parse_with(&raw, &options).unwrap_or_else(|e| panic!("{}: {e}", entry.file));
-        assert_eq!(once.html_body.as_deref(), Some(expected.as_str()), "{}", entry.file);
+        assert_eq!(
+            once.html_body.as_deref(),
+            Some(expected.as_str()),
+            "{}",
+            entry.file
+        );
         // Everything but the HTML is as `parse` gives it.
         assert_eq!(once.text_body, plain.text_body, "{}", entry.file);
         assert_eq!(once.reply_text, plain.reply_text, "{}", entry.file);
-        assert_eq!(once.attachments.len(), plain.attachments.len(), "{}", entry.file);
+        assert_eq!(
+            once.attachments.len(),
+            plain.attachments.len(),
+            "{}",
+            entry.file
+        );
     }
-    assert!(with_html > 100, "only {with_html} corpus messages have HTML");
-    assert!(with_inline_images > 0, "no corpus message has an inline image");
+    assert!(
+        with_html > 100,
+        "only {with_html} corpus messages have HTML"
+    );
+    assert!(
+        with_inline_images > 0,
+        "no corpus message has an inline image"
+    );
 }

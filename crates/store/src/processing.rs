@@ -769,18 +769,18 @@ impl ProcessingTx {
         // The ticket takes the person's id by address, the entry the ticket's by
         // last_insert_rowid(): no value travels back between the statements. The
         // column lists are those of `person`, `insert_ticket` and `insert_entry`.
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO people (address, name, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (address) DO UPDATE SET name = COALESCE(excluded.name, people.name) \
              RETURNING id, address, name; \
              INSERT INTO tickets (number, mailbox_id, subject, requester_id, status, \
              created_at, updated_at, first_mail_sent_at, last_mail_sent_at) \
              VALUES ($4, $5, $6, (SELECT id FROM people WHERE address = $1), $7, $8, $8, \
-             $9, $9) RETURNING id; \
+             $15, $15) RETURNING id; \
              INSERT INTO ticket_entries (ticket_id, mailbox_id, raw_message_id, message_id, \
              kind, from_address, from_name, subject, sent_at, reply_text, text_body, \
              html_body, attachments, created_at) \
-             SELECT id, $5, $10, $11, $12, $13, $14, $15, $9, $16, $17, $18, $19, $8 \
+             SELECT id, $5, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $8 \
              FROM tickets WHERE id = last_insert_rowid() \
              ON CONFLICT (raw_message_id) DO NOTHING RETURNING id",
         )
@@ -791,21 +791,11 @@ impl ProcessingTx {
         .bind(mailbox_id)
         .bind(&subject)
         .bind(TicketStatus::New.as_str())
-        .bind(now)
-        .bind(first.sent_at)
-        .bind(first.raw_message_id)
-        .bind(db_text(&first.message_id))
-        .bind(first.kind.as_str())
-        .bind(db_text_opt(first.from_address.as_deref()))
-        .bind(db_text_opt(first.from_name.as_deref()))
-        .bind(db_text_opt(first.subject.as_deref()))
-        .bind(db_text(&first.reply_text))
-        .bind(db_text(&first.text_body))
-        .bind(db_text_opt(first.html_body.as_deref()))
-        .bind(attachments)
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(StoreError::db(action))?;
+        .bind(now);
+        let rows = bind_entry(query, first, attachments)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(StoreError::db(action))?;
         let (requester, ticket_id, entry_id) = match rows.as_slice() {
             [person, ticket, entry] => (
                 person_from_row(person)?,
@@ -990,7 +980,7 @@ impl ProcessingTx {
         // INSERT ... SELECT FROM tickets: a missing ticket inserts nothing instead of
         // breaking a foreign key, which would abort the whole batch on PostgreSQL; so
         // does ON CONFLICT for a raw message that has its entry.
-        let row = sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO ticket_entries (ticket_id, mailbox_id, raw_message_id, message_id, \
              kind, from_address, from_name, subject, sent_at, reply_text, text_body, \
              html_body, attachments, created_at) \
@@ -999,22 +989,12 @@ impl ProcessingTx {
              ON CONFLICT (raw_message_id) DO NOTHING RETURNING id",
         )
         .bind(ticket_id)
-        .bind(mailbox_id)
-        .bind(entry.raw_message_id)
-        .bind(db_text(&entry.message_id))
-        .bind(entry.kind.as_str())
-        .bind(db_text_opt(entry.from_address.as_deref()))
-        .bind(db_text_opt(entry.from_name.as_deref()))
-        .bind(db_text_opt(entry.subject.as_deref()))
-        .bind(entry.sent_at)
-        .bind(db_text(&entry.reply_text))
-        .bind(db_text(&entry.text_body))
-        .bind(db_text_opt(entry.html_body.as_deref()))
-        .bind(attachments)
-        .bind(now)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(StoreError::db(action))?;
+        .bind(mailbox_id);
+        let row = bind_entry(query, entry, attachments)
+            .bind(now)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(StoreError::db(action))?;
         let Some(row) = row else {
             if self
                 .entry_for_raw_message(entry.raw_message_id)
@@ -1220,6 +1200,28 @@ impl ProcessingTx {
             .await
             .map_err(StoreError::db("commit a batch of processed messages"))
     }
+}
+
+/// Binds an entry's own columns, in the order both inserts of an entry name them:
+/// raw_message_id, message_id, kind, from_address, from_name, subject, sent_at,
+/// reply_text, text_body, html_body, attachments.
+fn bind_entry<'q>(
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    entry: &NewTicketEntry,
+    attachments: String,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    query
+        .bind(entry.raw_message_id)
+        .bind(db_text(&entry.message_id))
+        .bind(entry.kind.as_str())
+        .bind(db_text_opt(entry.from_address.as_deref()))
+        .bind(db_text_opt(entry.from_name.as_deref()))
+        .bind(db_text_opt(entry.subject.as_deref()))
+        .bind(entry.sent_at)
+        .bind(db_text(&entry.reply_text))
+        .bind(db_text(&entry.text_body))
+        .bind(db_text_opt(entry.html_body.as_deref()))
+        .bind(attachments)
 }
 
 /// A person's address and name as the people table keeps them.
