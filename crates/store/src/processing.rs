@@ -16,6 +16,35 @@ use crate::ticket::{
 };
 use crate::{Backend, Store, StoreError};
 
+// Statements written by both the step-by-step writes and `open_ticket`'s single SQLite
+// round trip, spelled once. Macros, not consts: `concat!` joins only literals, and
+// `sqlx::query` takes a `&'static str` without formatting.
+macro_rules! upsert_person_sql {
+    () => {
+        "INSERT INTO people (address, name, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (address) DO UPDATE SET name = COALESCE(excluded.name, people.name) \
+         RETURNING id, address, name"
+    };
+}
+
+/// The column list of a new ticket; the VALUES follow.
+macro_rules! insert_ticket_sql {
+    () => {
+        "INSERT INTO tickets (number, mailbox_id, subject, requester_id, status, \
+         created_at, updated_at, first_mail_sent_at, last_mail_sent_at) "
+    };
+}
+
+/// The column list of a new entry, in `bind_entry`'s order after ticket_id and
+/// mailbox_id; the SELECT follows.
+macro_rules! insert_entry_sql {
+    () => {
+        "INSERT INTO ticket_entries (ticket_id, mailbox_id, raw_message_id, message_id, \
+         kind, from_address, from_name, subject, sent_at, reply_text, text_body, \
+         html_body, attachments, created_at) "
+    };
+}
+
 /// How many merges a ticket number is followed through.
 const MAX_MERGE_HOPS: usize = 16;
 
@@ -694,17 +723,13 @@ impl ProcessingTx {
         // The people table has no other timestamps to agree with, and the signature
         // takes no clock: the wall clock records when a person first wrote.
         let now = wall_clock_ms();
-        let row = sqlx::query(
-            "INSERT INTO people (address, name, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (address) DO UPDATE SET name = COALESCE(excluded.name, people.name) \
-             RETURNING id, address, name",
-        )
-        .bind(&address)
-        .bind(name.as_deref())
-        .bind(now)
-        .fetch_one(&mut *self.tx)
-        .await
-        .map_err(StoreError::db(action))?;
+        let row = sqlx::query(upsert_person_sql!())
+            .bind(&address)
+            .bind(name.as_deref())
+            .bind(now)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(StoreError::db(action))?;
         person_from_row(&row)
     }
 
@@ -767,23 +792,18 @@ impl ProcessingTx {
         let (address, name) = person_key(sender.0, sender.1);
         let attachments = attachments_json(&first.attachments)?;
         // The ticket takes the person's id by address, the entry the ticket's by
-        // last_insert_rowid(): no value travels back between the statements. The
-        // column lists are those of `person`, `insert_ticket` and `insert_entry`.
-        let query = sqlx::query(
-            "INSERT INTO people (address, name, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (address) DO UPDATE SET name = COALESCE(excluded.name, people.name) \
-             RETURNING id, address, name; \
-             INSERT INTO tickets (number, mailbox_id, subject, requester_id, status, \
-             created_at, updated_at, first_mail_sent_at, last_mail_sent_at) \
-             VALUES ($4, $5, $6, (SELECT id FROM people WHERE address = $1), $7, $8, $8, \
-             $15, $15) RETURNING id; \
-             INSERT INTO ticket_entries (ticket_id, mailbox_id, raw_message_id, message_id, \
-             kind, from_address, from_name, subject, sent_at, reply_text, text_body, \
-             html_body, attachments, created_at) \
-             SELECT id, $5, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $8 \
+        // last_insert_rowid(): no value travels back between the statements.
+        let query = sqlx::query(concat!(
+            upsert_person_sql!(),
+            "; ",
+            insert_ticket_sql!(),
+            "VALUES ($4, $5, $6, (SELECT id FROM people WHERE address = $1), $7, $8, $8, \
+             $15, $15) RETURNING id; ",
+            insert_entry_sql!(),
+            "SELECT id, $5, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $8 \
              FROM tickets WHERE id = last_insert_rowid() \
              ON CONFLICT (raw_message_id) DO NOTHING RETURNING id",
-        )
+        ))
         .bind(&address)
         .bind(name.as_deref())
         .bind(wall_clock_ms())
@@ -862,11 +882,10 @@ impl ProcessingTx {
         let action = "open a ticket";
         let number = self.next_ticket_number().await?;
         let subject = db_text(subject);
-        let row = sqlx::query(
-            "INSERT INTO tickets (number, mailbox_id, subject, requester_id, status, \
-             created_at, updated_at, first_mail_sent_at, last_mail_sent_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $7) RETURNING id",
-        )
+        let row = sqlx::query(concat!(
+            insert_ticket_sql!(),
+            "VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $7) RETURNING id",
+        ))
         .bind(number)
         .bind(mailbox_id)
         .bind(&subject)
@@ -980,14 +999,12 @@ impl ProcessingTx {
         // INSERT ... SELECT FROM tickets: a missing ticket inserts nothing instead of
         // breaking a foreign key, which would abort the whole batch on PostgreSQL; so
         // does ON CONFLICT for a raw message that has its entry.
-        let query = sqlx::query(
-            "INSERT INTO ticket_entries (ticket_id, mailbox_id, raw_message_id, message_id, \
-             kind, from_address, from_name, subject, sent_at, reply_text, text_body, \
-             html_body, attachments, created_at) \
-             SELECT id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
+        let query = sqlx::query(concat!(
+            insert_entry_sql!(),
+            "SELECT id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
              FROM tickets WHERE id = $1 \
              ON CONFLICT (raw_message_id) DO NOTHING RETURNING id",
-        )
+        ))
         .bind(ticket_id)
         .bind(mailbox_id);
         let row = bind_entry(query, entry, attachments)
