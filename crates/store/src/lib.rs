@@ -23,6 +23,7 @@
 
 mod account;
 mod assignment;
+mod batch_tickets;
 mod blob;
 mod db;
 mod error;
@@ -51,6 +52,7 @@ mod ticket;
 mod ticket_order;
 
 pub use account::{ApiToken, Role, User};
+pub use batch_tickets::OpenedTicket;
 pub use blob::{
     BlobBackend, BlobReader, BlobStore, BlobWriter, BlockingBlobs, FinishedBlob, MigrationReport,
     migrate_blobs,

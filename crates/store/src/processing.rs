@@ -266,6 +266,7 @@ impl Store {
             in_message: false,
             search_rows: Vec::new(),
             numbers: None,
+            waiting: crate::batch_tickets::WaitingTickets::default(),
         })
     }
 }
@@ -274,16 +275,19 @@ impl Store {
 /// wrote: a reply in the same batch as the mail it answers threads onto the ticket that
 /// mail just opened.
 pub struct ProcessingTx {
-    tx: Transaction<'static, Any>,
-    backend: Backend,
+    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) backend: Backend,
     /// Between [`ProcessingTx::begin_message`] and its keep or undo: writes go out at
     /// once, so a refusal belongs to that message.
-    in_message: bool,
+    pub(crate) in_message: bool,
     /// Search rows of entries added outside a message's savepoint, written together
     /// by [`ProcessingTx::write_deferred`] (nothing in a batch reads them back).
     search_rows: Vec<crate::search::SearchRow>,
     /// SQLite: ticket numbers given out in this transaction, once the counter was read.
     numbers: Option<TicketNumbers>,
+    /// SQLite: tickets opened outside a message's savepoint whose writes wait for the
+    /// transaction's next statement (see [`ProcessingTx::open_ticket_in_batch`]).
+    pub(crate) waiting: crate::batch_tickets::WaitingTickets,
 }
 
 /// The SQLite ticket counter as a transaction counts on it in memory.
@@ -308,8 +312,16 @@ impl std::fmt::Debug for ProcessingTx {
 
 impl ProcessingTx {
     /// The transaction's connection, for the batch's writes that live in other files.
-    pub(crate) fn connection(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
+    pub(crate) async fn connection(&mut self) -> Result<&mut sqlx::AnyConnection, StoreError> {
+        self.db().await
+    }
+
+    /// The transaction's connection for the next statement. Tickets the batch opened
+    /// whose writes are still waiting ([`ProcessingTx::open_ticket_in_batch`]) are
+    /// written first, so every statement sees them and no id is given out twice.
+    async fn db(&mut self) -> Result<&mut sqlx::AnyConnection, StoreError> {
+        self.write_opened_tickets().await?;
+        Ok(&mut self.tx)
     }
 
     /// Claims up to `limit` pending messages, oldest first, for this transaction. On
@@ -327,7 +339,7 @@ impl ProcessingTx {
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(i64::from(limit))
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.db().await?)
             .await
             .map_err(StoreError::db("claim messages waiting for processing"))?;
         rows.iter().map(raw_from_row).collect()
@@ -362,7 +374,7 @@ impl ProcessingTx {
                 query = query.bind(*id);
             }
             let rows = query
-                .fetch_all(&mut *self.tx)
+                .fetch_all(self.db().await?)
                 .await
                 .map_err(StoreError::db("claim messages waiting for processing"))?;
             for row in &rows {
@@ -390,7 +402,7 @@ impl ProcessingTx {
              COALESCE(MAX(notify_customer_reply), 0) AS customer_reply \
              FROM users WHERE disabled = 0",
         )
-        .fetch_one(&mut *self.tx)
+        .fetch_one(self.db().await?)
         .await
         .map_err(StoreError::db(action))?;
         known.someone_hears_of_new_tickets = column::<i64>(&row, "new_ticket")? != 0;
@@ -407,7 +419,7 @@ impl ProcessingTx {
                 query = query.bind(*id);
             }
             for row in query
-                .fetch_all(&mut *self.tx)
+                .fetch_all(self.db().await?)
                 .await
                 .map_err(StoreError::db(action))?
             {
@@ -438,7 +450,7 @@ impl ProcessingTx {
                     query = query.bind(id.as_str());
                 }
                 for row in query
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(self.db().await?)
                     .await
                     .map_err(StoreError::db(action))?
                 {
@@ -458,7 +470,7 @@ impl ProcessingTx {
                     query = query.bind(id.as_str());
                 }
                 for row in query
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(self.db().await?)
                     .await
                     .map_err(StoreError::db(action))?
                 {
@@ -487,7 +499,7 @@ impl ProcessingTx {
         let row = sqlx::query(sql)
             .bind(mailbox_id)
             .bind(number)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.db().await?)
             .await
             .map_err(StoreError::db("read a ticket"))?;
         let Some(mut ticket) = row.as_ref().map(ticket_from_row).transpose()? else {
@@ -502,7 +514,7 @@ impl ProcessingTx {
             let sql = concat!(ticket_select!(), "WHERE t.number = $1");
             let row = sqlx::query(sql)
                 .bind(into)
-                .fetch_optional(&mut *self.tx)
+                .fetch_optional(self.db().await?)
                 .await
                 .map_err(StoreError::db("read a ticket"))?;
             match row.as_ref().map(ticket_from_row).transpose()? {
@@ -545,7 +557,7 @@ impl ProcessingTx {
                 query = query.bind(db_text(id));
             }
             let rows = query
-                .fetch_all(&mut *self.tx)
+                .fetch_all(self.db().await?)
                 .await
                 .map_err(StoreError::db(action))?;
             let mut found: HashMap<String, i64> = HashMap::new();
@@ -563,7 +575,7 @@ impl ProcessingTx {
             let sql = concat!(ticket_select!(), "WHERE t.id = $1");
             let row = sqlx::query(sql)
                 .bind(ticket_id)
-                .fetch_one(&mut *self.tx)
+                .fetch_one(self.db().await?)
                 .await
                 .map_err(StoreError::db(action))?;
             return Ok(Some((ticket_from_row(&row)?, id.clone())));
@@ -576,7 +588,7 @@ impl ProcessingTx {
     pub async fn sent_by_us(&mut self, message_id: &str) -> Result<Option<(i64, i64)>, StoreError> {
         let row = sqlx::query("SELECT id, ticket_id FROM outbox WHERE message_id = $1")
             .bind(db_text(message_id))
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.db().await?)
             .await
             .map_err(StoreError::db("look up an outgoing message"))?;
         row.map(|row| Ok((column(&row, "id")?, column(&row, "ticket_id")?)))
@@ -600,7 +612,7 @@ impl ProcessingTx {
         .bind(mailbox_id)
         .bind(db_text(&address.trim().to_lowercase()))
         .bind(now)
-        .execute(&mut *self.tx)
+        .execute(self.db().await?)
         .await
         .map_err(StoreError::db("ask for an acknowledgement"))?;
         Ok(())
@@ -635,7 +647,7 @@ impl ProcessingTx {
                 .replace('%', "!%")
                 .replace('_', "!_")
         ))
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(self.db().await?)
         .await
         .map_err(StoreError::db("look up the ticket's participants"))?;
         Ok(row.is_some())
@@ -645,7 +657,7 @@ impl ProcessingTx {
     pub async fn mark_from_new_address(&mut self, entry_id: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE ticket_entries SET from_new_address = 1 WHERE id = $1")
             .bind(entry_id)
-            .execute(&mut *self.tx)
+            .execute(self.db().await?)
             .await
             .map_err(StoreError::db("mark an entry as from a new address"))?;
         Ok(())
@@ -664,7 +676,7 @@ impl ProcessingTx {
         );
         let row = sqlx::query(sql)
             .bind(raw_message_id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.db().await?)
             .await
             .map_err(StoreError::db("read a ticket entry"))?;
         row.as_ref().map(entry_from_row).transpose()
@@ -685,7 +697,7 @@ impl ProcessingTx {
         let row = sqlx::query(sql)
             .bind(mailbox_id)
             .bind(db_text(message_id))
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.db().await?)
             .await
             .map_err(StoreError::db("read a ticket entry"))?;
         row.as_ref().map(entry_from_row).transpose()
@@ -710,7 +722,7 @@ impl ProcessingTx {
         if self.backend == Backend::Postgres {
             let row = sqlx::query("SELECT id, address, name FROM people WHERE address = $1")
                 .bind(&address)
-                .fetch_optional(&mut *self.tx)
+                .fetch_optional(self.db().await?)
                 .await
                 .map_err(StoreError::db(action))?;
             if let Some(row) = &row {
@@ -727,7 +739,7 @@ impl ProcessingTx {
             .bind(&address)
             .bind(name.as_deref())
             .bind(now)
-            .fetch_one(&mut *self.tx)
+            .fetch_one(self.db().await?)
             .await
             .map_err(StoreError::db(action))?;
         person_from_row(&row)
@@ -813,7 +825,7 @@ impl ProcessingTx {
         .bind(TicketStatus::New.as_str())
         .bind(now);
         let rows = bind_entry(query, first, attachments)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.db().await?)
             .await
             .map_err(StoreError::db(action))?;
         let (requester, ticket_id, entry_id) = match rows.as_slice() {
@@ -860,7 +872,7 @@ impl ProcessingTx {
     async fn withdraw_ticket(&mut self, ticket_id: i64, number: i64) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM tickets WHERE id = $1")
             .bind(ticket_id)
-            .execute(&mut *self.tx)
+            .execute(self.db().await?)
             .await
             .map_err(StoreError::db("open a ticket"))?;
         if let Some(numbers) = &mut self.numbers
@@ -893,7 +905,7 @@ impl ProcessingTx {
         .bind(TicketStatus::New.as_str())
         .bind(now)
         .bind(mail_sent_at)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(self.db().await?)
         .await
         .map_err(StoreError::db(action))?;
         // What reading it back would give, without the round trip: a new ticket has no
@@ -922,7 +934,7 @@ impl ProcessingTx {
     /// On SQLite the counter is read once per transaction, counted on in memory and
     /// written back with the deferred writes, a statement per batch instead of one per
     /// ticket.
-    async fn next_ticket_number(&mut self) -> Result<i64, StoreError> {
+    pub(crate) async fn next_ticket_number(&mut self) -> Result<i64, StoreError> {
         let action = "take the next ticket number";
         match self.backend {
             Backend::Sqlite => {
@@ -931,7 +943,7 @@ impl ProcessingTx {
                     None => {
                         let row =
                             sqlx::query("SELECT last_number FROM ticket_counter WHERE id = 1")
-                                .fetch_one(&mut *self.tx)
+                                .fetch_one(self.db().await?)
                                 .await
                                 .map_err(StoreError::db(action))?;
                         let last = column(&row, "last_number")?;
@@ -950,7 +962,7 @@ impl ProcessingTx {
             }
             Backend::Postgres => {
                 let row = sqlx::query("SELECT nextval('ticket_numbers') AS n")
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(self.db().await?)
                     .await
                     .map_err(StoreError::db(action))?;
                 column(&row, "n")
@@ -980,7 +992,7 @@ impl ProcessingTx {
         .bind(now)
         .bind(ticket_id)
         .bind(entry.sent_at)
-        .execute(&mut *self.tx)
+        .execute(self.db().await?)
         .await
         .map_err(StoreError::db("add an entry to a ticket"))?;
         Ok(id)
@@ -1009,7 +1021,7 @@ impl ProcessingTx {
         .bind(mailbox_id);
         let row = bind_entry(query, entry, attachments)
             .bind(now)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.db().await?)
             .await
             .map_err(StoreError::db(action))?;
         let Some(row) = row else {
@@ -1032,7 +1044,11 @@ impl ProcessingTx {
     /// Makes a new entry searchable from the moment it is there, in the same
     /// transaction: at once inside a message's savepoint, else with the batch's
     /// deferred writes.
-    async fn index_entry(&mut self, id: i64, entry: &NewTicketEntry) -> Result<(), StoreError> {
+    pub(crate) async fn index_entry(
+        &mut self,
+        id: i64,
+        entry: &NewTicketEntry,
+    ) -> Result<(), StoreError> {
         let text = crate::search::EntryText {
             subject: entry.subject.as_deref(),
             from_name: entry.from_name.as_deref(),
@@ -1043,7 +1059,8 @@ impl ProcessingTx {
         };
         let row = crate::search::SearchRow::new(id, &text);
         if self.in_message {
-            crate::search::index_entries(&mut self.tx, self.backend, &[row]).await?;
+            let backend = self.backend;
+            crate::search::index_entries(self.db().await?, backend, &[row]).await?;
         } else {
             self.search_rows.push(row);
         }
@@ -1061,7 +1078,7 @@ impl ProcessingTx {
             .bind(status.as_str())
             .bind(now)
             .bind(ticket_id)
-            .execute(&mut *self.tx)
+            .execute(self.db().await?)
             .await
             .map_err(StoreError::db("change a ticket's status"))?;
         if done.rows_affected() == 0 {
@@ -1112,7 +1129,7 @@ impl ProcessingTx {
                     .bind(db_text(&record.log.join("\n")));
             }
             let done = query
-                .execute(&mut *self.tx)
+                .execute(self.db().await?)
                 .await
                 .map_err(StoreError::db(action))?;
             if done.rows_affected() < chunk.len() as u64 {
@@ -1126,7 +1143,7 @@ impl ProcessingTx {
                     query = query.bind(*id);
                 }
                 let rows = query
-                    .fetch_all(&mut *self.tx)
+                    .fetch_all(self.db().await?)
                     .await
                     .map_err(StoreError::db(action))?;
                 let mut found = HashSet::new();
@@ -1145,16 +1162,19 @@ impl ProcessingTx {
     /// before making anything else durable; [`ProcessingTx::commit`] calls it too.
     pub async fn write_deferred(&mut self) -> Result<(), StoreError> {
         let rows = std::mem::take(&mut self.search_rows);
-        crate::search::index_entries(&mut self.tx, self.backend, &rows).await?;
-        if let Some(numbers) = &mut self.numbers
+        let backend = self.backend;
+        crate::search::index_entries(self.db().await?, backend, &rows).await?;
+        if let Some(numbers) = self.numbers
             && numbers.last != numbers.written
         {
             sqlx::query("UPDATE ticket_counter SET last_number = $1 WHERE id = 1")
                 .bind(numbers.last)
-                .execute(&mut *self.tx)
+                .execute(self.db().await?)
                 .await
                 .map_err(StoreError::db("take the next ticket number"))?;
-            numbers.written = numbers.last;
+            if let Some(numbers) = &mut self.numbers {
+                numbers.written = numbers.last;
+            }
         }
         Ok(())
     }
@@ -1203,7 +1223,7 @@ impl ProcessingTx {
         action: &'static str,
     ) -> Result<(), StoreError> {
         sqlx::query(sql)
-            .execute(&mut *self.tx)
+            .execute(self.db().await?)
             .await
             .map_err(StoreError::db(action))?;
         Ok(())
@@ -1222,7 +1242,7 @@ impl ProcessingTx {
 /// Binds an entry's own columns, in the order both inserts of an entry name them:
 /// raw_message_id, message_id, kind, from_address, from_name, subject, sent_at,
 /// reply_text, text_body, html_body, attachments.
-fn bind_entry<'q>(
+pub(crate) fn bind_entry<'q>(
     query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
     entry: &NewTicketEntry,
     attachments: String,
@@ -1242,7 +1262,7 @@ fn bind_entry<'q>(
 }
 
 /// A person's address and name as the people table keeps them.
-fn person_key(address: &str, name: Option<&str>) -> (String, Option<String>) {
+pub(crate) fn person_key(address: &str, name: Option<&str>) -> (String, Option<String>) {
     (
         db_text(&address.trim().to_lowercase()),
         db_text_opt(name.map(str::trim).filter(|n| !n.is_empty())),
@@ -1257,7 +1277,7 @@ fn person_from_row(row: &AnyRow) -> Result<Person, StoreError> {
     })
 }
 
-fn wall_clock_ms() -> i64 {
+pub(crate) fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

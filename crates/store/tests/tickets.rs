@@ -26,6 +26,8 @@ on_both_backends!(
     one_raw_message_is_at_most_one_ticket_entry,
     a_ticket_opened_with_its_first_mail_has_requester_entry_and_dates,
     opening_a_ticket_for_a_message_with_an_entry_writes_nothing,
+    tickets_opened_in_a_batch_are_seen_by_its_next_statements,
+    tickets_opened_in_a_batch_never_take_an_id_given_before,
     same_message_id_in_two_mailboxes_is_an_entry_in_each,
     threading_by_message_id_takes_the_first_id_that_matches,
     a_ticket_number_threads_only_within_its_mailbox,
@@ -660,6 +662,166 @@ async fn opening_a_ticket_for_a_message_with_an_entry_writes_nothing(db: &TestDb
     assert_eq!(all.len(), 2, "no ticket without its entry: {all:?}");
     assert!(next.number > first_number);
     assert_eq!(store.ticket_entries(next.id).await.unwrap().len(), 1);
+}
+
+/// Promise 2 and threading through `open_ticket_in_batch`: on SQLite the rows of a
+/// ticket opened in a batch wait for the batch's next statement, so every lookup of the
+/// same batch must see them as if written at once: a reply threads onto the ticket its
+/// mail just opened, its number and its requester are found, an entry added to it
+/// counts, and what the batch commits is what the calls returned.
+async fn tickets_opened_in_a_batch_are_seen_by_its_next_statements(db: &TestDb) {
+    let store = &db.store;
+    let mailbox = add_mailbox(store, "support").await;
+    let raw = store_messages(store, mailbox.id, &["one", "two", "three"]).await;
+
+    let mut tx = store.begin_processing().await.unwrap();
+    let first = tx
+        .open_ticket_in_batch(
+            mailbox.id,
+            "Printer on fire",
+            (" Customer@Example.org ", Some("A Customer")),
+            entry(raw[0].id, "<one@x>"),
+            T0,
+        )
+        .await
+        .unwrap();
+    let second = tx
+        .open_ticket_in_batch(
+            mailbox.id,
+            "Toner",
+            ("other@example.org", None),
+            entry(raw[1].id, "<two@x>"),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.number, first.number + 1);
+    assert_ne!(second.id, first.id);
+    assert_ne!(second.entry_id, first.entry_id);
+
+    let (threaded, matched) = tx
+        .ticket_for_message_ids(mailbox.id, &["<one@x>".to_string()])
+        .await
+        .unwrap()
+        .expect("the reply finds the ticket its mail opened in this batch");
+    assert_eq!((threaded.id, matched.as_str()), (first.id, "<one@x>"));
+    assert_eq!(threaded.number, first.number);
+    assert_eq!(threaded.requester.address, "customer@example.org");
+    let by_number = tx
+        .ticket_by_number(mailbox.id, second.number)
+        .await
+        .unwrap()
+        .expect("found by its number");
+    assert_eq!(by_number.id, second.id);
+    assert!(
+        tx.is_participant(first.id, "customer@example.org")
+            .await
+            .unwrap()
+    );
+    // A reply added at once after them: its id is its own.
+    let reply = tx
+        .add_entry(first.id, mailbox.id, &entry(raw[2].id, "<three@x>"), T0 + 2)
+        .await
+        .unwrap();
+    assert!(reply != first.entry_id && reply != second.entry_id);
+    for (raw, ticket) in [
+        (&raw[0], first.id),
+        (&raw[1], second.id),
+        (&raw[2], first.id),
+    ] {
+        tx.record_processing(raw.id, &processed(ticket), T0 + 2)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let stored = store.ticket_by_number(first.number).await.unwrap().unwrap();
+    assert_eq!(stored.id, first.id);
+    assert_eq!(stored.status, TicketStatus::New);
+    assert_eq!(stored.requester.name.as_deref(), Some("A Customer"));
+    assert_eq!(stored.first_mail_sent_at, Some(T0 - 60_000));
+    let entries = store.ticket_entries(first.id).await.unwrap();
+    let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![first.entry_id, reply]);
+    assert_eq!(entries[0].raw_message_id, raw[0].id);
+    let other = store.ticket_entries(second.id).await.unwrap();
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].id, second.entry_id);
+    let found = store
+        .tickets(&TicketFilter {
+            text: Some("fire".to_string()),
+            ..TicketFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        found.len(),
+        2,
+        "the waiting entries were indexed for search"
+    );
+}
+
+/// Ids given out in memory for a batch's tickets follow every id the database ever
+/// gave, a withdrawn ticket's included (SQLite's AUTOINCREMENT never reuses one, so a
+/// ticket id must never come back as another ticket), and a batch that is dropped
+/// leaves nothing of its waiting tickets.
+async fn tickets_opened_in_a_batch_never_take_an_id_given_before(db: &TestDb) {
+    let store = &db.store;
+    let mailbox = add_mailbox(store, "support").await;
+    let raw = store_messages(store, mailbox.id, &["one", "two", "three"]).await;
+    let (first_id, _) = open_ticket(store, &raw[0], "<one@x>", T0).await;
+
+    // A ticket opened and taken back (its raw message has an entry already).
+    let mut tx = store.begin_processing().await.unwrap();
+    tx.open_ticket(
+        mailbox.id,
+        "again",
+        ("customer@example.org", None),
+        &entry(raw[0].id, "<one@x>"),
+        T0 + 1,
+    )
+    .await
+    .expect_err("the raw message has its entry");
+    let opened = tx
+        .open_ticket_in_batch(
+            mailbox.id,
+            "next",
+            ("customer@example.org", None),
+            entry(raw[1].id, "<two@x>"),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+    assert!(
+        opened.id > first_id + 1,
+        "the withdrawn ticket's id {} is not given again (got {})",
+        first_id + 1,
+        opened.id
+    );
+    tx.record_processing(raw[1].id, &processed(opened.id), T0 + 1)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.ticket_entries(opened.id).await.unwrap().len(), 1);
+
+    // Dropped before its next statement: nothing of the waiting ticket is written.
+    let mut tx = store.begin_processing().await.unwrap();
+    tx.open_ticket_in_batch(
+        mailbox.id,
+        "never",
+        ("stranger@example.org", None),
+        entry(raw[2].id, "<three@x>"),
+        T0 + 2,
+    )
+    .await
+    .unwrap();
+    drop(tx);
+    let all = store.tickets(&TicketFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(
+        all.iter()
+            .all(|t| t.requester.address != "stranger@example.org")
+    );
 }
 
 /// The same mail reaching two support addresses becomes an entry (and a ticket) in

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use mail::{Classification, ClassifyContext, Confidence, MessageKind, ParsedMessage};
 use store::{
     BatchKnown, EntryAttachment, EntryKind, FinishedBlob, ForwardedMessage, NewTicketEntry,
-    ProcessRecord, ProcessStatus, ProcessingTx, RawMessage, RawStatus, Store, StoreError, Ticket,
-    TicketStatus,
+    OpenedTicket, ProcessRecord, ProcessStatus, ProcessingTx, RawMessage, RawStatus, Store,
+    StoreError, Ticket, TicketStatus,
 };
 use tokio::io::AsyncWriteExt as _;
 
@@ -535,7 +535,9 @@ impl Processor {
     async fn want_acknowledgement(
         &self,
         tx: &mut ProcessingTx,
-        ticket: &Ticket,
+        ticket: &OpenedTicket,
+        mailbox_id: i64,
+        requester: &str,
         parsed: &Parsed,
         now: i64,
     ) -> Result<String, StoreError> {
@@ -543,10 +545,10 @@ impl Processor {
         if classification.kind != MessageKind::Normal || !classification.signals.is_empty() {
             return Ok("; no acknowledgement: not a person's mail".to_string());
         }
-        if ticket.requester.address.ends_with("@popdesk.invalid") {
+        if requester.ends_with("@popdesk.invalid") {
             return Ok("; no acknowledgement: no sender address".to_string());
         }
-        tx.want_acknowledgement(ticket.id, ticket.mailbox_id, &ticket.requester.address, now)
+        tx.want_acknowledgement(ticket.id, mailbox_id, requester, now)
             .await?;
         Ok("; acknowledgement wanted".to_string())
     }
@@ -731,12 +733,12 @@ impl Processor {
         let ticket = match ticket {
             Some(ticket) if ticket.status == TicketStatus::Closed => {
                 // A closed ticket stays closed: the follow-up is a new request.
-                let (opened, entry_id) = self
-                    .open_ticket(tx, mailbox_id, message, &entry(raw, parsed, kind), now)
+                let (opened, _) = self
+                    .open_ticket(tx, mailbox_id, message, entry(raw, parsed, kind), now)
                     .await?;
                 report.tickets_opened += 1;
                 let notified = if known.someone_hears_of_new_tickets() {
-                    tx.want_new_ticket_notifications(opened.id, entry_id, now)
+                    tx.want_new_ticket_notifications(opened.id, opened.entry_id, now)
                         .await?
                 } else {
                     0
@@ -755,12 +757,12 @@ impl Processor {
             }
             Some(ticket) => ticket,
             None => {
-                let (opened, entry_id) = self
-                    .open_ticket(tx, mailbox_id, message, &entry(raw, parsed, kind), now)
+                let (opened, requester) = self
+                    .open_ticket(tx, mailbox_id, message, entry(raw, parsed, kind), now)
                     .await?;
                 report.tickets_opened += 1;
                 let notified = if known.someone_hears_of_new_tickets() {
-                    tx.want_new_ticket_notifications(opened.id, entry_id, now)
+                    tx.want_new_ticket_notifications(opened.id, opened.entry_id, now)
                         .await?
                 } else {
                     0
@@ -769,7 +771,11 @@ impl Processor {
                 reason.push_str(new_address_note.as_deref().unwrap_or_default());
                 reason.push_str(&notified_note(notified));
                 if run.acknowledging.contains(&mailbox_id) {
-                    reason.push_str(&self.want_acknowledgement(tx, &opened, parsed, now).await?);
+                    reason.push_str(
+                        &self
+                            .want_acknowledgement(tx, &opened, mailbox_id, &requester, parsed, now)
+                            .await?,
+                    );
                 }
                 return Ok(Decision {
                     status: ProcessStatus::Processed,
@@ -914,15 +920,16 @@ impl Processor {
             .map(|ticket| (ticket, format!("[{prefix}{number}]"))))
     }
 
-    /// Opens a ticket with `first` as its first entry; returns it and the entry's id.
+    /// Opens a ticket with `first` as its first entry; returns it and the requester's
+    /// address as the ticket keeps it.
     async fn open_ticket(
         &self,
         tx: &mut ProcessingTx,
         mailbox_id: i64,
         message: &ParsedMessage,
-        first: &NewTicketEntry,
+        first: NewTicketEntry,
         now: i64,
-    ) -> Result<(Ticket, i64), StoreError> {
+    ) -> Result<(OpenedTicket, String), StoreError> {
         let sender = message.from.as_ref().or(message.reply_to.first());
         let sender = match sender {
             Some(address) if !address.address.trim().is_empty() => {
@@ -933,14 +940,16 @@ impl Processor {
                 Some("Unknown sender"),
             ),
         };
-        tx.open_ticket(
-            mailbox_id,
-            &ticket_subject(message.subject.as_deref()),
-            (&sender.0, sender.1),
-            first,
-            now,
-        )
-        .await
+        let opened = tx
+            .open_ticket_in_batch(
+                mailbox_id,
+                &ticket_subject(message.subject.as_deref()),
+                (&sender.0, sender.1),
+                first,
+                now,
+            )
+            .await?;
+        Ok((opened, sender.0))
     }
 
     /// Bounces and auto-replies join the ticket they are about, never open one, and
