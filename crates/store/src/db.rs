@@ -42,6 +42,8 @@ pub struct Store {
 struct Inner {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite: this process's writers in turn (see [`Store::sqlite_writer`]).
+    writers: Arc<tokio::sync::Mutex<()>>,
     blobs: BlobStore,
     secrets: SecretBox,
     data_dir: PathBuf,
@@ -205,6 +207,7 @@ impl Store {
             inner: Arc::new(Inner {
                 pool,
                 backend,
+                writers: Arc::new(tokio::sync::Mutex::new(())),
                 blobs,
                 secrets,
                 data_dir: data_dir.to_path_buf(),
@@ -258,6 +261,27 @@ impl Store {
             .await
             .map_err(StoreError::db("reach the database"))?;
         Ok(())
+    }
+
+    /// On SQLite, this process's turn to write, held for the whole write transaction
+    /// by the fetcher's commits and the processor's batches. SQLite has one writer at a
+    /// time, and a connection that finds the lock taken sleeps in its busy handler,
+    /// 25 to 100 ms a try once it has waited a while: the processor, starting its next
+    /// batch the moment it committed one, took the lock again before the sleeping
+    /// fetcher woke, and the download stood still until processing ran out of work.
+    /// Waiting here instead is first come, first served, and wakes at once. Other
+    /// processes on the same file still meet the busy handler. `None` on PostgreSQL,
+    /// whose row locks let writers go on side by side; `None` too after SQLite's own
+    /// busy timeout, so a writer stuck in its turn makes the others fail as it did
+    /// before (SQLite's busy error), not hang.
+    pub(crate) async fn sqlite_writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.inner.backend {
+            Backend::Sqlite => {
+                let turn = self.inner.writers.clone().lock_owned();
+                tokio::time::timeout(SQLITE_BUSY_TIMEOUT, turn).await.ok()
+            }
+            Backend::Postgres => None,
+        }
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

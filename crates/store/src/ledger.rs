@@ -204,6 +204,7 @@ impl Store {
             }
         }
         let action = "commit the batch of messages";
+        let _writer = self.sqlite_writer().await;
         let mut tx = self.pool().begin().await.map_err(StoreError::db(action))?;
         lock_mailbox(&mut tx, mailbox_id, action).await?;
         let mut outcomes = Vec::with_capacity(items.len());
@@ -305,6 +306,7 @@ impl Store {
             return Ok(());
         }
         let action = "record deletions in the mailbox's ledger";
+        let _writer = self.sqlite_writer().await;
         let mut tx = self.pool().begin().await.map_err(StoreError::db(action))?;
         for chunk in uids.chunks(CHUNK) {
             let sql = format!(

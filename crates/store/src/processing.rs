@@ -255,6 +255,7 @@ impl Store {
     /// fails half-way because another process wrote since its first read.
     pub async fn begin_processing(&self) -> Result<ProcessingTx, StoreError> {
         let action = "start processing a batch of messages";
+        let writer = self.sqlite_writer().await;
         let tx = match self.backend() {
             Backend::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool().begin().await,
@@ -267,6 +268,7 @@ impl Store {
             search_rows: Vec::new(),
             numbers: None,
             waiting: crate::batch_tickets::WaitingTickets::default(),
+            _writer: writer,
         })
     }
 }
@@ -288,6 +290,8 @@ pub struct ProcessingTx {
     /// SQLite: tickets opened outside a message's savepoint whose writes wait for the
     /// transaction's next statement (see [`ProcessingTx::open_ticket_in_batch`]).
     pub(crate) waiting: crate::batch_tickets::WaitingTickets,
+    /// SQLite: this process's turn to write, until the batch commits or is dropped.
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 /// The SQLite ticket counter as a transaction counts on it in memory.

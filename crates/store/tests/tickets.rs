@@ -28,6 +28,7 @@ on_both_backends!(
     opening_a_ticket_for_a_message_with_an_entry_writes_nothing,
     tickets_opened_in_a_batch_are_seen_by_its_next_statements,
     tickets_opened_in_a_batch_never_take_an_id_given_before,
+    a_fetch_commit_waiting_for_a_batch_goes_before_the_next_batch,
     same_message_id_in_two_mailboxes_is_an_entry_in_each,
     threading_by_message_id_takes_the_first_id_that_matches,
     a_ticket_number_threads_only_within_its_mailbox,
@@ -822,6 +823,38 @@ async fn tickets_opened_in_a_batch_never_take_an_id_given_before(db: &TestDb) {
         all.iter()
             .all(|t| t.requester.address != "stranger@example.org")
     );
+}
+
+/// Fetching with tickets made: the fetcher's commit that waits for a processing batch
+/// goes as soon as that batch commits, before the processor's next one. On SQLite the
+/// writers of one process take turns first come, first served; before, the waiting
+/// commit slept in SQLite's busy handler while the processor, never idle, took the lock
+/// again and again, and the download stood still until processing ran out of work. The
+/// next batch sees the committed message: it began after the commit.
+async fn a_fetch_commit_waiting_for_a_batch_goes_before_the_next_batch(db: &TestDb) {
+    let store = &db.store;
+    let mailbox = add_mailbox(store, "support").await;
+    let batch = store.begin_processing().await.unwrap();
+    let fetcher = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .commit_batch(mailbox.id, &[message(Some("uid-1"), "one")], T0)
+                .await
+        })
+    };
+    // The fetcher is waiting for the batch now (it needs nothing else).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    batch.commit().await.unwrap();
+    let mut next = store.begin_processing().await.unwrap();
+    let pending = next.claim_pending(10).await.unwrap();
+    assert_eq!(
+        pending.len(),
+        1,
+        "the next batch began only after the waiting commit: {pending:?}"
+    );
+    next.commit().await.unwrap();
+    fetcher.await.unwrap().unwrap();
 }
 
 /// The same mail reaching two support addresses becomes an entry (and a ticket) in
