@@ -12,8 +12,8 @@ use std::time::Duration;
 use common::{T0, TestDb, add_mailbox, message, on_both_backends};
 use sqlx::Connection;
 use store::{
-    Backend, EntryAttachment, EntryKind, NewTicketEntry, ProcessRecord, ProcessStatus, RawMessage,
-    Store, StoreError, TicketFilter, TicketStatus,
+    Backend, EntryAttachment, EntryKind, NewTicketEntry, OpenedTicket, ProcessRecord,
+    ProcessStatus, ProcessingTx, RawMessage, Store, StoreError, TicketFilter, TicketStatus,
 };
 
 on_both_backends!(
@@ -117,6 +117,26 @@ async fn open_ticket(store: &Store, raw: &RawMessage, message_id: &str, now: i64
         .unwrap();
     tx.commit().await.unwrap();
     (ticket.id, ticket.number)
+}
+
+/// Opens a ticket for `raw` in the batch `tx` (see `ProcessingTx::open_ticket_in_batch`).
+async fn open_in_batch(
+    tx: &mut ProcessingTx,
+    raw: &RawMessage,
+    subject: &str,
+    sender: (&str, Option<&str>),
+    message_id: &str,
+    now: i64,
+) -> OpenedTicket {
+    tx.open_ticket_in_batch(
+        raw.mailbox_id,
+        subject,
+        sender,
+        entry(raw.id, message_id),
+        now,
+    )
+    .await
+    .unwrap()
 }
 
 // ---- tests ----
@@ -676,26 +696,24 @@ async fn tickets_opened_in_a_batch_are_seen_by_its_next_statements(db: &TestDb) 
     let raw = store_messages(store, mailbox.id, &["one", "two", "three"]).await;
 
     let mut tx = store.begin_processing().await.unwrap();
-    let first = tx
-        .open_ticket_in_batch(
-            mailbox.id,
-            "Printer on fire",
-            (" Customer@Example.org ", Some("A Customer")),
-            entry(raw[0].id, "<one@x>"),
-            T0,
-        )
-        .await
-        .unwrap();
-    let second = tx
-        .open_ticket_in_batch(
-            mailbox.id,
-            "Toner",
-            ("other@example.org", None),
-            entry(raw[1].id, "<two@x>"),
-            T0 + 1,
-        )
-        .await
-        .unwrap();
+    let first = open_in_batch(
+        &mut tx,
+        &raw[0],
+        "Printer on fire",
+        (" Customer@Example.org ", Some("A Customer")),
+        "<one@x>",
+        T0,
+    )
+    .await;
+    let second = open_in_batch(
+        &mut tx,
+        &raw[1],
+        "Toner",
+        ("other@example.org", None),
+        "<two@x>",
+        T0 + 1,
+    )
+    .await;
     assert_eq!(second.number, first.number + 1);
     assert_ne!(second.id, first.id);
     assert_ne!(second.entry_id, first.entry_id);
@@ -783,16 +801,15 @@ async fn tickets_opened_in_a_batch_never_take_an_id_given_before(db: &TestDb) {
     )
     .await
     .expect_err("the raw message has its entry");
-    let opened = tx
-        .open_ticket_in_batch(
-            mailbox.id,
-            "next",
-            ("customer@example.org", None),
-            entry(raw[1].id, "<two@x>"),
-            T0 + 1,
-        )
-        .await
-        .unwrap();
+    let opened = open_in_batch(
+        &mut tx,
+        &raw[1],
+        "next",
+        ("customer@example.org", None),
+        "<two@x>",
+        T0 + 1,
+    )
+    .await;
     assert!(
         opened.id > first_id + 1,
         "the withdrawn ticket's id {} is not given again (got {})",
@@ -807,15 +824,15 @@ async fn tickets_opened_in_a_batch_never_take_an_id_given_before(db: &TestDb) {
 
     // Dropped before its next statement: nothing of the waiting ticket is written.
     let mut tx = store.begin_processing().await.unwrap();
-    tx.open_ticket_in_batch(
-        mailbox.id,
+    open_in_batch(
+        &mut tx,
+        &raw[2],
         "never",
         ("stranger@example.org", None),
-        entry(raw[2].id, "<three@x>"),
+        "<three@x>",
         T0 + 2,
     )
-    .await
-    .unwrap();
+    .await;
     drop(tx);
     let all = store.tickets(&TicketFilter::default()).await.unwrap();
     assert_eq!(all.len(), 2, "{all:?}");
