@@ -11,7 +11,10 @@
 
 use sqlx::AssertSqlSafe;
 
-use crate::processing::{ProcessingTx, bind_entry, person_key, wall_clock_ms};
+use crate::processing::{
+    ProcessingTx, bind_entry, entry_row_columns, person_conflict_sql, person_key, ticket_columns,
+    wall_clock_ms,
+};
 use crate::text::{column, db_text};
 use crate::ticket::{NewTicketEntry, TicketStatus, attachments_json};
 use crate::{Backend, StoreError};
@@ -158,8 +161,7 @@ impl ProcessingTx {
                     .bind(ticket.entry_id)
                     .bind(ticket.id)
                     .bind(ticket.mailbox_id);
-                query =
-                    bind_entry(query, &ticket.entry, ticket.attachments.clone()).bind(ticket.now);
+                query = bind_entry(query, &ticket.entry, &ticket.attachments).bind(ticket.now);
             }
             query
                 .execute(&mut *self.tx)
@@ -197,12 +199,17 @@ fn opening_sql(count: usize) -> String {
         .join(", ");
     let entries = crate::processing::value_rows(ticket_values + 10 * count + 1, count, 15);
     format!(
-        "INSERT INTO people (address, name, created_at) VALUES {people} \
-         ON CONFLICT (address) DO UPDATE SET name = COALESCE(excluded.name, people.name); \
-         INSERT INTO tickets (id, number, mailbox_id, subject, requester_id, status, \
-         created_at, updated_at, first_mail_sent_at, last_mail_sent_at) VALUES {tickets}; \
-         INSERT INTO ticket_entries (id, ticket_id, mailbox_id, raw_message_id, message_id, \
-         kind, from_address, from_name, subject, sent_at, reply_text, text_body, \
-         html_body, attachments, created_at) VALUES {entries}"
+        concat!(
+            "INSERT INTO people (address, name, created_at) VALUES {people} ",
+            person_conflict_sql!(),
+            "; INSERT INTO tickets (id, ",
+            ticket_columns!(),
+            ") VALUES {tickets}; INSERT INTO ticket_entries (id, ticket_id, mailbox_id, ",
+            entry_row_columns!(),
+            ") VALUES {entries}"
+        ),
+        people = people,
+        tickets = tickets,
+        entries = entries
     )
 }

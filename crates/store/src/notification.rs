@@ -168,7 +168,7 @@ impl ProcessingTx {
         entry_id: i64,
         now: i64,
     ) -> Result<u64, StoreError> {
-        want_new_ticket(self.connection().await?, ticket_id, entry_id, now).await
+        want_new_ticket(self.db().await?, ticket_id, entry_id, now).await
     }
 
     /// In the batch that added the customer's mail: a notification to the assignee.
@@ -178,7 +178,7 @@ impl ProcessingTx {
         entry_id: i64,
         now: i64,
     ) -> Result<u64, StoreError> {
-        want_customer_reply(self.connection().await?, ticket_id, entry_id, now).await
+        want_customer_reply(self.db().await?, ticket_id, entry_id, now).await
     }
 }
 

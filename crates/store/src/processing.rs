@@ -21,27 +21,58 @@ use crate::{Backend, Store, StoreError};
 // `sqlx::query` takes a `&'static str` without formatting.
 macro_rules! upsert_person_sql {
     () => {
-        "INSERT INTO people (address, name, created_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (address) DO UPDATE SET name = COALESCE(excluded.name, people.name) \
-         RETURNING id, address, name"
+        concat!(
+            "INSERT INTO people (address, name, created_at) VALUES ($1, $2, $3) ",
+            person_conflict_sql!(),
+            " RETURNING id, address, name"
+        )
     };
 }
+
+/// What writing a known address again does to the people table: the latest name
+/// given wins, no name keeps the known one.
+macro_rules! person_conflict_sql {
+    () => {
+        "ON CONFLICT (address) DO UPDATE SET name = COALESCE(excluded.name, people.name)"
+    };
+}
+pub(crate) use person_conflict_sql;
+
+/// A new ticket's columns, as every insert of one names them.
+macro_rules! ticket_columns {
+    () => {
+        "number, mailbox_id, subject, requester_id, status, created_at, updated_at, \
+         first_mail_sent_at, last_mail_sent_at"
+    };
+}
+pub(crate) use ticket_columns;
 
 /// The column list of a new ticket; the VALUES follow.
 macro_rules! insert_ticket_sql {
     () => {
-        "INSERT INTO tickets (number, mailbox_id, subject, requester_id, status, \
-         created_at, updated_at, first_mail_sent_at, last_mail_sent_at) "
+        concat!("INSERT INTO tickets (", ticket_columns!(), ") ")
     };
 }
+
+/// A new entry's columns after ticket_id and mailbox_id: `bind_entry`'s order, then
+/// created_at.
+macro_rules! entry_row_columns {
+    () => {
+        "raw_message_id, message_id, kind, from_address, from_name, subject, sent_at, \
+         reply_text, text_body, html_body, attachments, created_at"
+    };
+}
+pub(crate) use entry_row_columns;
 
 /// The column list of a new entry, in `bind_entry`'s order after ticket_id and
 /// mailbox_id; the SELECT follows.
 macro_rules! insert_entry_sql {
     () => {
-        "INSERT INTO ticket_entries (ticket_id, mailbox_id, raw_message_id, message_id, \
-         kind, from_address, from_name, subject, sent_at, reply_text, text_body, \
-         html_body, attachments, created_at) "
+        concat!(
+            "INSERT INTO ticket_entries (ticket_id, mailbox_id, ",
+            entry_row_columns!(),
+            ") "
+        )
     };
 }
 
@@ -315,15 +346,11 @@ impl std::fmt::Debug for ProcessingTx {
 }
 
 impl ProcessingTx {
-    /// The transaction's connection, for the batch's writes that live in other files.
-    pub(crate) async fn connection(&mut self) -> Result<&mut sqlx::AnyConnection, StoreError> {
-        self.db().await
-    }
-
-    /// The transaction's connection for the next statement. Tickets the batch opened
-    /// whose writes are still waiting ([`ProcessingTx::open_ticket_in_batch`]) are
-    /// written first, so every statement sees them and no id is given out twice.
-    async fn db(&mut self) -> Result<&mut sqlx::AnyConnection, StoreError> {
+    /// The transaction's connection for the next statement, here and in the batch's
+    /// writes that live in other files. Tickets the batch opened whose writes are still
+    /// waiting ([`ProcessingTx::open_ticket_in_batch`]) are written first, so every
+    /// statement sees them and no id is given out twice.
+    pub(crate) async fn db(&mut self) -> Result<&mut sqlx::AnyConnection, StoreError> {
         self.write_opened_tickets().await?;
         Ok(&mut self.tx)
     }
@@ -828,7 +855,7 @@ impl ProcessingTx {
         .bind(&subject)
         .bind(TicketStatus::New.as_str())
         .bind(now);
-        let rows = bind_entry(query, first, attachments)
+        let rows = bind_entry(query, first, &attachments)
             .fetch_all(self.db().await?)
             .await
             .map_err(StoreError::db(action))?;
@@ -1023,7 +1050,7 @@ impl ProcessingTx {
         ))
         .bind(ticket_id)
         .bind(mailbox_id);
-        let row = bind_entry(query, entry, attachments)
+        let row = bind_entry(query, entry, &attachments)
             .bind(now)
             .fetch_optional(self.db().await?)
             .await
@@ -1249,7 +1276,7 @@ impl ProcessingTx {
 pub(crate) fn bind_entry<'q>(
     query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
     entry: &NewTicketEntry,
-    attachments: String,
+    attachments: &'q str,
 ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
     query
         .bind(entry.raw_message_id)
