@@ -845,6 +845,10 @@ impl Run<'_> {
         if self.lease.is_lost() {
             return Err(FetchError::LeaseLost);
         }
+        // The session's parts were committed without a sync each: one sync for all of
+        // them before the server is told to delete anything (promise 1), and before
+        // QUIT, after which some providers hide what was retrieved.
+        self.store().sync_commits().await?;
         let deleted = client.dele_batch(&to_delete).await?;
         let deleted_uids: Vec<String> = deleted
             .iter()
@@ -1134,7 +1138,7 @@ async fn make_durable(
     }
     store.blobs().persist(blobs).await?;
     let at = clock.now_ms();
-    let outcomes = store.commit_batch(mailbox_id, &raws, at).await?;
+    let outcomes = store.commit_part(mailbox_id, &raws, at).await?;
     if let Some(wake) = processing_wake {
         // Full means a pass is already due, and it takes this batch too.
         let _ = wake.try_send(());

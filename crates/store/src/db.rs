@@ -41,6 +41,11 @@ pub struct Store {
 
 struct Inner {
     pool: AnyPool,
+    /// SQLite: connections whose commits reach the disk later (see
+    /// [`Store::deferred_sync_pool`]); on PostgreSQL every commit uses `pool`.
+    deferred_sync: Option<AnyPool>,
+    /// SQLite: the write-ahead log file, synced by [`Store::sync_commits`].
+    wal: Option<PathBuf>,
     backend: Backend,
     /// SQLite: this process's writers in turn (see [`Store::sqlite_writer`]).
     writers: Arc<tokio::sync::Mutex<()>>,
@@ -76,6 +81,10 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// SQLite allows one writer at a time anyway; a few connections let reads (the web UI,
 /// the ledger join) go on beside a commit.
 const SQLITE_POOL_SIZE: u32 = 4;
+/// The writers whose commits may reach the disk later (the fetcher's parts and the
+/// processor's batches) take turns anyway (see [`Store::sqlite_writer`]): two
+/// connections are one for the writer whose turn it is and one for a turn that timed out.
+const SQLITE_DEFERRED_SYNC_POOL_SIZE: u32 = 2;
 const POSTGRES_POOL_SIZE: u32 = 8;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -90,9 +99,10 @@ impl Store {
     /// their slot, and makes the mail an earlier popdesk stored searchable.
     ///
     /// SQLite runs in WAL mode with `synchronous=FULL`: a commit is on disk (the WAL
-    /// fsync'd) before it returns, because the fetcher deletes mail from the server right
-    /// after the commit, and `NORMAL` may lose the last commits on power loss. The cost is
-    /// one fsync per commit, and the fetcher commits once per batch. Foreign keys are on,
+    /// fsync'd) before it returns. The fetcher's parts and the processor's batches
+    /// commit with `NORMAL` instead, on connections of their own, and the fetcher syncs
+    /// the log once before it deletes anything from the server (see
+    /// [`Store::sync_commits`]). Foreign keys are on,
     /// and a connection waits up to 30 s (`busy_timeout`) for another process's write
     /// instead of failing.
     pub async fn open(data_dir: &Path, database_url: Option<&str>) -> Result<Store, StoreError> {
@@ -137,6 +147,8 @@ impl Store {
         let options: AnyConnectOptions = url.parse().map_err(connect_error)?;
         let options = options.disable_statement_logging();
         let mut sqlite_lock = None;
+        let mut deferred_sync = None;
+        let mut wal = None;
         let pool = match backend {
             Backend::Sqlite => {
                 // Opening a new SQLite file switches it to WAL, which wants a lock that a
@@ -158,9 +170,19 @@ impl Store {
                     }
                     Err(source) => return Err(connect_error(source)),
                 }
+                // Opened when first used: a store that only reads never needs it.
+                deferred_sync = Some(
+                    AnyPoolOptions::new()
+                        .max_connections(SQLITE_DEFERRED_SYNC_POOL_SIZE)
+                        .after_connect(|conn, _meta| {
+                            Box::pin(sqlite_settings(conn, Synchronous::Normal))
+                        })
+                        .connect_lazy_with(options.clone()),
+                );
+                wal = sqlite_wal_path(&url);
                 AnyPoolOptions::new()
                     .max_connections(SQLITE_POOL_SIZE)
-                    .after_connect(|conn, _meta| Box::pin(sqlite_settings(conn)))
+                    .after_connect(|conn, _meta| Box::pin(sqlite_settings(conn, Synchronous::Full)))
                     .connect_with(options)
                     .await
             }
@@ -206,6 +228,8 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
+                deferred_sync,
+                wal,
                 backend,
                 writers: Arc::new(tokio::sync::Mutex::new(())),
                 blobs,
@@ -251,6 +275,9 @@ impl Store {
     /// Closes the database connections (waits for those in use to come back). Later calls
     /// on this store or its clones fail.
     pub async fn close(&self) {
+        if let Some(pool) = &self.inner.deferred_sync {
+            pool.close().await;
+        }
         self.inner.pool.close().await;
     }
 
@@ -287,6 +314,70 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.inner.pool
     }
+
+    /// Connections for writes whose loss on power failure costs only work done again:
+    /// the fetcher's parts (the messages are still on the server until
+    /// [`Store::sync_commits`] allows their deletion) and the processor's batches (their
+    /// raw messages, committed before, are simply pending again). On SQLite their commits
+    /// skip the fsync (`synchronous = NORMAL`): each part and each batch paid one while
+    /// holding the write lock, which the other writers wait for. Nothing is reordered:
+    /// a commit in the log is durable once any later part of the log is, so the next
+    /// `FULL` commit (an agent's reply, an outbox claim before sending) or
+    /// [`Store::sync_commits`] carries it to the disk, and a crash of the process alone
+    /// loses nothing. On PostgreSQL the one pool.
+    pub(crate) fn deferred_sync_pool(&self) -> &AnyPool {
+        self.inner
+            .deferred_sync
+            .as_ref()
+            .unwrap_or(&self.inner.pool)
+    }
+
+    /// Makes every commit so far durable, those of [`Store::deferred_sync_pool`]
+    /// included: on SQLite one `fdatasync` of the write-ahead log (a checkpoint syncs
+    /// the log before it copies from it and the database after, so whatever left the log
+    /// is durable already). Call it before deleting from the server what the fetcher
+    /// committed. On PostgreSQL every commit is durable when it returns.
+    pub async fn sync_commits(&self) -> Result<(), StoreError> {
+        let Some(wal) = self.inner.wal.clone() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || match std::fs::File::open(&wal) {
+            Ok(file) => file
+                .sync_data()
+                .map_err(|e| StoreError::io("sync the database log", &wal, e)),
+            // No log: the last connection checkpointed it into the database and removed it.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("open the database log", &wal, e)),
+        })
+        .await
+        .map_err(|e| StoreError::io("sync the database log", Path::new(""), e.into()))?
+    }
+}
+
+/// `PRAGMA synchronous` of a SQLite connection.
+#[derive(Debug, Clone, Copy)]
+enum Synchronous {
+    /// The log is fsync'd at each commit.
+    Full,
+    /// The log is fsync'd only at checkpoints (and by [`Store::sync_commits`]).
+    Normal,
+}
+
+/// Where SQLite keeps the write-ahead log of the database at `url` (`None` for an
+/// in-memory database).
+fn sqlite_wal_path(url: &str) -> Option<PathBuf> {
+    use std::str::FromStr as _;
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    let file = options.get_filename();
+    if file.as_os_str().is_empty() {
+        return None;
+    }
+    let mut wal = file.as_os_str().to_os_string();
+    wal.push("-wal");
+    Some(PathBuf::from(wal))
 }
 
 /// An exclusive lock on `data_dir/.migrate.lock`, held while SQLite migrations run.
@@ -327,13 +418,20 @@ async fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 /// Every SQLite connection's settings.
-async fn sqlite_settings(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+async fn sqlite_settings(
+    conn: &mut sqlx::AnyConnection,
+    synchronous: Synchronous,
+) -> Result<(), sqlx::Error> {
     // busy_timeout first: switching to WAL needs a lock that another process opening the
     // same file may hold.
     let busy = format!("PRAGMA busy_timeout = {}", SQLITE_BUSY_TIMEOUT.as_millis());
     conn.execute(AssertSqlSafe(busy)).await?;
     conn.execute("PRAGMA journal_mode = WAL").await?;
-    conn.execute("PRAGMA synchronous = FULL").await?;
+    conn.execute(match synchronous {
+        Synchronous::Full => "PRAGMA synchronous = FULL",
+        Synchronous::Normal => "PRAGMA synchronous = NORMAL",
+    })
+    .await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
     // Reads of the ticket list go through the OS page cache by memory map instead of a
     // read() per page, and each connection keeps 16 MiB of pages (the default is 2 MiB,
@@ -347,7 +445,7 @@ async fn sqlite_settings(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Err
 async fn sqlite_probe(options: &AnyConnectOptions) -> Result<(), sqlx::Error> {
     use sqlx::Connection as _;
     let mut conn = options.connect().await?;
-    let settings = sqlite_settings(&mut conn).await;
+    let settings = sqlite_settings(&mut conn, Synchronous::Full).await;
     let _ = conn.close().await;
     settings
 }
@@ -365,38 +463,76 @@ mod tests {
 
     use super::*;
 
-    /// The settings the durability promise rests on, as every pooled connection sees them.
+    /// The settings the durability promise rests on, as every pooled connection sees them:
+    /// the main pool syncs at each commit, the pool of the fetcher's parts and the
+    /// processor's batches leaves that to [`Store::sync_commits`].
     #[tokio::test]
     async fn sqlite_runs_in_wal_with_full_sync_foreign_keys_and_a_busy_timeout()
     -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::io("create", Path::new("."), e))?;
         let store = Store::open(dir.path(), None).await?;
         assert_eq!(store.backend(), Backend::Sqlite);
-        for _ in 0..SQLITE_POOL_SIZE {
-            let mut conn = store
-                .pool()
-                .acquire()
-                .await
-                .map_err(StoreError::db("test"))?;
-            let mut pragma = async |name: &str| -> Result<String, StoreError> {
-                let sql = format!("PRAGMA {name}");
-                let row = sqlx::query(AssertSqlSafe(sql))
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(StoreError::db("test"))?;
-                Ok(match row.try_get::<String, _>(0) {
-                    Ok(text) => text,
-                    Err(_) => row
-                        .try_get::<i64, _>(0)
-                        .map_err(StoreError::db("test"))?
-                        .to_string(),
-                })
-            };
-            assert_eq!(pragma("journal_mode").await?, "wal");
-            assert_eq!(pragma("synchronous").await?, "2"); // FULL
-            assert_eq!(pragma("foreign_keys").await?, "1");
-            assert_eq!(pragma("busy_timeout").await?, "30000");
+        let pools = [
+            (store.pool(), SQLITE_POOL_SIZE, "2"), // FULL
+            (
+                store.deferred_sync_pool(),
+                SQLITE_DEFERRED_SYNC_POOL_SIZE,
+                "1",
+            ), // NORMAL
+        ];
+        for (pool, size, synchronous) in pools {
+            // All of them at once: each is a connection of its own.
+            let mut connections = Vec::new();
+            for _ in 0..size {
+                connections.push(pool.acquire().await.map_err(StoreError::db("test"))?);
+            }
+            for conn in &mut connections {
+                let mut pragma = async |name: &str| -> Result<String, StoreError> {
+                    let sql = format!("PRAGMA {name}");
+                    let row = sqlx::query(AssertSqlSafe(sql))
+                        .fetch_one(&mut **conn)
+                        .await
+                        .map_err(StoreError::db("test"))?;
+                    Ok(match row.try_get::<String, _>(0) {
+                        Ok(text) => text,
+                        Err(_) => row
+                            .try_get::<i64, _>(0)
+                            .map_err(StoreError::db("test"))?
+                            .to_string(),
+                    })
+                };
+                assert_eq!(pragma("journal_mode").await?, "wal");
+                assert_eq!(pragma("synchronous").await?, synchronous);
+                assert_eq!(pragma("foreign_keys").await?, "1");
+                assert_eq!(pragma("busy_timeout").await?, "30000");
+            }
         }
+        Ok(())
+    }
+
+    /// [`Store::sync_commits`] syncs the log SQLite really writes: were its path wrong,
+    /// the sync would find no file and pass, and the fetcher's parts would never be
+    /// synced before their deletion.
+    #[tokio::test]
+    async fn the_log_that_sync_commits_syncs_is_the_one_sqlite_writes() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::io("create", Path::new("."), e))?;
+        let store = Store::open(dir.path(), None).await?;
+        let wal = store.inner.wal.clone();
+        assert_eq!(wal, Some(dir.path().join("popdesk.db-wal")));
+        sqlx::query("CREATE TABLE written_later (x INTEGER)")
+            .execute(store.deferred_sync_pool())
+            .await
+            .map_err(StoreError::db("test"))?;
+        let wal = wal.unwrap_or_default();
+        let logged = std::fs::metadata(&wal).map_err(|e| StoreError::io("stat", &wal, e))?;
+        assert!(
+            logged.len() > 0,
+            "the commit is in the log at {}",
+            wal.display()
+        );
+        store.sync_commits().await?;
+        // A database in memory has no log to sync.
+        assert_eq!(sqlite_wal_path("sqlite::memory:"), None);
         Ok(())
     }
 }

@@ -6,7 +6,7 @@
 //! (mailbox_id, sha256) of raw messages: per mailbox, never across mailboxes, because the
 //! same mail rightly reaches two support addresses.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
@@ -81,6 +81,10 @@ impl CommitOutcome {
 /// Rows per multi-row statement: well under SQLite's and PostgreSQL's parameter limits,
 /// and few round trips for a mailbox with tens of thousands of messages.
 const CHUNK: usize = 500;
+
+/// Messages per multi-row insert of a batch commit: 6 values each, far below the
+/// databases' limits on bound values.
+const INSERT_CHUNK: usize = 100;
 
 fn entry_from_row(row: &AnyRow) -> Result<LedgerEntry, StoreError> {
     Ok(LedgerEntry {
@@ -195,6 +199,31 @@ impl Store {
         items: &[NewRawMessage],
         now: i64,
     ) -> Result<Vec<CommitOutcome>, StoreError> {
+        self.commit_raw_messages(self.pool(), mailbox_id, items, now)
+            .await
+    }
+
+    /// [`Store::commit_batch`] for one part of a session's download, durable only once
+    /// [`Store::sync_commits`] returns (or a later durable commit does): a session
+    /// commits many parts and deletes from the server once, at its end, so one sync
+    /// there stands for a sync per part. Delete from the server only after that sync.
+    pub async fn commit_part(
+        &self,
+        mailbox_id: i64,
+        items: &[NewRawMessage],
+        now: i64,
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        self.commit_raw_messages(self.deferred_sync_pool(), mailbox_id, items, now)
+            .await
+    }
+
+    async fn commit_raw_messages(
+        &self,
+        pool: &sqlx::AnyPool,
+        mailbox_id: i64,
+        items: &[NewRawMessage],
+        now: i64,
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
@@ -204,69 +233,165 @@ impl Store {
             }
         }
         let action = "commit the batch of messages";
-        let _writer = self.sqlite_writer().await;
-        let mut tx = self.pool().begin().await.map_err(StoreError::db(action))?;
-        lock_mailbox(&mut tx, mailbox_id, action).await?;
-        let mut outcomes = Vec::with_capacity(items.len());
+        // Sizes and Message-IDs as the database takes them, before the write lock.
+        let mut rows = Vec::with_capacity(items.len());
         for item in items {
-            let inserted = sqlx::query(
-                "INSERT INTO raw_messages (mailbox_id, uid, sha256, size, server_size, \
-                 message_id, status, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (mailbox_id, sha256) DO NOTHING RETURNING id",
-            )
-            .bind(mailbox_id)
-            .bind(item.uid.as_deref())
-            .bind(&item.sha256)
-            .bind(to_db("message size", item.size)?)
-            .bind(
+            rows.push((
+                to_db("message size", item.size)?,
                 item.server_size
                     .map(|s| to_db("message size", s))
                     .transpose()?,
-            )
-            .bind(db_text_opt(item.message_id.as_deref()))
-            .bind(item.status.as_str())
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::db(action))?;
-            let outcome = match inserted {
-                Some(row) => CommitOutcome::Stored {
-                    raw_message_id: column(&row, "id")?,
-                },
-                None => {
-                    let row = sqlx::query(
-                        "SELECT id FROM raw_messages WHERE mailbox_id = $1 AND sha256 = $2",
+                db_text_opt(item.message_id.as_deref()),
+            ));
+        }
+        let _writer = self.sqlite_writer().await;
+        let mut tx = pool.begin().await.map_err(StoreError::db(action))?;
+        lock_mailbox(&mut tx, mailbox_id, action).await?;
+        // A statement per chunk of messages, not two per message: each statement is a
+        // round trip to the database's thread, and the write lock is held throughout.
+        // The first of equal octets in the batch is the one inserted; the others, and
+        // those already stored, are its duplicates.
+        let mut first_of: HashMap<&str, usize> = HashMap::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            first_of.entry(item.sha256.as_str()).or_insert(i);
+        }
+        let firsts: Vec<usize> = (0..items.len())
+            .filter(|&i| first_of.get(items[i].sha256.as_str()) == Some(&i))
+            .collect();
+        let mut ids: HashMap<&str, CommitOutcome> = HashMap::with_capacity(items.len());
+        for chunk in firsts.chunks(INSERT_CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|n| {
+                    let k = 3 + n * 6;
+                    format!(
+                        "($1, ${k}, ${}, ${}, ${}, ${}, ${}, $2)",
+                        k + 1,
+                        k + 2,
+                        k + 3,
+                        k + 4,
+                        k + 5
                     )
-                    .bind(mailbox_id)
-                    .bind(&item.sha256)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(StoreError::db(action))?;
-                    CommitOutcome::Duplicate {
-                        raw_message_id: column(&row, "id")?,
-                    }
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO raw_messages (mailbox_id, uid, sha256, size, server_size, \
+                 message_id, status, received_at) VALUES {} \
+                 ON CONFLICT (mailbox_id, sha256) DO NOTHING RETURNING id, sha256",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id).bind(now);
+            for &i in chunk {
+                let (item, (size, server_size, message_id)) = (&items[i], &rows[i]);
+                query = query
+                    .bind(item.uid.as_deref())
+                    .bind(item.sha256.as_str())
+                    .bind(*size)
+                    .bind(*server_size)
+                    .bind(message_id.as_deref())
+                    .bind(item.status.as_str());
+            }
+            for row in query
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(StoreError::db(action))?
+            {
+                let sha256: String = column(&row, "sha256")?;
+                let stored = CommitOutcome::Stored {
+                    raw_message_id: column(&row, "id")?,
+                };
+                if let Some(&i) = first_of.get(sha256.as_str()) {
+                    ids.insert(items[i].sha256.as_str(), stored);
                 }
+            }
+            // Those not inserted were stored before.
+            let known: Vec<&str> = chunk
+                .iter()
+                .map(|&i| items[i].sha256.as_str())
+                .filter(|sha256| !ids.contains_key(sha256))
+                .collect();
+            if known.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "SELECT id, sha256 FROM raw_messages WHERE mailbox_id = $1 AND sha256 IN ({})",
+                placeholders(2, known.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id);
+            for sha256 in &known {
+                query = query.bind(*sha256);
+            }
+            for row in query
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(StoreError::db(action))?
+            {
+                let sha256: String = column(&row, "sha256")?;
+                let duplicate = CommitOutcome::Duplicate {
+                    raw_message_id: column(&row, "id")?,
+                };
+                if let Some(&i) = first_of.get(sha256.as_str()) {
+                    ids.insert(items[i].sha256.as_str(), duplicate);
+                }
+            }
+        }
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let Some(&first) = ids.get(item.sha256.as_str()) else {
+                return Err(StoreError::db(action)(sqlx::Error::RowNotFound));
             };
-            if let Some(uid) = &item.uid {
-                let state = LedgerState::committed(outcome, item.status);
-                // An existing row (seeded, or headers only before) now describes what was
-                // stored; it keeps its first_seen_at, and it is on the server again.
-                sqlx::query(
-                    "INSERT INTO ledger (mailbox_id, uid, state, raw_message_id, first_seen_at, \
-                     deleted_at) VALUES ($1, $2, $3, $4, $5, NULL) \
-                     ON CONFLICT (mailbox_id, uid) DO UPDATE SET state = excluded.state, \
-                     raw_message_id = excluded.raw_message_id, deleted_at = NULL",
-                )
-                .bind(mailbox_id)
-                .bind(uid)
-                .bind(state.as_str())
-                .bind(outcome.raw_message_id())
-                .bind(now)
+            outcomes.push(if first_of.get(item.sha256.as_str()) == Some(&i) {
+                first
+            } else {
+                CommitOutcome::Duplicate {
+                    raw_message_id: first.raw_message_id(),
+                }
+            });
+        }
+        // The ledger rows, a UIDL's last message in the batch winning (UIDLs of one
+        // listing are distinct anyway). An existing row (seeded, or headers only before)
+        // now describes what was stored; it keeps its first_seen_at, and it is on the
+        // server again.
+        let mut ledger: Vec<(&str, LedgerState, i64)> = Vec::new();
+        let mut row_of: HashMap<&str, usize> = HashMap::new();
+        for (item, outcome) in items.iter().zip(&outcomes) {
+            let Some(uid) = item.uid.as_deref() else {
+                continue;
+            };
+            let row = (
+                uid,
+                LedgerState::committed(*outcome, item.status),
+                outcome.raw_message_id(),
+            );
+            match row_of.get(uid) {
+                Some(&at) => ledger[at] = row,
+                None => {
+                    row_of.insert(uid, ledger.len());
+                    ledger.push(row);
+                }
+            }
+        }
+        for chunk in ledger.chunks(INSERT_CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|n| {
+                    let k = 3 + n * 3;
+                    format!("($1, ${k}, ${}, ${}, $2, NULL)", k + 1, k + 2)
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO ledger (mailbox_id, uid, state, raw_message_id, first_seen_at, \
+                 deleted_at) VALUES {} \
+                 ON CONFLICT (mailbox_id, uid) DO UPDATE SET state = excluded.state, \
+                 raw_message_id = excluded.raw_message_id, deleted_at = NULL",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id).bind(now);
+            for (uid, state, raw_message_id) in chunk {
+                query = query.bind(*uid).bind(state.as_str()).bind(*raw_message_id);
+            }
+            query
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::db(action))?;
-            }
-            outcomes.push(outcome);
         }
         // A message that failed before and arrived now is no longer failing.
         let uids: Vec<&str> = items

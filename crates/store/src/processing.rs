@@ -278,17 +278,23 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Starts one transaction for a batch of processing decisions: one commit (one
-    /// fsync) per batch, not per message. Dropping it without [`ProcessingTx::commit`]
-    /// rolls the whole batch back.
+    /// Starts one transaction for a batch of processing decisions: one commit per batch,
+    /// not per message. Dropping it without [`ProcessingTx::commit`] rolls the whole
+    /// batch back.
     ///
     /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so a batch never
-    /// fails half-way because another process wrote since its first read.
+    /// fails half-way because another process wrote since its first read, and its commit
+    /// reaches the disk with the next durable one (see [`Store::deferred_sync_pool`]):
+    /// a batch lost to a power cut leaves its messages pending, and they are decided again.
     pub async fn begin_processing(&self) -> Result<ProcessingTx, StoreError> {
         let action = "start processing a batch of messages";
         let writer = self.sqlite_writer().await;
         let tx = match self.backend() {
-            Backend::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await,
+            Backend::Sqlite => {
+                self.deferred_sync_pool()
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+            }
             Backend::Postgres => self.pool().begin().await,
         }
         .map_err(StoreError::db(action))?;

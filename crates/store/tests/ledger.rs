@@ -20,6 +20,7 @@ on_both_backends!(
     commit_for_a_missing_mailbox_is_refused_clearly,
     messages_without_uidl_are_deduplicated_by_content,
     too_large_messages_are_recorded_as_such,
+    a_part_committed_for_a_later_sync_is_seen_at_once,
 );
 
 /// A database-side failure in the middle of a batch (a trigger refusing the third
@@ -388,4 +389,37 @@ async fn too_large_messages_are_recorded_as_such(db: &TestDb) {
     assert_eq!(ledger[0].state, LedgerState::Stored);
     assert_eq!(ledger[0].first_seen_at, T0);
     assert_eq!(store.count_raw_messages(mailbox.id).await.unwrap(), 2);
+}
+
+/// A fetch's part, committed without a sync of its own ([`Store::commit_part`]), is
+/// there for every reader at once (the processor, the next part's duplicate check) —
+/// only its way to the disk waits, for [`Store::sync_commits`].
+async fn a_part_committed_for_a_later_sync_is_seen_at_once(db: &TestDb) {
+    let store = &db.store;
+    let mailbox = add_mailbox(store, "support").await;
+    let part = vec![message(Some("u1"), "first"), message(Some("u2"), "second")];
+    let outcomes = store.commit_part(mailbox.id, &part, T0).await.unwrap();
+    let raws = store.raw_messages(mailbox.id).await.unwrap();
+    assert_eq!(raws.len(), 2);
+    for (raw, outcome) in raws.iter().zip(&outcomes) {
+        assert_eq!(
+            *outcome,
+            CommitOutcome::Stored {
+                raw_message_id: raw.id
+            }
+        );
+    }
+    // The next part offers the first message again under a new UIDL: a duplicate.
+    let again = vec![message(Some("u3"), "first")];
+    let outcomes = store.commit_part(mailbox.id, &again, T0).await.unwrap();
+    assert_eq!(
+        outcomes,
+        vec![CommitOutcome::Duplicate {
+            raw_message_id: raws[0].id
+        }]
+    );
+    store.sync_commits().await.unwrap();
+    let ledger = store.ledger(mailbox.id).await.unwrap();
+    let uids: Vec<&str> = ledger.iter().map(|e| e.uid.as_str()).collect();
+    assert_eq!(uids, ["u1", "u2", "u3"]);
 }
