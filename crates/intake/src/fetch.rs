@@ -1128,6 +1128,18 @@ async fn make_durable(
     clock: &dyn Clock,
     processing_wake: Option<&mpsc::Sender<()>>,
 ) -> Result<CommittedPart, FetchError> {
+    let part = persist_part(store, items).await?;
+    commit_persisted(store, mailbox_id, part, clock, processing_wake).await
+}
+
+/// Messages whose files are in place and synced, not yet committed.
+struct PersistedPart {
+    raws: Vec<NewRawMessage>,
+    numbers: Vec<u32>,
+}
+
+/// Moves a part's files into place and syncs them: the first half of [`make_durable`].
+async fn persist_part(store: &Store, items: Vec<CommitItem>) -> Result<PersistedPart, FetchError> {
     let mut blobs: Vec<FinishedBlob> = Vec::with_capacity(items.len());
     let mut raws: Vec<NewRawMessage> = Vec::with_capacity(items.len());
     let mut numbers = Vec::with_capacity(items.len());
@@ -1137,6 +1149,19 @@ async fn make_durable(
         numbers.push(item.number);
     }
     store.blobs().persist(blobs).await?;
+    Ok(PersistedPart { raws, numbers })
+}
+
+/// Commits a persisted part and tells the run's processor: the second half of
+/// [`make_durable`].
+async fn commit_persisted(
+    store: &Store,
+    mailbox_id: i64,
+    part: PersistedPart,
+    clock: &dyn Clock,
+    processing_wake: Option<&mpsc::Sender<()>>,
+) -> Result<CommittedPart, FetchError> {
+    let PersistedPart { raws, numbers } = part;
     let at = clock.now_ms();
     let outcomes = store.commit_part(mailbox_id, &raws, at).await?;
     if let Some(wake) = processing_wake {
@@ -1160,15 +1185,18 @@ async fn make_durable(
 }
 
 /// Makes a session's messages durable in parts while the download goes on: the sink
-/// hands over every [`PART_MESSAGES`] messages (or [`PART_BYTES`]), and this task fsyncs
-/// and commits them while the next ones arrive, so the disk, the database and the
-/// network work at the same time, and the run's processor gets mail early. Nothing is
-/// deleted here: the session sends DELE only for what [`Committer::finish`] reports as
-/// committed, and only when the whole session went well. After a failed part nothing
-/// more is committed.
+/// hands over every [`PART_MESSAGES`] messages (or [`PART_BYTES`]); one task moves a
+/// part's files into place and syncs them while another commits the part before it, so
+/// the disk, the database and the network work at the same time, and the run's
+/// processor gets mail early. A commit waiting for the processor's batch to release the
+/// write lock no longer holds back the next part's sync. Parts commit in the order they
+/// arrived. Nothing is deleted here: the session sends DELE only for what
+/// [`Committer::finish`] reports as committed, and only when the whole session went
+/// well. After a failed part nothing more is committed.
 struct Committer {
     parts: mpsc::Sender<Vec<Downloaded>>,
-    task: tokio::task::JoinHandle<Committed>,
+    persister: tokio::task::JoinHandle<Option<FetchError>>,
+    committer: tokio::task::JoinHandle<Committed>,
 }
 
 /// What a [`Committer`] made durable, part by part, and the failure that stopped it.
@@ -1180,9 +1208,10 @@ struct Committed {
 
 impl Committer {
     fn start(run: &Run<'_>, listed: &[Listed]) -> Committer {
-        // One part waits while one is being committed: the download goes on meanwhile,
-        // and memory holds only file names.
+        // One part waits at each stage while one is being synced and one committed: the
+        // download goes on meanwhile, and memory holds only file names.
         let (parts, mut received) = mpsc::channel::<Vec<Downloaded>>(1);
+        let (persisted, mut to_commit) = mpsc::channel::<PersistedPart>(1);
         let store = run.store().clone();
         let mailbox_id = run.mailbox.id;
         let max_size = run.mailbox.settings.max_size;
@@ -1192,14 +1221,31 @@ impl Committer {
             .iter()
             .map(|m| (m.number, (m.uid.clone(), m.size)))
             .collect();
-        let task = tokio::spawn(async move {
-            let mut committed = Committed::default();
+        let persist_store = store.clone();
+        let persister = tokio::spawn(async move {
             while let Some(part) = received.recv().await {
                 let items = commit_items(Vec::new(), part, |n| listed.get(&n).cloned(), max_size);
-                match make_durable(&store, mailbox_id, items, clock.as_ref(), wake.as_ref()).await {
+                match persist_part(&persist_store, items).await {
+                    Ok(part) => {
+                        if persisted.send(part).await.is_err() {
+                            // The commit task stopped at a failure of its own.
+                            break;
+                        }
+                    }
+                    // The sink's next hand-over fails, which ends the download.
+                    Err(error) => return Some(error),
+                }
+            }
+            None
+        });
+        let committer = tokio::spawn(async move {
+            let mut committed = Committed::default();
+            while let Some(part) = to_commit.recv().await {
+                match commit_persisted(&store, mailbox_id, part, clock.as_ref(), wake.as_ref())
+                    .await
+                {
                     Ok(part) => committed.parts.push(part),
                     Err(error) => {
-                        // The sink's next hand-over fails, which ends the download.
                         committed.error = Some(error);
                         break;
                     }
@@ -1207,22 +1253,39 @@ impl Committer {
             }
             committed
         });
-        Committer { parts, task }
+        Committer {
+            parts,
+            persister,
+            committer,
+        }
     }
 
     /// Waits until every part handed over is committed (the sink, which held the other
     /// sender, is gone).
     async fn finish(self) -> Committed {
         drop(self.parts);
-        match self.task.await {
+        let failed = |error: tokio::task::JoinError| {
+            FetchError::Store(store::StoreError::from(std::io::Error::other(format!(
+                "the commit task failed: {error}"
+            ))))
+        };
+        let persisted = self.persister.await;
+        let mut committed = match self.committer.await {
             Ok(committed) => committed,
             Err(error) => Committed {
                 parts: Vec::new(),
-                error: Some(FetchError::Store(store::StoreError::from(
-                    std::io::Error::other(format!("the commit task failed: {error}")),
-                ))),
+                error: Some(failed(error)),
             },
+        };
+        // A failed commit came first (its part arrived before the one being synced);
+        // otherwise what stopped the syncs is the failure.
+        if committed.error.is_none() {
+            committed.error = match persisted {
+                Ok(error) => error,
+                Err(error) => Some(failed(error)),
+            };
         }
+        committed
     }
 }
 
