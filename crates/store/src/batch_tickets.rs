@@ -111,6 +111,27 @@ impl ProcessingTx {
         })
     }
 
+    /// The waiting tickets whose first entry has one of these Message-IDs in this
+    /// mailbox, oldest first, as `(Message-ID as stored, ticket id)`.
+    pub(crate) fn waiting_first_entries(
+        &self,
+        mailbox_id: i64,
+        message_ids: &[String],
+    ) -> Vec<(String, i64)> {
+        if self.waiting.tickets.is_empty() {
+            return Vec::new();
+        }
+        let wanted: std::collections::HashSet<String> =
+            message_ids.iter().map(|id| db_text(id)).collect();
+        self.waiting
+            .tickets
+            .iter()
+            .filter(|ticket| ticket.mailbox_id == mailbox_id)
+            .map(|ticket| (db_text(&ticket.entry.message_id), ticket.id))
+            .filter(|(message_id, _)| wanted.contains(message_id))
+            .collect()
+    }
+
     /// The largest ticket and entry ids ever given out: AUTOINCREMENT never gives one
     /// twice, even after its row was deleted, and neither may this.
     async fn read_last_ids(&mut self) -> Result<(i64, i64), StoreError> {

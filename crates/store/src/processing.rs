@@ -581,7 +581,7 @@ impl ProcessingTx {
             // one of them belongs to its ticket. Not a notification to an agent: it is
             // no part of the conversation, so answering it makes nobody a participant.
             let sql = format!(
-                "SELECT message_id, ticket_id FROM (\
+                "SELECT message_id, ticket_id, source FROM (\
                  SELECT message_id, ticket_id, 0 AS source, id FROM ticket_entries \
                  WHERE mailbox_id = $1 AND message_id IN ({placeholders}) \
                  UNION ALL SELECT message_id, ticket_id, 1 AS source, id FROM outbox \
@@ -593,15 +593,32 @@ impl ProcessingTx {
             for id in chunk {
                 query = query.bind(db_text(id));
             }
+            // Read past the batch's waiting tickets (see `batch_tickets`) instead of
+            // writing them first: most mail names earlier messages, and writing the
+            // waiting tickets before each lookup cost a statement for nearly every
+            // message of a batch of new requests. Their first entries are looked up in
+            // memory instead; their ids are above every written entry's, so they rank
+            // after the written entries and before the outbox, as in the query.
             let rows = query
-                .fetch_all(self.db().await?)
+                .fetch_all(&mut *self.tx)
                 .await
                 .map_err(StoreError::db(action))?;
             let mut found: HashMap<String, i64> = HashMap::new();
+            let mut outbox = Vec::new();
             for row in &rows {
-                found
-                    .entry(column(row, "message_id")?)
-                    .or_insert(column(row, "ticket_id")?);
+                let message_id: String = column(row, "message_id")?;
+                let ticket_id: i64 = column(row, "ticket_id")?;
+                if column::<i64>(row, "source")? == 0 {
+                    found.entry(message_id).or_insert(ticket_id);
+                } else {
+                    outbox.push((message_id, ticket_id));
+                }
+            }
+            for (message_id, ticket_id) in self.waiting_first_entries(mailbox_id, chunk) {
+                found.entry(message_id).or_insert(ticket_id);
+            }
+            for (message_id, ticket_id) in outbox {
+                found.entry(message_id).or_insert(ticket_id);
             }
             let Some((id, ticket_id)) = chunk
                 .iter()

@@ -28,6 +28,7 @@ on_both_backends!(
     opening_a_ticket_for_a_message_with_an_entry_writes_nothing,
     tickets_opened_in_a_batch_are_seen_by_its_next_statements,
     tickets_opened_in_a_batch_never_take_an_id_given_before,
+    a_lookup_by_message_id_ranks_waiting_tickets_after_written_mail,
     a_fetch_commit_waiting_for_a_batch_goes_before_the_next_batch,
     same_message_id_in_two_mailboxes_is_an_entry_in_each,
     threading_by_message_id_takes_the_first_id_that_matches,
@@ -1905,4 +1906,71 @@ mod agent_work {
             vec![(mailbox.id, T0 + 5)]
         );
     }
+}
+
+/// A reply is threaded by the first of its referenced Message-IDs (newest first) that
+/// any ticket holds, and the oldest mail holding an id decides — also when one of them
+/// is a ticket the batch opened and has not written yet (the lookup reads it from
+/// memory instead of writing the batch's tickets first).
+async fn a_lookup_by_message_id_ranks_waiting_tickets_after_written_mail(db: &TestDb) {
+    let store = &db.store;
+    let mailbox = add_mailbox(store, "support").await;
+    let raw = store_messages(store, mailbox.id, &["old", "new", "copy"]).await;
+    let mut tx = store.begin_processing().await.unwrap();
+    let written = tx
+        .open_ticket(
+            mailbox.id,
+            "Written",
+            ("customer@example.org", None),
+            &entry(raw[0].id, "<old@x>"),
+            T0,
+        )
+        .await
+        .unwrap()
+        .0;
+    let waiting = open_in_batch(
+        &mut tx,
+        &raw[1],
+        "Waiting",
+        ("customer@example.org", None),
+        "<new@x>",
+        T0 + 1,
+    )
+    .await;
+    // The same Message-ID again, on a ticket the batch has not written yet.
+    let copy = open_in_batch(
+        &mut tx,
+        &raw[2],
+        "Copy",
+        ("customer@example.org", None),
+        "<old@x>",
+        T0 + 2,
+    )
+    .await;
+    assert_ne!(copy.id, written.id);
+    let lookup = async |tx: &mut ProcessingTx, ids: &[&str]| {
+        let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        let (ticket, matched) = tx
+            .ticket_for_message_ids(mailbox.id, &ids)
+            .await
+            .unwrap()
+            .expect("a ticket holds one of them");
+        (ticket.id, matched)
+    };
+    // Before anything is written: for one id, the written (older) mail beats the waiting copy.
+    assert_eq!(
+        lookup(&mut tx, &["<gone@x>", "<old@x>"]).await,
+        (written.id, "<old@x>".to_string())
+    );
+    // The caller's order comes first: the newest reference wins, wherever its ticket is.
+    assert_eq!(
+        lookup(&mut tx, &["<new@x>", "<old@x>"]).await,
+        (waiting.id, "<new@x>".to_string())
+    );
+    let none = tx
+        .ticket_for_message_ids(mailbox.id, &["<gone@x>".to_string()])
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    tx.commit().await.unwrap();
 }
