@@ -355,7 +355,8 @@ impl ProcessingTx {
     /// The transaction's connection for the next statement, here and in the batch's
     /// writes that live in other files. Tickets the batch opened whose writes are still
     /// waiting ([`ProcessingTx::open_ticket_in_batch`]) are written first, so every
-    /// statement sees them and no id is given out twice.
+    /// statement sees them and no id is given out twice. The one statement that reads
+    /// past them, [`ProcessingTx::ticket_for_message_ids`], matches them in memory.
     pub(crate) async fn db(&mut self) -> Result<&mut sqlx::AnyConnection, StoreError> {
         self.write_opened_tickets().await?;
         Ok(&mut self.tx)
