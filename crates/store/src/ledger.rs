@@ -290,19 +290,11 @@ impl Store {
                     .bind(message_id.as_deref())
                     .bind(item.status.as_str());
             }
-            for row in query
+            let rows = query
                 .fetch_all(&mut *tx)
                 .await
-                .map_err(StoreError::db(action))?
-            {
-                let sha256: String = column(&row, "sha256")?;
-                let stored = CommitOutcome::Stored {
-                    raw_message_id: column(&row, "id")?,
-                };
-                if let Some(&i) = first_of.get(sha256.as_str()) {
-                    ids.insert(items[i].sha256.as_str(), stored);
-                }
-            }
+                .map_err(StoreError::db(action))?;
+            outcomes_by_digest(&rows, items, &first_of, stored, &mut ids)?;
             // Those not inserted were stored before.
             let known: Vec<&str> = chunk
                 .iter()
@@ -320,19 +312,11 @@ impl Store {
             for sha256 in &known {
                 query = query.bind(*sha256);
             }
-            for row in query
+            let rows = query
                 .fetch_all(&mut *tx)
                 .await
-                .map_err(StoreError::db(action))?
-            {
-                let sha256: String = column(&row, "sha256")?;
-                let duplicate = CommitOutcome::Duplicate {
-                    raw_message_id: column(&row, "id")?,
-                };
-                if let Some(&i) = first_of.get(sha256.as_str()) {
-                    ids.insert(items[i].sha256.as_str(), duplicate);
-                }
-            }
+                .map_err(StoreError::db(action))?;
+            outcomes_by_digest(&rows, items, &first_of, duplicate, &mut ids)?;
         }
         let mut outcomes = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -500,6 +484,32 @@ impl Store {
 /// takes SQLite's write lock at once, so a deferred SQLite transaction never has to
 /// upgrade a stale read snapshot (which fails at once instead of waiting), and a
 /// concurrent `remove_mailbox` waits for the commit. A missing mailbox is reported as such.
+/// Records, for rows of `(id, sha256)`, what happened to the first item of the batch
+/// with that content.
+fn outcomes_by_digest<'a>(
+    rows: &[AnyRow],
+    items: &'a [NewRawMessage],
+    first_of: &HashMap<&str, usize>,
+    outcome: fn(i64) -> CommitOutcome,
+    outcomes: &mut HashMap<&'a str, CommitOutcome>,
+) -> Result<(), StoreError> {
+    for row in rows {
+        let sha256: String = column(row, "sha256")?;
+        if let Some(&i) = first_of.get(sha256.as_str()) {
+            outcomes.insert(items[i].sha256.as_str(), outcome(column(row, "id")?));
+        }
+    }
+    Ok(())
+}
+
+fn stored(raw_message_id: i64) -> CommitOutcome {
+    CommitOutcome::Stored { raw_message_id }
+}
+
+fn duplicate(raw_message_id: i64) -> CommitOutcome {
+    CommitOutcome::Duplicate { raw_message_id }
+}
+
 pub(crate) async fn lock_mailbox(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     mailbox_id: i64,
