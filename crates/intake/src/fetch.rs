@@ -1224,6 +1224,11 @@ impl Committer {
         let persist_store = store.clone();
         let persister = tokio::spawn(async move {
             while let Some(part) = received.recv().await {
+                if persisted.is_closed() {
+                    // The commit task stopped at a failure of its own: nothing more is
+                    // committed, so nothing more is moved into place.
+                    break;
+                }
                 let items = commit_items(Vec::new(), part, |n| listed.get(&n).cloned(), max_size);
                 match persist_part(&persist_store, items).await {
                     Ok(part) => {
