@@ -341,16 +341,17 @@ impl Store {
         let Some(wal) = self.inner.wal.clone() else {
             return Ok(());
         };
-        tokio::task::spawn_blocking(move || match std::fs::File::open(&wal) {
+        let path = wal.clone();
+        tokio::task::spawn_blocking(move || match std::fs::File::open(&path) {
             Ok(file) => file
                 .sync_data()
-                .map_err(|e| StoreError::io("sync the database log", &wal, e)),
+                .map_err(|e| StoreError::io("sync the database log", &path, e)),
             // No log: the last connection checkpointed it into the database and removed it.
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::io("open the database log", &wal, e)),
+            Err(e) => Err(StoreError::io("open the database log", &path, e)),
         })
         .await
-        .map_err(|e| StoreError::io("sync the database log", Path::new(""), e.into()))?
+        .map_err(|e| StoreError::io("sync the database log", &wal, e.into()))?
     }
 }
 

@@ -12,6 +12,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
 use crate::blob::is_sha256_hex;
+use crate::processing::value_rows;
 use crate::raw_message::{NewRawMessage, RawStatus};
 use crate::text::{column, db_text_opt, text_enum, to_db};
 use crate::{Store, StoreError};
@@ -82,7 +83,7 @@ impl CommitOutcome {
 /// and few round trips for a mailbox with tens of thousands of messages.
 const CHUNK: usize = 500;
 
-/// Messages per multi-row insert of a batch commit: 6 values each, far below the
+/// Messages per multi-row insert of a batch commit: 8 values each, far below the
 /// databases' limits on bound values.
 const INSERT_CHUNK: usize = 100;
 
@@ -260,35 +261,25 @@ impl Store {
             .collect();
         let mut ids: HashMap<&str, CommitOutcome> = HashMap::with_capacity(items.len());
         for chunk in firsts.chunks(INSERT_CHUNK) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|n| {
-                    let k = 3 + n * 6;
-                    format!(
-                        "($1, ${k}, ${}, ${}, ${}, ${}, ${}, $2)",
-                        k + 1,
-                        k + 2,
-                        k + 3,
-                        k + 4,
-                        k + 5
-                    )
-                })
-                .collect();
+            // Only placeholders are formatted in, never data.
             let sql = format!(
                 "INSERT INTO raw_messages (mailbox_id, uid, sha256, size, server_size, \
                  message_id, status, received_at) VALUES {} \
                  ON CONFLICT (mailbox_id, sha256) DO NOTHING RETURNING id, sha256",
-                values.join(", ")
+                value_rows(1, chunk.len(), 8)
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id).bind(now);
+            let mut query = sqlx::query(AssertSqlSafe(sql));
             for &i in chunk {
                 let (item, (size, server_size, message_id)) = (&items[i], &rows[i]);
                 query = query
+                    .bind(mailbox_id)
                     .bind(item.uid.as_deref())
                     .bind(item.sha256.as_str())
                     .bind(*size)
                     .bind(*server_size)
                     .bind(message_id.as_deref())
-                    .bind(item.status.as_str());
+                    .bind(item.status.as_str())
+                    .bind(now);
             }
             let rows = query
                 .fetch_all(&mut *tx)
@@ -355,22 +346,22 @@ impl Store {
             }
         }
         for chunk in ledger.chunks(INSERT_CHUNK) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|n| {
-                    let k = 3 + n * 3;
-                    format!("($1, ${k}, ${}, ${}, $2, NULL)", k + 1, k + 2)
-                })
-                .collect();
             let sql = format!(
                 "INSERT INTO ledger (mailbox_id, uid, state, raw_message_id, first_seen_at, \
                  deleted_at) VALUES {} \
                  ON CONFLICT (mailbox_id, uid) DO UPDATE SET state = excluded.state, \
                  raw_message_id = excluded.raw_message_id, deleted_at = NULL",
-                values.join(", ")
+                value_rows(1, chunk.len(), 6)
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(mailbox_id).bind(now);
+            let mut query = sqlx::query(AssertSqlSafe(sql));
             for (uid, state, raw_message_id) in chunk {
-                query = query.bind(*uid).bind(state.as_str()).bind(*raw_message_id);
+                query = query
+                    .bind(mailbox_id)
+                    .bind(*uid)
+                    .bind(state.as_str())
+                    .bind(*raw_message_id)
+                    .bind(now)
+                    .bind(None::<i64>);
             }
             query
                 .execute(&mut *tx)
